@@ -1,0 +1,604 @@
+//! The project configuration, `envgate.toml`.
+//!
+//! ```toml
+//! migrations = "migrations"          # directory, relative to this file
+//! connect_timeout = "10s"            # default for every environment
+//!
+//! [environments.dev]                 # promotion order = order in the file
+//! url = "sqlite://dev.db"
+//!
+//! [environments.prod]                # no mode: the name says production,
+//! url = "${PROD_DATABASE_URL}"       # so the mode is export_only
+//! schema = "app"
+//! ```
+//!
+//! Parsing is pure ([`parse`]); reading the file ([`load`]) and resolving
+//! `${VAR}` and `url_file` ([`EnvConfig::resolve_url`]) are the only places
+//! that touch the process environment or the file system.
+
+use crate::core::mode::{Mode, ModeSource, default_mode};
+use indexmap::IndexMap;
+use serde::Deserialize;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+pub const DEFAULT_FILE: &str = "envgate.toml";
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A configuration problem, located in the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    /// 1-based; 0 when the problem is not tied to a place in the file.
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Which ledger format an environment's database holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LedgerKind {
+    Envgate,
+}
+
+impl LedgerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LedgerKind::Envgate => "envgate",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    /// The migrations directory, relative to the configuration file.
+    /// Default: `migrations`.
+    migrations: Option<Spanned<String>>,
+    /// How long to wait for a database connection. Default: `10s`.
+    connect_timeout: Option<Spanned<String>>,
+    /// The environments, in promotion order.
+    environments: Option<IndexMap<Spanned<String>, Spanned<RawEnv>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnv {
+    /// Connection URL; `${VAR}` is replaced from the process environment.
+    url: Option<Spanned<String>>,
+    /// A file holding the connection URL (a mounted secret), relative to the
+    /// configuration file.
+    url_file: Option<Spanned<String>>,
+    /// `managed`, `export_only` or `reconcile_only`. Default: from the name.
+    mode: Option<Mode>,
+    /// Schema holding the ledger table (PostgreSQL). Default: the search_path.
+    schema: Option<Spanned<String>>,
+    /// The ledger format to read. Default: `envgate`.
+    ledger: Option<LedgerKind>,
+    /// Overrides the top-level `connect_timeout`.
+    connect_timeout: Option<Spanned<String>>,
+}
+
+/// Where an environment's URL comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UrlSource {
+    /// Written in the file, possibly with `${VAR}` references.
+    Inline(String),
+    /// Read from this file.
+    File(PathBuf),
+}
+
+#[derive(Clone, Debug)]
+pub struct EnvConfig {
+    pub name: String,
+    pub mode: Mode,
+    pub mode_source: ModeSource,
+    pub schema: Option<String>,
+    pub ledger: LedgerKind,
+    pub url: UrlSource,
+    pub connect_timeout: Duration,
+    url_span: Range<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The configuration file as given.
+    pub file: PathBuf,
+    /// The migrations directory as written (`/`-separated, for display).
+    pub migrations: String,
+    /// The migrations directory on disk.
+    pub migrations_dir: PathBuf,
+    pub environments: Vec<EnvConfig>,
+    text: String,
+}
+
+/// Reads and parses a configuration file.
+pub fn load(file: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
+        file: file.display().to_string(),
+        line: 0,
+        column: 0,
+        message: if e.kind() == std::io::ErrorKind::NotFound {
+            "no such file (create an envgate.toml, or pass -c FILE)".to_owned()
+        } else {
+            format!("cannot read: {e}")
+        },
+    })?;
+    parse(file, &text)
+}
+
+/// Parses the text of a configuration file. `file` is used for messages and
+/// to resolve relative paths.
+pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+    let err_at = |span: Option<Range<usize>>, message: String| {
+        let (line, column) = span.map_or((0, 0), |s| line_col(text, s.start));
+        ConfigError {
+            file: file.display().to_string(),
+            line,
+            column,
+            message,
+        }
+    };
+    let raw: RawConfig = toml::from_str(text)
+        .map_err(|e| err_at(e.span(), e.message().trim_end().replace('\n', " ")))?;
+    let base = file.parent().unwrap_or(Path::new("")).to_path_buf();
+
+    let migrations = match raw.migrations {
+        Some(m) if m.get_ref().trim().is_empty() => {
+            return Err(err_at(
+                Some(m.span()),
+                "`migrations` must name a directory".into(),
+            ));
+        }
+        Some(m) => m.into_inner(),
+        None => "migrations".to_owned(),
+    };
+    let connect_timeout = match &raw.connect_timeout {
+        Some(t) => parse_duration(t).map_err(|m| err_at(Some(t.span()), m))?,
+        None => DEFAULT_CONNECT_TIMEOUT,
+    };
+
+    let envs = raw.environments.unwrap_or_default();
+    if envs.is_empty() {
+        return Err(err_at(
+            None,
+            "no environments: add at least one [environments.<name>] table with a `url`".into(),
+        ));
+    }
+    let mut environments: Vec<EnvConfig> = Vec::with_capacity(envs.len());
+    for (name, env) in envs {
+        let name_span = name.span();
+        let name = name.into_inner();
+        if !valid_env_name(&name) {
+            return Err(err_at(
+                Some(name_span),
+                format!(
+                    "environment name '{name}' is not valid: use letters, digits, '-', '_' and '.', starting with a letter or digit"
+                ),
+            ));
+        }
+        if let Some(prev) = environments
+            .iter()
+            .find(|e| e.name.eq_ignore_ascii_case(&name))
+        {
+            return Err(err_at(
+                Some(name_span),
+                format!(
+                    "duplicate environment '{name}' (already defined as '{}')",
+                    prev.name
+                ),
+            ));
+        }
+        let env_span = env.span();
+        let env = env.into_inner();
+        let (url, url_span) = match (env.url, env.url_file) {
+            (Some(u), None) => {
+                let span = u.span();
+                (UrlSource::Inline(u.into_inner()), span)
+            }
+            (None, Some(f)) => {
+                let span = f.span();
+                (UrlSource::File(base.join(f.into_inner())), span)
+            }
+            (Some(u), Some(_)) => {
+                return Err(err_at(
+                    Some(u.span()),
+                    format!("environment '{name}': set either `url` or `url_file`, not both"),
+                ));
+            }
+            (None, None) => {
+                return Err(err_at(
+                    Some(env_span),
+                    format!("environment '{name}': missing `url` (or `url_file`)"),
+                ));
+            }
+        };
+        let schema = match env.schema {
+            Some(s) if s.get_ref().is_empty() || s.get_ref().contains('\0') => {
+                return Err(err_at(
+                    Some(s.span()),
+                    format!("environment '{name}': `schema` must be a non-empty name"),
+                ));
+            }
+            Some(s) => Some(s.into_inner()),
+            None => None,
+        };
+        let connect_timeout = match &env.connect_timeout {
+            Some(t) => parse_duration(t)
+                .map_err(|m| err_at(Some(t.span()), format!("environment '{name}': {m}")))?,
+            None => connect_timeout,
+        };
+        let (mode, mode_source) = match env.mode {
+            Some(m) => (m, ModeSource::Config),
+            None => (default_mode(&name), ModeSource::Default),
+        };
+        environments.push(EnvConfig {
+            name,
+            mode,
+            mode_source,
+            schema,
+            ledger: env.ledger.unwrap_or(LedgerKind::Envgate),
+            url,
+            connect_timeout,
+            url_span,
+        });
+    }
+
+    Ok(Config {
+        file: file.to_path_buf(),
+        migrations_dir: base.join(&migrations),
+        migrations,
+        environments,
+        text: text.to_owned(),
+    })
+}
+
+fn valid_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn parse_duration(value: &Spanned<String>) -> Result<Duration, String> {
+    humantime::parse_duration(value.get_ref()).map_err(|e| {
+        format!(
+            "`connect_timeout` = \"{}\": {e} (write e.g. \"10s\" or \"500ms\")",
+            value.get_ref()
+        )
+    })
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+impl Config {
+    pub fn env(&self, name: &str) -> Option<&EnvConfig> {
+        self.environments.iter().find(|e| e.name == name)
+    }
+
+    /// An error located at an environment's `url` (or `url_file`).
+    pub fn env_error(&self, env: &EnvConfig, message: String) -> ConfigError {
+        self.url_error(env, message)
+    }
+
+    fn url_error(&self, env: &EnvConfig, message: String) -> ConfigError {
+        let (line, column) = line_col(&self.text, env.url_span.start);
+        ConfigError {
+            file: self.file.display().to_string(),
+            line,
+            column,
+            message,
+        }
+    }
+}
+
+impl EnvConfig {
+    /// The connection URL with `${VAR}` references replaced, or the content
+    /// of `url_file`. `lookup` reads a variable; `read_file` reads a file.
+    pub fn resolve_url(
+        &self,
+        config: &Config,
+        lookup: &dyn Fn(&str) -> Option<String>,
+        read_file: &dyn Fn(&Path) -> std::io::Result<String>,
+    ) -> Result<String, ConfigError> {
+        let name = &self.name;
+        let url = match &self.url {
+            UrlSource::Inline(text) => interpolate(text, lookup)
+                .map_err(|m| config.url_error(self, format!("environment '{name}': {m}")))?,
+            UrlSource::File(path) => read_file(path)
+                .map_err(|e| {
+                    config.url_error(
+                        self,
+                        format!(
+                            "environment '{name}': cannot read url_file {}: {e}",
+                            path.display()
+                        ),
+                    )
+                })?
+                .trim()
+                .to_owned(),
+        };
+        if url.is_empty() {
+            return Err(config.url_error(self, format!("environment '{name}': the URL is empty")));
+        }
+        Ok(url)
+    }
+}
+
+/// Replaces `${VAR}` with the variable's value. `$${` writes a literal `${`.
+pub fn interpolate(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(escaped) = after.strip_prefix("${") {
+            out.push_str("${");
+            rest = escaped;
+        } else if let Some(body) = after.strip_prefix('{') {
+            let end = body.find('}').ok_or_else(|| {
+                format!(
+                    "unterminated `${{` in \"{}\"",
+                    crate::core::redact::mask_url(text)
+                )
+            })?;
+            let var = &body[..end];
+            let valid = !var.is_empty()
+                && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !var.starts_with(|c: char| c.is_ascii_digit());
+            if !valid {
+                return Err(format!("`${{{var}}}` is not a valid variable name"));
+            }
+            let value = lookup(var).ok_or_else(|| format!("variable {var} is not set"))?;
+            out.push_str(&value);
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Config, ConfigError> {
+        parse(Path::new("proj/envgate.toml"), text)
+    }
+
+    fn err(text: &str) -> String {
+        parse_str(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_environments_in_file_order_with_defaults() {
+        let c = parse_str(
+            r#"
+migrations = "db/migrations"
+connect_timeout = "3s"
+
+[environments.prod-eu]
+url = "postgres://app@db/app"
+
+[environments.dev]
+url = "sqlite://dev.db"
+
+[environments.staging]
+url_file = "secrets/staging-url"
+mode = "managed"
+schema = "tenant_a"
+connect_timeout = "500ms"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.migrations_dir, Path::new("proj/db/migrations"));
+        let names: Vec<_> = c.environments.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["prod-eu", "dev", "staging"]);
+        let [prod, dev, staging] = &c.environments[..] else {
+            panic!()
+        };
+        assert_eq!(
+            (prod.mode, prod.mode_source),
+            (Mode::ExportOnly, ModeSource::Default)
+        );
+        assert_eq!(
+            (dev.mode, dev.mode_source),
+            (Mode::Managed, ModeSource::Default)
+        );
+        assert_eq!(
+            (staging.mode, staging.mode_source),
+            (Mode::Managed, ModeSource::Config)
+        );
+        assert_eq!(staging.schema.as_deref(), Some("tenant_a"));
+        assert_eq!(
+            staging.url,
+            UrlSource::File(PathBuf::from("proj/secrets/staging-url"))
+        );
+        assert_eq!(prod.connect_timeout, Duration::from_secs(3));
+        assert_eq!(staging.connect_timeout, Duration::from_millis(500));
+        assert_eq!(dev.ledger, LedgerKind::Envgate);
+    }
+
+    #[test]
+    fn malformed_toml_has_line_and_column() {
+        assert_eq!(
+            err("[environments.dev]\nurl = \"sqlite://x\nmode = 1\n"),
+            "proj/envgate.toml:2:18: invalid basic string, expected `\"`"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_located() {
+        let e = err("[environments.dev]\nurl = \"sqlite://x\"\nmodee = \"managed\"\n");
+        assert!(
+            e.starts_with("proj/envgate.toml:3:1: unknown field `modee`, expected one of"),
+            "{e}"
+        );
+        let e = err("migration = \"m\"\n[environments.dev]\nurl = \"sqlite://x\"\n");
+        assert!(
+            e.starts_with("proj/envgate.toml:1:1: unknown field `migration`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_mode_and_ledger_are_located() {
+        let e = err("[environments.dev]\nurl = \"sqlite://x\"\nmode = \"yolo\"\n");
+        assert_eq!(
+            e,
+            "proj/envgate.toml:3:8: unknown variant `yolo`, expected one of `managed`, `export_only`, `reconcile_only`"
+        );
+        let e = err("[environments.dev]\nurl = \"sqlite://x\"\nledger = \"flyway\"\n");
+        assert_eq!(
+            e,
+            "proj/envgate.toml:3:10: unknown variant `flyway`, expected `envgate`"
+        );
+    }
+
+    #[test]
+    fn duplicate_environments_are_rejected() {
+        let e = err(
+            "[environments.dev]\nurl = \"sqlite://a\"\n[environments.dev]\nurl = \"sqlite://b\"\n",
+        );
+        assert!(e.starts_with("proj/envgate.toml:3:"), "{e}");
+        assert!(e.contains("duplicate"), "{e}");
+        let e = err(
+            "[environments.prod]\nurl = \"sqlite://a\"\n[environments.PROD]\nurl = \"sqlite://b\"\n",
+        );
+        assert_eq!(
+            e,
+            "proj/envgate.toml:3:15: duplicate environment 'PROD' (already defined as 'prod')"
+        );
+    }
+
+    #[test]
+    fn other_shape_errors() {
+        assert_eq!(
+            err("[environments.dev]\nmode = \"managed\"\n"),
+            "proj/envgate.toml:1:1: environment 'dev': missing `url` (or `url_file`)"
+        );
+        assert_eq!(
+            err("[environments.dev]\nurl = \"sqlite://a\"\nurl_file = \"f\"\n"),
+            "proj/envgate.toml:2:7: environment 'dev': set either `url` or `url_file`, not both"
+        );
+        assert_eq!(
+            err("migrations = \"m\"\n"),
+            "proj/envgate.toml: no environments: add at least one [environments.<name>] table with a `url`"
+        );
+        assert_eq!(
+            err("[environments.\"my env\"]\nurl = \"sqlite://a\"\n"),
+            "proj/envgate.toml:1:15: environment name 'my env' is not valid: use letters, digits, '-', '_' and '.', starting with a letter or digit"
+        );
+        let e = err("connect_timeout = \"soon\"\n[environments.dev]\nurl = \"sqlite://a\"\n");
+        assert!(
+            e.starts_with("proj/envgate.toml:1:19: `connect_timeout` = \"soon\""),
+            "{e}"
+        );
+        let e = err("[environments.dev]\nurl = \"sqlite://a\"\nschema = \"\"\n");
+        assert_eq!(
+            e,
+            "proj/envgate.toml:3:10: environment 'dev': `schema` must be a non-empty name"
+        );
+    }
+
+    #[test]
+    fn interpolation() {
+        let vars = |k: &str| match k {
+            "PW" => Some("s3cret".to_owned()),
+            "HOST" => Some("db.internal".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            interpolate("postgres://app:${PW}@${HOST}/app", &vars).unwrap(),
+            "postgres://app:s3cret@db.internal/app"
+        );
+        assert_eq!(
+            interpolate("a$b$${literal}", &vars).unwrap(),
+            "a$b${literal}"
+        );
+        assert_eq!(
+            interpolate("${MISSING}", &vars).unwrap_err(),
+            "variable MISSING is not set"
+        );
+        assert_eq!(
+            interpolate("${1X}", &vars).unwrap_err(),
+            "`${1X}` is not a valid variable name"
+        );
+        assert!(
+            interpolate("x${PW", &vars)
+                .unwrap_err()
+                .starts_with("unterminated")
+        );
+    }
+
+    #[test]
+    fn missing_variable_names_environment_and_variable() {
+        let c = parse_str("[environments.dev]\nurl = \"sqlite://a\"\n\n[environments.prod]\nurl = \"${PROD_URL}\"\n").unwrap();
+        let no_vars = |_: &str| None;
+        let no_files = |_: &Path| Err(std::io::Error::other("none"));
+        assert_eq!(
+            c.environments[0]
+                .resolve_url(&c, &no_vars, &no_files)
+                .unwrap(),
+            "sqlite://a"
+        );
+        assert_eq!(
+            c.environments[1]
+                .resolve_url(&c, &no_vars, &no_files)
+                .unwrap_err()
+                .to_string(),
+            "proj/envgate.toml:5:7: environment 'prod': variable PROD_URL is not set"
+        );
+    }
+
+    #[test]
+    fn url_file_is_read_and_trimmed() {
+        let c = parse_str("[environments.dev]\nurl_file = \"secret\"\n").unwrap();
+        let no_vars = |_: &str| None;
+        let files = |p: &Path| {
+            assert_eq!(p, Path::new("proj/secret"));
+            Ok("postgres://a:b@h/d\n".to_owned())
+        };
+        assert_eq!(
+            c.environments[0].resolve_url(&c, &no_vars, &files).unwrap(),
+            "postgres://a:b@h/d"
+        );
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/config.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let c = parse(&path, &text).unwrap();
+        assert!(c.environments.len() >= 3);
+    }
+}

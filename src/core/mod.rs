@@ -1,0 +1,50 @@
+//! The pure core: no I/O, no clock, no environment variables. Everything here
+//! takes values and returns values, so the CLI, the bot and the tests share it.
+
+pub mod checksum;
+pub mod ledger;
+pub mod matrix;
+pub mod migration;
+pub mod mode;
+pub mod redact;
+pub mod version;
+
+#[cfg(test)]
+mod purity {
+    /// The core must stay free of I/O: no async runtime, database driver,
+    /// HTTP or file system.
+    #[test]
+    fn core_does_no_io() {
+        let forbidden = [
+            "tokio",
+            "tokio_postgres",
+            "rusqlite",
+            "axum",
+            "octocrab",
+            "reqwest",
+            "std::fs",
+            "std::env",
+            "std::net",
+            "std::process",
+            "SystemTime",
+            "Instant::now",
+        ];
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/core");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            // Only the code before the tests: tests may read files.
+            let code = text.split("#[cfg(test)]").next().unwrap();
+            for word in forbidden {
+                assert!(!code.contains(word), "{} uses {word}", path.display());
+            }
+            checked += 1;
+        }
+        assert!(
+            checked >= 7,
+            "expected the core modules in {}",
+            dir.display()
+        );
+    }
+}

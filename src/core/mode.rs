@@ -1,0 +1,121 @@
+//! Migration modes and the safe default chosen from an environment's name.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What envgate may do to an environment's database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// envgate applies migrations and records them in its ledger.
+    Managed,
+    /// envgate writes SQL bundles; the team's pipeline applies them. envgate
+    /// never writes to the database.
+    ExportOnly,
+    /// envgate only reads an existing ledger. It never writes.
+    ReconcileOnly,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Managed => "managed",
+            Mode::ExportOnly => "export_only",
+            Mode::ReconcileOnly => "reconcile_only",
+        }
+    }
+
+    /// Whether envgate may write to the database at all.
+    pub fn allows_writes(self) -> bool {
+        self == Mode::Managed
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether the mode was written in the configuration or chosen by envgate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModeSource {
+    Config,
+    Default,
+}
+
+/// Name tokens that mark an environment as staging or production.
+pub const PROTECTED_NAMES: [&str; 9] = [
+    "staging",
+    "stage",
+    "stg",
+    "uat",
+    "preprod",
+    "prod",
+    "production",
+    "prd",
+    "live",
+];
+
+/// The mode an environment gets when its configuration names none: a name
+/// that looks like staging or production, alone or as one of its `-`, `_` or
+/// `.` separated parts (`prod`, `prod-eu`, `eu_prod`, `us.live.1`), compared
+/// case-insensitively, is `export_only`; any other name is `managed`.
+pub fn default_mode(env_name: &str) -> Mode {
+    let protected = env_name
+        .split(['-', '_', '.'])
+        .any(|part| PROTECTED_NAMES.iter().any(|p| part.eq_ignore_ascii_case(p)));
+    if protected {
+        Mode::ExportOnly
+    } else {
+        Mode::Managed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_like_names_default_to_export_only() {
+        for name in [
+            "staging",
+            "stage",
+            "stg",
+            "uat",
+            "preprod",
+            "prod",
+            "production",
+            "prd",
+            "live",
+            "PROD",
+            "Staging",
+            "prod-eu",
+            "eu-prod",
+            "eu_prod_2",
+            "us.live",
+            "UAT-1",
+        ] {
+            assert_eq!(default_mode(name), Mode::ExportOnly, "{name}");
+        }
+    }
+
+    #[test]
+    fn other_names_default_to_managed() {
+        for name in [
+            "dev",
+            "development",
+            "test",
+            "qa",
+            "local",
+            "products",
+            "liveness",
+            "preview",
+            "prodigy",
+            "eu",
+        ] {
+            assert_eq!(default_mode(name), Mode::Managed, "{name}");
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Ledger readers: the SQL that turns an environment's ledger table into
+//! [`LedgerRow`](crate::core::ledger::LedgerRow)s.
+
+pub mod envgate;

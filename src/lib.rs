@@ -1,0 +1,12 @@
+//! envgate: one migration pipeline, many targets.
+//!
+//! The [`core`] is pure (discovery, hashing, matrix); [`target`] and
+//! [`ledger`] reach databases; [`cli`] wires them to the command line.
+
+pub mod cli;
+pub mod config;
+pub mod core;
+pub mod ledger;
+pub mod render;
+pub mod report;
+pub mod target;

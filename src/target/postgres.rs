@@ -1,0 +1,169 @@
+//! PostgreSQL connections.
+//!
+//! Every query goes through the simple query protocol: no named prepared
+//! statement outlives its transaction, so envgate works through PgBouncer in
+//! transaction-pooling mode (how Supabase's and Neon's poolers are usually
+//! reached) as well as directly.
+
+use super::tls;
+use super::url::PgTarget;
+use super::{QueryError, TextRows};
+use std::time::Duration;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, SimpleQueryMessage};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+const READ_ONLY_OPTION: &str = "-c default_transaction_read_only=on";
+
+/// Opens a connection. With `read_only`, the server is asked at start-up to
+/// make every transaction read-only; a pooler that refuses start-up options
+/// gets a second attempt without them (reads still run in `BEGIN … READ
+/// ONLY` transactions, which hold through any pooler).
+pub async fn connect(
+    target: &PgTarget,
+    read_only: bool,
+    timeout: Duration,
+) -> Result<Client, String> {
+    let tls_config = tls::client_config(target.ssl_mode, target.root_cert.as_ref())?;
+    let tls = MakeRustlsConnect::new(tls_config);
+    let mut config = target.config.clone();
+    config.ssl_mode(target.ssl_mode.negotiation());
+    config.connect_timeout(timeout);
+    if read_only {
+        let mut with_ro = config.clone();
+        let options = match config.get_options() {
+            Some(existing) if !existing.is_empty() => format!("{existing} {READ_ONLY_OPTION}"),
+            _ => READ_ONLY_OPTION.to_owned(),
+        };
+        with_ro.options(&options);
+        match attempt(&with_ro, tls.clone(), timeout).await {
+            Err(e) if e.contains("unsupported startup parameter") => {
+                tracing::debug!(
+                    "server refused start-up options; relying on READ ONLY transactions"
+                );
+            }
+            other => return other,
+        }
+    }
+    attempt(&config, tls, timeout).await
+}
+
+async fn attempt(
+    config: &tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+    timeout: Duration,
+) -> Result<Client, String> {
+    let (client, connection) = match tokio::time::timeout(timeout, config.connect(tls)).await {
+        Err(_) => {
+            return Err(format!(
+                "timed out after {} connecting",
+                humantime::format_duration(timeout)
+            ));
+        }
+        Ok(Err(e)) => return Err(describe(&e)),
+        Ok(Ok(pair)) => pair,
+    };
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %describe(&e), "connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// A readable account of a driver error: the server's message when there is
+/// one, else the error and its causes.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut s = format!("{}: {}", db.severity(), db.message());
+        if let Some(detail) = db.detail() {
+            s.push_str(&format!(" ({detail})"));
+        }
+        return s;
+    }
+    let mut s = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        source = cause.source();
+    }
+    s
+}
+
+/// Runs `sql` in one read-only transaction and returns its rows as text.
+///
+/// The batch is `BEGIN TRANSACTION READ ONLY; SELECT set_config(…); <sql>;
+/// COMMIT`, sent as one simple query (one round trip, nothing prepared). The
+/// `SELECT` before `sql` takes the transaction's snapshot, after which
+/// PostgreSQL refuses `SET TRANSACTION READ WRITE`: the transaction stays
+/// read-only whatever `sql` says.
+pub async fn query_read_only(
+    client: &Client,
+    schema: Option<&str>,
+    sql: &str,
+) -> Result<TextRows, QueryError> {
+    let pin = match schema {
+        Some(s) => format!(
+            "SELECT set_config('search_path', {}, true)",
+            quote_literal(&quote_ident(s))
+        ),
+        None => "SELECT 1".to_owned(),
+    };
+    let batch = format!("BEGIN TRANSACTION READ ONLY;{pin};{sql};COMMIT");
+    match client.simple_query(&batch).await {
+        Ok(messages) => {
+            // BEGIN and the pinning SELECT complete first; the rows after
+            // them are `sql`'s.
+            let mut completed = 0;
+            let mut rows = Vec::new();
+            for m in messages {
+                match m {
+                    SimpleQueryMessage::CommandComplete(_) => completed += 1,
+                    SimpleQueryMessage::Row(row) if completed >= 2 => rows.push(
+                        (0..row.len())
+                            .map(|i| row.get(i).map(str::to_owned))
+                            .collect(),
+                    ),
+                    _ => {}
+                }
+            }
+            Ok(rows)
+        }
+        Err(e) => {
+            // The explicit BEGIN left the session in a failed transaction.
+            let _ = client.simple_query("ROLLBACK").await;
+            let message = describe(&e);
+            Err(match e.code() {
+                Some(&SqlState::UNDEFINED_TABLE) => QueryError::UndefinedTable(message),
+                Some(&SqlState::READ_ONLY_SQL_TRANSACTION) => QueryError::ReadOnly(message),
+                _ => QueryError::Other(message),
+            })
+        }
+    }
+}
+
+/// `'text'`, with embedded quotes doubled.
+pub fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// `"name"`, with embedded quotes doubled.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_identifiers() {
+        assert_eq!(quote_ident("app"), "\"app\"");
+        assert_eq!(quote_ident("we\"ird"), "\"we\"\"ird\"");
+        assert_eq!(quote_literal("it's"), "'it''s'");
+    }
+}

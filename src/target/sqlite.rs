@@ -1,0 +1,57 @@
+//! SQLite, the embedded target. Read sessions open the file read-only, so
+//! SQLite itself refuses any write.
+
+use super::url::SqliteTarget;
+use super::{QueryError, TextRows};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
+use std::time::Duration;
+
+pub fn open_read_only(target: &SqliteTarget, busy_timeout: Duration) -> Result<Connection, String> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = match target {
+        SqliteTarget::Memory => Connection::open_in_memory_with_flags(flags),
+        SqliteTarget::File(path) => {
+            if !path.exists() {
+                return Err(format!("no database file at {}", path.display()));
+            }
+            Connection::open_with_flags(path, flags)
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    conn.busy_timeout(busy_timeout).map_err(|e| e.to_string())?;
+    Ok(conn)
+}
+
+/// Runs one statement and returns its rows as text (integers and reals in
+/// their decimal form, blobs as lowercase hex).
+pub fn query(conn: &Connection, sql: &str) -> Result<TextRows, QueryError> {
+    let classify = |e: rusqlite::Error| {
+        let message = e.to_string();
+        if message.starts_with("no such table") {
+            QueryError::UndefinedTable(message)
+        } else if message.contains("readonly database") {
+            QueryError::ReadOnly(message)
+        } else {
+            QueryError::Other(message)
+        }
+    };
+    let mut stmt = conn.prepare(sql).map_err(classify)?;
+    let width = stmt.column_count();
+    let mut rows = stmt.query([]).map_err(classify)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(classify)? {
+        let mut values = Vec::with_capacity(width);
+        for i in 0..width {
+            values.push(match row.get_ref(i).map_err(classify)? {
+                ValueRef::Null => None,
+                ValueRef::Integer(n) => Some(n.to_string()),
+                ValueRef::Real(x) => Some(x.to_string()),
+                ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+                ValueRef::Blob(b) => Some(hex::encode(b)),
+            });
+        }
+        out.push(values);
+    }
+    Ok(out)
+}

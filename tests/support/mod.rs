@@ -1,0 +1,352 @@
+//! Shared test helpers: real databases, the built binary, a real PgBouncer.
+//!
+//! PostgreSQL is found through `DATABASE_URL` (an admin connection), else at
+//! `postgres://postgres@127.0.0.1:5432/postgres`. Without a server the tests
+//! fail and say what to start: `scripts/test.sh` provisions one.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+pub fn admin_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned())
+}
+
+pub fn admin() -> postgres::Client {
+    let url = admin_url();
+    postgres::Client::connect(&url, postgres::NoTls).unwrap_or_else(|e| {
+        panic!(
+            "PostgreSQL is not reachable at {url}: {e}\n\
+             Start it (`scripts/test.sh` provisions a throwaway server) or set DATABASE_URL to an admin connection."
+        )
+    })
+}
+
+/// Host and port of the test server.
+pub fn server_addr() -> (String, u16) {
+    let config: postgres::Config = admin_url().parse().expect("DATABASE_URL parses");
+    let host = match &config.get_hosts()[0] {
+        postgres::config::Host::Tcp(h) => h.clone(),
+        postgres::config::Host::Unix(p) => {
+            panic!("DATABASE_URL must use TCP, not the socket {}", p.display())
+        }
+    };
+    (host, config.get_ports().first().copied().unwrap_or(5432))
+}
+
+pub fn admin_user() -> String {
+    let config: postgres::Config = admin_url().parse().expect("DATABASE_URL parses");
+    config.get_user().unwrap_or("postgres").to_owned()
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A name no other test (or test run) uses.
+pub fn unique_name(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("eg_{prefix}_{}_{n}_{nanos}", std::process::id())
+}
+
+/// A database created for one test and dropped afterwards.
+pub struct PgDb {
+    pub name: String,
+}
+
+impl PgDb {
+    pub fn create(prefix: &str) -> PgDb {
+        let name = unique_name(prefix);
+        admin()
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
+        PgDb { name }
+    }
+
+    /// URL for the admin user, with an optional password (the test server
+    /// trusts local connections, so any password is accepted).
+    pub fn url(&self) -> String {
+        let (host, port) = server_addr();
+        format!("postgres://{}@{host}:{port}/{}", admin_user(), self.name)
+    }
+
+    pub fn url_with_password(&self, password: &str) -> String {
+        let (host, port) = server_addr();
+        format!(
+            "postgres://{}:{password}@{host}:{port}/{}",
+            admin_user(),
+            self.name
+        )
+    }
+
+    pub fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url(), postgres::NoTls).expect("connect to test database")
+    }
+
+    pub fn execute(&self, sql: &str) {
+        self.client()
+            .batch_execute(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    pub fn query_strings(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        self.client()
+            .simple_query(sql)
+            .unwrap()
+            .into_iter()
+            .filter_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => {
+                    Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&admin_url(), postgres::NoTls) {
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (nothing listens on it once returned).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A project directory with an `envgate.toml` and a migrations directory.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new(config: &str, migrations: &[(&str, &str)]) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("envgate.toml"), config).unwrap();
+        std::fs::create_dir(dir.path().join("migrations")).unwrap();
+        for (name, body) in migrations {
+            std::fs::write(dir.path().join("migrations").join(name), body).unwrap();
+        }
+        Project { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, rel: &str, body: &str) {
+        let p = self.dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+
+    pub fn envgate(&self, args: &[&str]) -> Run {
+        envgate_in(self.path(), args, &[])
+    }
+
+    pub fn envgate_with_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
+        envgate_in(self.path(), args, vars)
+    }
+}
+
+/// The outcome of running the built binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+pub fn envgate_in(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_envgate"));
+    cmd.current_dir(dir)
+        .args(args)
+        .env_remove("ENVGATE_CONFIG")
+        .env("NO_COLOR", "1");
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("run envgate");
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8(stdout).unwrap(),
+        stderr: String::from_utf8(stderr).unwrap(),
+    }
+}
+
+/// A real PgBouncer in front of the test server.
+pub struct PgBouncer {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+pub enum BouncerAuth {
+    /// Any user and password get in.
+    Any,
+    /// Only this user with this password.
+    Password { user: String, password: String },
+}
+
+impl PgBouncer {
+    pub fn start(pool_mode: &str, auth: BouncerAuth) -> PgBouncer {
+        PgBouncer::start_with(pool_mode, auth, "")
+    }
+
+    /// Starts PgBouncer with `extra` lines added to its `[pgbouncer]` section.
+    pub fn start_with(pool_mode: &str, auth: BouncerAuth, extra: &str) -> PgBouncer {
+        let bin = which("pgbouncer").unwrap_or_else(|| {
+            panic!("pgbouncer is not installed: `apt-get install pgbouncer` (scripts/test.sh installs it)")
+        });
+        let dir = tempfile::tempdir().unwrap();
+        // PgBouncer refuses to run as root; it then switches to `postgres`,
+        // which must be able to read its files.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .unwrap();
+        let (host, server_port) = server_addr();
+        let port = free_port();
+        let (auth_type, auth_file) = match &auth {
+            BouncerAuth::Any => ("any", String::new()),
+            BouncerAuth::Password { user, password } => {
+                let file = dir.path().join("users.txt");
+                std::fs::write(&file, format!("\"{user}\" \"{password}\"\n")).unwrap();
+                ("plain", format!("auth_file = {}\n", file.display()))
+            }
+        };
+        let ini = dir.path().join("pgbouncer.ini");
+        std::fs::write(
+            &ini,
+            format!(
+                "[databases]\n* = host={host} port={server_port} user={}\n\n[pgbouncer]\n\
+                 listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
+                 auth_type = {auth_type}\n{auth_file}pool_mode = {pool_mode}\n\
+                 default_pool_size = 2\nmax_client_conn = 200\nlogfile = {}\n{extra}",
+                admin_user(),
+                dir.path().join("pgbouncer.log").display()
+            ),
+        )
+        .unwrap();
+        let mut cmd = Command::new(bin);
+        if is_root() {
+            cmd.args(["-u", "postgres"]);
+        }
+        let child = cmd
+            .arg(&ini)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start pgbouncer");
+        let bouncer = PgBouncer {
+            port,
+            child,
+            _dir: dir,
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return bouncer;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let log =
+            std::fs::read_to_string(bouncer._dir.path().join("pgbouncer.log")).unwrap_or_default();
+        panic!("pgbouncer did not start listening on {port}:\n{log}");
+    }
+
+    pub fn url(&self, user_password: &str, db: &str) -> String {
+        format!("postgres://{user_password}@127.0.0.1:{}/{db}", self.port)
+    }
+}
+
+impl Drop for PgBouncer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+pub fn which(bin: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(bin))
+            .chain([PathBuf::from("/usr/sbin").join(bin)])
+            .find(|p| p.is_file())
+    })
+}
+
+/// SQL to create envgate's ledger table and record rows in it.
+pub mod ledger {
+    use envgate::core::checksum::ContentHash;
+
+    pub fn hash(body: &str) -> String {
+        ContentHash::of(body.as_bytes()).tagged()
+    }
+
+    /// An INSERT for a ledger row on PostgreSQL or SQLite.
+    pub fn insert(
+        table: &str,
+        version: &str,
+        name: &str,
+        sha: &str,
+        success: bool,
+        at: &str,
+    ) -> String {
+        format!(
+            "INSERT INTO {table} (version, name, sha256, applied_at, applied_by, execution_ms, success) \
+             VALUES ('{version}', '{name}', '{sha}', '{at}', 'tester', 3, {});\n",
+            if success { "true" } else { "false" }
+        )
+    }
+}

@@ -2,8 +2,10 @@
 //! in `templates/` (embedded at build time, strict about undefined values);
 //! this module only prepares the views they read.
 
-use crate::core::matrix::{Gap, State};
-use crate::report::StatusReport;
+use crate::config::EnvConfig;
+use crate::core::matrix::{Cell, Gap, Matrix, State};
+use crate::core::mode::ModeSource;
+use crate::report;
 use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 
@@ -87,28 +89,19 @@ struct EnvView<'a> {
 }
 
 #[derive(Serialize)]
-struct CellView {
-    text: &'static str,
-    state: &'static str,
-    out_of_order: bool,
-}
-
-#[derive(Serialize)]
-struct RowView {
-    label: String,
-    cells: Vec<CellView>,
-}
-
-#[derive(Serialize)]
 struct Finding<'a> {
-    label: String,
+    label: &'a str,
     env: &'a str,
     file: Option<&'a str>,
-    today: Option<&'a str>,
-    recorded: Option<&'a str>,
+    today: Option<String>,
+    recorded: Option<String>,
     applied_at: Option<&'a str>,
 }
 
+/// What the status templates see. The matrix body (one line per
+/// migration) is laid out here rather than in the template: it is pure
+/// layout, no wording, and a template loop over ten thousand rows would cost
+/// more than everything else `status` does.
 #[derive(Serialize)]
 struct StatusView<'a> {
     notes: &'a [String],
@@ -116,7 +109,7 @@ struct StatusView<'a> {
     label_width: usize,
     envs: Vec<EnvView<'a>>,
     count_names: [&'static str; 5],
-    rows: Vec<RowView>,
+    body: String,
     drifted: Vec<Finding<'a>>,
     failed: Vec<Finding<'a>>,
     missing: Vec<Finding<'a>>,
@@ -127,75 +120,114 @@ struct StatusView<'a> {
 
 const COUNT_NAMES: [&str; 5] = ["applied", "pending", "drifted", "failed", "missing"];
 
-fn cell_text(state: State, out_of_order: bool) -> &'static str {
-    match (state, out_of_order) {
+fn cell_text(cell: &Cell<'_>) -> &'static str {
+    match (cell.state, cell.out_of_order) {
         (State::Pending, true) => "pending*",
         (State::Absent, _) => "-",
         (s, _) => s.as_str(),
     }
 }
 
-fn view<'a>(report: &'a StatusReport, gaps: &'a [Gap], notes: &'a [String]) -> StatusView<'a> {
-    let rows: Vec<RowView> = report
-        .migrations
+fn icon(state: State) -> &'static str {
+    match state {
+        State::Applied => "✅ ",
+        State::Pending => "⏳ ",
+        State::Drifted => "⚠️ ",
+        State::Failed => "❌ ",
+        State::Missing => "❓ ",
+        State::Unreachable => "🚫 ",
+        State::Absent => "",
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Table { color: bool },
+    Markdown,
+}
+
+fn view<'a>(
+    envs: &'a [&'a EnvConfig],
+    matrix: &'a Matrix<'a>,
+    labels: &'a [String],
+    gaps: &'a [Gap],
+    notes: &'a [String],
+    layout: Layout,
+) -> StatusView<'a> {
+    let label_width = labels
         .iter()
-        .map(|m| RowView {
-            label: format!("{}_{}", m.version, m.name),
-            cells: m
-                .cells
-                .values()
-                .map(|c| CellView {
-                    text: cell_text(c.state, c.out_of_order),
-                    state: c.state.as_str(),
-                    out_of_order: c.out_of_order,
-                })
-                .collect(),
-        })
-        .collect();
-    let label_width = rows
-        .iter()
-        .map(|r| r.label.chars().count())
+        .map(|l| l.chars().count())
         .chain(["migration".len()])
         .max()
         .unwrap_or(0);
-    let envs = report
-        .environments
+    let env_views: Vec<EnvView<'a>> = envs
         .iter()
+        .zip(&matrix.envs)
         .enumerate()
-        .map(|(i, e)| {
-            let widest_cell = rows
-                .iter()
-                .map(|r| r.cells[i].text.len())
+        .map(|(e, (cfg, col))| {
+            let widest_cell = (0..matrix.rows.len())
+                .map(|r| cell_text(&matrix.cells(r)[e]).len())
                 .max()
                 .unwrap_or(0);
-            let c = e.counts;
+            let c = col.counts;
             EnvView {
-                name: &e.name,
-                mode: e.mode.as_str(),
-                mode_source: match e.mode_source {
-                    crate::core::mode::ModeSource::Config => "config",
-                    crate::core::mode::ModeSource::Default => "default",
+                name: &cfg.name,
+                mode: cfg.mode.as_str(),
+                mode_source: match cfg.mode_source {
+                    ModeSource::Config => "config",
+                    ModeSource::Default => "default",
                 },
-                reachable: e.reachable,
+                reachable: col.reachable(),
                 width: widest_cell
-                    .max(e.name.chars().count())
-                    .max(e.mode.as_str().len()),
+                    .max(cfg.name.chars().count())
+                    .max(cfg.mode.as_str().len()),
                 counts: [c.applied, c.pending, c.drifted, c.failed, c.missing],
             }
         })
         .collect();
+
+    let mut body = String::with_capacity(matrix.rows.len() * (label_width + 16 * envs.len() + 8));
     let mut drifted = Vec::new();
     let mut failed = Vec::new();
     let mut missing = Vec::new();
-    for (m, row) in report.migrations.iter().zip(&rows) {
-        for (env, cell) in &m.cells {
+    let mut out_of_order = false;
+    for (r, (row, label)) in matrix.rows.iter().zip(labels).enumerate() {
+        match layout {
+            Layout::Table { .. } => {
+                body.push_str(label);
+                pad_to(&mut body, label.chars().count(), label_width);
+            }
+            Layout::Markdown => {
+                body.push_str("| `");
+                body.push_str(&md_escape(label.clone()));
+                body.push_str("` |");
+            }
+        }
+        for (e, cell) in matrix.cells(r).iter().enumerate() {
+            out_of_order |= cell.out_of_order;
+            let text = cell_text(cell);
+            match layout {
+                Layout::Table { color } => {
+                    body.push_str("  ");
+                    let padded = format!("{text:<width$}", width = env_views[e].width);
+                    body.push_str(&paint(color, &padded, cell.state.as_str()));
+                }
+                Layout::Markdown => {
+                    body.push(' ');
+                    if cell.state != State::Absent {
+                        body.push_str(icon(cell.state));
+                        body.push_str(text);
+                    }
+                    body.push_str(" |");
+                }
+            }
             let finding = || Finding {
-                label: row.label.clone(),
-                env,
-                file: m.file.as_deref(),
-                today: m.sha256.as_deref(),
-                recorded: cell.applied_sha256.as_deref(),
-                applied_at: cell.applied_at.as_deref(),
+                label,
+                env: &envs[e].name,
+                file: row.file,
+                today: row.hash.map(|h| h.hex()),
+                recorded: cell.applied_hash().map(|h| h.display()),
+                applied_at: cell.applied_at(),
             };
             match cell.state {
                 State::Drifted => drifted.push(finding()),
@@ -204,30 +236,44 @@ fn view<'a>(report: &'a StatusReport, gaps: &'a [Gap], notes: &'a [String]) -> S
                 _ => {}
             }
         }
+        // Padding leaves trailing spaces after the last column.
+        body.truncate(body.trim_end_matches(' ').len());
+        body.push('\n');
     }
-    let unreachable = report
-        .environments
+    let unreachable = matrix
+        .envs
         .iter()
-        .filter_map(|e| e.error.as_deref().map(|err| (e.name.as_str(), err)))
+        .filter_map(|e| e.error.map(|err| (e.name, err)))
         .collect();
     StatusView {
         notes,
-        total: report
-            .migrations
-            .iter()
-            .filter(|m| m.file.is_some())
-            .count(),
+        total: matrix.rows.iter().filter(|r| r.file.is_some()).count(),
         label_width,
-        envs,
+        envs: env_views,
         count_names: COUNT_NAMES,
-        out_of_order: rows.iter().any(|r| r.cells.iter().any(|c| c.out_of_order)),
-        rows,
+        body,
         drifted,
         failed,
         missing,
         unreachable,
         gaps,
+        out_of_order,
     }
+}
+
+fn pad_to(out: &mut String, len: usize, width: usize) {
+    for _ in len..width {
+        out.push(' ');
+    }
+}
+
+/// The row labels: `<version>_<name>`, as the files are named.
+fn labels(matrix: &Matrix<'_>) -> Vec<String> {
+    matrix
+        .rows
+        .iter()
+        .map(|r| format!("{}_{}", r.version, r.name))
+        .collect()
 }
 
 fn render(name: &str, color: bool, ctx: &impl Serialize) -> String {
@@ -247,18 +293,34 @@ fn render(name: &str, color: bool, ctx: &impl Serialize) -> String {
 }
 
 /// The terminal table.
-pub fn status_table(report: &StatusReport, gaps: &[Gap], notes: &[String], color: bool) -> String {
-    render("status.txt", color, &view(report, gaps, notes))
+pub fn status_table(
+    envs: &[&EnvConfig],
+    matrix: &Matrix<'_>,
+    notes: &[String],
+    color: bool,
+) -> String {
+    let (labels, gaps) = (labels(matrix), matrix.gaps());
+    render(
+        "status.txt",
+        color,
+        &view(envs, matrix, &labels, &gaps, notes, Layout::Table { color }),
+    )
 }
 
 /// GitHub-flavoured Markdown (PR comments, check runs, step summaries).
-pub fn status_markdown(report: &StatusReport, gaps: &[Gap], notes: &[String]) -> String {
-    render("status.md", false, &view(report, gaps, notes))
+pub fn status_markdown(envs: &[&EnvConfig], matrix: &Matrix<'_>, notes: &[String]) -> String {
+    let (labels, gaps) = (labels(matrix), matrix.gaps());
+    render(
+        "status.md",
+        false,
+        &view(envs, matrix, &labels, &gaps, notes, Layout::Markdown),
+    )
 }
 
 /// The JSON contract.
-pub fn status_json(report: &StatusReport) -> String {
-    let mut s = serde_json::to_string_pretty(report).expect("report serializes");
+pub fn status_json(envs: &[&EnvConfig], matrix: &Matrix<'_>) -> String {
+    let mut s =
+        serde_json::to_string_pretty(&report::build(envs, matrix)).expect("report serializes");
     s.push('\n');
     s
 }

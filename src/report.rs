@@ -1,102 +1,163 @@
 //! The JSON output contract of `envgate status --format json`
 //! (`schema_version` 1, documented in the README).
+//!
+//! ```json
+//! {"schema_version": 1,
+//!  "environments": [{"name", "mode", "mode_source", "ledger", "reachable", "error",
+//!                    "counts": {"applied", "pending", "drifted", "failed", "missing"}}],
+//!  "migrations": [{"id", "version", "name", "file", "sha256",
+//!                  "cells": {"<env>": {"state", "applied_at", "applied_sha256", "out_of_order"}}}]}
+//! ```
+//!
+//! Serialized straight from the matrix, without copying it.
 
 use crate::config::EnvConfig;
-use crate::core::matrix::{Counts, Matrix, State};
+use crate::core::checksum::{ContentHash, RecordedHash};
+use crate::core::matrix::{Cell, Counts, Matrix, Row, State};
 use crate::core::mode::{Mode, ModeSource};
-use indexmap::IndexMap;
-use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Serialize)]
-pub struct StatusReport {
-    pub schema_version: u32,
-    pub environments: Vec<EnvReport>,
-    pub migrations: Vec<MigrationReport>,
+/// The whole report: the environments (in the same order as the matrix's
+/// columns) and the matrix.
+#[derive(Serialize)]
+pub struct StatusReport<'a> {
+    schema_version: u32,
+    environments: Vec<EnvReport<'a>>,
+    migrations: Migrations<'a>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct EnvReport {
-    pub name: String,
-    pub mode: Mode,
-    pub mode_source: ModeSource,
-    pub ledger: &'static str,
-    pub reachable: bool,
+#[derive(Serialize)]
+struct EnvReport<'a> {
+    name: &'a str,
+    mode: Mode,
+    mode_source: ModeSource,
+    ledger: &'static str,
+    reachable: bool,
     /// Why the environment could not be read; credentials masked.
-    pub error: Option<String>,
-    pub counts: Counts,
+    error: Option<&'a str>,
+    counts: Counts,
 }
 
-#[derive(Debug, Serialize)]
-pub struct MigrationReport {
+struct Migrations<'a> {
+    envs: &'a [&'a EnvConfig],
+    matrix: &'a Matrix<'a>,
+}
+
+#[derive(Serialize)]
+struct MigrationReport<'a> {
     /// Stable identifier of the migration across runs and tools.
-    pub id: String,
+    id: &'a str,
     /// The identifier the ledger uses.
-    pub version: String,
-    pub name: String,
+    version: &'a str,
+    name: &'a str,
     /// The file, relative to the configuration's directory; null when
     /// missing from the repository.
-    pub file: Option<String>,
+    file: Option<&'a str>,
     /// Today's content hash as 64 hex digits; null when missing.
-    pub sha256: Option<String>,
-    /// Keyed by environment name, in promotion order.
-    pub cells: IndexMap<String, CellReport>,
+    sha256: Option<Hex<'a>>,
+    cells: Cells<'a>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct CellReport {
-    pub state: State,
-    pub applied_at: Option<String>,
-    pub applied_sha256: Option<String>,
-    pub out_of_order: bool,
+/// Cells keyed by environment name, in promotion order.
+struct Cells<'a> {
+    envs: &'a [&'a EnvConfig],
+    cells: &'a [Cell<'a>],
+}
+
+#[derive(Serialize)]
+struct CellReport<'a> {
+    state: State,
+    applied_at: Option<&'a str>,
+    applied_sha256: Option<Recorded<'a>>,
+    out_of_order: bool,
+}
+
+/// A content hash written as hex without an intermediate string.
+struct Hex<'a>(&'a ContentHash);
+
+impl Serialize for Hex<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self.0)
+    }
+}
+
+struct Recorded<'a>(&'a RecordedHash);
+
+impl Serialize for Recorded<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            RecordedHash::Sha256Lf(h) => s.collect_str(h),
+            RecordedHash::Unknown(raw) => s.serialize_str(raw),
+        }
+    }
+}
+
+impl Serialize for Migrations<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.matrix.rows.len()))?;
+        for (r, row) in self.matrix.rows.iter().enumerate() {
+            let Row {
+                version,
+                name,
+                file,
+                hash,
+            } = row;
+            seq.serialize_element(&MigrationReport {
+                id: version,
+                version,
+                name,
+                file: *file,
+                sha256: hash.as_ref().map(Hex),
+                cells: Cells {
+                    envs: self.envs,
+                    cells: self.matrix.cells(r),
+                },
+            })?;
+        }
+        seq.end()
+    }
+}
+
+impl Serialize for Cells<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.cells.len()))?;
+        for (env, cell) in self.envs.iter().zip(self.cells) {
+            map.serialize_entry(
+                &env.name,
+                &CellReport {
+                    state: cell.state,
+                    applied_at: cell.applied_at(),
+                    applied_sha256: cell.applied_hash().map(Recorded),
+                    out_of_order: cell.out_of_order,
+                },
+            )?;
+        }
+        map.end()
+    }
 }
 
 /// Builds the report; `envs` are the environments the matrix was computed
 /// for, in the same order.
-pub fn build(envs: &[&EnvConfig], matrix: &Matrix) -> StatusReport {
+pub fn build<'a>(envs: &'a [&'a EnvConfig], matrix: &'a Matrix<'a>) -> StatusReport<'a> {
     let environments = envs
         .iter()
         .zip(&matrix.envs)
         .map(|(cfg, col)| EnvReport {
-            name: cfg.name.clone(),
+            name: &cfg.name,
             mode: cfg.mode,
             mode_source: cfg.mode_source,
             ledger: cfg.ledger.as_str(),
             reachable: col.reachable(),
-            error: col.error.clone(),
+            error: col.error,
             counts: col.counts,
-        })
-        .collect();
-    let migrations = matrix
-        .rows
-        .iter()
-        .map(|row| MigrationReport {
-            id: row.version.clone(),
-            version: row.version.clone(),
-            name: row.name.clone(),
-            file: row.file.clone(),
-            sha256: row.hash.map(|h| h.hex()),
-            cells: envs
-                .iter()
-                .zip(&row.cells)
-                .map(|(cfg, cell)| {
-                    (
-                        cfg.name.clone(),
-                        CellReport {
-                            state: cell.state,
-                            applied_at: cell.applied_at.clone(),
-                            applied_sha256: cell.applied_hash.clone(),
-                            out_of_order: cell.out_of_order,
-                        },
-                    )
-                })
-                .collect(),
         })
         .collect();
     StatusReport {
         schema_version: SCHEMA_VERSION,
         environments,
-        migrations,
+        migrations: Migrations { envs, matrix },
     }
 }

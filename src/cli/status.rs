@@ -7,7 +7,6 @@ use crate::core::matrix::{self, EnvLedger};
 use crate::core::migration::{self, Discovery};
 use crate::core::mode::{Mode, ModeSource};
 use crate::core::redact::{Redactor, mask_url};
-use crate::report;
 use crate::target::{ReadSession, Target};
 use crate::{ledger, render};
 use std::io::Write;
@@ -94,9 +93,11 @@ pub fn targets(
 
 /// Reads one environment's ledger through a read-only session.
 pub async fn read_ledger(env: &EnvConfig, target: &Target) -> Result<Vec<LedgerRow>, String> {
+    let started = std::time::Instant::now();
     let session = ReadSession::open(target, env.schema.as_deref(), env.connect_timeout)
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
+    tracing::debug!(env = %env.name, elapsed = ?started.elapsed(), "connected");
     ledger::envgate::read(&session).await
 }
 
@@ -133,20 +134,24 @@ pub async fn run(config: &Config, args: StatusArgs) -> Result<i32, Failure> {
     let targets = targets(config, &envs, &mut redactor)?;
 
     // Discovery (file system + hashing) runs while the databases answer.
+    let started = std::time::Instant::now();
     let dir = config.migrations_dir.clone();
     let label = config.migrations.clone();
     let discovery = tokio::task::spawn_blocking(move || -> Result<Discovery, String> {
         let loaded = super::load::migrations_dir(&dir, &label)?;
+        tracing::debug!(files = loaded.files.len(), elapsed = ?started.elapsed(), "migrations read");
         let mut d = migration::discover(loaded.files).map_err(|e| e.to_string())?;
+        tracing::debug!(elapsed = ?started.elapsed(), "migrations discovered");
         d.ignored.extend(loaded.ignored);
         d.ignored.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(d)
     });
-    let reads = futures::future::join_all(
-        envs.iter()
-            .zip(&targets)
-            .map(|(env, target)| read_ledger(env, target)),
-    );
+    let reads =
+        futures::future::join_all(envs.iter().zip(&targets).map(|(env, target)| async move {
+            let rows = read_ledger(env, target).await;
+            tracing::debug!(env = %env.name, elapsed = ?started.elapsed(), "ledger read");
+            rows
+        }));
     let (discovery, ledgers) = tokio::join!(discovery, reads);
     let discovery = discovery
         .map_err(|e| Failure::internal(e.to_string()))?
@@ -173,7 +178,7 @@ pub async fn run(config: &Config, args: StatusArgs) -> Result<i32, Failure> {
         })
         .collect();
     let matrix = matrix::compute(&discovery.migrations, &inputs);
-    let report = report::build(&envs, &matrix);
+    tracing::debug!(elapsed = ?started.elapsed(), "matrix computed");
     let notes = mode_notes(&envs);
     let text = match args.format {
         Format::Json => {
@@ -181,11 +186,12 @@ pub async fn run(config: &Config, args: StatusArgs) -> Result<i32, Failure> {
             for n in &notes {
                 let _ = writeln!(err, "{n}");
             }
-            render::status_json(&report)
+            render::status_json(&envs, &matrix)
         }
-        Format::Markdown => render::status_markdown(&report, &matrix.gaps(), &notes),
-        Format::Table => render::status_table(&report, &matrix.gaps(), &notes, args.color),
+        Format::Markdown => render::status_markdown(&envs, &matrix, &notes),
+        Format::Table => render::status_table(&envs, &matrix, &notes, args.color),
     };
+    tracing::debug!(elapsed = ?started.elapsed(), "rendered");
     let text = redactor.redact(&text);
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())

@@ -3,12 +3,12 @@
 //! A pure function of the discovered migrations and what each environment's
 //! ledger says (or why it could not be read).
 
-use super::checksum::ContentHash;
+use super::checksum::{ContentHash, RecordedHash};
 use super::ledger::LedgerRow;
 use super::migration::Migration;
 use super::version::Version;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The state of one (migration, environment) cell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -50,37 +50,43 @@ impl State {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Cell {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cell<'a> {
     pub state: State,
-    pub applied_at: Option<String>,
-    /// The hash the ledger recorded (bare hex for envgate's own algorithm).
-    pub applied_hash: Option<String>,
+    /// The ledger's row for this migration, when there is one.
+    pub ledger: Option<&'a LedgerRow>,
     /// Pending, but older than the newest migration applied here.
     pub out_of_order: bool,
 }
 
-impl Cell {
-    fn new(state: State) -> Cell {
+impl<'a> Cell<'a> {
+    fn new(state: State) -> Cell<'a> {
         Cell {
             state,
-            applied_at: None,
-            applied_hash: None,
+            ledger: None,
             out_of_order: false,
         }
+    }
+
+    /// When the ledger says the migration was applied (RFC 3339).
+    pub fn applied_at(&self) -> Option<&'a str> {
+        self.ledger.and_then(|r| r.applied_at.as_deref())
+    }
+
+    /// The hash the ledger recorded.
+    pub fn applied_hash(&self) -> Option<&'a RecordedHash> {
+        self.ledger.map(|r| &r.hash)
     }
 }
 
 #[derive(Clone, Debug)]
-pub struct Row {
+pub struct Row<'a> {
     /// The identifier the ledger uses.
-    pub version: String,
-    pub name: String,
+    pub version: &'a str,
+    pub name: &'a str,
     /// The file, when the repository has the migration.
-    pub file: Option<String>,
+    pub file: Option<&'a str>,
     pub hash: Option<ContentHash>,
-    /// One per environment, in the order the environments were given.
-    pub cells: Vec<Cell>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -93,14 +99,14 @@ pub struct Counts {
 }
 
 #[derive(Clone, Debug)]
-pub struct EnvColumn {
-    pub name: String,
+pub struct EnvColumn<'a> {
+    pub name: &'a str,
     /// Why the environment could not be read (credentials already masked).
-    pub error: Option<String>,
+    pub error: Option<&'a str>,
     pub counts: Counts,
 }
 
-impl EnvColumn {
+impl EnvColumn<'_> {
     pub fn reachable(&self) -> bool {
         self.error.is_none()
     }
@@ -112,12 +118,15 @@ pub struct EnvLedger<'a> {
     pub rows: Result<&'a [LedgerRow], &'a str>,
 }
 
+/// The matrix borrows from the migrations and ledgers it was computed from.
 #[derive(Clone, Debug)]
-pub struct Matrix {
-    pub envs: Vec<EnvColumn>,
+pub struct Matrix<'a> {
+    pub envs: Vec<EnvColumn<'a>>,
     /// In version order: the repository's migrations merged with those only
     /// ledgers know.
-    pub rows: Vec<Row>,
+    pub rows: Vec<Row<'a>>,
+    /// Row-major: `rows.len() × envs.len()`.
+    cells: Vec<Cell<'a>>,
 }
 
 /// "applied in `from`, pending in `to`": how far one environment is ahead of
@@ -143,73 +152,127 @@ impl OrderKey {
     }
 }
 
-/// Builds the matrix.
-pub fn compute(migrations: &[Migration], envs: &[EnvLedger<'_>]) -> Matrix {
-    let n = envs.len();
-    let initial = |e: &EnvLedger<'_>, reachable_state: State| match e.rows {
-        Ok(_) => Cell::new(reachable_state),
-        Err(_) => Cell::new(State::Unreachable),
-    };
-    let mut rows: Vec<Row> = migrations
-        .iter()
-        .map(|m| Row {
-            version: m.id().to_owned(),
-            name: m.name.clone(),
-            file: Some(m.up.path.clone()),
-            hash: Some(m.up.hash),
-            cells: envs.iter().map(|e| initial(e, State::Pending)).collect(),
-        })
-        .collect();
-    let mut only_in_ledgers: BTreeMap<OrderKey, Row> = BTreeMap::new();
+/// Where a ledger row lands: a repository migration, or a row only ledgers
+/// know (by its index among those).
+#[derive(Clone, Copy)]
+enum Slot {
+    Source(usize),
+    Extra(usize),
+}
 
+/// Builds the matrix.
+pub fn compute<'a>(migrations: &'a [Migration], envs: &[EnvLedger<'a>]) -> Matrix<'a> {
+    let width = envs.len();
+    // Ledgers almost always spell versions exactly as the files do: look
+    // those up by text, and fall back to version order for the rest.
+    let by_text: HashMap<&str, usize> = migrations
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.id(), i))
+        .collect();
+    let mut extras: BTreeMap<OrderKey, usize> = BTreeMap::new();
+    let mut extra_rows: Vec<&'a LedgerRow> = Vec::new();
+    let mut placed: Vec<(usize, Slot, &'a LedgerRow)> = Vec::new();
     for (e, env) in envs.iter().enumerate() {
         let Ok(ledger) = env.rows else { continue };
         for lrow in ledger {
-            let key = OrderKey::of(&lrow.version);
-            let found = match &key {
-                OrderKey::Version(v) => migrations.binary_search_by(|m| m.version.cmp(v)).ok(),
-                OrderKey::Other(_) => None,
-            };
-            let (row, today) = match found {
-                Some(i) => (&mut rows[i], Some(migrations[i].up.hash)),
+            let slot = match by_text.get(lrow.version.as_str()) {
+                Some(&i) => Slot::Source(i),
                 None => {
-                    let row = only_in_ledgers.entry(key).or_insert_with(|| Row {
-                        version: lrow.version.clone(),
-                        name: lrow.name.clone(),
-                        file: None,
-                        hash: None,
-                        cells: envs.iter().map(|e| initial(e, State::Absent)).collect(),
-                    });
-                    (row, None)
+                    let key = OrderKey::of(&lrow.version);
+                    let found = match &key {
+                        OrderKey::Version(v) => {
+                            migrations.binary_search_by(|m| m.version.cmp(v)).ok()
+                        }
+                        OrderKey::Other(_) => None,
+                    };
+                    match found {
+                        Some(i) => Slot::Source(i),
+                        None => Slot::Extra(*extras.entry(key).or_insert_with(|| {
+                            extra_rows.push(lrow);
+                            extra_rows.len() - 1
+                        })),
+                    }
                 }
             };
-            let state = match today {
-                _ if !lrow.success => State::Failed,
-                None => State::Missing,
-                Some(h) if lrow.hash.matches(&h) => State::Applied,
-                Some(_) => State::Drifted,
-            };
-            row.cells[e] = Cell {
-                state,
-                applied_at: lrow.applied_at.clone(),
-                applied_hash: Some(lrow.hash.display()),
-                out_of_order: false,
-            };
+            placed.push((e, slot, lrow));
         }
     }
 
-    let mut rows = merge(rows, only_in_ledgers);
-    let mut columns = Vec::with_capacity(n);
+    // The row order: repository migrations merged with the extras.
+    let mut rows = Vec::with_capacity(migrations.len() + extra_rows.len());
+    let mut source_pos = Vec::with_capacity(migrations.len());
+    let mut extra_pos = vec![0; extra_rows.len()];
+    let mut pending_extras = extras.into_iter().peekable();
+    let mut is_extra = Vec::with_capacity(migrations.len() + extra_rows.len());
+    let mut push_extra = |rows: &mut Vec<Row<'a>>, is_extra: &mut Vec<bool>, j: usize| {
+        extra_pos[j] = rows.len();
+        let r = extra_rows[j];
+        rows.push(Row {
+            version: &r.version,
+            name: &r.name,
+            file: None,
+            hash: None,
+        });
+        is_extra.push(true);
+    };
+    for m in migrations {
+        while let Some((_, j)) =
+            pending_extras.next_if(|(k, _)| matches!(k, OrderKey::Version(v) if *v < m.version))
+        {
+            push_extra(&mut rows, &mut is_extra, j);
+        }
+        source_pos.push(rows.len());
+        rows.push(Row {
+            version: m.id(),
+            name: &m.name,
+            file: Some(&m.up.path),
+            hash: Some(m.up.hash),
+        });
+        is_extra.push(false);
+    }
+    for (_, j) in pending_extras {
+        push_extra(&mut rows, &mut is_extra, j);
+    }
+
+    let mut cells = Vec::with_capacity(rows.len() * width);
+    for extra in &is_extra {
+        cells.extend(envs.iter().map(|env| match (env.rows, extra) {
+            (Err(_), _) => Cell::new(State::Unreachable),
+            (Ok(_), false) => Cell::new(State::Pending),
+            (Ok(_), true) => Cell::new(State::Absent),
+        }));
+    }
+    for (e, slot, lrow) in placed {
+        let (r, today) = match slot {
+            Slot::Source(i) => (source_pos[i], Some(&migrations[i].up.hash)),
+            Slot::Extra(j) => (extra_pos[j], None),
+        };
+        let state = match today {
+            _ if !lrow.success => State::Failed,
+            None => State::Missing,
+            Some(h) if lrow.hash.matches(h) => State::Applied,
+            Some(_) => State::Drifted,
+        };
+        cells[r * width + e] = Cell {
+            state,
+            ledger: Some(lrow),
+            out_of_order: false,
+        };
+    }
+
+    let mut columns = Vec::with_capacity(width);
     for (e, env) in envs.iter().enumerate() {
-        if let Some(newest) = rows.iter().rposition(|r| r.cells[e].state.is_applied()) {
-            for row in &mut rows[..newest] {
-                let cell = &mut row.cells[e];
+        let column = |cells: &[Cell<'a>], r: usize| cells[r * width + e].state;
+        if let Some(newest) = (0..rows.len()).rposition(|r| column(&cells, r).is_applied()) {
+            for r in 0..newest {
+                let cell = &mut cells[r * width + e];
                 cell.out_of_order = cell.state == State::Pending;
             }
         }
         let mut counts = Counts::default();
-        for row in &rows {
-            match row.cells[e].state {
+        for r in 0..rows.len() {
+            match column(&cells, r) {
                 State::Applied => counts.applied += 1,
                 State::Pending => counts.pending += 1,
                 State::Drifted => counts.drifted += 1,
@@ -219,37 +282,25 @@ pub fn compute(migrations: &[Migration], envs: &[EnvLedger<'_>]) -> Matrix {
             }
         }
         columns.push(EnvColumn {
-            name: env.name.to_owned(),
-            error: env.rows.err().map(str::to_owned),
+            name: env.name,
+            error: env.rows.err(),
             counts,
         });
     }
     Matrix {
         envs: columns,
         rows,
+        cells,
     }
 }
 
-/// Merges the repository's rows (already in version order) with the rows
-/// only ledgers know.
-fn merge(rows: Vec<Row>, extra: BTreeMap<OrderKey, Row>) -> Vec<Row> {
-    if extra.is_empty() {
-        return rows;
+impl<'a> Matrix<'a> {
+    /// The cells of row `r`, one per environment.
+    pub fn cells(&self, r: usize) -> &[Cell<'a>] {
+        let w = self.envs.len();
+        &self.cells[r * w..(r + 1) * w]
     }
-    let mut out = Vec::with_capacity(rows.len() + extra.len());
-    let mut extra = extra.into_iter().peekable();
-    for row in rows {
-        let key = OrderKey::of(&row.version);
-        while extra.peek().is_some_and(|(k, _)| *k < key) {
-            out.push(extra.next().expect("peeked").1);
-        }
-        out.push(row);
-    }
-    out.extend(extra.map(|(_, r)| r));
-    out
-}
 
-impl Matrix {
     /// Whether any cell is drifted, failed or missing.
     pub fn has_problems(&self) -> bool {
         self.envs
@@ -272,14 +323,15 @@ impl Matrix {
             .windows(2)
             .map(|w| {
                 let (a, b) = (w[0], w[1]);
-                let count = self
-                    .rows
-                    .iter()
-                    .filter(|r| r.cells[a].state.is_applied() && r.cells[b].state == State::Pending)
+                let count = (0..self.rows.len())
+                    .filter(|&r| {
+                        let c = self.cells(r);
+                        c[a].state.is_applied() && c[b].state == State::Pending
+                    })
                     .count();
                 Gap {
-                    from: self.envs[a].name.clone(),
-                    to: self.envs[b].name.clone(),
+                    from: self.envs[a].name.to_owned(),
+                    to: self.envs[b].name.to_owned(),
                     count,
                 }
             })
@@ -291,7 +343,6 @@ impl Matrix {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::checksum::RecordedHash;
     use crate::core::migration::{SourceFile, discover};
 
     fn migrations(specs: &[(&str, &str)]) -> Vec<Migration> {
@@ -316,7 +367,9 @@ mod tests {
     }
 
     fn states(m: &Matrix, e: usize) -> Vec<&'static str> {
-        m.rows.iter().map(|r| r.cells[e].state.as_str()).collect()
+        (0..m.rows.len())
+            .map(|r| m.cells(r)[e].state.as_str())
+            .collect()
     }
 
     #[test]
@@ -356,10 +409,7 @@ mod tests {
             ],
         );
         assert_eq!(
-            m.rows
-                .iter()
-                .map(|r| r.version.as_str())
-                .collect::<Vec<_>>(),
+            m.rows.iter().map(|r| r.version).collect::<Vec<_>>(),
             ["1", "2", "3", "4", "5"]
         );
         assert_eq!(
@@ -392,22 +442,17 @@ mod tests {
             }
         );
         assert_eq!(m.envs[2].counts, Counts::default());
-        assert_eq!(m.envs[2].error.as_deref(), Some("could not connect"));
+        assert_eq!(m.envs[2].error, Some("could not connect"));
         assert!(m.has_problems());
         assert!(m.any_unreachable());
-        let drifted = &m.rows[1].cells[0];
+        let drifted = &m.cells(1)[0];
         assert_eq!(
-            drifted.applied_hash.as_deref(),
-            Some(
-                ContentHash::of(b"create tickets (edited later)")
-                    .hex()
-                    .as_str()
-            )
+            drifted.applied_hash(),
+            Some(&RecordedHash::Sha256Lf(ContentHash::of(
+                b"create tickets (edited later)"
+            )))
         );
-        assert_eq!(
-            drifted.applied_at.as_deref(),
-            Some("2026-04-18T10:00:00.000Z")
-        );
+        assert_eq!(drifted.applied_at(), Some("2026-04-18T10:00:00.000Z"));
     }
 
     #[test]
@@ -421,7 +466,9 @@ mod tests {
                 rows: Ok(&env),
             }],
         );
-        let ooo: Vec<bool> = m.rows.iter().map(|r| r.cells[0].out_of_order).collect();
+        let ooo: Vec<bool> = (0..m.rows.len())
+            .map(|r| m.cells(r)[0].out_of_order)
+            .collect();
         assert_eq!(ooo, [false, true, false, false]);
     }
 
@@ -438,7 +485,7 @@ mod tests {
         assert_eq!(states(&m, 0), ["pending", "pending"]);
         assert!(!m.has_problems());
         assert!(!m.any_unreachable());
-        assert!(m.rows.iter().all(|r| !r.cells[0].out_of_order));
+        assert!((0..m.rows.len()).all(|r| !m.cells(r)[0].out_of_order));
     }
 
     #[test]
@@ -467,10 +514,7 @@ mod tests {
             }],
         );
         assert_eq!(
-            m.rows
-                .iter()
-                .map(|r| r.version.as_str())
-                .collect::<Vec<_>>(),
+            m.rows.iter().map(|r| r.version).collect::<Vec<_>>(),
             ["1", "zz-manual"]
         );
         assert_eq!(states(&m, 0), ["applied", "missing"]);

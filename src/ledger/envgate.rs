@@ -18,7 +18,7 @@
 use crate::core::checksum::RecordedHash;
 use crate::core::ledger::LedgerRow;
 use crate::target::postgres::quote_ident;
-use crate::target::{Backend, QueryError, ReadSession};
+use crate::target::{Backend, QueryError, ReadSession, TextRow};
 
 pub const TABLE: &str = "envgate_migrations";
 
@@ -82,39 +82,27 @@ fn select_sql(backend: Backend, schema: Option<&str>) -> String {
 /// Reads the ledger. A missing table means nothing was applied yet.
 pub async fn read(session: &ReadSession) -> Result<Vec<LedgerRow>, String> {
     let table = qualified(session.schema());
-    let rows = match session
-        .query(&select_sql(session.backend(), session.schema()))
-        .await
-    {
-        Ok(rows) => rows,
-        Err(QueryError::UndefinedTable(_)) => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(format!(
-                "ledger table {table} cannot be read (is it envgate's ledger?): {}",
-                e.message()
-            ));
-        }
-    };
-    rows.into_iter()
-        .map(|row| parse_row(row).map_err(|m| format!("ledger table {table}: {m}")))
-        .collect()
+    let sql = select_sql(session.backend(), session.schema());
+    match session.query_map(&sql, Box::new(parse_row)).await {
+        Ok(rows) => Ok(rows),
+        Err(QueryError::UndefinedTable(_)) => Ok(Vec::new()),
+        Err(QueryError::Decode(m)) => Err(format!("ledger table {table}: {m}")),
+        Err(e) => Err(format!(
+            "ledger table {table} cannot be read (is it envgate's ledger?): {}",
+            e.message()
+        )),
+    }
 }
 
-fn parse_row(row: Vec<Option<String>>) -> Result<LedgerRow, String> {
-    let mut cols = row.into_iter();
-    let mut next = |name: &str| {
-        cols.next()
-            .flatten()
-            .ok_or_else(|| format!("column {name} is NULL"))
+fn parse_row(row: &dyn TextRow) -> Result<LedgerRow, String> {
+    let version = row.text(0).ok_or("column version is NULL")?;
+    let col = |i: usize, name: &str| {
+        row.text(i)
+            .ok_or_else(|| format!("version {version}: column {name} is NULL"))
     };
-    let version = next("version")?;
-    let name = next("name").map_err(|m| format!("version {version}: {m}"))?;
-    let hash = next("sha256").map_err(|m| format!("version {version}: {m}"))?;
-    let applied_at = next("applied_at").ok();
-    let success = match next("success")
-        .map_err(|m| format!("version {version}: {m}"))?
-        .as_str()
-    {
+    let name = col(1, "name")?;
+    let hash = col(2, "sha256")?;
+    let success = match col(4, "success")? {
         "t" | "true" | "1" => true,
         "f" | "false" | "0" => false,
         other => {
@@ -124,10 +112,10 @@ fn parse_row(row: Vec<Option<String>>) -> Result<LedgerRow, String> {
         }
     };
     Ok(LedgerRow {
-        version,
-        name,
-        hash: RecordedHash::parse(&hash),
-        applied_at,
+        version: version.to_owned(),
+        name: name.to_owned(),
+        hash: RecordedHash::parse(hash),
+        applied_at: row.text(3).map(str::to_owned),
         success,
     })
 }
@@ -148,16 +136,17 @@ mod tests {
     #[test]
     fn parses_rows() {
         let row = |s: &str| Some(s.to_owned());
-        let parsed = parse_row(vec![row("1"), row("init"), row("md5:x"), None, row("f")]).unwrap();
+        let parse = |values: Vec<Option<String>>| parse_row(&values);
+        let parsed = parse(vec![row("1"), row("init"), row("md5:x"), None, row("f")]).unwrap();
         assert_eq!(parsed.version, "1");
         assert!(!parsed.success);
         assert_eq!(parsed.applied_at, None);
         assert_eq!(
-            parse_row(vec![row("1"), row("init"), None, None, row("t")]).unwrap_err(),
+            parse(vec![row("1"), row("init"), None, None, row("t")]).unwrap_err(),
             "version 1: column sha256 is NULL"
         );
         assert_eq!(
-            parse_row(vec![row("1"), row("init"), row("h"), None, row("maybe")]).unwrap_err(),
+            parse(vec![row("1"), row("init"), row("h"), None, row("maybe")]).unwrap_err(),
             "version 1: column success holds 'maybe', expected a boolean"
         );
     }

@@ -20,19 +20,51 @@ pub use url::{PgTarget, SqliteTarget, Target};
 /// Rows of text values, as the simple query protocol returns them.
 pub type TextRows = Vec<Vec<Option<String>>>;
 
+/// One result row, every value as text (NULL as `None`).
+pub trait TextRow {
+    fn width(&self) -> usize;
+    fn text(&self, i: usize) -> Option<&str>;
+}
+
+impl TextRow for tokio_postgres::SimpleQueryRow {
+    fn width(&self) -> usize {
+        self.len()
+    }
+    fn text(&self, i: usize) -> Option<&str> {
+        self.get(i)
+    }
+}
+
+impl TextRow for Vec<Option<String>> {
+    fn width(&self) -> usize {
+        self.len()
+    }
+    fn text(&self, i: usize) -> Option<&str> {
+        self.get(i).and_then(|v| v.as_deref())
+    }
+}
+
+/// Turns a row into a value, or says why it cannot.
+pub type RowMapper<T> = Box<dyn FnMut(&dyn TextRow) -> Result<T, String> + Send>;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueryError {
     /// The table does not exist (for a ledger: nothing applied yet).
     UndefinedTable(String),
     /// The database refused a write in a read-only session.
     ReadOnly(String),
+    /// A row did not have the expected shape.
+    Decode(String),
     Other(String),
 }
 
 impl QueryError {
     pub fn message(&self) -> &str {
         match self {
-            QueryError::UndefinedTable(m) | QueryError::ReadOnly(m) | QueryError::Other(m) => m,
+            QueryError::UndefinedTable(m)
+            | QueryError::ReadOnly(m)
+            | QueryError::Decode(m)
+            | QueryError::Other(m) => m,
         }
     }
 }
@@ -96,16 +128,34 @@ impl ReadSession {
     /// Runs one statement in a read-only transaction and returns its rows as
     /// text.
     pub async fn query(&self, sql: &str) -> Result<TextRows, QueryError> {
+        self.query_map(
+            sql,
+            Box::new(|row: &dyn TextRow| {
+                Ok((0..row.width())
+                    .map(|i| row.text(i).map(str::to_owned))
+                    .collect())
+            }),
+        )
+        .await
+    }
+
+    /// Runs one statement in a read-only transaction, turning each row into
+    /// a value as it arrives (nothing is buffered twice).
+    pub async fn query_map<T: Send + 'static>(
+        &self,
+        sql: &str,
+        map: RowMapper<T>,
+    ) -> Result<Vec<T>, QueryError> {
         match &self.inner {
             ReadInner::Postgres(client) => {
-                postgres::query_read_only(client, self.schema.as_deref(), sql).await
+                postgres::query_read_only(client, self.schema.as_deref(), sql, map).await
             }
             ReadInner::Sqlite(conn) => {
                 let conn = conn.clone();
                 let sql = sql.to_owned();
                 tokio::task::spawn_blocking(move || {
                     let conn = conn.lock().expect("sqlite connection poisoned");
-                    sqlite::query(&conn, &sql)
+                    sqlite::query(&conn, &sql, map)
                 })
                 .await
                 .map_err(|e| QueryError::Other(e.to_string()))?

@@ -7,7 +7,8 @@
 
 use super::tls;
 use super::url::PgTarget;
-use super::{QueryError, TextRows};
+use super::{QueryError, RowMapper};
+use futures::StreamExt;
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, SimpleQueryMessage};
@@ -101,11 +102,12 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
 /// `SELECT` before `sql` takes the transaction's snapshot, after which
 /// PostgreSQL refuses `SET TRANSACTION READ WRITE`: the transaction stays
 /// read-only whatever `sql` says.
-pub async fn query_read_only(
+pub async fn query_read_only<T>(
     client: &Client,
     schema: Option<&str>,
     sql: &str,
-) -> Result<TextRows, QueryError> {
+    mut map: RowMapper<T>,
+) -> Result<Vec<T>, QueryError> {
     let pin = match schema {
         Some(s) => format!(
             "SELECT set_config('search_path', {}, true)",
@@ -114,36 +116,38 @@ pub async fn query_read_only(
         None => "SELECT 1".to_owned(),
     };
     let batch = format!("BEGIN TRANSACTION READ ONLY;{pin};{sql};COMMIT");
-    match client.simple_query(&batch).await {
-        Ok(messages) => {
-            // BEGIN and the pinning SELECT complete first; the rows after
-            // them are `sql`'s.
-            let mut completed = 0;
-            let mut rows = Vec::new();
-            for m in messages {
-                match m {
-                    SimpleQueryMessage::CommandComplete(_) => completed += 1,
-                    SimpleQueryMessage::Row(row) if completed >= 2 => rows.push(
-                        (0..row.len())
-                            .map(|i| row.get(i).map(str::to_owned))
-                            .collect(),
-                    ),
-                    _ => {}
+    let fail = |e: tokio_postgres::Error| {
+        let message = describe(&e);
+        match e.code() {
+            Some(&SqlState::UNDEFINED_TABLE) => QueryError::UndefinedTable(message),
+            Some(&SqlState::READ_ONLY_SQL_TRANSACTION) => QueryError::ReadOnly(message),
+            _ => QueryError::Other(message),
+        }
+    };
+    let result = async {
+        let stream = client.simple_query_raw(&batch).await.map_err(fail)?;
+        futures::pin_mut!(stream);
+        // BEGIN and the pinning SELECT complete first; the rows after them
+        // are `sql`'s.
+        let mut completed = 0;
+        let mut rows = Vec::new();
+        while let Some(message) = stream.next().await {
+            match message.map_err(fail)? {
+                SimpleQueryMessage::CommandComplete(_) => completed += 1,
+                SimpleQueryMessage::Row(row) if completed >= 2 => {
+                    rows.push(map(&row).map_err(QueryError::Decode)?)
                 }
+                _ => {}
             }
-            Ok(rows)
         }
-        Err(e) => {
-            // The explicit BEGIN left the session in a failed transaction.
-            let _ = client.simple_query("ROLLBACK").await;
-            let message = describe(&e);
-            Err(match e.code() {
-                Some(&SqlState::UNDEFINED_TABLE) => QueryError::UndefinedTable(message),
-                Some(&SqlState::READ_ONLY_SQL_TRANSACTION) => QueryError::ReadOnly(message),
-                _ => QueryError::Other(message),
-            })
-        }
+        Ok(rows)
     }
+    .await;
+    if result.is_err() {
+        // An error leaves the explicit transaction open (or failed).
+        let _ = client.simple_query("ROLLBACK").await;
+    }
+    result
 }
 
 /// `'text'`, with embedded quotes doubled.

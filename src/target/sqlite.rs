@@ -2,7 +2,7 @@
 //! SQLite itself refuses any write.
 
 use super::url::SqliteTarget;
-use super::{QueryError, TextRows};
+use super::{QueryError, RowMapper};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use std::time::Duration;
@@ -23,9 +23,9 @@ pub fn open_read_only(target: &SqliteTarget, busy_timeout: Duration) -> Result<C
     Ok(conn)
 }
 
-/// Runs one statement and returns its rows as text (integers and reals in
-/// their decimal form, blobs as lowercase hex).
-pub fn query(conn: &Connection, sql: &str) -> Result<TextRows, QueryError> {
+/// Runs one statement and maps its rows, every value as text (integers and
+/// reals in their decimal form, blobs as lowercase hex).
+pub fn query<T>(conn: &Connection, sql: &str, mut map: RowMapper<T>) -> Result<Vec<T>, QueryError> {
     let classify = |e: rusqlite::Error| {
         let message = e.to_string();
         if message.starts_with("no such table") {
@@ -51,7 +51,7 @@ pub fn query(conn: &Connection, sql: &str) -> Result<TextRows, QueryError> {
                 ValueRef::Blob(b) => Some(hex::encode(b)),
             });
         }
-        out.push(values);
+        out.push(map(&values).map_err(QueryError::Decode)?);
     }
     Ok(out)
 }

@@ -25,7 +25,7 @@ impl ContentHash {
     pub fn of(bytes: &[u8]) -> Self {
         let mut rest = bytes.strip_prefix(BOM).unwrap_or(bytes);
         let mut hasher = Sha256::new();
-        while let Some(cr) = rest.iter().position(|&b| b == b'\r') {
+        while let Some(cr) = memchr::memchr(b'\r', rest) {
             hasher.update(&rest[..cr]);
             if rest.get(cr + 1) == Some(&b'\n') {
                 // CRLF: the LF starts the next chunk.

@@ -13,7 +13,6 @@
 
 use super::checksum::ContentHash;
 use super::version::Version;
-use std::collections::BTreeMap;
 use thiserror::Error;
 
 /// One file handed to discovery. `path` is the path users see (relative to
@@ -163,23 +162,12 @@ fn into_script(file: SourceFile) -> Result<Script, DiscoveryError> {
 /// Turns the files of a migrations directory into migrations sorted by
 /// version. Files whose names are not migrations are returned as ignored.
 pub fn discover(files: Vec<SourceFile>) -> Result<Discovery, DiscoveryError> {
-    let mut ups: BTreeMap<Version, (String, Script)> = BTreeMap::new();
+    let mut ups: Vec<(Version, String, SourceFile)> = Vec::with_capacity(files.len());
     let mut downs: Vec<(Version, String, SourceFile)> = Vec::new();
     let mut ignored = Vec::new();
     for file in files {
         match classify(file_name(&file.path)) {
-            FileKind::Up { version, name } => {
-                if let Some((_, first)) = ups.get(&version) {
-                    let (a, b) = ordered(&first.path, &file.path);
-                    return Err(DiscoveryError::DuplicateVersion {
-                        version: version.to_string(),
-                        first: a,
-                        second: b,
-                    });
-                }
-                let script = into_script(file)?;
-                ups.insert(version, (name, script));
-            }
+            FileKind::Up { version, name } => ups.push((version, name, file)),
             FileKind::Down { version, name } => downs.push((version, name, file)),
             FileKind::Ignored(reason) => ignored.push(Ignored {
                 path: file.path,
@@ -187,54 +175,62 @@ pub fn discover(files: Vec<SourceFile>) -> Result<Discovery, DiscoveryError> {
             }),
         }
     }
-    let mut down_scripts: BTreeMap<Version, Script> = BTreeMap::new();
-    downs.sort_by(|a, b| a.2.path.cmp(&b.2.path));
-    for (version, name, file) in downs {
-        let matches_up = ups
-            .get(&version)
-            .is_some_and(|(up_name, _)| *up_name == name);
-        if !matches_up {
-            let dir_end = file.path.len() - file_name(&file.path).len();
-            return Err(DiscoveryError::DownWithoutUp {
-                expected: format!("{}{version}_{name}.sql", &file.path[..dir_end]),
-                path: file.path,
-            });
-        }
-        if let Some(first) = down_scripts.get(&version) {
-            let (a, b) = ordered(&first.path, &file.path);
+    // Sorting by (version, path) makes duplicate reports deterministic.
+    let by_version = |a: &(Version, String, SourceFile), b: &(Version, String, SourceFile)| {
+        a.0.cmp(&b.0).then_with(|| a.2.path.cmp(&b.2.path))
+    };
+    ups.sort_unstable_by(by_version);
+    downs.sort_unstable_by(by_version);
+    for list in [&ups, &downs] {
+        if let Some(w) = list.windows(2).find(|w| w[0].0 == w[1].0) {
             return Err(DiscoveryError::DuplicateVersion {
-                version: version.to_string(),
-                first: a,
-                second: b,
+                version: w[1].0.to_string(),
+                first: w[0].2.path.clone(),
+                second: w[1].2.path.clone(),
             });
         }
-        down_scripts.insert(version, into_script(file)?);
     }
-    ignored.sort_by(|a, b| a.path.cmp(&b.path));
-    let migrations = ups
+    // Pair each down with its up (both lists are sorted by version).
+    let mut downs = downs.into_iter().peekable();
+    let mut migrations = Vec::with_capacity(ups.len());
+    let mut orphan = None;
+    for (version, name, file) in ups {
+        while let Some(d) = downs.next_if(|d| d.0 < version) {
+            orphan.get_or_insert(d);
+        }
+        let down = match downs.next_if(|d| d.0 == version) {
+            Some(d) if d.1 == name => Some(d.2),
+            Some(d) => {
+                orphan.get_or_insert(d);
+                None
+            }
+            None => None,
+        };
+        migrations.push((version, name, file, down));
+    }
+    if let Some((version, name, file)) = orphan.or_else(|| downs.next()) {
+        let dir_end = file.path.len() - file_name(&file.path).len();
+        return Err(DiscoveryError::DownWithoutUp {
+            expected: format!("{}{version}_{name}.sql", &file.path[..dir_end]),
+            path: file.path,
+        });
+    }
+    let migrations = migrations
         .into_iter()
-        .map(|(version, (name, up))| {
-            let down = down_scripts.remove(&version);
-            Migration {
+        .map(|(version, name, up, down)| {
+            Ok(Migration {
                 version,
                 name,
-                up,
-                down,
-            }
+                up: into_script(up)?,
+                down: down.map(into_script).transpose()?,
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, DiscoveryError>>()?;
+    ignored.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Discovery {
         migrations,
         ignored,
     })
-}
-
-fn ordered(a: &str, b: &str) -> (String, String) {
-    if a <= b {
-        (a.to_owned(), b.to_owned())
-    } else {
-        (b.to_owned(), a.to_owned())
-    }
 }
 
 #[cfg(test)]

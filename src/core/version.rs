@@ -12,50 +12,40 @@ use std::fmt;
 #[derive(Clone)]
 pub struct Version {
     raw: String,
+    /// Each digit group without leading zeros, prefixed by its length (two
+    /// bytes, big-endian): byte order of keys is numeric order of versions.
+    key: Box<[u8]>,
 }
 
 impl Version {
     /// Parses a version: one or more groups of ASCII digits separated by
     /// single underscores.
     pub fn parse(raw: &str) -> Option<Version> {
-        let ok = !raw.is_empty()
-            && raw
-                .split('_')
-                .all(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()));
-        ok.then(|| Version {
+        let mut key = Vec::with_capacity(raw.len() + 4);
+        for token in raw.split('_') {
+            if token.is_empty() || !token.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let trimmed = token.trim_start_matches('0');
+            let digits = if trimmed.is_empty() { "0" } else { trimmed };
+            let len = u16::try_from(digits.len()).ok()?;
+            key.extend_from_slice(&len.to_be_bytes());
+            key.extend_from_slice(digits.as_bytes());
+        }
+        Some(Version {
             raw: raw.to_owned(),
+            key: key.into_boxed_slice(),
         })
     }
 
     pub fn as_str(&self) -> &str {
         &self.raw
     }
-
-    fn tokens(&self) -> impl Iterator<Item = &str> {
-        self.raw.split('_').map(|t| {
-            let trimmed = t.trim_start_matches('0');
-            if trimmed.is_empty() { "0" } else { trimmed }
-        })
-    }
 }
 
 impl Ord for Version {
     fn cmp(&self, other: &Self) -> Ordering {
-        let mut a = self.tokens();
-        let mut b = other.tokens();
-        loop {
-            match (a.next(), b.next()) {
-                (None, None) => return Ordering::Equal,
-                (None, Some(_)) => return Ordering::Less,
-                (Some(_), None) => return Ordering::Greater,
-                (Some(x), Some(y)) => {
-                    let ord = x.len().cmp(&y.len()).then_with(|| x.cmp(y));
-                    if ord != Ordering::Equal {
-                        return ord;
-                    }
-                }
-            }
-        }
+        self.key.cmp(&other.key)
     }
 }
 
@@ -67,11 +57,17 @@ impl PartialOrd for Version {
 
 impl PartialEq for Version {
     fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
+        self.key == other.key
     }
 }
 
 impl Eq for Version {}
+
+impl std::hash::Hash for Version {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key.hash(state);
+    }
+}
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

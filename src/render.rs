@@ -209,8 +209,13 @@ fn view<'a>(
             match layout {
                 Layout::Table { color } => {
                     body.push_str("  ");
-                    let padded = format!("{text:<width$}", width = env_views[e].width);
-                    body.push_str(&paint(color, &padded, cell.state.as_str()));
+                    if color {
+                        let padded = format!("{text:<width$}", width = env_views[e].width);
+                        body.push_str(&paint(color, &padded, cell.state.as_str()));
+                    } else {
+                        body.push_str(text);
+                        pad_to(&mut body, text.len(), env_views[e].width);
+                    }
                 }
                 Layout::Markdown => {
                     body.push(' ');

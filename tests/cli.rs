@@ -402,3 +402,19 @@ fn quickstart_example_json() {
     }
     "#);
 }
+
+/// The README shows the quick-start output; it must be what envgate prints.
+#[test]
+fn readme_quick_start_output_is_real() {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let command = "cargo run --quiet -- status -c examples/quickstart/envgate.toml";
+    let after = &readme[readme
+        .find(command)
+        .expect("README shows the quick-start command")..];
+    let start = after.find("```text\n").expect("followed by its output") + "```text\n".len();
+    let shown = &after[start..start + after[start..].find("```").unwrap()];
+    let run = example(&["status"]);
+    assert_eq!(run.stdout, shown, "README's quick-start output is stale");
+}

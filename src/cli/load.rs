@@ -9,6 +9,10 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+/// A file to read: the path users see, the path on disk, whether it is a
+/// regular file.
+type Wanted = (String, PathBuf, bool);
+
 /// Files found in the migrations directory.
 pub struct Loaded {
     pub files: Vec<SourceFile>,
@@ -27,7 +31,7 @@ pub fn migrations_dir(dir: &Path, label: &str) -> Result<Loaded, String> {
             format!("{label}: cannot read the migrations directory: {e}")
         }
     })?;
-    let mut wanted: Vec<(String, PathBuf)> = Vec::new();
+    let mut wanted: Vec<Wanted> = Vec::new();
     let mut ignored = Vec::new();
     for entry in entries {
         let entry =
@@ -59,7 +63,7 @@ pub fn migrations_dir(dir: &Path, label: &str) -> Result<Loaded, String> {
         }
         match migration::classify(name) {
             migration::FileKind::Ignored(reason) => ignored.push(Ignored { path, reason }),
-            _ => wanted.push((path, entry.path())),
+            _ => wanted.push((path, entry.path(), file_type.is_file())),
         }
     }
     Ok(Loaded {
@@ -69,17 +73,26 @@ pub fn migrations_dir(dir: &Path, label: &str) -> Result<Loaded, String> {
 }
 
 /// Reads every file, on a few threads.
-fn read_all(wanted: Vec<(String, PathBuf)>) -> Result<Vec<SourceFile>, String> {
+fn read_all(wanted: Vec<Wanted>) -> Result<Vec<SourceFile>, String> {
     const PER_THREAD: usize = 256;
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(2, 8)
         .min(wanted.len().div_ceil(PER_THREAD).max(1));
+    let read_chunk = |chunk: Vec<Wanted>| {
+        // One buffer per thread: zeroing a fresh one per file would cost
+        // more than reading it.
+        let mut buf = vec![0u8; 64 * 1024];
+        chunk
+            .into_iter()
+            .map(|w| read_one(w, &mut buf))
+            .collect::<Result<Vec<_>, String>>()
+    };
     if threads == 1 {
-        return wanted.into_iter().map(read_one).collect();
+        return read_chunk(wanted);
     }
     let chunk = wanted.len().div_ceil(threads);
-    let mut chunks: Vec<Vec<(String, PathBuf)>> = Vec::with_capacity(threads);
+    let mut chunks: Vec<Vec<Wanted>> = Vec::with_capacity(threads);
     let mut rest = wanted;
     while rest.len() > chunk {
         let tail = rest.split_off(chunk);
@@ -90,13 +103,7 @@ fn read_all(wanted: Vec<(String, PathBuf)>) -> Result<Vec<SourceFile>, String> {
     std::thread::scope(|s| {
         let handles: Vec<_> = chunks
             .into_iter()
-            .map(|c| {
-                s.spawn(move || {
-                    c.into_iter()
-                        .map(read_one)
-                        .collect::<Result<Vec<_>, String>>()
-                })
-            })
+            .map(|c| s.spawn(move || read_chunk(c)))
             .collect();
         let mut files = Vec::new();
         for h in handles {
@@ -109,17 +116,19 @@ fn read_all(wanted: Vec<(String, PathBuf)>) -> Result<Vec<SourceFile>, String> {
     })
 }
 
-fn read_one((path, on_disk): (String, PathBuf)) -> Result<SourceFile, String> {
+fn read_one((path, on_disk, is_regular): Wanted, buf: &mut [u8]) -> Result<SourceFile, String> {
     let mut bytes = Vec::new();
     let mut read = || -> std::io::Result<()> {
         let mut file = File::open(&on_disk)?;
-        let mut buf = [0u8; 16 * 1024];
         loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
+            let n = file.read(buf)?;
+            bytes.extend_from_slice(&buf[..n]);
+            // A regular file returns fewer bytes than asked only at its end
+            // (POSIX), which saves a second read per file; anything else
+            // (a pipe, say) is read until it says 0.
+            if n == 0 || (n < buf.len() && is_regular) {
                 return Ok(());
             }
-            bytes.extend_from_slice(&buf[..n]);
         }
     };
     read().map_err(|e| format!("{path}: cannot read: {e}"))?;

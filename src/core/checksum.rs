@@ -15,6 +15,23 @@ pub const SHA256_LF: &str = "sha256-lf";
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// The value of each ASCII hex digit; 0xff for anything else.
+const HEX_VALUE: [u8; 256] = {
+    let mut table = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
 /// SHA-256 of a file's normalised content.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ContentHash([u8; 32]);
@@ -49,10 +66,21 @@ impl ContentHash {
         format!("{SHA256_LF}:{}", self.hex())
     }
 
-    /// Parses the 64 hex digits of a hash.
+    /// Parses the 64 hex digits of a hash (either case). Ledgers hold one
+    /// per row, so this is a table lookup rather than a general decoder.
     pub fn from_hex(hex_digits: &str) -> Option<Self> {
+        let digits = hex_digits.as_bytes();
+        if digits.len() != 64 {
+            return None;
+        }
         let mut out = [0u8; 32];
-        hex::decode_to_slice(hex_digits, &mut out).ok()?;
+        for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+            let (hi, lo) = (HEX_VALUE[pair[0] as usize], HEX_VALUE[pair[1] as usize]);
+            if (hi | lo) & 0xf0 != 0 {
+                return None;
+            }
+            *byte = hi << 4 | lo;
+        }
         Some(ContentHash(out))
     }
 }

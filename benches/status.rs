@@ -20,8 +20,8 @@
 mod support;
 
 use envgate::core::checksum::ContentHash;
+use envgate::core::sql::Dialect;
 use envgate::ledger::envgate::create_table_sql;
-use envgate::target::Backend;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -149,7 +149,7 @@ fn write_migrations(dir: &Path, n: usize) -> Vec<(String, String, String)> {
 fn envgate_ledger(db: &PgDb, migrations: &[(String, String, String)], drift_every: usize) {
     let mut client = db.client();
     client
-        .batch_execute(&create_table_sql(Backend::Postgres, None))
+        .batch_execute(&create_table_sql(Dialect::Postgres, None))
         .unwrap();
     let mut copy = client
         .copy_in("COPY envgate_migrations (version, name, sha256, applied_by, execution_ms, success) FROM STDIN")

@@ -27,6 +27,7 @@ use toml::Spanned;
 
 pub const DEFAULT_FILE: &str = "envgate.toml";
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A configuration problem, located in the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +78,8 @@ struct RawConfig {
     migrations: Option<Spanned<String>>,
     /// How long to wait for a database connection. Default: `10s`.
     connect_timeout: Option<Spanned<String>>,
+    /// How long `apply` waits for another run's lock. Default: `60s`.
+    lock_timeout: Option<Spanned<String>>,
     /// The environments, in promotion order.
     environments: Option<IndexMap<Spanned<String>, Spanned<RawEnv>>>,
 }
@@ -97,6 +100,8 @@ struct RawEnv {
     ledger: Option<LedgerKind>,
     /// Overrides the top-level `connect_timeout`.
     connect_timeout: Option<Spanned<String>>,
+    /// Overrides the top-level `lock_timeout`.
+    lock_timeout: Option<Spanned<String>>,
 }
 
 /// Where an environment's URL comes from.
@@ -117,6 +122,7 @@ pub struct EnvConfig {
     pub ledger: LedgerKind,
     pub url: UrlSource,
     pub connect_timeout: Duration,
+    pub lock_timeout: Duration,
     url_span: Range<usize>,
 }
 
@@ -174,8 +180,12 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         None => "migrations".to_owned(),
     };
     let connect_timeout = match &raw.connect_timeout {
-        Some(t) => parse_duration(t).map_err(|m| err_at(Some(t.span()), m))?,
+        Some(t) => parse_duration("connect_timeout", t).map_err(|m| err_at(Some(t.span()), m))?,
         None => DEFAULT_CONNECT_TIMEOUT,
+    };
+    let lock_timeout = match &raw.lock_timeout {
+        Some(t) => parse_duration("lock_timeout", t).map_err(|m| err_at(Some(t.span()), m))?,
+        None => DEFAULT_LOCK_TIMEOUT,
     };
 
     let envs = raw.environments.unwrap_or_default();
@@ -244,9 +254,14 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             None => None,
         };
         let connect_timeout = match &env.connect_timeout {
-            Some(t) => parse_duration(t)
+            Some(t) => parse_duration("connect_timeout", t)
                 .map_err(|m| err_at(Some(t.span()), format!("environment '{name}': {m}")))?,
             None => connect_timeout,
+        };
+        let lock_timeout = match &env.lock_timeout {
+            Some(t) => parse_duration("lock_timeout", t)
+                .map_err(|m| err_at(Some(t.span()), format!("environment '{name}': {m}")))?,
+            None => lock_timeout,
         };
         let (mode, mode_source) = match env.mode {
             Some(m) => (m, ModeSource::Config),
@@ -260,6 +275,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             ledger: env.ledger.unwrap_or(LedgerKind::Envgate),
             url,
             connect_timeout,
+            lock_timeout,
             url_span,
         });
     }
@@ -279,10 +295,10 @@ fn valid_env_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-fn parse_duration(value: &Spanned<String>) -> Result<Duration, String> {
+fn parse_duration(key: &str, value: &Spanned<String>) -> Result<Duration, String> {
     humantime::parse_duration(value.get_ref()).map_err(|e| {
         format!(
-            "`connect_timeout` = \"{}\": {e} (write e.g. \"10s\" or \"500ms\")",
+            "`{key}` = \"{}\": {e} (write e.g. \"10s\" or \"500ms\")",
             value.get_ref()
         )
     })

@@ -3,6 +3,7 @@
 //! The [`core`] is pure (discovery, hashing, matrix); [`target`] and
 //! [`ledger`] reach databases; [`cli`] wires them to the command line.
 
+pub mod apply;
 pub mod cli;
 pub mod config;
 pub mod core;

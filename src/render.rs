@@ -10,9 +10,16 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 
 /// The templates, by name.
-const TEMPLATES: [(&str, &str); 2] = [
+const TEMPLATES: [(&str, &str); 6] = [
     ("status.txt", include_str!("../templates/status.txt.j2")),
     ("status.md", include_str!("../templates/status.md.j2")),
+    ("plan.txt", include_str!("../templates/plan.txt.j2")),
+    ("apply.txt", include_str!("../templates/apply.txt.j2")),
+    ("export.txt", include_str!("../templates/export.txt.j2")),
+    (
+        "refused_mode.txt",
+        include_str!("../templates/refused_mode.txt.j2"),
+    ),
 ];
 
 /// A template environment. `color` turns on ANSI colours for `paint`.
@@ -326,6 +333,59 @@ pub fn status_markdown(envs: &[&EnvConfig], matrix: &Matrix<'_>, notes: &[String
 pub fn status_json(envs: &[&EnvConfig], matrix: &Matrix<'_>) -> String {
     let mut s =
         serde_json::to_string_pretty(&report::build(envs, matrix)).expect("report serializes");
+    s.push('\n');
+    s
+}
+
+/// `envgate plan`.
+pub fn plan_text(report: &report::PlanReport<'_>) -> String {
+    render(
+        "plan.txt",
+        false,
+        &minijinja::context! { report => Value::from(minijinja::value::Serde(report)) },
+    )
+}
+
+/// The outcome of `envgate apply`.
+pub fn apply_text(report: &crate::apply::ApplyReport) -> String {
+    let width = report
+        .applied
+        .iter()
+        .map(|a| a.version.chars().count() + 1 + a.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    render(
+        "apply.txt",
+        false,
+        &minijinja::context! { report => Value::from(minijinja::value::Serde(report)), width => width },
+    )
+}
+
+/// The outcome of `envgate export`.
+pub fn export_text(report: &report::ExportReport<'_>) -> String {
+    render(
+        "export.txt",
+        false,
+        &minijinja::context! { report => Value::from(minijinja::value::Serde(report)) },
+    )
+}
+
+/// Why envgate will not write to an environment.
+pub fn refused_mode(env: &EnvConfig) -> String {
+    let source = match env.mode_source {
+        ModeSource::Config => "config",
+        ModeSource::Default => "default",
+    };
+    render(
+        "refused_mode.txt",
+        false,
+        &minijinja::context! { env => env.name.as_str(), mode => env.mode.as_str(), mode_source => source },
+    )
+}
+
+/// Pretty JSON with a final newline.
+pub fn json(value: &impl Serialize) -> String {
+    let mut s = serde_json::to_string_pretty(value).expect("reports serialize");
     s.push('\n');
     s
 }

@@ -161,3 +161,103 @@ pub fn build<'a>(envs: &'a [&'a EnvConfig], matrix: &'a Matrix<'a>) -> StatusRep
         migrations: Migrations { envs, matrix },
     }
 }
+
+/// `envgate plan --format json` (schema_version 1).
+#[derive(Serialize)]
+pub struct PlanReport<'a> {
+    pub schema_version: u32,
+    pub environment: &'a str,
+    pub mode: Mode,
+    pub mode_source: ModeSource,
+    /// What the mode lets envgate do here.
+    pub allows: Allows,
+    /// The newest applied version, if any.
+    pub from: Option<&'a str>,
+    /// `--to`, if given.
+    pub target: Option<&'a str>,
+    pub steps: Vec<PlanStepReport<'a>>,
+    pub warnings: &'a [crate::core::plan::Warning],
+    pub blockers: &'a [crate::core::plan::Blocker],
+}
+
+#[derive(Serialize)]
+pub struct Allows {
+    pub apply: bool,
+    pub export: bool,
+}
+
+#[derive(Serialize)]
+pub struct PlanStepReport<'a> {
+    pub version: &'a str,
+    pub name: &'a str,
+    pub file: &'a str,
+    pub sha256: String,
+    pub transaction: bool,
+    /// Why it runs outside a transaction.
+    pub no_transaction_reason: Option<&'a str>,
+    /// Replaces a failed run recorded in the ledger.
+    pub retry: bool,
+    pub out_of_order: bool,
+    pub has_down: bool,
+}
+
+pub fn plan_report<'a>(
+    env: &'a EnvConfig,
+    plan: &'a crate::core::plan::Plan<'a>,
+) -> PlanReport<'a> {
+    PlanReport {
+        schema_version: SCHEMA_VERSION,
+        environment: &env.name,
+        mode: env.mode,
+        mode_source: env.mode_source,
+        allows: Allows {
+            apply: env.mode.allows_writes(),
+            export: true,
+        },
+        from: plan.from,
+        target: plan.target.map(|m| m.id()),
+        steps: plan
+            .steps
+            .iter()
+            .map(|s| PlanStepReport {
+                version: s.migration.id(),
+                name: &s.migration.name,
+                file: &s.migration.up.path,
+                sha256: s.migration.up.hash.hex(),
+                transaction: s.no_transaction.is_none(),
+                no_transaction_reason: s.no_transaction.as_deref(),
+                retry: s.retry,
+                out_of_order: s.out_of_order,
+                has_down: s.migration.down.is_some(),
+            })
+            .collect(),
+        warnings: &plan.warnings,
+        blockers: &plan.blockers,
+    }
+}
+
+/// `envgate export --format json` (schema_version 1).
+#[derive(Serialize)]
+pub struct ExportReport<'a> {
+    pub schema_version: u32,
+    pub environment: &'a str,
+    pub mode: Mode,
+    /// `exported`, `nothing_to_do` or `refused`.
+    pub status: &'static str,
+    pub bundle: Option<BundleFiles>,
+    pub blockers: &'a [crate::core::plan::Blocker],
+    pub warnings: &'a [crate::core::plan::Warning],
+}
+
+#[derive(Serialize)]
+pub struct BundleFiles {
+    pub bundle_id: String,
+    pub sql: String,
+    pub manifest: String,
+    pub sha256: String,
+    pub from: Option<String>,
+    pub to: String,
+    pub migrations: usize,
+    /// How to apply it.
+    pub apply_with: String,
+}

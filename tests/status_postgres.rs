@@ -2,8 +2,8 @@
 
 mod support;
 
+use envgate::core::sql::Dialect;
 use envgate::ledger::envgate::create_table_sql;
-use envgate::target::Backend;
 use serde_json::json;
 use support::ledger::{hash, insert};
 use support::{PgDb, Project};
@@ -28,7 +28,7 @@ fn ledger(db: &PgDb, schema: Option<&str>, rows: &[(&str, &str, &str, bool)]) {
     if let Some(s) = schema {
         sql.push_str(&format!("CREATE SCHEMA \"{s}\";\n"));
     }
-    sql.push_str(&create_table_sql(Backend::Postgres, schema));
+    sql.push_str(&create_table_sql(Dialect::Postgres, schema));
     sql.push_str(";\n");
     let table = envgate::ledger::envgate::qualified(schema);
     for (version, name, body, success) in rows {

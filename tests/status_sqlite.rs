@@ -2,15 +2,15 @@
 
 mod support;
 
+use envgate::core::sql::Dialect;
 use envgate::ledger::envgate::create_table_sql;
-use envgate::target::Backend;
 use serde_json::json;
 use support::Project;
 use support::ledger::{hash, insert};
 
 fn sqlite_ledger(path: &std::path::Path, rows: &[(&str, &str, &str, bool)]) {
     let conn = rusqlite::Connection::open(path).unwrap();
-    let mut sql = create_table_sql(Backend::Sqlite, None);
+    let mut sql = create_table_sql(Dialect::Sqlite, None);
     sql.push_str(";\n");
     for (version, name, body, success) in rows {
         sql.push_str(&insert(

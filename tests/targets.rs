@@ -187,7 +187,7 @@ fn verify_ca_and_verify_full_check_the_chain_and_the_host() {
 fn read_sessions_are_refused_writes_by_postgres() {
     let db = PgDb::create("ro");
     db.execute(&envgate::ledger::envgate::create_table_sql(
-        envgate::target::Backend::Postgres,
+        envgate::core::sql::Dialect::Postgres,
         None,
     ));
     runtime().block_on(async {
@@ -222,7 +222,7 @@ fn read_sessions_are_refused_writes_by_sqlite() {
     let file = dir.path().join("dev.db");
     let conn = rusqlite::Connection::open(&file).unwrap();
     conn.execute_batch(&envgate::ledger::envgate::create_table_sql(
-        envgate::target::Backend::Sqlite,
+        envgate::core::sql::Dialect::Sqlite,
         None,
     ))
     .unwrap();
@@ -253,8 +253,10 @@ fn status_through_pgbouncer_in_transaction_mode() {
     let body = "CREATE TABLE users (id int);\n";
     db.execute(&format!(
         "{};\n{}",
-        envgate::ledger::envgate::create_table_sql(envgate::target::Backend::Postgres, Some("app"))
-            .replace("CREATE TABLE", "CREATE SCHEMA app; CREATE TABLE"),
+        envgate::ledger::envgate::create_table_sql(
+            envgate::core::sql::Dialect::Postgres,
+            Some("app")
+        ),
         support::ledger::insert(
             "app.envgate_migrations",
             "1",

@@ -1,6 +1,10 @@
 //! The command line: flags, output formats, exit codes.
 
+mod apply;
+mod common;
+mod export;
 mod load;
+mod plan;
 pub mod status;
 
 use crate::config;
@@ -36,6 +40,13 @@ impl Failure {
     pub fn usage(message: impl Into<String>) -> Failure {
         Failure {
             code: exit::USAGE,
+            message: message.into(),
+        }
+    }
+
+    pub fn unreachable(message: impl Into<String>) -> Failure {
+        Failure {
+            code: exit::UNREACHABLE,
             message: message.into(),
         }
     }
@@ -91,6 +102,81 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Show what `apply` or `export` would do for one environment.
+    Plan {
+        /// The environment
+        #[arg(long, value_name = "NAME")]
+        env: String,
+        /// Stop after this version [default: the newest]
+        #[arg(long, value_name = "VERSION")]
+        to: Option<String>,
+        /// Plan as if drift and failed runs were let through
+        #[arg(long)]
+        allow_drift: bool,
+        /// Output format [default: table]
+        #[arg(long, value_enum)]
+        format: Option<ReportFormat>,
+    },
+    /// Apply pending migrations to a managed environment.
+    ///
+    /// One migration at a time, each with its ledger row in the same
+    /// transaction (statements that cannot run in a transaction run outside
+    /// one, the row written after them). Holds the environment's lock.
+    /// Exit codes: 0 applied or nothing to do, 1 a migration failed, 2 usage,
+    /// 3 refused (mode, drift, failed runs, lock), 4 unreachable.
+    Apply {
+        /// The environment (must be managed)
+        #[arg(long, value_name = "NAME")]
+        env: String,
+        /// Stop after this version [default: the newest]
+        #[arg(long, value_name = "VERSION")]
+        to: Option<String>,
+        /// Show the plan and apply nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Go ahead despite drift, and retry failed migrations
+        #[arg(long)]
+        allow_drift: bool,
+        /// Who applies, for the ledger [default: $GITHUB_ACTOR, $GITLAB_USER_LOGIN or the OS user]
+        #[arg(long, value_name = "NAME")]
+        actor: Option<String>,
+        /// How long to wait for another run's lock [default: lock_timeout, 60s]
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        lock_timeout: Option<std::time::Duration>,
+        /// Output format [default: table]
+        #[arg(long, value_enum)]
+        format: Option<ReportFormat>,
+    },
+    /// Write the SQL bundle that brings an environment to a target.
+    ///
+    /// Reads the environment's ledger read-only and writes
+    /// <env>-<from>-<to>.sql and <env>-<from>-<to>.manifest.json.
+    Export {
+        /// The environment
+        #[arg(long, value_name = "NAME")]
+        env: String,
+        /// Stop after this version [default: the newest]
+        #[arg(long, value_name = "VERSION")]
+        to: Option<String>,
+        /// Directory for the bundle and its manifest [default: .]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Go ahead despite drift, and retry failed migrations
+        #[arg(long)]
+        allow_drift: bool,
+        /// Who exports, for the manifest
+        #[arg(long, value_name = "NAME")]
+        actor: Option<String>,
+        /// Output format [default: table]
+        #[arg(long, value_enum)]
+        format: Option<ReportFormat>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -152,6 +238,67 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                     check,
                     verbose: cli.verbose,
                     color,
+                },
+            )
+            .await
+        }
+        Command::Plan {
+            env,
+            to,
+            allow_drift,
+            format,
+        } => {
+            plan::run(
+                &config,
+                plan::PlanArgs {
+                    env,
+                    to,
+                    allow_drift,
+                    format: format.unwrap_or(ReportFormat::Table),
+                },
+            )
+            .await
+        }
+        Command::Apply {
+            env,
+            to,
+            dry_run,
+            allow_drift,
+            actor,
+            lock_timeout,
+            format,
+        } => {
+            apply::run(
+                &config,
+                apply::ApplyArgs {
+                    env,
+                    to,
+                    dry_run,
+                    allow_drift,
+                    actor,
+                    lock_timeout,
+                    format: format.unwrap_or(ReportFormat::Table),
+                },
+            )
+            .await
+        }
+        Command::Export {
+            env,
+            to,
+            out,
+            allow_drift,
+            actor,
+            format,
+        } => {
+            export::run(
+                &config,
+                export::ExportArgs {
+                    env,
+                    to,
+                    out,
+                    allow_drift,
+                    actor,
+                    format: format.unwrap_or(ReportFormat::Table),
                 },
             )
             .await

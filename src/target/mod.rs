@@ -10,9 +10,11 @@ pub mod postgres;
 pub mod sqlite;
 pub mod tls;
 pub mod url;
+pub mod write;
 
 use crate::config::EnvConfig;
 use crate::core::mode::Mode;
+pub use crate::core::sql::Dialect;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 pub use url::{PgTarget, SqliteTarget, Target};
@@ -69,13 +71,6 @@ impl QueryError {
     }
 }
 
-/// Which database engine a session talks to (SQL dialects differ).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Postgres,
-    Sqlite,
-}
-
 /// A connection that can only read.
 pub struct ReadSession {
     inner: ReadInner,
@@ -118,10 +113,10 @@ impl ReadSession {
         self.schema.as_deref()
     }
 
-    pub fn backend(&self) -> Backend {
+    pub fn dialect(&self) -> Dialect {
         match self.inner {
-            ReadInner::Postgres(_) => Backend::Postgres,
-            ReadInner::Sqlite(_) => Backend::Sqlite,
+            ReadInner::Postgres(_) => Dialect::Postgres,
+            ReadInner::Sqlite(_) => Dialect::Sqlite,
         }
     }
 

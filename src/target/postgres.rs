@@ -8,6 +8,7 @@
 use super::tls;
 use super::url::PgTarget;
 use super::{QueryError, RowMapper};
+use crate::core::sql::{quote_ident, quote_literal};
 use futures::StreamExt;
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
@@ -46,6 +47,28 @@ pub async fn connect(
             other => return other,
         }
     }
+    attempt(&config, tls, timeout).await
+}
+
+/// Opens a connection with one more start-up option (`-c name=value`), no
+/// fallback: the caller decides what a refusal means.
+pub async fn connect_with_option(
+    target: &PgTarget,
+    option: &str,
+    timeout: Duration,
+) -> Result<Client, String> {
+    let tls = MakeRustlsConnect::new(tls::client_config(
+        target.ssl_mode,
+        target.root_cert.as_ref(),
+    )?);
+    let mut config = target.config.clone();
+    config.ssl_mode(target.ssl_mode.negotiation());
+    config.connect_timeout(timeout);
+    let options = match config.get_options() {
+        Some(existing) if !existing.is_empty() => format!("{existing} {option}"),
+        _ => option.to_owned(),
+    };
+    config.options(&options);
     attempt(&config, tls, timeout).await
 }
 
@@ -148,26 +171,4 @@ pub async fn query_read_only<T>(
         let _ = client.simple_query("ROLLBACK").await;
     }
     result
-}
-
-/// `'text'`, with embedded quotes doubled.
-pub fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
-/// `"name"`, with embedded quotes doubled.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quotes_identifiers() {
-        assert_eq!(quote_ident("app"), "\"app\"");
-        assert_eq!(quote_ident("we\"ird"), "\"we\"\"ird\"");
-        assert_eq!(quote_literal("it's"), "'it''s'");
-    }
 }

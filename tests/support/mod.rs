@@ -350,3 +350,65 @@ pub mod ledger {
         )
     }
 }
+
+/// Starts the built binary without waiting for it.
+pub fn spawn_envgate(dir: &Path, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_envgate"))
+        .current_dir(dir)
+        .args(args)
+        .env_remove("ENVGATE_CONFIG")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn envgate")
+}
+
+/// Waits for a spawned run.
+pub fn finish(child: Child) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().expect("wait for envgate");
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8(stdout).unwrap(),
+        stderr: String::from_utf8(stderr).unwrap(),
+    }
+}
+
+/// Polls `check` every 50 ms until it is true or `limit` passes.
+pub fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !check() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A login role created for one test, dropped afterwards.
+pub struct PgRole {
+    pub name: String,
+}
+
+impl PgRole {
+    pub fn create(prefix: &str, sql_after: &str) -> PgRole {
+        let name = unique_name(prefix);
+        admin()
+            .batch_execute(&format!(
+                "CREATE ROLE \"{name}\" LOGIN; {}",
+                sql_after.replace("{role}", &format!("\"{name}\""))
+            ))
+            .unwrap_or_else(|e| panic!("CREATE ROLE {name}: {e}"));
+        PgRole { name }
+    }
+}
+
+impl Drop for PgRole {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&admin_url(), postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP ROLE IF EXISTS \"{}\"", self.name));
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! `envgate apply`: apply pending migrations to a `managed` environment.
+
+use super::{Failure, ReportFormat, common, exit};
+use crate::apply::{self, ApplyError, ApplyRequest, ApplyStatus, Progress};
+use crate::config::Config;
+use crate::core::migration::Migration;
+use crate::core::plan::{PlanInput, plan};
+use crate::core::redact::Redactor;
+use crate::target::write::{StepError, StepOutcome, WriteSession};
+use crate::{render, report};
+use std::io::IsTerminal;
+use std::time::Duration;
+
+pub struct ApplyArgs {
+    pub env: String,
+    pub to: Option<String>,
+    pub dry_run: bool,
+    pub allow_drift: bool,
+    pub actor: Option<String>,
+    pub lock_timeout: Option<Duration>,
+    pub format: ReportFormat,
+}
+
+pub async fn run(config: &Config, args: ApplyArgs) -> Result<i32, Failure> {
+    let env = common::env(config, &args.env)?;
+    // The mode decides before anything connects.
+    let access = env.write_access().map_err(|_| Failure {
+        code: exit::REFUSED,
+        message: render::refused_mode(env)
+            .trim_end()
+            .trim_start_matches("refused: ")
+            .to_owned(),
+    })?;
+    if args.dry_run {
+        return dry_run(config, &args).await;
+    }
+    let actor = common::actor(args.actor.as_deref());
+    let mut redactor = Redactor::new();
+    let target = common::target(config, env, &mut redactor)?;
+    let for_discovery = config.clone();
+    let discovery = tokio::task::spawn_blocking(move || common::discover(&for_discovery))
+        .await
+        .map_err(|e| Failure::internal(e.to_string()))?
+        .map_err(Failure::usage)?;
+    let migrations = &discovery.migrations;
+    if let Some(t) = &args.to {
+        // An unknown target is a usage error, found before connecting.
+        plan(&PlanInput {
+            env: &env.name,
+            mode: env.mode,
+            dialect: common::dialect(&target),
+            migrations,
+            ledger: &[],
+            target: Some(t),
+            allow_drift: true,
+        })
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    let mut session = WriteSession::open(
+        &target,
+        &access,
+        env.schema.as_deref(),
+        &format!("envgate apply by {actor}"),
+        env.connect_timeout,
+    )
+    .await
+    .map_err(|e| {
+        Failure::unreachable(redactor.redact(&format!(
+            "environment '{}' could not be reached: {}: cannot connect: {e}",
+            env.name,
+            common::target_label(&target)
+        )))
+    })?;
+    let request = ApplyRequest {
+        env: &env.name,
+        migrations,
+        target: args.to.as_deref(),
+        allow_drift: args.allow_drift,
+        actor: &actor,
+        release: None,
+        lock_timeout: args.lock_timeout.unwrap_or(env.lock_timeout),
+    };
+    let show_progress = args.format == ReportFormat::Table && std::io::stderr().is_terminal();
+    let result = if show_progress {
+        apply::run(&mut session, &request, &mut Bar::new()).await
+    } else {
+        apply::run(&mut session, &request, &mut apply::Quiet).await
+    };
+    let report = match result {
+        Ok(r) => r,
+        Err(ApplyError::Plan(e)) => return Err(Failure::usage(e.to_string())),
+        Err(ApplyError::Ledger(e)) => {
+            return Err(Failure {
+                code: exit::REFUSED,
+                message: redactor.redact(&format!(
+                    "environment '{}': {e}; nothing was applied",
+                    env.name
+                )),
+            });
+        }
+        Err(ApplyError::Database(e)) => {
+            return Err(Failure::unreachable(
+                redactor.redact(&format!("environment '{}': {e}", env.name)),
+            ));
+        }
+    };
+    let text = match args.format {
+        ReportFormat::Table => render::apply_text(&report),
+        ReportFormat::Json => render::json(&report),
+    };
+    common::print(&redactor, &text)?;
+    Ok(match report.status {
+        ApplyStatus::Applied | ApplyStatus::NothingToDo => exit::OK,
+        ApplyStatus::Failed => exit::CHECK_FAILED,
+        ApplyStatus::Refused => exit::REFUSED,
+    })
+}
+
+/// `--dry-run`: the plan, from a read-only session.
+async fn dry_run(config: &Config, args: &ApplyArgs) -> Result<i32, Failure> {
+    let env = common::env(config, &args.env)?;
+    let inputs = common::plan_inputs(config, env).await?;
+    let p = plan(&PlanInput {
+        env: &env.name,
+        mode: env.mode,
+        dialect: common::dialect(&inputs.target),
+        migrations: &inputs.discovery.migrations,
+        ledger: &inputs.ledger,
+        target: args.to.as_deref(),
+        allow_drift: args.allow_drift,
+    })
+    .map_err(|e| Failure::usage(e.to_string()))?;
+    let r = report::plan_report(env, &p);
+    let text = match args.format {
+        ReportFormat::Table => format!("dry run: nothing is applied.\n{}", render::plan_text(&r)),
+        ReportFormat::Json => render::json(&r),
+    };
+    common::print(&inputs.redactor, &text)?;
+    Ok(if p.blockers.is_empty() {
+        exit::OK
+    } else {
+        exit::REFUSED
+    })
+}
+
+/// Migration n of N, its name and the time spent, on a terminal.
+struct Bar {
+    bar: indicatif::ProgressBar,
+}
+
+impl Bar {
+    fn new() -> Bar {
+        let bar = indicatif::ProgressBar::new(0).with_style(
+            indicatif::ProgressStyle::with_template("[{pos}/{len}] {msg} {elapsed}")
+                .expect("valid progress template"),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Bar { bar }
+    }
+}
+
+impl Progress for Bar {
+    fn start(&mut self, index: usize, total: usize, m: &Migration) {
+        self.bar.set_length(total as u64);
+        self.bar.set_position(index as u64);
+        self.bar.set_message(format!("{}_{}", m.id(), m.name));
+        self.bar.reset_elapsed();
+    }
+
+    fn done(&mut self, m: &Migration, outcome: &Result<StepOutcome, StepError>) {
+        let line = match outcome {
+            Ok(StepOutcome::Applied { execution_ms }) => {
+                format!("applied {}_{} ({execution_ms} ms)", m.id(), m.name)
+            }
+            Ok(StepOutcome::AlreadyApplied) => {
+                format!("skipped {}_{} (applied meanwhile)", m.id(), m.name)
+            }
+            Err(_) => format!("failed  {}_{}", m.id(), m.name),
+        };
+        self.bar.println(line);
+        self.bar.inc(1);
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}

@@ -1,0 +1,191 @@
+//! What the commands share: finding environments, resolving their targets,
+//! reading migrations and ledgers, naming the actor.
+
+use super::Failure;
+use crate::config::{Config, EnvConfig, UrlSource};
+use crate::core::ledger::LedgerRow;
+use crate::core::migration::{self, Discovery};
+use crate::core::redact::{Redactor, mask_url};
+use crate::ledger;
+use crate::target::{ReadSession, SqliteTarget, Target};
+use std::path::Path;
+
+/// Picks the environments named with `--env` (all when none), in promotion
+/// order.
+pub fn select<'a>(config: &'a Config, names: &[String]) -> Result<Vec<&'a EnvConfig>, Failure> {
+    for name in names {
+        env(config, name)?;
+    }
+    Ok(config
+        .environments
+        .iter()
+        .filter(|e| names.is_empty() || names.contains(&e.name))
+        .collect())
+}
+
+/// One environment by name.
+pub fn env<'a>(config: &'a Config, name: &str) -> Result<&'a EnvConfig, Failure> {
+    config.env(name).ok_or_else(|| {
+        let known: Vec<&str> = config
+            .environments
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
+        Failure::usage(format!(
+            "unknown environment '{name}' (configured: {})",
+            known.join(", ")
+        ))
+    })
+}
+
+/// Resolves an environment's URL and target; registers its secrets with the
+/// redactor. Any problem is a configuration error, located in the file.
+pub fn target(
+    config: &Config,
+    env: &EnvConfig,
+    redactor: &mut Redactor,
+) -> Result<Target, Failure> {
+    let base = config.file.parent().unwrap_or(Path::new(""));
+    let lookup = |var: &str| std::env::var(var).ok();
+    let read_file = |p: &Path| std::fs::read_to_string(p);
+    let url = env
+        .resolve_url(config, &lookup, &read_file)
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    redactor.add_url(&url);
+    if matches!(env.url, UrlSource::File(_)) {
+        // The whole file is a secret.
+        redactor.add(url.clone());
+    }
+    let target = Target::parse(&url, base).map_err(|m| {
+        Failure::usage(
+            config
+                .env_error(
+                    env,
+                    format!("environment '{}' ({}): {m}", env.name, mask_url(&url)),
+                )
+                .to_string(),
+        )
+    })?;
+    if env.schema.is_some() && matches!(target, Target::Sqlite(_)) {
+        return Err(Failure::usage(
+            config
+                .env_error(
+                    env,
+                    format!(
+                        "environment '{}': `schema` applies to PostgreSQL only",
+                        env.name
+                    ),
+                )
+                .to_string(),
+        ));
+    }
+    Ok(target)
+}
+
+/// Reads the migrations directory and discovers the migrations in it.
+pub fn discover(config: &Config) -> Result<Discovery, String> {
+    let loaded = super::load::migrations_dir(&config.migrations_dir, &config.migrations)?;
+    let mut d = migration::discover(loaded.files).map_err(|e| e.to_string())?;
+    d.ignored.extend(loaded.ignored);
+    d.ignored.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(d)
+}
+
+/// Reads one environment's ledger through a read-only session.
+pub async fn read_ledger(env: &EnvConfig, target: &Target) -> Result<Vec<LedgerRow>, String> {
+    let started = std::time::Instant::now();
+    let session = ReadSession::open(target, env.schema.as_deref(), env.connect_timeout)
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    tracing::debug!(env = %env.name, elapsed = ?started.elapsed(), "connected");
+    ledger::envgate::read(&session).await
+}
+
+/// How an unreachable environment's target is named in its error.
+pub fn target_label(target: &Target) -> String {
+    match target {
+        Target::Postgres(pg) => {
+            let hosts: Vec<String> = pg
+                .config
+                .get_hosts()
+                .iter()
+                .zip(pg.config.get_ports().iter().chain(std::iter::repeat(&5432)))
+                .map(|(h, p)| match h {
+                    tokio_postgres::config::Host::Tcp(h) => format!("{h}:{p}"),
+                    tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+                })
+                .collect();
+            format!(
+                "postgres {}/{}",
+                hosts.join(","),
+                pg.config.get_dbname().unwrap_or_default()
+            )
+        }
+        Target::Sqlite(SqliteTarget::File(p)) => format!("sqlite {}", p.display()),
+        Target::Sqlite(SqliteTarget::Memory) => "sqlite :memory:".to_owned(),
+    }
+}
+
+/// Who is acting: `--actor`, else the CI's user, else the OS user.
+pub fn actor(flag: Option<&str>) -> String {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    flag.map(str::to_owned)
+        .or_else(|| var("GITHUB_ACTOR"))
+        .or_else(|| var("GITLAB_USER_LOGIN"))
+        .or_else(|| var("USER"))
+        .or_else(|| var("LOGNAME"))
+        .or_else(|| whoami::username().ok())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// What planning one environment needs, read without writing anything.
+pub struct PlanInputs {
+    pub discovery: Discovery,
+    pub ledger: Vec<LedgerRow>,
+    pub target: Target,
+    pub redactor: Redactor,
+}
+
+/// Discovers the migrations and reads the environment's ledger read-only,
+/// at the same time.
+pub async fn plan_inputs(config: &Config, env: &EnvConfig) -> Result<PlanInputs, Failure> {
+    let mut redactor = Redactor::new();
+    let target = target(config, env, &mut redactor)?;
+    let for_discovery = config.clone();
+    let discovery = tokio::task::spawn_blocking(move || discover(&for_discovery));
+    let (discovery, ledger) = tokio::join!(discovery, read_ledger(env, &target));
+    let discovery = discovery
+        .map_err(|e| Failure::internal(e.to_string()))?
+        .map_err(Failure::usage)?;
+    let ledger = ledger.map_err(|e| {
+        Failure::unreachable(redactor.redact(&format!(
+            "environment '{}' could not be read: {}: {e}",
+            env.name,
+            target_label(&target)
+        )))
+    })?;
+    Ok(PlanInputs {
+        discovery,
+        ledger,
+        target,
+        redactor,
+    })
+}
+
+/// The SQL dialect of a target.
+pub fn dialect(target: &Target) -> crate::core::sql::Dialect {
+    match target {
+        Target::Postgres(_) => crate::core::sql::Dialect::Postgres,
+        Target::Sqlite(_) => crate::core::sql::Dialect::Sqlite,
+    }
+}
+
+/// Writes text to stdout, masking secrets.
+pub fn print(redactor: &Redactor, text: &str) -> Result<(), Failure> {
+    use std::io::Write;
+    let text = redactor.redact(text);
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::internal(format!("writing the output: {e}")))
+}

@@ -1,0 +1,35 @@
+//! `envgate plan`: what `apply` or `export` would do for one environment.
+
+use super::{Failure, ReportFormat, common, exit};
+use crate::config::Config;
+use crate::core::plan::{PlanInput, plan};
+use crate::{render, report};
+
+pub struct PlanArgs {
+    pub env: String,
+    pub to: Option<String>,
+    pub allow_drift: bool,
+    pub format: ReportFormat,
+}
+
+pub async fn run(config: &Config, args: PlanArgs) -> Result<i32, Failure> {
+    let env = common::env(config, &args.env)?;
+    let inputs = common::plan_inputs(config, env).await?;
+    let p = plan(&PlanInput {
+        env: &env.name,
+        mode: env.mode,
+        dialect: common::dialect(&inputs.target),
+        migrations: &inputs.discovery.migrations,
+        ledger: &inputs.ledger,
+        target: args.to.as_deref(),
+        allow_drift: args.allow_drift,
+    })
+    .map_err(|e| Failure::usage(e.to_string()))?;
+    let r = report::plan_report(env, &p);
+    let text = match args.format {
+        ReportFormat::Table => render::plan_text(&r),
+        ReportFormat::Json => render::json(&r),
+    };
+    common::print(&inputs.redactor, &text)?;
+    Ok(exit::OK)
+}

@@ -1,0 +1,592 @@
+//! SQL bundles for `export_only` environments: one file that brings an
+//! environment's ledger from the state it was built for to a target, for the
+//! team's own pipeline to apply (`psql -X -v ON_ERROR_STOP=1 -f …`, the
+//! `sqlite3 -bail` shell, or any client that stops at the first error).
+//!
+//! The bundle first checks, inside the database, that the ledger holds
+//! exactly the migrations that were applied when it was built, and stops
+//! before changing anything otherwise. Each migration then runs with its
+//! ledger row (same table and columns as `envgate apply`, `applied_via =
+//! bundle:<id>`), in its own transaction where it can; every transaction
+//! re-checks that the ledger is where the previous one left it, so a bundle
+//! cannot be applied twice or out of order.
+//!
+//! Bundles are reproducible: the same state and migrations give the same
+//! bytes (the time of generation is only in the manifest).
+
+use super::ledger_table::{self, Elapsed, NewRow, lock_key, qualified};
+use super::mode::Mode;
+use super::plan::Plan;
+use super::sql::{Dialect, quote_literal, split};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// What a bundle is built from, besides the plan.
+pub struct BundleInput<'a> {
+    pub plan: &'a Plan<'a>,
+    pub dialect: Dialect,
+    pub schema: Option<&'a str>,
+    pub envgate_version: &'a str,
+    /// RFC 3339; goes to the manifest only.
+    pub generated_at: &'a str,
+    pub generated_by: &'a str,
+    pub release: Option<&'a str>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// `<env>-<from>-<to>`: the file names without extension.
+    pub stem: String,
+    pub sql: String,
+    pub manifest: Manifest,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub schema_version: u32,
+    pub bundle_id: String,
+    pub environment: String,
+    pub mode: Mode,
+    pub dialect: Dialect,
+    pub schema: Option<String>,
+    /// The newest version applied when the bundle was built (null: none).
+    pub from: Option<String>,
+    /// The newest version the bundle applies.
+    pub to: String,
+    /// How many migrations the ledger must hold, and the SHA-256 of their
+    /// versions joined by newlines.
+    pub expects_applied: ExpectedState,
+    pub migrations: Vec<ManifestEntry>,
+    /// SHA-256 of the bundle file.
+    pub bundle_sha256: String,
+    pub file: String,
+    pub release: Option<String>,
+    pub envgate_version: String,
+    pub generated_at: String,
+    pub generated_by: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExpectedState {
+    pub count: usize,
+    pub versions_sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestEntry {
+    pub version: String,
+    pub name: String,
+    pub file: String,
+    pub sha256: String,
+    pub transaction: bool,
+}
+
+/// Builds the bundle for a plan with at least one step.
+pub fn build(input: &BundleInput<'_>) -> Bundle {
+    let plan = input.plan;
+    assert!(
+        !plan.steps.is_empty(),
+        "a bundle needs at least one migration"
+    );
+    let expected_versions = plan.applied.join("\n");
+    let expected_sha = hex::encode(Sha256::digest(expected_versions.as_bytes()));
+    let to = plan.steps.last().expect("non-empty").migration.id();
+    let id = {
+        let mut h = Sha256::new();
+        for part in [
+            plan.env,
+            input.dialect.as_str(),
+            input.schema.unwrap_or(""),
+            &expected_sha,
+        ] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        for s in &plan.steps {
+            h.update(s.migration.id().as_bytes());
+            h.update(s.migration.up.hash.tagged().as_bytes());
+        }
+        hex::encode(&h.finalize()[..8])
+    };
+    let stem = format!("{}-{}-{to}", plan.env, plan.from.unwrap_or("empty"));
+    let mut w = Writer {
+        out: String::new(),
+        input,
+        id: &id,
+        table: qualified(input.schema),
+    };
+    w.header(&stem, to);
+    w.full_guard();
+    let total = plan.steps.len();
+    for (k, step) in plan.steps.iter().enumerate() {
+        w.step(k, total, step);
+    }
+    w.line(&format!(
+        "-- envgate bundle {id}: all {total} migrations applied."
+    ));
+    let sql = w.out;
+    let bundle_sha256 = hex::encode(Sha256::digest(sql.as_bytes()));
+    let manifest = Manifest {
+        schema_version: 1,
+        bundle_id: id,
+        environment: plan.env.to_owned(),
+        mode: plan.mode,
+        dialect: input.dialect,
+        schema: input.schema.map(str::to_owned),
+        from: plan.from.map(str::to_owned),
+        to: to.to_owned(),
+        expects_applied: ExpectedState {
+            count: plan.applied.len(),
+            versions_sha256: expected_sha,
+        },
+        migrations: plan
+            .steps
+            .iter()
+            .map(|s| ManifestEntry {
+                version: s.migration.id().to_owned(),
+                name: s.migration.name.clone(),
+                file: s.migration.up.path.clone(),
+                sha256: s.migration.up.hash.hex(),
+                transaction: s.no_transaction.is_none(),
+            })
+            .collect(),
+        bundle_sha256,
+        file: format!("{stem}.sql"),
+        release: input.release.map(str::to_owned),
+        envgate_version: input.envgate_version.to_owned(),
+        generated_at: input.generated_at.to_owned(),
+        generated_by: input.generated_by.to_owned(),
+    };
+    Bundle {
+        stem,
+        sql,
+        manifest,
+    }
+}
+
+struct Writer<'a> {
+    out: String,
+    input: &'a BundleInput<'a>,
+    id: &'a str,
+    table: String,
+}
+
+impl Writer<'_> {
+    fn line(&mut self, s: &str) {
+        self.out.push_str(s);
+        self.out.push('\n');
+    }
+
+    fn header(&mut self, stem: &str, to: &str) {
+        let plan = self.input.plan;
+        let n = plan.steps.len();
+        let from = match plan.from {
+            Some(v) => format!("{v} ({} applied)", plan.applied.len()),
+            None => "an empty ledger".to_owned(),
+        };
+        let how = match self.input.dialect {
+            Dialect::Postgres => {
+                format!("psql -X -v ON_ERROR_STOP=1 -f {stem}.sql \"$DATABASE_URL\"")
+            }
+            Dialect::Sqlite => format!("sqlite3 -bail path/to/database.db < {stem}.sql"),
+        };
+        let stop = match self.input.dialect {
+            Dialect::Postgres => "ON_ERROR_STOP=1",
+            Dialect::Sqlite => "-bail",
+        };
+        let lines = [
+            format!(
+                "-- envgate bundle {} for environment '{}' ({}, {})",
+                self.id,
+                plan.env,
+                plan.mode,
+                self.input.dialect.as_str()
+            ),
+            format!(
+                "-- Brings the ledger from {from} to {to}: {n} migration{}.",
+                if n == 1 { "" } else { "s" }
+            ),
+            "--".to_owned(),
+            "-- Apply with a client that stops at the first error:".to_owned(),
+            format!("--   {how}"),
+            "-- It first checks that the ledger holds exactly the migrations applied when"
+                .to_owned(),
+            "-- it was built and stops, changing nothing, if not: applying it twice fails"
+                .to_owned(),
+            format!("-- the second time. Without {stop}, a failed check still aborts each"),
+            "-- transactional migration, but statements that run outside a transaction".to_owned(),
+            "-- would not be stopped.".to_owned(),
+            format!(
+                "-- The manifest ({stem}.manifest.json) lists each migration's SHA-256 and this file's."
+            ),
+            "--".to_owned(),
+        ];
+        for l in lines {
+            self.line(&l);
+        }
+        for (k, s) in plan.steps.iter().enumerate() {
+            let tx = match &s.no_transaction {
+                Some(why) => format!("  (outside a transaction: {why})"),
+                None => String::new(),
+            };
+            let m = s.migration;
+            self.line(&format!(
+                "-- {:>3}. {}_{}  sha256 {}{tx}",
+                k + 1,
+                m.id(),
+                m.name,
+                m.up.hash.hex()
+            ));
+        }
+        self.line("");
+    }
+
+    /// The check that the ledger is exactly as it was when the bundle was
+    /// built. PostgreSQL: a DO block naming what differs. SQLite: the
+    /// differences are printed, then a CHECK constraint fails.
+    fn full_guard(&mut self) {
+        let plan = self.input.plan;
+        let id = self.id;
+        let env = plan.env;
+        match self.input.dialect {
+            Dialect::Postgres => {
+                let expected = if plan.applied.is_empty() {
+                    "'{}'::text[]".to_owned()
+                } else {
+                    let items: Vec<String> =
+                        plan.applied.iter().map(|v| quote_literal(v)).collect();
+                    format!("ARRAY[{}]::text[]", items.join(", "))
+                };
+                let table_lit = quote_literal(&self.table);
+                let select = quote_literal(&format!(
+                    "SELECT coalesce(array_agg(version ORDER BY version), '{{}}') FROM {} WHERE success",
+                    self.table
+                ));
+                self.line("-- Guard: the ledger must hold exactly the migrations applied when this bundle was built.");
+                self.line("DO $envgate_guard$");
+                self.line("DECLARE");
+                self.line(&format!("    expected text[] := {expected};"));
+                self.line("    actual text[] := '{}';");
+                self.line("    extra text[];");
+                self.line("    absent text[];");
+                self.line("BEGIN");
+                self.line(&format!("    IF to_regclass({table_lit}) IS NOT NULL THEN"));
+                self.line(&format!("        EXECUTE {select} INTO actual;"));
+                self.line("    END IF;");
+                self.line("    SELECT coalesce(array_agg(v ORDER BY v), '{}') INTO extra FROM unnest(actual) AS v WHERE v <> ALL (expected);");
+                self.line("    SELECT coalesce(array_agg(v ORDER BY v), '{}') INTO absent FROM unnest(expected) AS v WHERE v <> ALL (actual);");
+                self.line("    IF cardinality(extra) > 0 OR cardinality(absent) > 0 THEN");
+                // Environment names are letters, digits, '-', '_' and '.':
+                // nothing to escape in a literal or a format string.
+                self.line(&format!(
+                    "        RAISE EXCEPTION 'envgate bundle {id}: the ledger of {env} is not in the state this bundle was built for; nothing was changed'"
+                ));
+                self.line("            USING DETAIL = format('applied now, not when the bundle was built: %s; applied then, not now: %s',");
+                self.line("                                  coalesce(nullif(array_to_string(extra, ', '), ''), 'none'),");
+                self.line("                                  coalesce(nullif(array_to_string(absent, ', '), ''), 'none')),");
+                self.line(&format!(
+                    "                  HINT = 'Export a new bundle from the current state: envgate export --env {env}';"
+                ));
+                self.line("    END IF;");
+                self.line("END");
+                self.line("$envgate_guard$;");
+                self.line("");
+            }
+            Dialect::Sqlite => {
+                // SQLite runs the guard inside the first step's transaction
+                // (see `step`): the ledger table may have to be created first.
+            }
+        }
+    }
+
+    fn sqlite_full_guard(&mut self) {
+        let plan = self.input.plan;
+        let id = self.id;
+        let t = self.table.clone();
+        self.line("-- Guard: the ledger must hold exactly the migrations applied when this bundle was built.");
+        self.line("CREATE TEMP TABLE envgate_expected (version TEXT PRIMARY KEY);");
+        for chunk in plan.applied.chunks(500) {
+            let values: Vec<String> = chunk
+                .iter()
+                .map(|v| format!("({})", quote_literal(v)))
+                .collect();
+            self.line(&format!(
+                "INSERT INTO envgate_expected (version) VALUES {};",
+                values.join(", ")
+            ));
+        }
+        let diff = format!(
+            "SELECT 'envgate: applied now, not when the bundle was built: ' || version FROM {t} WHERE success = 1 AND version NOT IN (SELECT version FROM envgate_expected) \
+             UNION ALL SELECT 'envgate: applied when the bundle was built, not now: ' || version FROM envgate_expected WHERE version NOT IN (SELECT version FROM {t} WHERE success = 1)"
+        );
+        self.line(&format!("{diff};"));
+        self.line(&format!(
+            "CREATE TEMP TABLE envgate_guard (ok INTEGER CONSTRAINT \"envgate bundle {id}: the ledger is not in the state this bundle was built for (differences above); nothing was changed\" CHECK (ok = 1));"
+        ));
+        self.line(&format!(
+            "INSERT INTO envgate_guard (ok) SELECT NOT EXISTS ({diff});"
+        ));
+        self.line(&format!(
+            "CREATE TEMP TABLE envgate_step_guard (ok INTEGER CONSTRAINT \"envgate bundle {id}: the ledger is not where the previous step of this bundle left it\" CHECK (ok = 1));"
+        ));
+    }
+
+    /// The check each step makes: as many migrations applied as expected at
+    /// this point, the previous step's among them, this one not.
+    fn step_guard(&mut self, k: usize, lock: Option<&str>) {
+        let plan = self.input.plan;
+        let step = &plan.steps[k];
+        let t = self.table.clone();
+        // Each earlier step added one successful row (a retry replaces a
+        // failed row, which is not counted).
+        let count = plan.applied.len() + k;
+        let this = quote_literal(step.migration.id());
+        let prev = (k > 0).then(|| quote_literal(plan.steps[k - 1].migration.id()));
+        match self.input.dialect {
+            Dialect::Postgres => {
+                let prev_check = prev.map_or(String::new(), |p| {
+                    format!(" OR NOT EXISTS (SELECT 1 FROM {t} WHERE version = {p} AND success)")
+                });
+                let lock = lock.map_or(String::new(), |l| format!("PERFORM {l}; "));
+                self.line(&format!(
+                    "DO $envgate_step$ BEGIN {lock}IF (SELECT count(*) FROM {t} WHERE success) <> {count} OR EXISTS (SELECT 1 FROM {t} WHERE version = {this} AND success){prev_check} THEN RAISE EXCEPTION 'envgate bundle {}: before step {} the ledger is not where the previous step left it; this step changed nothing'; END IF; END $envgate_step$;",
+                    self.id,
+                    k + 1,
+                ));
+            }
+            Dialect::Sqlite => {
+                let prev_check = prev.map_or(String::new(), |p| {
+                    format!(" AND EXISTS (SELECT 1 FROM {t} WHERE version = {p} AND success = 1)")
+                });
+                self.line(&format!(
+                    "INSERT INTO envgate_step_guard (ok) SELECT (SELECT count(*) FROM {t} WHERE success = 1) = {count} AND NOT EXISTS (SELECT 1 FROM {t} WHERE version = {this} AND success = 1){prev_check};"
+                ));
+            }
+        }
+    }
+
+    fn step(&mut self, k: usize, total: usize, step: &super::plan::Step<'_>) {
+        let m = step.migration;
+        let dialect = self.input.dialect;
+        let schema = self.input.schema;
+        let via = format!("bundle:{}", self.id);
+        let hash = m.up.hash.tagged();
+        let key = lock_key(schema);
+        let transactional = step.no_transaction.is_none();
+        let where_ = match &step.no_transaction {
+            Some(why) => format!("; runs outside a transaction: {why}"),
+            None => String::new(),
+        };
+        self.line(&format!(
+            "-- [{}/{total}] {}_{} ({}{where_})",
+            k + 1,
+            m.id(),
+            m.name,
+            m.up.path
+        ));
+        let row = NewRow {
+            version: m.id(),
+            name: &m.name,
+            sha256: &hash,
+            applied_by: None,
+            elapsed: if transactional {
+                Elapsed::SinceTransactionStart
+            } else {
+                Elapsed::SinceMarker
+            },
+            success: true,
+            release: self.input.release,
+            applied_via: &via,
+            error: None,
+        };
+        let record = ledger_table::record_sql(dialect, schema, &row);
+        let set_path =
+            schema.map(|s| format!("SET LOCAL search_path TO {};", super::sql::quote_ident(s)));
+        match (dialect, transactional) {
+            (Dialect::Postgres, true) => {
+                self.line("BEGIN;");
+                if let Some(p) = &set_path {
+                    self.line(p);
+                }
+                if k == 0 {
+                    self.line(&format!(
+                        "{};",
+                        ledger_table::create_table_sql(dialect, schema)
+                    ));
+                }
+                self.step_guard(k, Some(&format!("pg_advisory_xact_lock({key})")));
+                self.migration_body(&m.up.sql);
+                self.line(&format!("{record};"));
+                self.line("COMMIT;");
+            }
+            (Dialect::Postgres, false) => {
+                if k == 0 {
+                    self.line(&format!(
+                        "{};",
+                        ledger_table::create_table_sql(dialect, schema)
+                    ));
+                }
+                if let Some(s) = schema {
+                    self.line(&format!(
+                        "SET search_path TO {};",
+                        super::sql::quote_ident(s)
+                    ));
+                }
+                // A session lock (released below, or when the session ends),
+                // and the start time for the ledger row.
+                self.step_guard(
+                    k,
+                    Some(&format!(
+                        "pg_advisory_lock({key}); PERFORM {}",
+                        ledger_table::mark_start_sql().trim_start_matches("SELECT ")
+                    )),
+                );
+                for stmt in split(&m.up.sql, dialect) {
+                    self.line(&format!("{};", stmt.text));
+                }
+                self.line(&format!("{record};"));
+                self.line(&format!("DO $envgate_unlock$ BEGIN PERFORM pg_advisory_unlock({key}); END $envgate_unlock$;"));
+                if schema.is_some() {
+                    self.line("RESET search_path;");
+                }
+            }
+            (Dialect::Sqlite, true) => {
+                self.line("BEGIN IMMEDIATE;");
+                if k == 0 {
+                    self.line(&format!(
+                        "{};",
+                        ledger_table::create_table_sql(dialect, schema)
+                    ));
+                    self.sqlite_full_guard();
+                }
+                self.step_guard(k, None);
+                self.migration_body(&m.up.sql);
+                self.line(&format!("{record};"));
+                self.line("COMMIT;");
+            }
+            (Dialect::Sqlite, false) => {
+                if k == 0 {
+                    self.line("BEGIN IMMEDIATE;");
+                    self.line(&format!(
+                        "{};",
+                        ledger_table::create_table_sql(dialect, schema)
+                    ));
+                    self.sqlite_full_guard();
+                    self.line("COMMIT;");
+                }
+                self.step_guard(k, None);
+                for stmt in split(&m.up.sql, dialect) {
+                    self.line(&format!("{};", stmt.text));
+                }
+                self.line(&format!("{record};"));
+            }
+        }
+        self.line("");
+    }
+
+    /// The migration's own SQL, ended so that a trailing comment or missing
+    /// semicolon cannot swallow what follows.
+    fn migration_body(&mut self, sql: &str) {
+        self.out.push_str(sql.trim_end());
+        self.out.push_str("\n;\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::ledger::LedgerRow;
+    use crate::core::migration::{SourceFile, discover};
+    use crate::core::plan::{PlanInput, plan};
+
+    fn migrations(files: &[(&str, &str)]) -> Vec<crate::core::migration::Migration> {
+        discover(
+            files
+                .iter()
+                .map(|(n, b)| SourceFile {
+                    path: format!("migrations/{n}"),
+                    bytes: b.as_bytes().to_vec(),
+                })
+                .collect(),
+        )
+        .unwrap()
+        .migrations
+    }
+
+    fn applied(version: &str, body: &str) -> LedgerRow {
+        LedgerRow {
+            version: version.into(),
+            name: "x".into(),
+            hash: crate::core::checksum::RecordedHash::Sha256Lf(
+                crate::core::checksum::ContentHash::of(body.as_bytes()),
+            ),
+            applied_at: None,
+            success: true,
+        }
+    }
+
+    fn bundle_for(dialect: Dialect, schema: Option<&str>) -> Bundle {
+        let ms = migrations(&[
+            ("1_users.sql", "CREATE TABLE users (id int);\n"),
+            (
+                "2_tickets.sql",
+                "CREATE TABLE tickets (id int); -- trailing comment",
+            ),
+            (
+                "3_idx.sql",
+                "CREATE INDEX CONCURRENTLY tickets_idx ON tickets (id);\n",
+            ),
+        ]);
+        let ledger = [applied("1", "CREATE TABLE users (id int);\n")];
+        let p = plan(&PlanInput {
+            env: "prod",
+            mode: Mode::ExportOnly,
+            dialect,
+            migrations: &ms,
+            ledger: &ledger,
+            target: None,
+            allow_drift: false,
+        })
+        .unwrap();
+        build(&BundleInput {
+            plan: &p,
+            dialect,
+            schema,
+            envgate_version: "0.1.0",
+            generated_at: "2026-11-25T12:00:00Z",
+            generated_by: "alice",
+            release: None,
+        })
+    }
+
+    #[test]
+    fn postgres_bundle() {
+        let b = bundle_for(Dialect::Postgres, Some("app"));
+        assert_eq!(b.stem, "prod-1-3");
+        assert_eq!(b.manifest.file, "prod-1-3.sql");
+        assert_eq!(b.manifest.expects_applied.count, 1);
+        assert_eq!(b.manifest.migrations.len(), 2);
+        assert!(!b.manifest.migrations[1].transaction);
+        assert_eq!(
+            b.manifest.bundle_sha256,
+            hex::encode(Sha256::digest(b.sql.as_bytes()))
+        );
+        insta::assert_snapshot!(b.sql);
+    }
+
+    #[test]
+    fn sqlite_bundle() {
+        let b = bundle_for(Dialect::Sqlite, None);
+        insta::assert_snapshot!(b.sql);
+    }
+
+    #[test]
+    fn bundles_are_reproducible_and_identified_by_their_inputs() {
+        let a = bundle_for(Dialect::Postgres, None);
+        let b = bundle_for(Dialect::Postgres, None);
+        assert_eq!(a.sql, b.sql);
+        assert_eq!(a.manifest.bundle_id, b.manifest.bundle_id);
+        let c = bundle_for(Dialect::Postgres, Some("app"));
+        assert_ne!(a.manifest.bundle_id, c.manifest.bundle_id);
+    }
+}

@@ -1,0 +1,238 @@
+//! The SQL of envgate's own ledger table, `envgate_migrations`, in both
+//! dialects. Shared by the managed apply loop, bundles and the readers, so a
+//! row written by any of them reads back the same.
+//!
+//! | column | meaning |
+//! |---|---|
+//! | `version` | the migration's version (primary key) |
+//! | `name` | its name |
+//! | `sha256` | the content hash when applied, tagged: `sha256-lf:<hex>` |
+//! | `applied_at` | when it was applied (UTC) |
+//! | `applied_by` | who applied it |
+//! | `execution_ms` | how long it ran |
+//! | `success` | `false` records a failed run |
+//! | `release` | the release it was applied with, if any |
+//! | `applied_via` | `managed`, or `bundle:<id>` when a bundle applied it |
+//! | `error` | the database's error for a failed run |
+
+use super::sql::{Dialect, quote_ident, quote_literal};
+use sha2::{Digest, Sha256};
+
+pub const TABLE: &str = "envgate_migrations";
+
+/// The table's name as SQL, qualified with the schema when there is one.
+pub fn qualified(schema: Option<&str>) -> String {
+    match schema {
+        Some(s) => format!("{}.{TABLE}", quote_ident(s)),
+        None => TABLE.to_owned(),
+    }
+}
+
+/// `CREATE TABLE IF NOT EXISTS` for the ledger (and its schema).
+pub fn create_table_sql(dialect: Dialect, schema: Option<&str>) -> String {
+    let table = qualified(schema);
+    match dialect {
+        Dialect::Postgres => {
+            let create_schema = schema.map_or(String::new(), |s| {
+                format!("CREATE SCHEMA IF NOT EXISTS {};\n", quote_ident(s))
+            });
+            format!(
+                "{create_schema}CREATE TABLE IF NOT EXISTS {table} (
+    version      text PRIMARY KEY,
+    name         text NOT NULL,
+    sha256       text NOT NULL,
+    applied_at   timestamptz NOT NULL DEFAULT now(),
+    applied_by   text NOT NULL,
+    execution_ms bigint NOT NULL DEFAULT 0,
+    success      boolean NOT NULL,
+    release      text,
+    applied_via  text NOT NULL DEFAULT 'managed',
+    error        text
+)"
+            )
+        }
+        Dialect::Sqlite => format!(
+            "CREATE TABLE IF NOT EXISTS {table} (
+    version      TEXT PRIMARY KEY NOT NULL,
+    name         TEXT NOT NULL,
+    sha256       TEXT NOT NULL,
+    applied_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    applied_by   TEXT NOT NULL,
+    execution_ms INTEGER NOT NULL DEFAULT 0,
+    success      INTEGER NOT NULL CHECK (success IN (0, 1)),
+    release      TEXT,
+    applied_via  TEXT NOT NULL DEFAULT 'managed',
+    error        TEXT
+)"
+        ),
+    }
+}
+
+/// The columns readers select, `applied_at` as RFC 3339 UTC.
+pub fn select_sql(dialect: Dialect, schema: Option<&str>) -> String {
+    let table = qualified(schema);
+    match dialect {
+        Dialect::Postgres => format!(
+            "SELECT version, name, sha256, \
+             to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), success \
+             FROM {table}"
+        ),
+        Dialect::Sqlite => {
+            format!("SELECT version, name, sha256, applied_at, success FROM {table}")
+        }
+    }
+}
+
+/// The advisory-lock key of a ledger: the first eight bytes of
+/// SHA-256(`envgate ledger <schema>.envgate_migrations`), as PostgreSQL's
+/// bigint. Advisory locks are per database, so the key only has to tell
+/// ledgers in different schemas apart.
+pub fn lock_key(schema: Option<&str>) -> i64 {
+    let digest =
+        Sha256::digest(format!("envgate ledger {}.{TABLE}", schema.unwrap_or("")).as_bytes());
+    i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
+/// How long a migration ran, as the ledger row will say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Elapsed {
+    /// Measured by envgate.
+    Millis(u64),
+    /// Since the enclosing transaction started (PostgreSQL:
+    /// `clock_timestamp() - now()`), for rows written in the migration's own
+    /// transaction.
+    SinceTransactionStart,
+    /// Since the session marker set by [`mark_start_sql`] (PostgreSQL
+    /// bundles, for migrations that run outside a transaction).
+    SinceMarker,
+}
+
+/// A ledger row to write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewRow<'a> {
+    pub version: &'a str,
+    pub name: &'a str,
+    /// Tagged, e.g. `sha256-lf:<hex>`.
+    pub sha256: &'a str,
+    /// `None`: the database's current user.
+    pub applied_by: Option<&'a str>,
+    pub elapsed: Elapsed,
+    pub success: bool,
+    pub release: Option<&'a str>,
+    pub applied_via: &'a str,
+    pub error: Option<&'a str>,
+}
+
+fn opt(v: Option<&str>) -> String {
+    v.map_or_else(|| "NULL".to_owned(), quote_literal)
+}
+
+/// Records a successful run: removes a failed row of the same version first
+/// (a retry), then inserts. A successful row already there makes the insert
+/// fail on the primary key, so a migration is never recorded twice.
+pub fn record_sql(dialect: Dialect, schema: Option<&str>, row: &NewRow<'_>) -> String {
+    let table = qualified(schema);
+    let version = quote_literal(row.version);
+    let not_success = match dialect {
+        Dialect::Postgres => "NOT success",
+        Dialect::Sqlite => "success = 0",
+    };
+    format!(
+        "DELETE FROM {table} WHERE version = {version} AND {not_success};\n{}",
+        insert_sql(dialect, &table, row)
+    )
+}
+
+/// Records a failed run, replacing an earlier failed row of the version.
+pub fn record_failure_sql(dialect: Dialect, schema: Option<&str>, row: &NewRow<'_>) -> String {
+    record_sql(dialect, schema, row)
+}
+
+fn insert_sql(dialect: Dialect, table: &str, row: &NewRow<'_>) -> String {
+    let (applied_at, success) = match dialect {
+        Dialect::Postgres => ("now()", if row.success { "true" } else { "false" }),
+        Dialect::Sqlite => (
+            "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            if row.success { "1" } else { "0" },
+        ),
+    };
+    let applied_by = match (row.applied_by, dialect) {
+        (Some(who), _) => quote_literal(who),
+        (None, Dialect::Postgres) => "current_user".to_owned(),
+        (None, Dialect::Sqlite) => "'sqlite'".to_owned(),
+    };
+    let elapsed = match (row.elapsed, dialect) {
+        (Elapsed::Millis(ms), _) => ms.to_string(),
+        (Elapsed::SinceTransactionStart, Dialect::Postgres) => {
+            "(extract(epoch FROM clock_timestamp() - now()) * 1000)::bigint".to_owned()
+        }
+        (Elapsed::SinceMarker, Dialect::Postgres) => {
+            "(extract(epoch FROM clock_timestamp() - current_setting('envgate.started')::timestamptz) * 1000)::bigint"
+                .to_owned()
+        }
+        (Elapsed::SinceTransactionStart | Elapsed::SinceMarker, Dialect::Sqlite) => "0".to_owned(),
+    };
+    format!(
+        "INSERT INTO {table} (version, name, sha256, applied_at, applied_by, execution_ms, success, release, applied_via, error) \
+         VALUES ({}, {}, {}, {applied_at}, {applied_by}, {elapsed}, {success}, {}, {}, {})",
+        quote_literal(row.version),
+        quote_literal(row.name),
+        quote_literal(row.sha256),
+        opt(row.release),
+        quote_literal(row.applied_via),
+        opt(row.error),
+    )
+}
+
+/// PostgreSQL: remembers the current time in the session, for
+/// [`Elapsed::SinceMarker`].
+pub fn mark_start_sql() -> &'static str {
+    "SELECT set_config('envgate.started', clock_timestamp()::text, false)"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> NewRow<'static> {
+        NewRow {
+            version: "20260418_001",
+            name: "users",
+            sha256: "sha256-lf:ab",
+            applied_by: Some("o'brien"),
+            elapsed: Elapsed::Millis(12),
+            success: true,
+            release: None,
+            applied_via: "managed",
+            error: None,
+        }
+    }
+
+    #[test]
+    fn record_replaces_a_failed_row_and_quotes_values() {
+        insta::assert_snapshot!(record_sql(Dialect::Postgres, Some("app"), &row()), @r#"
+        DELETE FROM "app".envgate_migrations WHERE version = '20260418_001' AND NOT success;
+        INSERT INTO "app".envgate_migrations (version, name, sha256, applied_at, applied_by, execution_ms, success, release, applied_via, error) VALUES ('20260418_001', 'users', 'sha256-lf:ab', now(), 'o''brien', 12, true, NULL, 'managed', NULL)
+        "#);
+        let failed = NewRow {
+            success: false,
+            error: Some("syntax error"),
+            applied_by: None,
+            elapsed: Elapsed::SinceTransactionStart,
+            ..row()
+        };
+        insta::assert_snapshot!(record_failure_sql(Dialect::Sqlite, None, &failed), @r"
+        DELETE FROM envgate_migrations WHERE version = '20260418_001' AND success = 0;
+        INSERT INTO envgate_migrations (version, name, sha256, applied_at, applied_by, execution_ms, success, release, applied_via, error) VALUES ('20260418_001', 'users', 'sha256-lf:ab', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'sqlite', 0, 0, NULL, 'managed', 'syntax error')
+        ");
+    }
+
+    #[test]
+    fn lock_keys_differ_by_schema_and_are_stable() {
+        assert_ne!(lock_key(None), lock_key(Some("app")));
+        assert_eq!(lock_key(Some("app")), lock_key(Some("app")));
+        // Pinned: changing the derivation would let an old and a new
+        // envgate apply at once.
+        assert_eq!(lock_key(None), 1_373_112_312_428_619_682);
+    }
+}

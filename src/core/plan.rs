@@ -1,0 +1,383 @@
+//! What moving an environment forward would do: the pending migrations in
+//! order (up to a target), which of them run outside a transaction, what
+//! stands in the way, and what deserves a warning.
+//!
+//! Used by `plan`, `apply` (recomputed under the lock) and `export`.
+
+use super::ledger::LedgerRow;
+use super::matrix::{self, EnvLedger, State};
+use super::migration::Migration;
+use super::mode::Mode;
+use super::sql::{Dialect, no_transaction_reason};
+use super::version::Version;
+use serde::Serialize;
+use thiserror::Error;
+
+#[derive(Clone, Debug)]
+pub struct Step<'a> {
+    pub migration: &'a Migration,
+    /// Why it must run outside a transaction, if it must.
+    pub no_transaction: Option<String>,
+    /// The ledger records a failed run of it, which this step replaces.
+    pub retry: bool,
+    /// Older than the newest migration applied in the environment.
+    pub out_of_order: bool,
+}
+
+/// Something that stops `apply` and `export` unless `--allow-drift`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Blocker {
+    /// Applied, but the file changed since.
+    Drifted {
+        version: String,
+        file: String,
+        today: String,
+        recorded: String,
+    },
+    /// The ledger records a failed run.
+    Failed { version: String, at: Option<String> },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Warning {
+    /// Pending, but older than the newest applied migration.
+    OutOfOrder {
+        version: String,
+        newest_applied: String,
+    },
+    /// No down file: a rollback of this migration will be refused.
+    NoDown { version: String },
+    /// In the ledger, not in the repository.
+    Missing { version: String },
+    /// Drift or failure that `--allow-drift` let through.
+    Allowed { what: String },
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan<'a> {
+    pub env: &'a str,
+    pub mode: Mode,
+    /// Versions the ledger records as successfully applied, in version
+    /// order: the state the plan starts from.
+    pub applied: Vec<&'a str>,
+    /// The newest applied version, if any.
+    pub from: Option<&'a str>,
+    pub target: Option<&'a Migration>,
+    pub steps: Vec<Step<'a>>,
+    pub blockers: Vec<Blocker>,
+    pub warnings: Vec<Warning>,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum PlanError {
+    #[error("no migration with version {0} in the repository")]
+    UnknownTarget(String),
+}
+
+/// What a plan for one environment needs.
+pub struct PlanInput<'a> {
+    pub env: &'a str,
+    pub mode: Mode,
+    pub dialect: Dialect,
+    pub migrations: &'a [Migration],
+    pub ledger: &'a [LedgerRow],
+    /// `--to VERSION`: stop after this migration.
+    pub target: Option<&'a str>,
+    /// Let drift and failed runs through (failed migrations are retried).
+    pub allow_drift: bool,
+}
+
+pub fn plan<'a>(input: &PlanInput<'a>) -> Result<Plan<'a>, PlanError> {
+    let migrations = input.migrations;
+    let target = match input.target {
+        None => None,
+        Some(t) => {
+            let v = Version::parse(t).ok_or_else(|| PlanError::UnknownTarget(t.to_owned()))?;
+            let i = migrations
+                .binary_search_by(|m| m.version.cmp(&v))
+                .map_err(|_| PlanError::UnknownTarget(t.to_owned()))?;
+            Some(&migrations[i])
+        }
+    };
+    let within = |m: &Migration| target.is_none_or(|t| m.version <= t.version);
+
+    let m = matrix::compute(
+        migrations,
+        &[EnvLedger {
+            name: input.env,
+            rows: Ok(input.ledger),
+        }],
+    );
+    let mut applied: Vec<(&'a str, usize)> = Vec::new();
+    let mut steps = Vec::new();
+    let mut blockers = Vec::new();
+    let mut warnings = Vec::new();
+    let mut newest_applied: Option<&str> = None;
+    // The matrix's rows are the migrations (in order) merged with rows only
+    // the ledger knows; walk both together.
+    let mut next_migration = migrations.iter().peekable();
+    for (r, row) in m.rows.iter().enumerate() {
+        let cell = m.cells(r)[0];
+        let migration = match row.file {
+            Some(_) => next_migration.next(),
+            None => None,
+        };
+        if matches!(cell.state, State::Applied | State::Drifted | State::Missing) {
+            let version = cell.ledger.map_or(row.version, |l| l.version.as_str());
+            applied.push((version, r));
+            newest_applied = Some(row.version);
+        }
+        match (cell.state, migration) {
+            (State::Missing, _) => warnings.push(Warning::Missing {
+                version: row.version.to_owned(),
+            }),
+            (State::Drifted, Some(mig)) if within(mig) => {
+                let blocker = Blocker::Drifted {
+                    version: row.version.to_owned(),
+                    file: mig.up.path.clone(),
+                    today: mig.up.hash.hex(),
+                    recorded: cell.applied_hash().map(|h| h.display()).unwrap_or_default(),
+                };
+                if input.allow_drift {
+                    warnings.push(Warning::Allowed {
+                        what: format!("{} drifted", row.version),
+                    });
+                } else {
+                    blockers.push(blocker);
+                }
+            }
+            (State::Failed, Some(mig)) if within(mig) => {
+                if input.allow_drift {
+                    warnings.push(Warning::Allowed {
+                        what: format!("{} failed before; retrying it", row.version),
+                    });
+                    steps.push(step(mig, input.dialect, true, cell.out_of_order));
+                } else {
+                    blockers.push(Blocker::Failed {
+                        version: row.version.to_owned(),
+                        at: cell.applied_at().map(str::to_owned),
+                    });
+                }
+            }
+            (State::Pending, Some(mig)) if within(mig) => {
+                steps.push(step(mig, input.dialect, false, cell.out_of_order));
+            }
+            _ => {}
+        }
+    }
+    for s in &steps {
+        if s.out_of_order {
+            warnings.push(Warning::OutOfOrder {
+                version: s.migration.id().to_owned(),
+                newest_applied: newest_applied.unwrap_or_default().to_owned(),
+            });
+        }
+        if s.migration.down.is_none() {
+            warnings.push(Warning::NoDown {
+                version: s.migration.id().to_owned(),
+            });
+        }
+    }
+    let applied_versions: Vec<&'a str> = applied.iter().map(|(v, _)| *v).collect();
+    let from = applied_versions.last().copied();
+    Ok(Plan {
+        env: input.env,
+        mode: input.mode,
+        applied: applied_versions,
+        from,
+        target,
+        steps,
+        blockers,
+        warnings,
+    })
+}
+
+fn step(m: &Migration, dialect: Dialect, retry: bool, out_of_order: bool) -> Step<'_> {
+    Step {
+        migration: m,
+        no_transaction: no_transaction_reason(&m.up.sql, dialect),
+        retry,
+        out_of_order,
+    }
+}
+
+impl Plan<'_> {
+    /// Whether any step must run outside a transaction.
+    pub fn needs_session(&self) -> bool {
+        self.steps.iter().any(|s| s.no_transaction.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::checksum::{ContentHash, RecordedHash};
+    use crate::core::migration::{SourceFile, discover};
+
+    fn migrations(files: &[(&str, &str)]) -> Vec<Migration> {
+        discover(
+            files
+                .iter()
+                .map(|(n, b)| SourceFile {
+                    path: format!("migrations/{n}"),
+                    bytes: b.as_bytes().to_vec(),
+                })
+                .collect(),
+        )
+        .unwrap()
+        .migrations
+    }
+
+    fn row(version: &str, body: &str, success: bool) -> LedgerRow {
+        LedgerRow {
+            version: version.into(),
+            name: "x".into(),
+            hash: RecordedHash::Sha256Lf(ContentHash::of(body.as_bytes())),
+            applied_at: Some("2026-04-18T10:00:00.000Z".into()),
+            success,
+        }
+    }
+
+    fn input<'a>(ms: &'a [Migration], ledger: &'a [LedgerRow]) -> PlanInput<'a> {
+        PlanInput {
+            env: "dev",
+            mode: Mode::Managed,
+            dialect: Dialect::Postgres,
+            migrations: ms,
+            ledger,
+            target: None,
+            allow_drift: false,
+        }
+    }
+
+    fn versions(p: &Plan) -> Vec<String> {
+        p.steps
+            .iter()
+            .map(|s| s.migration.id().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn pending_in_order_up_to_the_target() {
+        let ms = migrations(&[
+            ("1_a.sql", "a"),
+            ("2_b.sql", "b"),
+            ("2_b.down.sql", "drop b"),
+            ("3_c.sql", "CREATE INDEX CONCURRENTLY i ON t (c);"),
+            ("4_d.sql", "d"),
+        ]);
+        let ledger = [row("1", "a", true)];
+        let p = plan(&input(&ms, &ledger)).unwrap();
+        assert_eq!(versions(&p), ["2", "3", "4"]);
+        assert_eq!(p.applied, ["1"]);
+        assert_eq!(p.from, Some("1"));
+        assert_eq!(
+            p.steps[1].no_transaction.as_deref(),
+            Some("CREATE INDEX CONCURRENTLY")
+        );
+        assert!(p.needs_session());
+        assert!(p.blockers.is_empty());
+        assert_eq!(
+            p.warnings,
+            [
+                Warning::NoDown {
+                    version: "3".into()
+                },
+                Warning::NoDown {
+                    version: "4".into()
+                }
+            ]
+        );
+        let p = plan(&PlanInput {
+            target: Some("3"),
+            ..input(&ms, &ledger)
+        })
+        .unwrap();
+        assert_eq!(versions(&p), ["2", "3"]);
+        assert_eq!(p.target.unwrap().id(), "3");
+        let p = plan(&PlanInput {
+            target: Some("1"),
+            ..input(&ms, &ledger)
+        })
+        .unwrap();
+        assert!(p.steps.is_empty());
+        assert_eq!(
+            plan(&PlanInput {
+                target: Some("9"),
+                ..input(&ms, &ledger)
+            })
+            .unwrap_err(),
+            PlanError::UnknownTarget("9".into())
+        );
+    }
+
+    #[test]
+    fn drift_and_failures_before_the_target_block() {
+        let ms = migrations(&[
+            ("1_a.sql", "a"),
+            ("2_b.sql", "b"),
+            ("3_c.sql", "c"),
+            ("4_d.sql", "d"),
+        ]);
+        let ledger = [
+            row("1", "a (edited since)", true),
+            row("2", "b", true),
+            row("3", "c", false),
+        ];
+        let p = plan(&input(&ms, &ledger)).unwrap();
+        assert_eq!(versions(&p), ["4"]);
+        assert_eq!(p.blockers.len(), 2);
+        assert!(matches!(&p.blockers[0], Blocker::Drifted { version, .. } if version == "1"));
+        assert!(matches!(&p.blockers[1], Blocker::Failed { version, .. } if version == "3"));
+        // Beyond the target, they do not matter.
+        let ledger = [
+            row("1", "a", true),
+            row("2", "b", true),
+            row("3", "c (edited)", true),
+        ];
+        let p = plan(&PlanInput {
+            target: Some("2"),
+            ..input(&ms, &ledger)
+        })
+        .unwrap();
+        assert!(p.blockers.is_empty());
+        // --allow-drift lets them through and retries the failed one.
+        let ledger = [
+            row("1", "a (edited since)", true),
+            row("2", "b", true),
+            row("3", "c", false),
+        ];
+        let p = plan(&PlanInput {
+            allow_drift: true,
+            ..input(&ms, &ledger)
+        })
+        .unwrap();
+        assert!(p.blockers.is_empty());
+        assert_eq!(versions(&p), ["3", "4"]);
+        assert!(p.steps[0].retry);
+        assert_eq!(p.applied, ["1", "2"]);
+    }
+
+    #[test]
+    fn out_of_order_and_missing_are_warned() {
+        let ms = migrations(&[("1_a.sql", "a"), ("2_b.sql", "b"), ("3_c.sql", "c")]);
+        let ledger = [
+            row("1", "a", true),
+            row("3", "c", true),
+            row("7", "gone", true),
+        ];
+        let p = plan(&input(&ms, &ledger)).unwrap();
+        assert_eq!(versions(&p), ["2"]);
+        assert!(p.steps[0].out_of_order);
+        assert!(p.warnings.contains(&Warning::Missing {
+            version: "7".into()
+        }));
+        assert!(p.warnings.contains(&Warning::OutOfOrder {
+            version: "2".into(),
+            newest_applied: "7".into()
+        }));
+        assert_eq!(p.applied, ["1", "3", "7"]);
+    }
+}

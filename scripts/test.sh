@@ -5,7 +5,8 @@
 #   127.0.0.1:5432; else a throwaway server (TLS on) started from the locally
 #   installed binaries, installing the distribution's `postgresql` package
 #   when there are none. The throwaway server is stopped on exit.
-# - PgBouncer: installed from the distribution's packages when missing.
+# - PgBouncer, and the psql and sqlite3 clients (the bundle tests run them):
+#   installed from the distribution's packages when missing.
 #
 # Extra arguments go to the test runner (cargo nextest, else cargo test).
 # ENVGATE_TEST_THROWAWAY_PG=1 forces the throwaway server.
@@ -36,6 +37,7 @@ answers() { psql "$1" -Atqc 'SELECT 1' >/dev/null 2>&1; }
 
 ensure_cmd psql postgresql-client
 ensure_cmd pgbouncer pgbouncer
+ensure_cmd sqlite3 sqlite3
 
 pg_dir=
 cleanup() {

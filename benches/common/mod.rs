@@ -1,0 +1,89 @@
+//! Running commands as processes and measuring them, for the bench
+//! binaries: warm-up runs, wall time and peak resident memory (wait4).
+
+#![allow(dead_code)]
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Sample {
+    pub wall: Duration,
+    pub max_rss_kib: i64,
+}
+
+/// Runs `cmd` once; returns its wall time and peak RSS (from wait4).
+// The child is reaped by wait4 rather than `Child::wait`, to get its rusage.
+#[allow(clippy::zombie_processes)]
+pub fn run_once(cmd: &mut Command) -> Sample {
+    let start = Instant::now();
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our child; status and usage are valid out-pointers.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = start.elapsed();
+    assert_eq!(r, pid, "wait4 failed");
+    let code = libc::WEXITSTATUS(status);
+    assert!(
+        libc::WIFEXITED(status) && (code == 0 || code == 1),
+        "{cmd:?} exited with {code}"
+    );
+    Sample {
+        wall,
+        max_rss_kib: usage.ru_maxrss,
+    }
+}
+
+pub struct Stats {
+    pub median: Duration,
+    pub min: Duration,
+    pub p95: Duration,
+    pub max_rss_mib: f64,
+}
+
+pub fn measure(runs: usize, mut make: impl FnMut() -> Command) -> Stats {
+    for _ in 0..3 {
+        run_once(&mut make());
+    }
+    stats((0..runs).map(|_| run_once(&mut make())).collect())
+}
+
+/// Measures two commands in alternation, so that whatever else the machine
+/// does weighs on both alike.
+pub fn measure_pair(
+    runs: usize,
+    mut a: impl FnMut() -> Command,
+    mut b: impl FnMut() -> Command,
+) -> (Stats, Stats) {
+    for _ in 0..3 {
+        run_once(&mut a());
+        run_once(&mut b());
+    }
+    let (mut sa, mut sb) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        sa.push(run_once(&mut a()));
+        sb.push(run_once(&mut b()));
+    }
+    (stats(sa), stats(sb))
+}
+
+pub fn stats(mut samples: Vec<Sample>) -> Stats {
+    let runs = samples.len();
+    samples.sort_by_key(|s| s.wall);
+    let p95 = samples[((runs as f64 * 0.95).ceil() as usize).min(runs) - 1].wall;
+    Stats {
+        median: samples[runs / 2].wall,
+        min: samples[0].wall,
+        p95,
+        max_rss_mib: samples.iter().map(|s| s.max_rss_kib).max().unwrap() as f64 / 1024.0,
+    }
+}
+
+pub fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}

@@ -71,8 +71,16 @@ struct Cells<'a> {
 struct CellReport<'a> {
     state: State,
     applied_at: Option<&'a str>,
+    /// envgate's hash when applied (or when first observed applied, for
+    /// ledgers without checksums).
     applied_sha256: Option<Recorded<'a>>,
+    /// The checksum the environment's own tool recorded, verbatim.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    applied_checksum: Option<&'a str>,
     out_of_order: bool,
+    /// Why the state is what it is, when that is not obvious.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
 }
 
 /// A content hash written as hex without an intermediate string.
@@ -84,14 +92,49 @@ impl Serialize for Hex<'_> {
     }
 }
 
-struct Recorded<'a>(&'a RecordedHash);
+enum Recorded<'a> {
+    Hash(&'a ContentHash),
+    Raw(&'a str),
+}
 
 impl Serialize for Recorded<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            RecordedHash::Sha256Lf(h) => s.collect_str(h),
-            RecordedHash::Unknown(raw) => s.serialize_str(raw),
+        match self {
+            Recorded::Hash(h) => s.collect_str(h),
+            Recorded::Raw(raw) => s.serialize_str(raw),
         }
+    }
+}
+
+/// envgate's hash for a cell, from the ledger or from a first observation.
+fn applied_sha256<'a>(cell: &Cell<'a>) -> Option<Recorded<'a>> {
+    match cell.applied_hash() {
+        Some(RecordedHash::Sha256Lf(h)) => Some(Recorded::Hash(h)),
+        Some(RecordedHash::Unknown(raw)) => Some(Recorded::Raw(raw)),
+        _ => cell.observed.map(|o| Recorded::Hash(&o.hash)),
+    }
+}
+
+fn applied_checksum<'a>(cell: &Cell<'a>) -> Option<&'a str> {
+    match cell.applied_hash() {
+        Some(RecordedHash::Tool(v) | RecordedHash::Unverifiable(v)) => Some(v),
+        _ => None,
+    }
+}
+
+/// The note a cell carries, if any.
+pub fn cell_note(cell: &Cell<'_>) -> Option<String> {
+    if cell.rerun {
+        return Some("repeatable: its content changed, so it runs again".to_owned());
+    }
+    match (cell.state, cell.applied_hash(), cell.observed) {
+        (State::Drifted, Some(RecordedHash::None | RecordedHash::Unverifiable(_)), Some(o)) => {
+            Some(format!("changed since first observed applied at {}", o.at))
+        }
+        (State::Applied, Some(RecordedHash::Unverifiable(v)), None) => Some(format!(
+            "the recorded checksum {v} cannot be recomputed by envgate"
+        )),
+        _ => None,
     }
 }
 
@@ -130,8 +173,10 @@ impl Serialize for Cells<'_> {
                 &CellReport {
                     state: cell.state,
                     applied_at: cell.applied_at(),
-                    applied_sha256: cell.applied_hash().map(Recorded),
+                    applied_sha256: applied_sha256(cell),
+                    applied_checksum: applied_checksum(cell),
                     out_of_order: cell.out_of_order,
+                    note: cell_note(cell),
                 },
             )?;
         }

@@ -86,10 +86,7 @@ pub async fn run(config: &Config, args: StatusArgs) -> Result<i32, Failure> {
     let inputs: Vec<EnvLedger<'_>> = envs
         .iter()
         .zip(&ledgers)
-        .map(|(env, r)| EnvLedger {
-            name: &env.name,
-            rows: r.as_deref().map_err(String::as_str),
-        })
+        .map(|(env, r)| EnvLedger::new(&env.name, r.as_deref().map_err(String::as_str)))
         .collect();
     let matrix = matrix::compute(&discovery.migrations, &inputs);
     tracing::debug!(elapsed = ?started.elapsed(), "matrix computed");

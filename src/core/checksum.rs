@@ -102,8 +102,16 @@ impl fmt::Display for ContentHash {
 pub enum RecordedHash {
     /// `sha256-lf:<hex>`: comparable with [`ContentHash`].
     Sha256Lf(ContentHash),
-    /// Anything else: an algorithm this version does not know, or a damaged
-    /// value. Kept verbatim so it can be shown.
+    /// Another tool's checksum, in the canonical text its layout computes
+    /// too (Flyway's signed CRC-32, sqlx's SHA-384 hex, …).
+    Tool(String),
+    /// A checksum the tool recorded that envgate cannot recompute (an older
+    /// Liquibase algorithm, a Java migration's): never reported as drift.
+    Unverifiable(String),
+    /// The tool records no checksum.
+    None,
+    /// In envgate's ledger, a value of an algorithm this version does not
+    /// know, or a damaged one. Kept verbatim so it can be shown.
     Unknown(String),
 }
 
@@ -117,17 +125,20 @@ impl RecordedHash {
             .unwrap_or_else(|| RecordedHash::Unknown(stored.to_owned()))
     }
 
-    /// Whether today's content still has this hash.
+    /// Whether today's content still has this hash (envgate's algorithm).
     pub fn matches(&self, today: &ContentHash) -> bool {
         matches!(self, RecordedHash::Sha256Lf(h) if h == today)
     }
 
-    /// The value shown to users: bare hex for known algorithms, verbatim
-    /// otherwise.
+    /// The value shown to users: bare hex for envgate's algorithm, the
+    /// stored text otherwise, empty when there is none.
     pub fn display(&self) -> String {
         match self {
             RecordedHash::Sha256Lf(h) => h.hex(),
-            RecordedHash::Unknown(s) => s.clone(),
+            RecordedHash::Tool(s) | RecordedHash::Unverifiable(s) | RecordedHash::Unknown(s) => {
+                s.clone()
+            }
+            RecordedHash::None => String::new(),
         }
     }
 }

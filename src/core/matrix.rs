@@ -55,8 +55,21 @@ pub struct Cell<'a> {
     pub state: State,
     /// The ledger's row for this migration, when there is one.
     pub ledger: Option<&'a LedgerRow>,
+    /// For ledgers without checksums: what envgate saw when it first
+    /// observed the migration applied here.
+    pub observed: Option<&'a Observed>,
     /// Pending, but older than the newest migration applied here.
     pub out_of_order: bool,
+    /// Pending again: a repeatable migration whose content changed.
+    pub rerun: bool,
+}
+
+/// The content hash of a migration when envgate first observed it applied
+/// in an environment whose ledger records no checksum, and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observed {
+    pub hash: ContentHash,
+    pub at: String,
 }
 
 impl<'a> Cell<'a> {
@@ -64,7 +77,9 @@ impl<'a> Cell<'a> {
         Cell {
             state,
             ledger: None,
+            observed: None,
             out_of_order: false,
+            rerun: false,
         }
     }
 
@@ -116,6 +131,18 @@ impl EnvColumn<'_> {
 pub struct EnvLedger<'a> {
     pub name: &'a str,
     pub rows: Result<&'a [LedgerRow], &'a str>,
+    /// First observations, by migration id, for ledgers without checksums.
+    pub observed: Option<&'a HashMap<String, Observed>>,
+}
+
+impl<'a> EnvLedger<'a> {
+    pub fn new(name: &'a str, rows: Result<&'a [LedgerRow], &'a str>) -> EnvLedger<'a> {
+        EnvLedger {
+            name,
+            rows,
+            observed: None,
+        }
+    }
 }
 
 /// The matrix borrows from the migrations and ledgers it was computed from.
@@ -244,20 +271,26 @@ pub fn compute<'a>(migrations: &'a [Migration], envs: &[EnvLedger<'a>]) -> Matri
         }));
     }
     for (e, slot, lrow) in placed {
-        let (r, today) = match slot {
-            Slot::Source(i) => (source_pos[i], Some(&migrations[i].up.hash)),
+        let (r, migration) = match slot {
+            Slot::Source(i) => (source_pos[i], Some(&migrations[i])),
             Slot::Extra(j) => (extra_pos[j], None),
         };
-        let state = match today {
-            _ if !lrow.success => State::Failed,
-            None => State::Missing,
-            Some(h) if lrow.hash.matches(h) => State::Applied,
-            Some(_) => State::Drifted,
+        let observed = envs[e].observed.and_then(|o| o.get(&lrow.version));
+        let (state, rerun) = match migration {
+            _ if !lrow.success => (State::Failed, false),
+            None => (State::Missing, false),
+            Some(m) => match judge(m, &lrow.hash, observed) {
+                Judgement::Same => (State::Applied, false),
+                Judgement::Changed if m.repeatable => (State::Pending, true),
+                Judgement::Changed => (State::Drifted, false),
+            },
         };
         cells[r * width + e] = Cell {
             state,
             ledger: Some(lrow),
+            observed,
             out_of_order: false,
+            rerun,
         };
     }
 
@@ -291,6 +324,30 @@ pub fn compute<'a>(migrations: &'a [Migration], envs: &[EnvLedger<'a>]) -> Matri
         envs: columns,
         rows,
         cells,
+    }
+}
+
+enum Judgement {
+    Same,
+    Changed,
+}
+
+/// Whether an applied migration's file still is what was applied: by
+/// envgate's hash, by the tool's own checksum, or, where the ledger records
+/// none, by what envgate first observed.
+fn judge(m: &Migration, recorded: &RecordedHash, observed: Option<&Observed>) -> Judgement {
+    let same = match recorded {
+        RecordedHash::Sha256Lf(h) => *h == m.up.hash,
+        RecordedHash::Tool(v) => m.tool_checksums.is_empty() || m.tool_checksums.contains(v),
+        RecordedHash::Unknown(_) => false,
+        RecordedHash::None | RecordedHash::Unverifiable(_) => {
+            observed.is_none_or(|o| o.hash == m.up.hash)
+        }
+    };
+    if same {
+        Judgement::Same
+    } else {
+        Judgement::Changed
     }
 }
 
@@ -394,18 +451,9 @@ mod tests {
         let m = compute(
             &ms,
             &[
-                EnvLedger {
-                    name: "dev",
-                    rows: Ok(&dev),
-                },
-                EnvLedger {
-                    name: "prod",
-                    rows: Ok(&prod),
-                },
-                EnvLedger {
-                    name: "eu",
-                    rows: Err("could not connect"),
-                },
+                EnvLedger::new("dev", Ok(&dev)),
+                EnvLedger::new("prod", Ok(&prod)),
+                EnvLedger::new("eu", Err("could not connect")),
             ],
         );
         assert_eq!(
@@ -459,13 +507,7 @@ mod tests {
     fn pending_older_than_newest_applied_is_out_of_order() {
         let ms = migrations(&[("1_a", "a"), ("2_b", "b"), ("3_c", "c"), ("4_d", "d")]);
         let env = vec![row("1", "a"), row("3", "c")];
-        let m = compute(
-            &ms,
-            &[EnvLedger {
-                name: "dev",
-                rows: Ok(&env),
-            }],
-        );
+        let m = compute(&ms, &[EnvLedger::new("dev", Ok(&env))]);
         let ooo: Vec<bool> = (0..m.rows.len())
             .map(|r| m.cells(r)[0].out_of_order)
             .collect();
@@ -475,13 +517,7 @@ mod tests {
     #[test]
     fn empty_ledger_is_all_pending_and_no_problem() {
         let ms = migrations(&[("1_a", "a"), ("2_b", "b")]);
-        let m = compute(
-            &ms,
-            &[EnvLedger {
-                name: "dev",
-                rows: Ok(&[]),
-            }],
-        );
+        let m = compute(&ms, &[EnvLedger::new("dev", Ok(&[]))]);
         assert_eq!(states(&m, 0), ["pending", "pending"]);
         assert!(!m.has_problems());
         assert!(!m.any_unreachable());
@@ -492,13 +528,7 @@ mod tests {
     fn versions_match_whatever_their_zero_padding() {
         let ms = migrations(&[("20260418_001_a", "a")]);
         let env = vec![row("20260418_1", "a")];
-        let m = compute(
-            &ms,
-            &[EnvLedger {
-                name: "dev",
-                rows: Ok(&env),
-            }],
-        );
+        let m = compute(&ms, &[EnvLedger::new("dev", Ok(&env))]);
         assert_eq!(states(&m, 0), ["applied"]);
     }
 
@@ -506,13 +536,7 @@ mod tests {
     fn ledger_ids_that_are_not_versions_sort_last() {
         let ms = migrations(&[("1_a", "a")]);
         let env = vec![row("zz-manual", "x"), row("1", "a")];
-        let m = compute(
-            &ms,
-            &[EnvLedger {
-                name: "dev",
-                rows: Ok(&env),
-            }],
-        );
+        let m = compute(&ms, &[EnvLedger::new("dev", Ok(&env))]);
         assert_eq!(
             m.rows.iter().map(|r| r.version).collect::<Vec<_>>(),
             ["1", "zz-manual"]
@@ -529,22 +553,10 @@ mod tests {
         let m = compute(
             &ms,
             &[
-                EnvLedger {
-                    name: "dev",
-                    rows: Ok(&dev),
-                },
-                EnvLedger {
-                    name: "staging",
-                    rows: Ok(&staging),
-                },
-                EnvLedger {
-                    name: "broken",
-                    rows: Err("x"),
-                },
-                EnvLedger {
-                    name: "prod",
-                    rows: Ok(&prod),
-                },
+                EnvLedger::new("dev", Ok(&dev)),
+                EnvLedger::new("staging", Ok(&staging)),
+                EnvLedger::new("broken", Err("x")),
+                EnvLedger::new("prod", Ok(&prod)),
             ],
         );
         assert_eq!(

@@ -33,16 +33,40 @@ pub struct Script {
 
 #[derive(Clone, Debug)]
 pub struct Migration {
+    /// How the ledger identifies it, in the canonical form both the layout
+    /// and the ledger reader produce (for envgate's layout: the version).
+    pub id: String,
+    /// Where it sorts, and the version shown.
     pub version: Version,
     pub name: String,
     pub up: Script,
     pub down: Option<Script>,
+    /// Re-run whenever its content changes (Flyway `R__`, Liquibase
+    /// `runOnChange`): a changed checksum means "pending again", not drift.
+    pub repeatable: bool,
+    /// The checksums the migration's own tool would record for today's file
+    /// (several when the tool accepts variants); empty when the tool records
+    /// none or envgate cannot recompute it.
+    pub tool_checksums: Vec<String>,
 }
 
 impl Migration {
     /// The identifier the ledger uses.
     pub fn id(&self) -> &str {
-        self.version.as_str()
+        &self.id
+    }
+
+    /// A migration of envgate's own layout.
+    pub fn envgate(version: Version, name: String, up: Script, down: Option<Script>) -> Migration {
+        Migration {
+            id: version.as_str().to_owned(),
+            version,
+            name,
+            up,
+            down,
+            repeatable: false,
+            tool_checksums: Vec::new(),
+        }
     }
 }
 
@@ -132,7 +156,7 @@ fn split_stem(stem: &str) -> Option<(Version, String)> {
 }
 
 /// The directory part and file name of a `/`-separated path.
-fn file_name(path: &str) -> &str {
+pub fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
@@ -142,7 +166,7 @@ pub fn is_candidate(file_name: &str) -> bool {
     !matches!(classify(file_name), FileKind::Ignored(_))
 }
 
-fn into_script(file: SourceFile) -> Result<Script, DiscoveryError> {
+pub fn into_script(file: SourceFile) -> Result<Script, DiscoveryError> {
     let hash = ContentHash::of(&file.bytes);
     let mut sql = String::from_utf8(file.bytes).map_err(|e| DiscoveryError::NotUtf8 {
         path: file.path.clone(),
@@ -218,12 +242,12 @@ pub fn discover(files: Vec<SourceFile>) -> Result<Discovery, DiscoveryError> {
     let migrations = migrations
         .into_iter()
         .map(|(version, name, up, down)| {
-            Ok(Migration {
+            Ok(Migration::envgate(
                 version,
                 name,
-                up: into_script(up)?,
-                down: down.map(into_script).transpose()?,
-            })
+                into_script(up)?,
+                down.map(into_script).transpose()?,
+            ))
         })
         .collect::<Result<Vec<_>, DiscoveryError>>()?;
     ignored.sort_by(|a, b| a.path.cmp(&b.path));

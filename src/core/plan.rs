@@ -94,22 +94,19 @@ pub fn plan<'a>(input: &PlanInput<'a>) -> Result<Plan<'a>, PlanError> {
     let target = match input.target {
         None => None,
         Some(t) => {
-            let v = Version::parse(t).ok_or_else(|| PlanError::UnknownTarget(t.to_owned()))?;
-            let i = migrations
-                .binary_search_by(|m| m.version.cmp(&v))
-                .map_err(|_| PlanError::UnknownTarget(t.to_owned()))?;
-            Some(&migrations[i])
+            let parsed = Version::parse(t);
+            let found = migrations
+                .iter()
+                .find(|m| m.id() == t)
+                .or_else(|| parsed.and_then(|v| migrations.iter().find(|m| m.version == v)));
+            Some(found.ok_or_else(|| PlanError::UnknownTarget(t.to_owned()))?)
         }
     };
-    let within = |m: &Migration| target.is_none_or(|t| m.version <= t.version);
+    // Migrations come in their layout's order.
+    let target_pos = target.and_then(|t| migrations.iter().position(|m| std::ptr::eq(m, t)));
+    let within = |i: usize| target_pos.is_none_or(|tp| i <= tp);
 
-    let m = matrix::compute(
-        migrations,
-        &[EnvLedger {
-            name: input.env,
-            rows: Ok(input.ledger),
-        }],
-    );
+    let m = matrix::compute(migrations, &[EnvLedger::new(input.env, Ok(input.ledger))]);
     let mut applied: Vec<(&'a str, usize)> = Vec::new();
     let mut steps = Vec::new();
     let mut blockers = Vec::new();
@@ -117,7 +114,7 @@ pub fn plan<'a>(input: &PlanInput<'a>) -> Result<Plan<'a>, PlanError> {
     let mut newest_applied: Option<&str> = None;
     // The matrix's rows are the migrations (in order) merged with rows only
     // the ledger knows; walk both together.
-    let mut next_migration = migrations.iter().peekable();
+    let mut next_migration = migrations.iter().enumerate();
     for (r, row) in m.rows.iter().enumerate() {
         let cell = m.cells(r)[0];
         let migration = match row.file {
@@ -133,7 +130,7 @@ pub fn plan<'a>(input: &PlanInput<'a>) -> Result<Plan<'a>, PlanError> {
             (State::Missing, _) => warnings.push(Warning::Missing {
                 version: row.version.to_owned(),
             }),
-            (State::Drifted, Some(mig)) if within(mig) => {
+            (State::Drifted, Some((i, mig))) if within(i) => {
                 let blocker = Blocker::Drifted {
                     version: row.version.to_owned(),
                     file: mig.up.path.clone(),
@@ -148,7 +145,7 @@ pub fn plan<'a>(input: &PlanInput<'a>) -> Result<Plan<'a>, PlanError> {
                     blockers.push(blocker);
                 }
             }
-            (State::Failed, Some(mig)) if within(mig) => {
+            (State::Failed, Some((i, mig))) if within(i) => {
                 if input.allow_drift {
                     warnings.push(Warning::Allowed {
                         what: format!("{} failed before; retrying it", row.version),
@@ -161,7 +158,7 @@ pub fn plan<'a>(input: &PlanInput<'a>) -> Result<Plan<'a>, PlanError> {
                     });
                 }
             }
-            (State::Pending, Some(mig)) if within(mig) => {
+            (State::Pending, Some((i, mig))) if within(i) => {
                 steps.push(step(mig, input.dialect, false, cell.out_of_order));
             }
             _ => {}

@@ -41,6 +41,18 @@ impl Version {
     pub fn as_str(&self) -> &str {
         &self.raw
     }
+
+    /// A version that sorts by its position in a list, for layouts whose
+    /// identifiers are not numbers (Alembic revisions, Knex file names, …).
+    pub fn ordinal(raw: &str, position: u32) -> Version {
+        let mut key = Vec::with_capacity(6);
+        key.extend_from_slice(&[0, 0]);
+        key.extend_from_slice(&position.to_be_bytes());
+        Version {
+            raw: raw.to_owned(),
+            key: key.into_boxed_slice(),
+        }
+    }
 }
 
 impl Ord for Version {

@@ -51,18 +51,9 @@ fn bench(c: &mut Criterion) {
         })
         .collect();
     let envs = [
-        EnvLedger {
-            name: "dev",
-            rows: Ok(&ledger),
-        },
-        EnvLedger {
-            name: "staging",
-            rows: Ok(&ledger),
-        },
-        EnvLedger {
-            name: "prod",
-            rows: Ok(&ledger),
-        },
+        EnvLedger::new("dev", Ok(&ledger)),
+        EnvLedger::new("staging", Ok(&ledger)),
+        EnvLedger::new("prod", Ok(&ledger)),
     ];
     c.bench_function("matrix 10,000 × 3", |b| {
         b.iter(|| black_box(matrix::compute(&migrations, &envs)))

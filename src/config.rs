@@ -55,27 +55,23 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Which ledger format an environment's database holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LedgerKind {
-    Envgate,
-}
-
-impl LedgerKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LedgerKind::Envgate => "envgate",
-        }
-    }
-}
+/// Which ledger format an environment's database holds (and which source
+/// layout a project uses): envgate's own or another tool's.
+pub use crate::core::tools::Tool as LedgerKind;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    /// The migrations directory, relative to the configuration file.
-    /// Default: `migrations`.
+    /// The source layout: `envgate` (default) or another tool's.
+    format: Option<Spanned<LedgerKind>>,
+    /// The migrations directory (for Liquibase, may name the root
+    /// changelog), relative to the configuration file. Default: the
+    /// layout's usual place (`migrations` for envgate's).
     migrations: Option<Spanned<String>>,
+    /// Where envgate keeps its own state (first observations of migrations
+    /// in ledgers without checksums): `sqlite://path`. Default:
+    /// `.envgate/state.db` beside this file.
+    control_store: Option<Spanned<String>>,
     /// How long to wait for a database connection. Default: `10s`.
     connect_timeout: Option<Spanned<String>>,
     /// How long `apply` waits for another run's lock. Default: `60s`.
@@ -96,8 +92,10 @@ struct RawEnv {
     mode: Option<Mode>,
     /// Schema holding the ledger table (PostgreSQL). Default: the search_path.
     schema: Option<Spanned<String>>,
-    /// The ledger format to read. Default: `envgate`.
-    ledger: Option<LedgerKind>,
+    /// The ledger format to read. Default: the project's `format`.
+    ledger: Option<Spanned<LedgerKind>>,
+    /// The ledger table's name, where the tool lets it be renamed.
+    table: Option<Spanned<String>>,
     /// Overrides the top-level `connect_timeout`.
     connect_timeout: Option<Spanned<String>>,
     /// Overrides the top-level `lock_timeout`.
@@ -120,6 +118,8 @@ pub struct EnvConfig {
     pub mode_source: ModeSource,
     pub schema: Option<String>,
     pub ledger: LedgerKind,
+    /// The ledger table, when renamed.
+    pub table: Option<String>,
     pub url: UrlSource,
     pub connect_timeout: Duration,
     pub lock_timeout: Duration,
@@ -130,8 +130,12 @@ pub struct EnvConfig {
 pub struct Config {
     /// The configuration file as given.
     pub file: PathBuf,
+    /// The source layout.
+    pub format: LedgerKind,
     /// The migrations directory as written (`/`-separated, for display).
     pub migrations: String,
+    /// The control store's SQLite file.
+    pub control_store: PathBuf,
     /// The migrations directory on disk.
     pub migrations_dir: PathBuf,
     pub environments: Vec<EnvConfig>,
@@ -168,6 +172,10 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     let raw: RawConfig = toml::from_str(text)
         .map_err(|e| err_at(e.span(), e.message().trim_end().replace('\n', " ")))?;
     let base = file.parent().unwrap_or(Path::new("")).to_path_buf();
+    let format = raw
+        .format
+        .as_ref()
+        .map_or(LedgerKind::Envgate, |f| *f.get_ref());
 
     let migrations = match raw.migrations {
         Some(m) if m.get_ref().trim().is_empty() => {
@@ -177,7 +185,24 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             ));
         }
         Some(m) => m.into_inner(),
-        None => "migrations".to_owned(),
+        None => format.default_migrations().to_owned(),
+    };
+    let control_store = match &raw.control_store {
+        None => base.join(".envgate/state.db"),
+        Some(url) => {
+            let path = url
+                .get_ref()
+                .strip_prefix("sqlite://")
+                .or_else(|| url.get_ref().strip_prefix("sqlite:"))
+                .filter(|p| !p.is_empty() && !p.contains('?'))
+                .ok_or_else(|| {
+                    err_at(
+                        Some(url.span()),
+                        "`control_store` must be sqlite://path (PostgreSQL control stores come with the bot)".into(),
+                    )
+                })?;
+            base.join(path)
+        }
     };
     let connect_timeout = match &raw.connect_timeout {
         Some(t) => parse_duration("connect_timeout", t).map_err(|m| err_at(Some(t.span()), m))?,
@@ -263,16 +288,68 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
                 .map_err(|m| err_at(Some(t.span()), format!("environment '{name}': {m}")))?,
             None => lock_timeout,
         };
-        let (mode, mode_source) = match env.mode {
-            Some(m) => (m, ModeSource::Config),
-            None => (default_mode(&name), ModeSource::Default),
+        let (ledger, ledger_span) = match &env.ledger {
+            Some(l) => (*l.get_ref(), Some(l.span())),
+            None => (format, None),
+        };
+        if ledger != LedgerKind::Envgate && ledger != format {
+            return Err(err_at(
+                ledger_span,
+                format!(
+                    "environment '{name}': ledger \"{ledger}\" does not fit the project's format \"{format}\"; \
+                     set format = \"{ledger}\" (the layout {ledger} reads) or use the envgate ledger"
+                ),
+            ));
+        }
+        if ledger == LedgerKind::Envgate && format != LedgerKind::Envgate {
+            return Err(err_at(
+                ledger_span.or(Some(env_span.clone())),
+                format!(
+                    "environment '{name}': envgate's own ledger needs envgate's layout; with format = \"{format}\" \
+                     environments read {format}'s ledger (reconcile_only)"
+                ),
+            ));
+        }
+        let table = match env.table {
+            Some(t) if !ledger.table_renamable() => {
+                return Err(err_at(
+                    Some(t.span()),
+                    format!(
+                        "environment '{name}': {ledger} does not let its ledger table be renamed"
+                    ),
+                ));
+            }
+            Some(t) if t.get_ref().trim().is_empty() => {
+                return Err(err_at(
+                    Some(t.span()),
+                    format!("environment '{name}': `table` must be a name"),
+                ));
+            }
+            Some(t) => Some(t.into_inner()),
+            None => None,
+        };
+        let (mode, mode_source) = match (env.mode, ledger) {
+            (Some(m), LedgerKind::Envgate) => (m, ModeSource::Config),
+            (Some(Mode::ReconcileOnly), _) => (Mode::ReconcileOnly, ModeSource::Config),
+            (Some(m), tool) => {
+                return Err(err_at(
+                    Some(env_span),
+                    format!(
+                        "environment '{name}': mode {m} with the {tool} ledger: envgate never writes another tool's \
+                         ledger; its environments are reconcile_only"
+                    ),
+                ));
+            }
+            (None, LedgerKind::Envgate) => (default_mode(&name), ModeSource::Default),
+            (None, _) => (Mode::ReconcileOnly, ModeSource::Default),
         };
         environments.push(EnvConfig {
             name,
             mode,
             mode_source,
             schema,
-            ledger: env.ledger.unwrap_or(LedgerKind::Envgate),
+            ledger,
+            table,
             url,
             connect_timeout,
             lock_timeout,
@@ -282,6 +359,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
 
     Ok(Config {
         file: file.to_path_buf(),
+        format,
+        control_store,
         migrations_dir: base.join(&migrations),
         migrations,
         environments,
@@ -496,7 +575,7 @@ connect_timeout = "500ms"
         let e = err("[environments.dev]\nurl = \"sqlite://x\"\nledger = \"flyway\"\n");
         assert_eq!(
             e,
-            "proj/envgate.toml:3:10: unknown variant `flyway`, expected `envgate`"
+            "proj/envgate.toml:3:10: environment 'dev': ledger \"flyway\" does not fit the project's format \"envgate\"; set format = \"flyway\" (the layout flyway reads) or use the envgate ledger"
         );
     }
 

@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod core;
 pub mod ledger;
 pub mod render;

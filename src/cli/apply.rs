@@ -38,7 +38,8 @@ pub async fn run(config: &Config, args: ApplyArgs) -> Result<i32, Failure> {
     let mut redactor = Redactor::new();
     let target = common::target(config, env, &mut redactor)?;
     let for_discovery = config.clone();
-    let discovery = tokio::task::spawn_blocking(move || common::discover(&for_discovery))
+    let d = common::dialect(&target);
+    let discovery = tokio::task::spawn_blocking(move || common::discover(&for_discovery, Some(d)))
         .await
         .map_err(|e| Failure::internal(e.to_string()))?
         .map_err(Failure::usage)?;

@@ -4,8 +4,10 @@
 use super::Failure;
 use crate::config::{Config, EnvConfig, UrlSource};
 use crate::core::ledger::LedgerRow;
-use crate::core::migration::{self, Discovery};
+use crate::core::migration::{Discovery, Migration};
 use crate::core::redact::{Redactor, mask_url};
+use crate::core::sql::Dialect;
+use crate::core::tools::Layout;
 use crate::ledger;
 use crate::target::{ReadSession, SqliteTarget, Target};
 use std::path::Path;
@@ -82,23 +84,80 @@ pub fn target(
     Ok(target)
 }
 
-/// Reads the migrations directory and discovers the migrations in it.
-pub fn discover(config: &Config) -> Result<Discovery, String> {
-    let loaded = super::load::migrations_dir(&config.migrations_dir, &config.migrations)?;
-    let mut d = migration::discover(loaded.files).map_err(|e| e.to_string())?;
+/// Reads the migrations directory and discovers the migrations in it, in
+/// the project's layout. `dialect`: the target's, where it matters
+/// (Liquibase skips changes for other databases).
+pub fn discover(config: &Config, dialect: Option<Dialect>) -> Result<Discovery, String> {
+    let tool = config.format;
+    // Liquibase: `migrations` may name the root changelog; read its folder.
+    let (dir, label) = if config.migrations_dir.is_file() {
+        let label = config
+            .migrations
+            .rsplit_once('/')
+            .map_or(".", |(d, _)| d)
+            .to_owned();
+        (
+            config
+                .migrations_dir
+                .parent()
+                .unwrap_or(Path::new("."))
+                .to_path_buf(),
+            label,
+        )
+    } else {
+        (config.migrations_dir.clone(), config.migrations.clone())
+    };
+    let loaded = super::load::migrations_dir(&dir, &label, tool)?;
+    let layout = Layout {
+        root: &config.migrations,
+        dialect,
+    };
+    let mut d = tool
+        .discover(loaded.files, &layout)
+        .map_err(|e| e.to_string())?;
     d.ignored.extend(loaded.ignored);
     d.ignored.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(d)
 }
 
-/// Reads one environment's ledger through a read-only session.
-pub async fn read_ledger(env: &EnvConfig, target: &Target) -> Result<Vec<LedgerRow>, String> {
+/// Reads one environment's ledger through a read-only session: envgate's
+/// own, or the raw rows of another tool's (turned into ledger rows by
+/// [`ledger_rows`] once the migrations are known).
+pub async fn read_ledger(env: &EnvConfig, target: &Target) -> Result<RawLedger, String> {
     let started = std::time::Instant::now();
     let session = ReadSession::open(target, env.schema.as_deref(), env.connect_timeout)
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
     tracing::debug!(env = %env.name, elapsed = ?started.elapsed(), "connected");
-    ledger::envgate::read(&session).await
+    match env.ledger {
+        crate::core::tools::Tool::Envgate => ledger::envgate::read(&session)
+            .await
+            .map(RawLedger::Envgate),
+        tool => ledger::foreign::read(&session, tool, env.table.as_deref())
+            .await
+            .map(|rows| RawLedger::Tool(tool, rows)),
+    }
+}
+
+/// A ledger as read: envgate's rows, or another tool's text rows.
+pub enum RawLedger {
+    Envgate(Vec<LedgerRow>),
+    Tool(crate::core::tools::Tool, Vec<crate::core::tools::TextRow>),
+}
+
+/// Turns a ledger as read into ledger rows, one per migration.
+pub fn ledger_rows(
+    env: &EnvConfig,
+    raw: RawLedger,
+    migrations: &[Migration],
+) -> Result<Vec<LedgerRow>, String> {
+    match raw {
+        RawLedger::Envgate(rows) => Ok(rows),
+        RawLedger::Tool(tool, rows) => tool.ledger(rows, migrations).map_err(|e| {
+            let table = env.table.as_deref().unwrap_or(tool.default_table());
+            format!("{tool} ledger table {table}: {e}")
+        }),
+    }
 }
 
 /// How an unreachable environment's target is named in its error.
@@ -152,18 +211,21 @@ pub async fn plan_inputs(config: &Config, env: &EnvConfig) -> Result<PlanInputs,
     let mut redactor = Redactor::new();
     let target = target(config, env, &mut redactor)?;
     let for_discovery = config.clone();
-    let discovery = tokio::task::spawn_blocking(move || discover(&for_discovery));
+    let d = dialect(&target);
+    let discovery = tokio::task::spawn_blocking(move || discover(&for_discovery, Some(d)));
     let (discovery, ledger) = tokio::join!(discovery, read_ledger(env, &target));
     let discovery = discovery
         .map_err(|e| Failure::internal(e.to_string()))?
         .map_err(Failure::usage)?;
-    let ledger = ledger.map_err(|e| {
-        Failure::unreachable(redactor.redact(&format!(
-            "environment '{}' could not be read: {}: {e}",
-            env.name,
-            target_label(&target)
-        )))
-    })?;
+    let ledger = ledger
+        .and_then(|raw| ledger_rows(env, raw, &discovery.migrations))
+        .map_err(|e| {
+            Failure::unreachable(redactor.redact(&format!(
+                "environment '{}' could not be read: {}: {e}",
+                env.name,
+                target_label(&target)
+            )))
+        })?;
     Ok(PlanInputs {
         discovery,
         ledger,

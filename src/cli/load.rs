@@ -5,6 +5,7 @@
 //! are read without a size probe, and reading is spread over a few threads.
 
 use crate::core::migration::{self, Ignored, SourceFile};
+use crate::core::tools::Tool;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -19,51 +20,86 @@ pub struct Loaded {
     pub ignored: Vec<Ignored>,
 }
 
-/// Reads the files discovery may need from `dir`; `label` is the directory
+/// Reads the files a layout may need from `dir`; `label` is the directory
 /// as users wrote it (e.g. `migrations`), used to build the paths they see.
-/// Files whose names can only be ignored are listed, not read.
-pub fn migrations_dir(dir: &Path, label: &str) -> Result<Loaded, String> {
+/// Files that can only be ignored are listed, not read. Layouts that nest
+/// (diesel, Django, Flyway, …) are walked recursively, skipping hidden
+/// directories and dependency or build folders.
+pub fn migrations_dir(dir: &Path, label: &str, tool: Tool) -> Result<Loaded, String> {
     let label = label.trim_end_matches('/');
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            format!("{label}: migrations directory not found (set `migrations` in envgate.toml)")
-        } else {
-            format!("{label}: cannot read the migrations directory: {e}")
-        }
-    })?;
     let mut wanted: Vec<Wanted> = Vec::new();
     let mut ignored = Vec::new();
-    for entry in entries {
-        let entry =
-            entry.map_err(|e| format!("{label}: cannot list the migrations directory: {e}"))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else {
-            ignored.push(Ignored {
-                path: format!("{label}/{}", name.to_string_lossy()),
-                reason: "file name is not UTF-8".to_owned(),
-            });
-            continue;
-        };
-        let path = format!("{label}/{name}");
-        let mut file_type = entry
-            .file_type()
-            .map_err(|e| format!("{path}: cannot read: {e}"))?;
-        if file_type.is_symlink() {
-            // A migration may be a link; a dangling one is an error below.
-            if let Ok(meta) = std::fs::metadata(entry.path()) {
-                file_type = meta.file_type();
+    let mut pending: Vec<(PathBuf, String)> = vec![(dir.to_path_buf(), String::new())];
+    while let Some((on_disk, rel_dir)) = pending.pop() {
+        let entries = std::fs::read_dir(&on_disk).map_err(|e| {
+            let shown = if rel_dir.is_empty() {
+                label.to_owned()
+            } else {
+                format!("{label}/{rel_dir}")
+            };
+            if e.kind() == std::io::ErrorKind::NotFound && rel_dir.is_empty() {
+                format!(
+                    "{shown}: migrations directory not found (set `migrations` in envgate.toml)"
+                )
+            } else {
+                format!("{shown}: cannot read the migrations directory: {e}")
             }
-        }
-        if file_type.is_dir() {
-            ignored.push(Ignored {
-                path,
-                reason: "directory".to_owned(),
-            });
-            continue;
-        }
-        match migration::classify(name) {
-            migration::FileKind::Ignored(reason) => ignored.push(Ignored { path, reason }),
-            _ => wanted.push((path, entry.path(), file_type.is_file())),
+        })?;
+        for entry in entries {
+            let entry =
+                entry.map_err(|e| format!("{label}: cannot list the migrations directory: {e}"))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                ignored.push(Ignored {
+                    path: format!("{label}/{}", name.to_string_lossy()),
+                    reason: "file name is not UTF-8".to_owned(),
+                });
+                continue;
+            };
+            let rel = if rel_dir.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{rel_dir}/{name}")
+            };
+            let path = if label.is_empty() || label == "." {
+                rel.clone()
+            } else {
+                format!("{label}/{rel}")
+            };
+            let mut file_type = entry
+                .file_type()
+                .map_err(|e| format!("{path}: cannot read: {e}"))?;
+            if file_type.is_symlink() {
+                // A migration may be a link; a dangling one is an error below.
+                if let Ok(meta) = std::fs::metadata(entry.path()) {
+                    file_type = meta.file_type();
+                }
+            }
+            if file_type.is_dir() {
+                let skip = name.starts_with('.') || SKIPPED_DIRS.contains(&name);
+                if tool.recursive() && !skip {
+                    pending.push((entry.path(), rel));
+                } else if !tool.recursive() {
+                    ignored.push(Ignored {
+                        path,
+                        reason: "directory".to_owned(),
+                    });
+                }
+                continue;
+            }
+            if tool == Tool::Envgate {
+                if let migration::FileKind::Ignored(reason) = migration::classify(name) {
+                    ignored.push(Ignored { path, reason });
+                    continue;
+                }
+            } else if !tool.candidate(&rel) {
+                ignored.push(Ignored {
+                    path,
+                    reason: format!("not part of {tool}'s layout"),
+                });
+                continue;
+            }
+            wanted.push((path, entry.path(), file_type.is_file()));
         }
     }
     Ok(Loaded {
@@ -71,6 +107,16 @@ pub fn migrations_dir(dir: &Path, label: &str) -> Result<Loaded, String> {
         ignored,
     })
 }
+
+/// Folders that never hold migrations.
+const SKIPPED_DIRS: [&str; 6] = [
+    "node_modules",
+    "__pycache__",
+    "target",
+    "venv",
+    ".venv",
+    "_build",
+];
 
 /// Reads every file, on a few threads.
 fn read_all(wanted: Vec<Wanted>) -> Result<Vec<SourceFile>, String> {

@@ -55,8 +55,15 @@ pub async fn run(config: &Config, args: StatusArgs) -> Result<i32, Failure> {
     // Discovery (file system + hashing) runs while the databases answer.
     let started = std::time::Instant::now();
     let for_discovery = config.clone();
+    // Liquibase skips changes meant for other databases: the dialect matters
+    // when all environments share one.
+    let dialects: Vec<_> = targets.iter().map(common::dialect).collect();
+    let dialect = dialects
+        .first()
+        .copied()
+        .filter(|d| dialects.iter().all(|x| x == d));
     let discovery = tokio::task::spawn_blocking(move || {
-        let d = common::discover(&for_discovery);
+        let d = common::discover(&for_discovery, dialect);
         tracing::debug!(elapsed = ?started.elapsed(), "migrations discovered");
         d
     });
@@ -81,14 +88,35 @@ pub async fn run(config: &Config, args: StatusArgs) -> Result<i32, Failure> {
     let ledgers: Vec<Result<Vec<LedgerRow>, String>> = ledgers
         .into_iter()
         .zip(&targets)
-        .map(|(r, t)| r.map_err(|e| redactor.redact(&format!("{}: {e}", common::target_label(t)))))
+        .zip(&envs)
+        .map(|((r, t), env)| {
+            r.and_then(|raw| common::ledger_rows(env, raw, &discovery.migrations))
+                .map_err(|e| redactor.redact(&format!("{}: {e}", common::target_label(t))))
+        })
         .collect();
+    let labels: Vec<String> = envs
+        .iter()
+        .zip(&targets)
+        .map(|(env, t)| {
+            format!(
+                "{} {}",
+                common::target_label(t),
+                env.schema.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    let observations = Observations::load(config, &envs, &labels);
     let inputs: Vec<EnvLedger<'_>> = envs
         .iter()
         .zip(&ledgers)
-        .map(|(env, r)| EnvLedger::new(&env.name, r.as_deref().map_err(String::as_str)))
+        .enumerate()
+        .map(|(i, (env, r))| EnvLedger {
+            observed: observations.maps[i].as_ref(),
+            ..EnvLedger::new(&env.name, r.as_deref().map_err(String::as_str))
+        })
         .collect();
     let matrix = matrix::compute(&discovery.migrations, &inputs);
+    observations.record(&envs, &labels, &matrix);
     tracing::debug!(elapsed = ?started.elapsed(), "matrix computed");
     let notes = mode_notes(&envs);
     let text = match args.format {
@@ -116,4 +144,85 @@ pub async fn run(config: &Config, args: StatusArgs) -> Result<i32, Failure> {
     } else {
         exit::OK
     })
+}
+
+/// First observations of applied migrations, for ledgers that record no
+/// checksum, from and to the control store. Problems with the store are
+/// warnings: the matrix is still shown, without those drift checks.
+struct Observations {
+    store: Option<crate::control::ControlStore>,
+    maps: Vec<Option<std::collections::HashMap<String, crate::core::matrix::Observed>>>,
+}
+
+impl Observations {
+    fn needed(env: &EnvConfig) -> bool {
+        env.ledger != crate::core::tools::Tool::Envgate
+    }
+
+    fn load(config: &Config, envs: &[&EnvConfig], labels: &[String]) -> Observations {
+        if !envs.iter().any(|e| Self::needed(e)) {
+            return Observations {
+                store: None,
+                maps: vec![None; envs.len()],
+            };
+        }
+        let store = match crate::control::ControlStore::open(&config.control_store) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!(
+                    "warning: {e}; drift of migrations in ledgers without checksums is not checked"
+                );
+                None
+            }
+        };
+        let maps = envs
+            .iter()
+            .zip(labels)
+            .map(|(env, label)| {
+                let store = store.as_ref().filter(|_| Self::needed(env))?;
+                let scope = crate::control::Scope {
+                    environment: &env.name,
+                    target: label,
+                    ledger: env.ledger.as_str(),
+                };
+                store
+                    .observed(&scope)
+                    .map_err(|e| eprintln!("warning: control store: {e}"))
+                    .ok()
+            })
+            .collect();
+        Observations { store, maps }
+    }
+
+    /// Records what is seen applied for the first time.
+    fn record(&self, envs: &[&EnvConfig], labels: &[String], m: &matrix::Matrix<'_>) {
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        for (e, (env, label)) in envs.iter().zip(labels).enumerate() {
+            if !Self::needed(env) || self.maps[e].is_none() {
+                continue;
+            }
+            let seen: Vec<(&str, crate::core::checksum::ContentHash)> = (0..m.rows.len())
+                .filter_map(|r| {
+                    let cell = m.cells(r)[e];
+                    let row = &m.rows[r];
+                    let applied = cell.ledger.is_some_and(|l| l.success) && cell.observed.is_none();
+                    applied.then_some((row.version, row.hash?))
+                })
+                .collect();
+            if seen.is_empty() {
+                continue;
+            }
+            let scope = crate::control::Scope {
+                environment: &env.name,
+                target: label,
+                ledger: env.ledger.as_str(),
+            };
+            if let Err(err) = store.record(&scope, &seen, &now) {
+                eprintln!("warning: control store: {err}");
+            }
+        }
+    }
 }

@@ -96,6 +96,8 @@ pub enum DiscoveryError {
     DownWithoutUp { path: String, expected: String },
     #[error("{path}: not valid UTF-8 (invalid byte at offset {offset})")]
     NotUtf8 { path: String, offset: usize },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
 }
 
 /// What a file name means in envgate's layout.

@@ -11,6 +11,7 @@ pub mod mode;
 pub mod plan;
 pub mod redact;
 pub mod sql;
+pub mod tools;
 pub mod version;
 
 #[cfg(test)]

@@ -2,3 +2,4 @@
 //! [`LedgerRow`](crate::core::ledger::LedgerRow)s.
 
 pub mod envgate;
+pub mod foreign;

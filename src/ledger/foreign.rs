@@ -1,0 +1,48 @@
+//! Reading other tools' ledger tables, read-only: the tool's query (from
+//! [`crate::core::tools`]) against its table, in the environment's schema.
+
+use crate::core::sql::quote_ident;
+use crate::core::tools::{TextRow, Tool};
+use crate::target::{QueryError, ReadSession};
+
+/// The table's name as SQL: quoted (tools create them lowercase), qualified
+/// with the environment's schema when there is one.
+pub fn qualified(schema: Option<&str>, table: &str) -> String {
+    match schema {
+        Some(s) => format!("{}.{}", quote_ident(s), quote_ident(table)),
+        None => quote_ident(table),
+    }
+}
+
+/// Reads the tool's ledger rows as text. A missing table means nothing was
+/// applied yet.
+pub async fn read(
+    session: &ReadSession,
+    tool: Tool,
+    table: Option<&str>,
+) -> Result<Vec<TextRow>, String> {
+    let name = table.unwrap_or(tool.default_table());
+    let sql = tool.select_sql(&qualified(session.schema(), name), session.dialect());
+    let shown = match session.schema() {
+        Some(s) => format!("{s}.{name}"),
+        None => name.to_owned(),
+    };
+    match session
+        .query_map(
+            &sql,
+            Box::new(|row: &dyn crate::target::TextRow| {
+                Ok((0..row.width())
+                    .map(|i| row.text(i).map(str::to_owned))
+                    .collect())
+            }),
+        )
+        .await
+    {
+        Ok(rows) => Ok(rows),
+        Err(QueryError::UndefinedTable(_)) => Ok(Vec::new()),
+        Err(e) => Err(format!(
+            "{tool} ledger table {shown} cannot be read (is it {tool}'s ledger, of a supported version?): {}",
+            e.message()
+        )),
+    }
+}

@@ -32,7 +32,7 @@ fn configuration_errors_name_file_line_and_column() {
         ),
         (
             "[environments.dev]\nurl = \"sqlite://x\"\nledger = \"flyway\"\n",
-            "envgate.toml:3:10: unknown variant `flyway`, expected `envgate`",
+            "envgate.toml:3:10: environment 'dev': ledger \"flyway\" does not fit the project's format \"envgate\"",
         ),
         (
             "[environments.prod]\nurl = \"postgres://app:${PROD_DB_PASSWORD}@db/app\"\n",

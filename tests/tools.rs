@@ -67,13 +67,6 @@ fn states(run: &Run) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn expect(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
-}
-
 #[test]
 fn django_matches_showmigrations() {
     let f = Fixture::new("django", "format = \"django\"\nmigrations = \".\"");

@@ -353,3 +353,122 @@ fn checksum_less_ledgers_drift_after_the_first_observation() {
         "{row}"
     );
 }
+
+/// Fixtures built from a tool's documented ledger (tools that cannot be
+/// installed here): expected.txt holds the state the tool would report.
+fn documented(tool: &str, config_head: &str) {
+    let f = Fixture::new(tool, config_head);
+    let expected: BTreeMap<String, String> = std::fs::read_to_string(f.path().join("expected.txt"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.rsplit_once(' '))
+        .map(|(id, state)| (id.to_owned(), state.to_owned()))
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(states(&f.status()), expected);
+}
+
+#[test]
+fn flyway_documented_ledger() {
+    documented("flyway", "format = \"flyway\"");
+}
+
+#[test]
+fn rails_documented_ledger() {
+    documented("rails", "format = \"rails\"");
+}
+
+#[test]
+fn ecto_documented_ledger() {
+    documented("ecto", "format = \"ecto\"");
+}
+
+#[test]
+fn goose_documented_ledger() {
+    documented("goose", "format = \"goose\"");
+}
+
+#[test]
+fn golang_migrate_documented_ledger() {
+    documented("golang-migrate", "format = \"golang-migrate\"");
+}
+
+#[test]
+fn prisma_documented_ledger() {
+    documented("prisma", "format = \"prisma\"");
+}
+
+/// `[X] name` / `[ ] name` lines (dbmate, diesel).
+fn checkbox_states(text: &str, id: impl Fn(&str) -> String) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            l.strip_prefix("[X] ")
+                .map(|n| (id(n), "applied".to_owned()))
+                .or_else(|| {
+                    l.strip_prefix("[ ] ")
+                        .map(|n| (id(n), "pending".to_owned()))
+                })
+        })
+        .collect()
+}
+
+#[test]
+fn dbmate_matches_its_status() {
+    let f = Fixture::new("dbmate", "format = \"dbmate\"");
+    let leading = |n: &str| {
+        n.chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+    };
+    let tool = checkbox_states(&f.tool_status(), leading);
+    assert_eq!(tool.len(), 5);
+    assert_eq!(states(&f.status()), tool);
+}
+
+#[test]
+fn diesel_matches_migration_list() {
+    let f = Fixture::new("diesel", "format = \"diesel\"");
+    let tool = checkbox_states(&f.tool_status(), envgate::core::tools::diesel::version_of);
+    assert_eq!(tool.len(), 5);
+    assert_eq!(states(&f.status()), tool);
+}
+
+#[test]
+fn refinery_checksums_match_what_refinery_stored() {
+    // refinery has no status command; its migrate run reports V4 as
+    // "different than filesystem one" (see the fixture's README).
+    let f = Fixture::new("refinery", "format = \"refinery\"");
+    let run = f.status();
+    assert_eq!(
+        states(&run),
+        [
+            ("1", "applied"),
+            ("2", "applied"),
+            ("3", "applied"),
+            ("4", "drifted"),
+            ("5", "pending")
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect::<BTreeMap<_, _>>()
+    );
+    // The stored checksums of the untouched files are exactly envgate's.
+    let j = run.json();
+    for m in j["migrations"].as_array().unwrap().iter().take(3) {
+        let file = f.path().join(m["file"].as_str().unwrap());
+        let sql = std::fs::read_to_string(&file).unwrap();
+        let version: i32 = m["id"].as_str().unwrap().parse().unwrap();
+        let name = file
+            .file_stem()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .split_once("__")
+            .unwrap()
+            .1
+            .to_owned();
+        let ours = envgate::core::tools::refinery::checksum(&name, version, &sql).to_string();
+        assert_eq!(m["cells"]["prod"]["applied_checksum"], ours.as_str());
+    }
+}

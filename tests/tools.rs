@@ -472,3 +472,143 @@ fn refinery_checksums_match_what_refinery_stored() {
         assert_eq!(m["cells"]["prod"]["applied_checksum"], ours.as_str());
     }
 }
+
+fn project(config: &str, files: &[(&str, &str)]) -> support::Project {
+    let p = support::Project::new(config, &[]);
+    for (path, body) in files {
+        p.write(path, body);
+    }
+    p
+}
+
+#[test]
+fn a_foreign_ledger_of_another_shape_names_environment_table_and_column() {
+    let db = PgDb::create("flyway_shape");
+    db.execute("CREATE TABLE flyway_schema_history (installed_rank int, version varchar(50), description text, type text, success boolean)");
+    let p = project(
+        &format!(
+            "format = \"flyway\"\n[environments.prod]\nurl = \"{}\"\n",
+            db.url()
+        ),
+        &[("db/migration/V1__init.sql", "SELECT 1;\n")],
+    );
+    let run = p.envgate(&["status"]);
+    assert_eq!(run.code, 4, "{run:?}");
+    assert!(run.stdout.contains("prod: postgres"), "{run:?}");
+    assert!(
+        run.stdout
+            .contains("flyway ledger table flyway_schema_history cannot be read"),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout.contains("column \"checksum\" does not exist"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn unreadable_layouts_name_the_file() {
+    let config = "format = \"alembic\"\nmigrations = \"versions\"\n[environments.prod]\nurl = \"sqlite::memory:\"\n";
+    let two_heads = project(
+        config,
+        &[
+            (
+                "versions/a1_root.py",
+                "revision = 'a1'\ndown_revision = None\n",
+            ),
+            (
+                "versions/b2_left.py",
+                "revision = 'b2'\ndown_revision = 'a1'\n",
+            ),
+            (
+                "versions/c3_right.py",
+                "revision = 'c3'\ndown_revision = 'a1'\n",
+            ),
+        ],
+    );
+    let run = two_heads.envgate(&["status"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("versions/c3_right.py: the revision graph has 2 heads: b2 (versions/b2_left.py), c3 (versions/c3_right.py)"),
+        "{run:?}"
+    );
+
+    let cycle = project(
+        "format = \"liquibase\"\nmigrations = \"db/main.xml\"\n[environments.prod]\nurl = \"sqlite::memory:\"\n",
+        &[
+            (
+                "db/main.xml",
+                r#"<databaseChangeLog><include file="db/other.xml"/></databaseChangeLog>"#,
+            ),
+            (
+                "db/other.xml",
+                r#"<databaseChangeLog><include file="db/main.xml"/></databaseChangeLog>"#,
+            ),
+        ],
+    );
+    let run = cycle.envgate(&["status"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("db/main.xml: include cycle: db/main.xml → db/other.xml → db/main.xml"),
+        "{run:?}"
+    );
+
+    let django = project(
+        "format = \"django\"\nmigrations = \".\"\n[environments.prod]\nurl = \"sqlite::memory:\"\n",
+        &[(
+            "shop/migrations/0002_broken.py",
+            "from django.db import migrations\n\nclass Migration(migrations.Migration):\n    dependencies = [('shop', '0001_initial), ]\n",
+        )],
+    );
+    let run = django.envgate(&["status"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("shop/migrations/0002_broken.py: cannot read `dependencies`"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn other_tools_environments_are_only_read() {
+    let p = project(
+        "format = \"dbmate\"\n[environments.dev]\nurl = \"sqlite::memory:\"\n",
+        &[(
+            "db/migrations/20260101000001_a.sql",
+            "-- migrate:up\nSELECT 1;\n",
+        )],
+    );
+    let status = p.envgate(&["status"]);
+    assert_eq!(status.code, 0, "{status:?}");
+    assert!(
+        status.stdout.contains(
+            "reading other tools' ledgers, never writing: dev (dbmate): mode reconcile_only"
+        ),
+        "{status:?}"
+    );
+    for cmd in ["plan", "export"] {
+        let run = p.envgate(&[cmd, "--env", "dev"]);
+        assert_eq!(run.code, 3, "{run:?}");
+        assert!(
+            run.stderr
+                .contains("environment 'dev' reads dbmate's ledger (reconcile_only)"),
+            "{run:?}"
+        );
+    }
+    let run = p.envgate(&["apply", "--env", "dev"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains("reconcile_only"), "{run:?}");
+    let bad = project(
+        "format = \"dbmate\"\n[environments.dev]\nurl = \"sqlite::memory:\"\nmode = \"managed\"\n",
+        &[],
+    );
+    let run = bad.envgate(&["status"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "mode managed with the dbmate ledger: envgate never writes another tool's ledger"
+        ),
+        "{run:?}"
+    );
+}

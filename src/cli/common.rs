@@ -205,6 +205,22 @@ pub struct PlanInputs {
     pub redactor: Redactor,
 }
 
+/// Refuses commands that move an environment forward for one whose ledger
+/// belongs to another tool: that tool applies its migrations.
+pub fn needs_envgate_ledger(env: &EnvConfig, command: &str) -> Result<(), Failure> {
+    if env.ledger == crate::core::tools::Tool::Envgate {
+        return Ok(());
+    }
+    Err(Failure {
+        code: super::exit::REFUSED,
+        message: format!(
+            "environment '{}' reads {}'s ledger (reconcile_only): {} applies its migrations, so `envgate {command}` has \
+             nothing to do there; `envgate status` shows where it stands",
+            env.name, env.ledger, env.ledger
+        ),
+    })
+}
+
 /// Discovers the migrations and reads the environment's ledger read-only,
 /// at the same time.
 pub async fn plan_inputs(config: &Config, env: &EnvConfig) -> Result<PlanInputs, Failure> {

@@ -21,6 +21,7 @@ pub struct ExportArgs {
 
 pub async fn run(config: &Config, args: ExportArgs) -> Result<i32, Failure> {
     let env = common::env(config, &args.env)?;
+    common::needs_envgate_ledger(env, "export")?;
     let inputs = common::plan_inputs(config, env).await?;
     let dialect = common::dialect(&inputs.target);
     let p = plan(&PlanInput {

@@ -14,6 +14,7 @@ pub struct PlanArgs {
 
 pub async fn run(config: &Config, args: PlanArgs) -> Result<i32, Failure> {
     let env = common::env(config, &args.env)?;
+    common::needs_envgate_ledger(env, "plan")?;
     let inputs = common::plan_inputs(config, env).await?;
     let p = plan(&PlanInput {
         env: &env.name,

@@ -18,7 +18,8 @@ pub struct StatusArgs {
 }
 
 /// The notices about modes chosen by default: one line per environment
-/// detected as staging or production, one line for the rest.
+/// detected as staging or production, one for environments that read
+/// another tool's ledger, one for the rest.
 pub fn mode_notes(envs: &[&EnvConfig]) -> Vec<String> {
     let defaulted = envs.iter().filter(|e| e.mode_source == ModeSource::Default);
     let mut notes: Vec<String> = defaulted
@@ -31,6 +32,17 @@ pub fn mode_notes(envs: &[&EnvConfig]) -> Vec<String> {
             )
         })
         .collect();
+    let reconciled: Vec<String> = defaulted
+        .clone()
+        .filter(|e| e.mode == Mode::ReconcileOnly)
+        .map(|e| format!("{} ({})", e.name, e.ledger))
+        .collect();
+    if !reconciled.is_empty() {
+        notes.push(format!(
+            "reading other tools' ledgers, never writing: {}: mode reconcile_only",
+            reconciled.join(", ")
+        ));
+    }
     let managed: Vec<&str> = defaulted
         .filter(|e| e.mode == Mode::Managed)
         .map(|e| e.name.as_str())

@@ -82,10 +82,11 @@ pub fn discover(files: Vec<SourceFile>, _layout: &Layout<'_>) -> Result<Discover
         .iter()
         .flat_map(|r| r.parents.iter().map(String::as_str))
         .collect();
-    let heads: Vec<&Rev> = revs
+    let mut heads: Vec<&Rev> = revs
         .iter()
         .filter(|r| !is_parent.contains(r.id.as_str()))
         .collect();
+    heads.sort_by(|a, b| a.file.path.cmp(&b.file.path));
     if heads.len() > 1 {
         let list: Vec<String> = heads
             .iter()

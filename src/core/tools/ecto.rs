@@ -1,10 +1,7 @@
 //! Ecto (Phoenix): `priv/repo/migrations/**/<int>_<name>.exs`, ledger
 //! `schema_migrations(version bigint, inserted_at)`. No checksum.
 
-use super::{
-    Found, Layout, Order, TextRow, assemble, base, col, ignored, integer_id, leading_digits, opt,
-    plain_row, time_sql,
-};
+use super::{Layout, TextRow, base, col, integer_id, leading_digits, opt, plain_row, time_sql};
 use crate::core::ledger::LedgerRow;
 use crate::core::migration::{Discovery, DiscoveryError, SourceFile};
 use crate::core::sql::Dialect;
@@ -22,28 +19,11 @@ pub fn candidate(rel: &str) -> bool {
 }
 
 pub fn discover(files: Vec<SourceFile>, _layout: &Layout<'_>) -> Result<Discovery, DiscoveryError> {
-    let mut skipped = Vec::new();
-    let mut found = Vec::new();
-    for f in files {
-        let Some((digits, name)) = parse(base(&f.path)) else {
-            skipped.push(ignored(
-                &f.path,
-                "Ecto runs only .exs migrations (.ex files are skipped)",
-            ));
-            continue;
-        };
-        let id = integer_id(digits);
-        found.push(Found {
-            order: Order::Version(id.clone()),
-            id,
-            name: name.to_owned(),
-            up: f,
-            down: None,
-            repeatable: false,
-            checksums: Vec::new(),
-        });
-    }
-    assemble(found, skipped)
+    super::numbered(
+        files,
+        parse,
+        Some("Ecto runs only .exs migrations (.ex files are skipped)"),
+    )
 }
 
 pub fn select_sql(table: &str, dialect: Dialect) -> String {

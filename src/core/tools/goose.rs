@@ -3,10 +3,7 @@
 //! per version decides (older goose recorded downs as `is_applied = false`
 //! rows), version 0 is the table's own marker. No checksum.
 
-use super::{
-    Found, Layout, Order, TextRow, assemble, base, col, integer_id, is_true, leading_digits, opt,
-    time_sql,
-};
+use super::{Layout, TextRow, base, col, integer_id, is_true, leading_digits, opt, time_sql};
 use crate::core::checksum::RecordedHash;
 use crate::core::ledger::LedgerRow;
 use crate::core::migration::{Discovery, DiscoveryError, SourceFile};
@@ -26,23 +23,7 @@ pub fn candidate(rel: &str) -> bool {
 }
 
 pub fn discover(files: Vec<SourceFile>, _layout: &Layout<'_>) -> Result<Discovery, DiscoveryError> {
-    let found = files
-        .into_iter()
-        .filter_map(|f| {
-            let (digits, name) = parse(base(&f.path))?;
-            let id = integer_id(digits);
-            Some(Found {
-                order: Order::Version(id.clone()),
-                id,
-                name: name.to_owned(),
-                up: f,
-                down: None,
-                repeatable: false,
-                checksums: Vec::new(),
-            })
-        })
-        .collect();
-    assemble(found, Vec::new())
+    super::numbered(files, parse, None)
 }
 
 pub fn select_sql(table: &str, dialect: Dialect) -> String {

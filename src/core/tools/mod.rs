@@ -380,6 +380,38 @@ pub(crate) fn assemble(
     })
 }
 
+/// Discovery for layouts whose files are `<integer>_<name>.<ext>` and whose
+/// ledger stores the integer (Rails, Ecto, goose): `parse` splits a file
+/// name into (digits, name); files it rejects are listed as ignored with
+/// `skipped` when given, dropped otherwise.
+pub(crate) fn numbered(
+    files: Vec<SourceFile>,
+    parse: impl Fn(&str) -> Option<(&str, &str)>,
+    skipped: Option<&str>,
+) -> Result<Discovery, DiscoveryError> {
+    let mut found = Vec::new();
+    let mut ignored_files = Vec::new();
+    for f in files {
+        let Some((digits, name)) = parse(base(&f.path)).map(|(d, n)| (integer_id(d), n.to_owned()))
+        else {
+            if let Some(reason) = skipped {
+                ignored_files.push(ignored(&f.path, reason));
+            }
+            continue;
+        };
+        found.push(Found {
+            order: Order::Version(digits.clone()),
+            id: digits,
+            name,
+            up: f,
+            down: None,
+            repeatable: false,
+            checksums: Vec::new(),
+        });
+    }
+    assemble(found, ignored_files)
+}
+
 /// An integer id without leading zeros (`001` → `1`), as Rails, Ecto, sqlx,
 /// goose and golang-migrate store them.
 pub(crate) fn integer_id(digits: &str) -> String {

@@ -2,7 +2,7 @@
 //! `schema_migrations(version)` holding the version as an integer's text
 //! (`001_x.rb` is stored as `1`). No checksum, no failed marker.
 
-use super::{Found, Layout, Order, TextRow, assemble, base, col, integer_id, plain_row};
+use super::{Layout, TextRow, base, col, integer_id, plain_row};
 use crate::core::ledger::LedgerRow;
 use crate::core::migration::{Discovery, DiscoveryError, SourceFile};
 
@@ -24,23 +24,7 @@ pub fn candidate(rel: &str) -> bool {
 }
 
 pub fn discover(files: Vec<SourceFile>, _layout: &Layout<'_>) -> Result<Discovery, DiscoveryError> {
-    let found = files
-        .into_iter()
-        .filter_map(|f| {
-            let (digits, name) = parse(base(&f.path))?;
-            let id = integer_id(digits);
-            Some(Found {
-                order: Order::Version(id.clone()),
-                id,
-                name: name.to_owned(),
-                up: f,
-                down: None,
-                repeatable: false,
-                checksums: Vec::new(),
-            })
-        })
-        .collect();
-    assemble(found, Vec::new())
+    super::numbered(files, parse, None)
 }
 
 pub fn ledger(rows: Vec<TextRow>) -> Result<Vec<LedgerRow>, String> {

@@ -5,9 +5,10 @@
 use crate::core::ledger::LedgerRow;
 use crate::core::migration::Migration;
 use crate::core::mode::Mode;
-use crate::core::plan::{self, Blocker, PlanError, PlanInput, Warning};
-use crate::target::write::{Position, RowContext, StepError, StepOutcome, WriteSession};
+use crate::core::plan::{self, Blocker, Direction, Plan, PlanError, PlanInput, Warning};
+use crate::target::write::{LockProof, Position, RowContext, StepError, StepOutcome, WriteSession};
 use serde::Serialize;
+use std::collections::HashSet;
 use std::time::Duration;
 
 /// What to apply, and on whose behalf.
@@ -19,6 +20,8 @@ pub struct ApplyRequest<'a> {
     pub actor: &'a str,
     pub release: Option<&'a str>,
     pub lock_timeout: Duration,
+    /// Only these migrations (a release's); `None`: every pending one.
+    pub only: Option<&'a HashSet<String>>,
 }
 
 /// Told about each migration as it runs (a progress bar on a terminal).
@@ -83,6 +86,8 @@ pub enum Refusal {
     LockTimeout { message: String },
     /// The session moved under envgate (a pooler).
     SessionLost { message: String },
+    /// A rollback of migrations without down scripts.
+    NoDown { files: Vec<String> },
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -90,6 +95,9 @@ pub struct ApplyReport {
     pub schema_version: u32,
     pub environment: String,
     pub mode: Mode,
+    /// `up` for apply and promote, `down` for rollback.
+    pub direction: Direction,
+    pub release: Option<String>,
     pub status: ApplyStatus,
     pub applied: Vec<AppliedEntry>,
     /// Applied by another run while this one waited.
@@ -116,6 +124,8 @@ impl ApplyReport {
             schema_version: 1,
             environment: req.env.to_owned(),
             mode: Mode::Managed,
+            direction: Direction::Up,
+            release: req.release.map(str::to_owned),
             status,
             applied: Vec::new(),
             skipped: Vec::new(),
@@ -126,11 +136,22 @@ impl ApplyReport {
         }
     }
 
-    fn refused(req: &ApplyRequest<'_>, refusal: Refusal) -> ApplyReport {
+    fn refused(req: &ApplyRequest<'_>, direction: Direction, refusal: Refusal) -> ApplyReport {
         ApplyReport {
+            direction,
             refusal: Some(refusal),
             ..ApplyReport::new(req, ApplyStatus::Refused)
         }
+    }
+
+    /// Stops a run midway: refused when nothing was done yet, else failed.
+    fn stop(&mut self, refusal: Refusal) {
+        self.status = if self.applied.is_empty() {
+            ApplyStatus::Refused
+        } else {
+            ApplyStatus::Failed
+        };
+        self.refusal = Some(refusal);
     }
 }
 
@@ -140,73 +161,151 @@ pub async fn run(
     req: &ApplyRequest<'_>,
     progress: &mut dyn Progress,
 ) -> Result<ApplyReport, ApplyError> {
+    execute(session, req, Work::Apply, progress).await
+}
+
+/// Reverts the migrations of `ids` applied in the environment, newest
+/// first, each with the removal of its ledger row. Refused before anything
+/// runs when one of them has no down script.
+pub async fn rollback(
+    session: &mut WriteSession,
+    req: &ApplyRequest<'_>,
+    ids: &HashSet<String>,
+    progress: &mut dyn Progress,
+) -> Result<ApplyReport, ApplyError> {
+    execute(session, req, Work::Rollback(ids), progress).await
+}
+
+#[derive(Clone, Copy)]
+enum Work<'a> {
+    Apply,
+    Rollback(&'a HashSet<String>),
+}
+
+/// Takes the lock, makes sure the ledger exists, does the work under the
+/// lock, and releases it.
+async fn execute(
+    session: &mut WriteSession,
+    req: &ApplyRequest<'_>,
+    work: Work<'_>,
+    progress: &mut dyn Progress,
+) -> Result<ApplyReport, ApplyError> {
+    let direction = match work {
+        Work::Apply => Direction::Up,
+        Work::Rollback(_) => Direction::Down,
+    };
     let lock = match session.lock(req.lock_timeout).await {
         Ok(lock) => lock,
         Err(StepError::LockTimeout(message)) => {
-            return Ok(ApplyReport::refused(req, Refusal::LockTimeout { message }));
+            return Ok(ApplyReport::refused(
+                req,
+                direction,
+                Refusal::LockTimeout { message },
+            ));
         }
         Err(e) => return Err(ApplyError::Database(step_error_text(&e))),
     };
     let result = match session.ensure_ledger(&lock).await {
-        Ok(()) => run_locked(session, &lock, req, progress).await,
+        Ok(()) => locked(session, &lock, req, work, progress).await,
         Err(e) => Err(ApplyError::Ledger(e)),
     };
     session.unlock(lock).await;
     result
 }
 
-async fn run_locked(
+/// Reads the ledger under the lock, plans, checks what would refuse, then
+/// runs the steps.
+async fn locked(
     session: &mut WriteSession,
-    lock: &crate::target::write::LockProof,
+    lock: &LockProof,
     req: &ApplyRequest<'_>,
+    work: Work<'_>,
     progress: &mut dyn Progress,
 ) -> Result<ApplyReport, ApplyError> {
     let ledger: Vec<LedgerRow> = session
         .read_ledger(lock)
         .await
         .map_err(ApplyError::Ledger)?;
-    let plan = plan::plan(&PlanInput {
-        env: req.env,
-        mode: Mode::Managed,
-        dialect: session.dialect(),
-        migrations: req.migrations,
-        ledger: &ledger,
-        target: req.target,
-        allow_drift: req.allow_drift,
-    })
-    .map_err(ApplyError::Plan)?;
-    if !plan.blockers.is_empty() {
+    let (plan, direction) = match work {
+        Work::Apply => (
+            plan::plan(&PlanInput {
+                env: req.env,
+                mode: Mode::Managed,
+                dialect: session.dialect(),
+                migrations: req.migrations,
+                ledger: &ledger,
+                target: req.target,
+                allow_drift: req.allow_drift,
+                only: req.only,
+            })
+            .map_err(ApplyError::Plan)?,
+            Direction::Up,
+        ),
+        Work::Rollback(ids) => (
+            plan::rollback(
+                req.env,
+                Mode::Managed,
+                session.dialect(),
+                req.migrations,
+                &ledger,
+                ids,
+            ),
+            Direction::Down,
+        ),
+    };
+    let refusal = if !plan.blockers.is_empty() {
+        Some(Refusal::Blocked {
+            blockers: plan.blockers.clone(),
+        })
+    } else if direction == Direction::Down && !plan.without_down().is_empty() {
+        Some(Refusal::NoDown {
+            files: plan.without_down().iter().map(|s| s.to_string()).collect(),
+        })
+    } else if session.pooled() && plan.needs_session() {
+        Some(Refusal::NeedsDirectConnection {
+            versions: plan
+                .steps
+                .iter()
+                .filter(|s| s.no_transaction.is_some())
+                .map(|s| s.migration.id().to_owned())
+                .collect(),
+        })
+    } else {
+        None
+    };
+    if let Some(refusal) = refusal {
         return Ok(ApplyReport {
             warnings: plan.warnings.clone(),
-            ..ApplyReport::refused(
-                req,
-                Refusal::Blocked {
-                    blockers: plan.blockers.clone(),
-                },
-            )
+            ..ApplyReport::refused(req, direction, refusal)
         });
     }
-    if session.pooled() && plan.needs_session() {
-        let versions = plan
-            .steps
-            .iter()
-            .filter(|s| s.no_transaction.is_some())
-            .map(|s| s.migration.id().to_owned())
-            .collect();
-        return Ok(ApplyReport::refused(
+    let mut report = ApplyReport {
+        direction,
+        warnings: plan.warnings.clone(),
+        ..ApplyReport::new(
             req,
-            Refusal::NeedsDirectConnection { versions },
-        ));
-    }
-    let mut report = ApplyReport::new(
-        req,
-        if plan.steps.is_empty() {
-            ApplyStatus::NothingToDo
-        } else {
-            ApplyStatus::Applied
-        },
-    );
-    report.warnings = plan.warnings.clone();
+            if plan.steps.is_empty() {
+                ApplyStatus::NothingToDo
+            } else {
+                ApplyStatus::Applied
+            },
+        )
+    };
+    run_steps(session, lock, req, &plan, direction, &mut report, progress).await;
+    Ok(report)
+}
+
+/// Runs the plan's steps one at a time into `report`, stopping at the
+/// first that fails (an apply records the failure in the ledger).
+async fn run_steps(
+    session: &mut WriteSession,
+    lock: &LockProof,
+    req: &ApplyRequest<'_>,
+    plan: &Plan<'_>,
+    direction: Direction,
+    report: &mut ApplyReport,
+    progress: &mut dyn Progress,
+) {
     let ctx = RowContext {
         applied_by: req.actor,
         release: req.release,
@@ -215,72 +314,76 @@ async fn run_locked(
     for (i, step) in plan.steps.iter().enumerate() {
         let m = step.migration;
         let transactional = step.no_transaction.is_none();
+        let file = match (direction, &m.down) {
+            (Direction::Down, Some(down)) => down,
+            _ => &m.up,
+        };
         progress.start(i, total, m);
-        let outcome = session.apply(lock, m, transactional, &ctx).await;
+        let outcome = match direction {
+            Direction::Up => session.apply(lock, m, transactional, &ctx).await,
+            Direction::Down => session.revert(lock, m, &file.sql, transactional).await,
+        };
         progress.done(m, &outcome);
-        match outcome {
-            Ok(StepOutcome::Applied { execution_ms }) => report.applied.push(AppliedEntry {
-                version: m.id().to_owned(),
-                name: m.name.clone(),
-                execution_ms,
-                transaction: transactional,
-            }),
-            Ok(StepOutcome::AlreadyApplied) => report.skipped.push(m.id().to_owned()),
-            Err(StepError::LockTimeout(message)) => {
-                report.status = if report.applied.is_empty() {
-                    ApplyStatus::Refused
-                } else {
-                    ApplyStatus::Failed
-                };
-                report.refusal = Some(Refusal::LockTimeout { message });
-                return Ok(report);
-            }
-            Err(StepError::SessionLost(message)) => {
-                report.status = if report.applied.is_empty() {
-                    ApplyStatus::Refused
-                } else {
-                    ApplyStatus::Failed
-                };
-                report.refusal = Some(Refusal::SessionLost { message });
-                return Ok(report);
-            }
-            Err(e @ (StepError::Migration { .. } | StepError::Database(_))) => {
-                let (error, position, partial) = match e {
-                    StepError::Migration {
-                        message,
-                        position,
-                        partial,
-                    } => (message, position, partial),
-                    StepError::Database(message) => (message, None, false),
-                    _ => unreachable!("matched above"),
-                };
-                let located = match &position {
-                    Some(Position { line, column }) => {
-                        format!("{}:{line}:{column}: {error}", m.up.path)
-                    }
-                    None => format!("{}: {error}", m.up.path),
-                };
-                let recorded = session
-                    .record_failure(lock, m, &located, &ctx)
-                    .await
-                    .is_ok();
-                report.status = ApplyStatus::Failed;
-                report.failure = Some(FailureReport {
+        let (error, position, partial) = match outcome {
+            Ok(StepOutcome::Applied { execution_ms }) => {
+                report.applied.push(AppliedEntry {
                     version: m.id().to_owned(),
                     name: m.name.clone(),
-                    file: m.up.path.clone(),
-                    line: position.as_ref().map(|p| p.line),
-                    column: position.as_ref().map(|p| p.column),
-                    error,
+                    execution_ms,
                     transaction: transactional,
-                    partial,
-                    recorded,
                 });
-                return Ok(report);
+                continue;
             }
-        }
+            Ok(StepOutcome::AlreadyApplied) => {
+                report.skipped.push(m.id().to_owned());
+                continue;
+            }
+            Err(StepError::LockTimeout(message)) => {
+                report.stop(Refusal::LockTimeout { message });
+                return;
+            }
+            Err(StepError::SessionLost(message)) => {
+                report.stop(Refusal::SessionLost { message });
+                return;
+            }
+            Err(StepError::Migration {
+                message,
+                position,
+                partial,
+            }) => (message, position, partial),
+            Err(StepError::Database(message)) => (message, None, false),
+        };
+        let recorded = match direction {
+            Direction::Up => {
+                let located = match &position {
+                    Some(Position { line, column }) => {
+                        format!("{}:{line}:{column}: {error}", file.path)
+                    }
+                    None => format!("{}: {error}", file.path),
+                };
+                session
+                    .record_failure(lock, m, &located, &ctx)
+                    .await
+                    .is_ok()
+            }
+            // A failed revert leaves the ledger row: the migration is still
+            // recorded as applied, and the report says what happened.
+            Direction::Down => false,
+        };
+        report.status = ApplyStatus::Failed;
+        report.failure = Some(FailureReport {
+            version: m.id().to_owned(),
+            name: m.name.clone(),
+            file: file.path.clone(),
+            line: position.as_ref().map(|p| p.line),
+            column: position.as_ref().map(|p| p.column),
+            error,
+            transaction: transactional,
+            partial,
+            recorded,
+        });
+        return;
     }
-    Ok(report)
 }
 
 fn step_error_text(e: &StepError) -> String {

@@ -76,8 +76,19 @@ struct RawConfig {
     connect_timeout: Option<Spanned<String>>,
     /// How long `apply` waits for another run's lock. Default: `60s`.
     lock_timeout: Option<Spanned<String>>,
+    /// Tags that are releases (a glob). Default: `v*`.
+    release_tags: Option<String>,
+    /// Releases whose migrations are listed rather than taken from git:
+    /// `[releases."v2.4.0"] migrations = ["20260418_001", …]`.
+    releases: Option<IndexMap<String, RawRelease>>,
     /// The environments, in promotion order.
     environments: Option<IndexMap<Spanned<String>, Spanned<RawEnv>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRelease {
+    migrations: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -100,6 +111,18 @@ struct RawEnv {
     connect_timeout: Option<Spanned<String>>,
     /// Overrides the top-level `lock_timeout`.
     lock_timeout: Option<Spanned<String>>,
+    /// Who may make this environment managed (logins or `@org/team`).
+    admins: Option<Vec<String>>,
+    /// Who may promote to it from chat-ops, besides admins.
+    promoters: Option<Vec<String>>,
+}
+
+/// Where envgate keeps its own state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ControlStoreLocation {
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL, possibly with `${VAR}` references.
+    Postgres(String),
 }
 
 /// Where an environment's URL comes from.
@@ -123,6 +146,10 @@ pub struct EnvConfig {
     pub url: UrlSource,
     pub connect_timeout: Duration,
     pub lock_timeout: Duration,
+    /// Who may make this environment managed; empty: anyone.
+    pub admins: Vec<String>,
+    /// Who may promote to it from chat-ops, besides admins.
+    pub promoters: Vec<String>,
     url_span: Range<usize>,
 }
 
@@ -134,8 +161,12 @@ pub struct Config {
     pub format: LedgerKind,
     /// The migrations directory as written (`/`-separated, for display).
     pub migrations: String,
-    /// The control store's SQLite file.
-    pub control_store: PathBuf,
+    /// Where envgate keeps its own state.
+    pub control_store: ControlStoreLocation,
+    /// Tags that are releases (a glob).
+    pub release_tags: String,
+    /// Releases listed in envgate.toml, by tag.
+    pub releases: IndexMap<String, Vec<String>>,
     /// The migrations directory on disk.
     pub migrations_dir: PathBuf,
     pub environments: Vec<EnvConfig>,
@@ -188,22 +219,30 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         None => format.default_migrations().to_owned(),
     };
     let control_store = match &raw.control_store {
-        None => base.join(".envgate/state.db"),
+        None => ControlStoreLocation::Sqlite(base.join(".envgate/state.db")),
         Some(url) => {
-            let path = url
-                .get_ref()
-                .strip_prefix("sqlite://")
-                .or_else(|| url.get_ref().strip_prefix("sqlite:"))
-                .filter(|p| !p.is_empty() && !p.contains('?'))
-                .ok_or_else(|| {
-                    err_at(
-                        Some(url.span()),
-                        "`control_store` must be sqlite://path (PostgreSQL control stores come with the bot)".into(),
-                    )
-                })?;
-            base.join(path)
+            let text = url.get_ref();
+            if text.starts_with("postgres://")
+                || text.starts_with("postgresql://")
+                || text.contains("${")
+            {
+                ControlStoreLocation::Postgres(text.clone())
+            } else {
+                let path = text
+                    .strip_prefix("sqlite://")
+                    .or_else(|| text.strip_prefix("sqlite:"))
+                    .filter(|p| !p.is_empty() && !p.contains('?'))
+                    .ok_or_else(|| {
+                        err_at(
+                            Some(url.span()),
+                            "`control_store` must be sqlite://path or postgres://…".into(),
+                        )
+                    })?;
+                ControlStoreLocation::Sqlite(base.join(path))
+            }
         }
     };
+
     let connect_timeout = match &raw.connect_timeout {
         Some(t) => parse_duration("connect_timeout", t).map_err(|m| err_at(Some(t.span()), m))?,
         None => DEFAULT_CONNECT_TIMEOUT,
@@ -353,6 +392,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             url,
             connect_timeout,
             lock_timeout,
+            admins: env.admins.unwrap_or_default(),
+            promoters: env.promoters.unwrap_or_default(),
             url_span,
         });
     }
@@ -361,6 +402,13 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         file: file.to_path_buf(),
         format,
         control_store,
+        release_tags: raw.release_tags.unwrap_or_else(|| "v*".to_owned()),
+        releases: raw
+            .releases
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(tag, r)| (tag, r.migrations))
+            .collect(),
         migrations_dir: base.join(&migrations),
         migrations,
         environments,

@@ -1,36 +1,63 @@
 //! envgate's control store: its own state, never kept in an environment's
-//! database. A SQLite file (`control_store` in envgate.toml, by default
-//! `.envgate/state.db` beside it).
+//! database. A SQLite file (`control_store = "sqlite://…"`, by default
+//! `.envgate/state.db` beside envgate.toml), or PostgreSQL
+//! (`control_store = "postgres://…"`) so several bot replicas share it.
 //!
-//! Today it holds the first observations of migrations applied in
-//! environments whose ledger records no checksum (Rails, Django, Ecto,
-//! dbmate, goose, Alembic, Knex, node-pg-migrate, diesel, golang-migrate):
-//! the content hash of each file when envgate first saw it applied there,
-//! so a later edit shows as drift. Rows are only ever inserted.
+//! It holds:
+//! - the audit trail (`audit_log`), append-only and hash-chained;
+//! - first observations of migrations applied in ledgers without checksums
+//!   (`observed_migrations`), so later edits show as drift;
+//! - drift accepted on purpose (`accepted_drift`) and drift already
+//!   reported (`drift_seen`);
+//! - each environment's mode as last seen, who changed it and who
+//!   confirmed it (`environment_modes`).
+//!
+//! Every value is written as a quoted literal, so one SQL text serves both
+//! backends.
 
+use crate::core::audit::{self, Entry, Record};
 use crate::core::checksum::ContentHash;
 use crate::core::matrix::Observed;
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::core::mode::Mode;
+use crate::core::policy::ModeRecord;
+use crate::core::sql::quote_literal;
+use crate::target::TextRows;
+use crate::target::postgres::describe;
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
+use tokio_postgres::SimpleQueryMessage;
 
-pub struct ControlStore {
-    conn: Connection,
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS observed_migrations (
+    environment TEXT NOT NULL, target TEXT NOT NULL, ledger TEXT NOT NULL, migration TEXT NOT NULL,
+    sha256 TEXT NOT NULL, first_seen_at TEXT NOT NULL,
+    PRIMARY KEY (environment, target, ledger, migration));
+CREATE TABLE IF NOT EXISTS accepted_drift (
+    environment TEXT NOT NULL, target TEXT NOT NULL, migration TEXT NOT NULL, sha256 TEXT NOT NULL,
+    previous_sha256 TEXT, actor TEXT NOT NULL, reason TEXT NOT NULL, accepted_at TEXT NOT NULL,
+    PRIMARY KEY (environment, target, migration, sha256));
+CREATE TABLE IF NOT EXISTS drift_seen (
+    environment TEXT NOT NULL, target TEXT NOT NULL, migration TEXT NOT NULL, sha256 TEXT NOT NULL,
+    PRIMARY KEY (environment, target, migration, sha256));
+CREATE TABLE IF NOT EXISTS environment_modes (
+    id BIGINT PRIMARY KEY, environment TEXT NOT NULL, mode TEXT NOT NULL, actor TEXT, git_commit TEXT,
+    recorded_at TEXT NOT NULL, confirmed_by TEXT, confirmed_at TEXT);
+CREATE TABLE IF NOT EXISTS audit_log (
+    seq BIGINT PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL, actor TEXT NOT NULL,
+    environment TEXT, release TEXT, migrations TEXT NOT NULL, bundle_sha256 TEXT, outcome TEXT NOT NULL,
+    error TEXT, details TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)";
+
+/// The advisory lock that serialises writers of a PostgreSQL control store.
+const PG_LOCK: i64 = 0x656e_7667_6174_6501; // "envgate\x01"
+
+pub enum ControlStore {
+    Sqlite(rusqlite::Connection),
+    Postgres(tokio_postgres::Client),
 }
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS observed_migrations (
-    environment   TEXT NOT NULL,
-    target        TEXT NOT NULL,
-    ledger        TEXT NOT NULL,
-    migration     TEXT NOT NULL,
-    sha256        TEXT NOT NULL,
-    first_seen_at TEXT NOT NULL,
-    PRIMARY KEY (environment, target, ledger, migration)
-)";
-
-/// Which ledger of which environment observations belong to: the name, the
-/// target (host, database, schema — never credentials) and the ledger kind.
+/// Which ledger of which environment a row belongs to: the name, the target
+/// (host, database, schema — never credentials) and the ledger kind.
 #[derive(Clone, Debug)]
 pub struct Scope<'a> {
     pub environment: &'a str,
@@ -38,97 +65,407 @@ pub struct Scope<'a> {
     pub ledger: &'a str,
 }
 
+pub use crate::core::matrix::Accepted;
+
+/// Drift accepted on purpose, as recorded.
+pub struct Acceptance<'a> {
+    pub environment: &'a str,
+    pub target: &'a str,
+    pub migration: &'a str,
+    pub hash: &'a ContentHash,
+    pub previous: Option<&'a str>,
+    pub actor: &'a str,
+    pub reason: &'a str,
+    pub at: &'a str,
+}
+
+fn q(v: &str) -> String {
+    quote_literal(v)
+}
+
+fn qo(v: Option<&str>) -> String {
+    v.map_or_else(|| "NULL".to_owned(), quote_literal)
+}
+
 impl ControlStore {
-    /// Opens (creating when needed) the store.
-    pub fn open(path: &Path) -> Result<ControlStore, String> {
+    /// Opens the store named by envgate.toml's `control_store`: a SQLite path
+    /// (created when missing) or a PostgreSQL URL.
+    pub async fn open(
+        location: &crate::config::ControlStoreLocation,
+    ) -> Result<ControlStore, String> {
+        match location {
+            crate::config::ControlStoreLocation::Sqlite(path) => Self::open_sqlite(path),
+            crate::config::ControlStoreLocation::Postgres(url) => {
+                let target = crate::target::Target::parse(url, Path::new("."))
+                    .map_err(|e| format!("control store: {e}"))?;
+                let crate::target::Target::Postgres(pg) = target else {
+                    return Err("control store: expected a postgres:// URL".to_owned());
+                };
+                let client = crate::target::postgres::connect(&pg, false, Duration::from_secs(10))
+                    .await
+                    .map_err(|e| format!("control store: cannot connect: {e}"))?;
+                let store = ControlStore::Postgres(client);
+                store
+                    .exec(&format!(
+                        "BEGIN;SELECT pg_advisory_xact_lock({PG_LOCK});{SCHEMA};COMMIT"
+                    ))
+                    .await?;
+                Ok(store)
+            }
+        }
+    }
+
+    fn open_sqlite(path: &Path) -> Result<ControlStore, String> {
         let fail = |e: &dyn std::fmt::Display| format!("control store {}: {e}", path.display());
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
         }
-        let conn = Connection::open(path).map_err(|e| fail(&e))?;
-        conn.busy_timeout(Duration::from_secs(10))
+        let conn = rusqlite::Connection::open(path).map_err(|e| fail(&e))?;
+        conn.busy_timeout(Duration::from_secs(30))
             .map_err(|e| fail(&e))?;
         conn.execute_batch(SCHEMA).map_err(|e| fail(&e))?;
-        Ok(ControlStore { conn })
+        Ok(ControlStore::Sqlite(conn))
     }
 
-    /// The first observations recorded for a ledger, by migration id.
-    pub fn observed(&self, scope: &Scope<'_>) -> Result<HashMap<String, Observed>, String> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT migration, sha256, first_seen_at FROM observed_migrations \
-                 WHERE environment = ?1 AND target = ?2 AND ledger = ?3",
-            )
-            .map_err(|e| e.to_string())?;
-        let rows = stmt
-            .query_map(
-                params![scope.environment, scope.target, scope.ledger],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                    ))
-                },
-            )
-            .map_err(|e| e.to_string())?;
-        let mut out = HashMap::new();
-        for row in rows {
-            let (id, hex, at) = row.map_err(|e| e.to_string())?;
-            if let Some(hash) = ContentHash::from_hex(&hex) {
-                out.insert(id, Observed { hash, at });
-            }
+    async fn exec(&self, sql: &str) -> Result<(), String> {
+        match self {
+            ControlStore::Sqlite(c) => c.execute_batch(sql).map_err(|e| e.to_string()),
+            ControlStore::Postgres(c) => match c.batch_execute(sql).await {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let _ = c.batch_execute("ROLLBACK").await;
+                    Err(describe(&e))
+                }
+            },
         }
-        Ok(out)
+    }
+
+    /// Runs one SELECT and returns its rows as text.
+    async fn rows(&self, sql: &str) -> Result<TextRows, String> {
+        match self {
+            ControlStore::Sqlite(c) => crate::target::sqlite::query(
+                c,
+                sql,
+                Box::new(|r| {
+                    Ok((0..r.width())
+                        .map(|i| r.text(i).map(str::to_owned))
+                        .collect())
+                }),
+            )
+            .map_err(|e| e.message().to_owned()),
+            ControlStore::Postgres(c) => Ok(c
+                .simple_query(sql)
+                .await
+                .map_err(|e| describe(&e))?
+                .into_iter()
+                .filter_map(|m| match m {
+                    SimpleQueryMessage::Row(r) => {
+                        Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
+                    }
+                    _ => None,
+                })
+                .collect()),
+        }
+    }
+
+    fn begin(&self) -> String {
+        match self {
+            ControlStore::Sqlite(_) => "BEGIN IMMEDIATE".to_owned(),
+            ControlStore::Postgres(_) => format!("BEGIN;SELECT pg_advisory_xact_lock({PG_LOCK})"),
+        }
+    }
+
+    // ---- audit trail ----
+
+    /// Appends an entry to the audit trail, chained after the last record.
+    pub async fn append(&self, entry: Entry) -> Result<Record, String> {
+        self.exec(&self.begin()).await?;
+        let result = async {
+            let last = self.rows("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").await?;
+            let previous = last.first().and_then(|r| Some((r[0].as_deref()?.parse::<u64>().ok()?, r[1].clone()?)));
+            let record = audit::seal_after(previous.as_ref().map(|(s, h)| (*s, h.as_str())), entry);
+            let e = &record.entry;
+            let migrations = serde_json::to_string(&e.migrations).expect("strings serialize");
+            self.exec(&format!(
+                "INSERT INTO audit_log (seq, at, action, actor, environment, release, migrations, bundle_sha256, outcome, \
+                 error, details, prev_hash, hash) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {});COMMIT",
+                record.seq,
+                q(&e.at),
+                q(&e.action),
+                q(&e.actor),
+                qo(e.environment.as_deref()),
+                qo(e.release.as_deref()),
+                q(&migrations),
+                qo(e.bundle_sha256.as_deref()),
+                q(&e.outcome),
+                qo(e.error.as_deref()),
+                qo(e.details.as_deref()),
+                q(&record.prev_hash),
+                q(&record.hash),
+            ))
+            .await?;
+            Ok(record)
+        }
+        .await;
+        if result.is_err() {
+            let _ = self.exec("ROLLBACK").await;
+        }
+        result
+    }
+
+    /// The audit records, oldest first, optionally for one environment and
+    /// from a time on (RFC 3339).
+    pub async fn records(
+        &self,
+        environment: Option<&str>,
+        since: Option<&str>,
+    ) -> Result<Vec<Record>, String> {
+        let mut conditions = Vec::new();
+        if let Some(env) = environment {
+            conditions.push(format!("environment = {}", q(env)));
+        }
+        if let Some(s) = since {
+            conditions.push(format!("at >= {}", q(s)));
+        }
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        let rows = self
+            .rows(&format!(
+                "SELECT seq, at, action, actor, environment, release, migrations, bundle_sha256, outcome, error, details, \
+                 prev_hash, hash FROM audit_log{filter} ORDER BY seq"
+            ))
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                let text = |i: usize| r[i].clone().unwrap_or_default();
+                Ok(Record {
+                    seq: text(0)
+                        .parse()
+                        .map_err(|_| format!("audit_log: bad seq '{}'", text(0)))?,
+                    entry: Entry {
+                        at: text(1),
+                        action: text(2),
+                        actor: text(3),
+                        environment: r[4].clone(),
+                        release: r[5].clone(),
+                        migrations: serde_json::from_str(&text(6)).unwrap_or_default(),
+                        bundle_sha256: r[7].clone(),
+                        outcome: text(8),
+                        error: r[9].clone(),
+                        details: r[10].clone(),
+                    },
+                    prev_hash: text(11),
+                    hash: text(12),
+                })
+            })
+            .collect()
+    }
+
+    // ---- first observations, accepted and reported drift ----
+
+    pub async fn observed(&self, scope: &Scope<'_>) -> Result<HashMap<String, Observed>, String> {
+        let rows = self
+            .rows(&format!(
+                "SELECT migration, sha256, first_seen_at FROM observed_migrations \
+                 WHERE environment = {} AND target = {} AND ledger = {}",
+                q(scope.environment),
+                q(scope.target),
+                q(scope.ledger)
+            ))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                let hash = ContentHash::from_hex(r[1].as_deref()?)?;
+                Some((
+                    r[0].clone()?,
+                    Observed {
+                        hash,
+                        at: r[2].clone()?,
+                    },
+                ))
+            })
+            .collect())
     }
 
     /// Records first observations; existing ones are kept as they are.
-    pub fn record(
+    pub async fn record_observed(
         &self,
         scope: &Scope<'_>,
         seen: &[(&str, ContentHash)],
         at: &str,
-    ) -> Result<usize, String> {
-        let tx = self
-            .conn
-            .unchecked_transaction()
-            .map_err(|e| e.to_string())?;
-        let mut added = 0;
-        {
-            let mut stmt = tx
-                .prepare(
-                    "INSERT OR IGNORE INTO observed_migrations \
-                     (environment, target, ledger, migration, sha256, first_seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .map_err(|e| e.to_string())?;
-            for (id, hash) in seen {
-                added += stmt
-                    .execute(params![
-                        scope.environment,
-                        scope.target,
-                        scope.ledger,
-                        id,
-                        hash.hex(),
-                        at
-                    ])
-                    .map_err(|e| e.to_string())?;
-            }
+    ) -> Result<(), String> {
+        if seen.is_empty() {
+            return Ok(());
         }
-        tx.commit().map_err(|e| e.to_string())?;
-        Ok(added)
+        let values: Vec<String> = seen
+            .iter()
+            .map(|(id, h)| {
+                format!(
+                    "({}, {}, {}, {}, {}, {})",
+                    q(scope.environment),
+                    q(scope.target),
+                    q(scope.ledger),
+                    q(id),
+                    q(&h.hex()),
+                    q(at)
+                )
+            })
+            .collect();
+        self.exec(&format!(
+            "INSERT INTO observed_migrations (environment, target, ledger, migration, sha256, first_seen_at) VALUES {} \
+             ON CONFLICT DO NOTHING",
+            values.join(", ")
+        ))
+        .await
     }
 
-    /// When a migration was first observed, if it was.
-    pub fn first_seen(&self, scope: &Scope<'_>, id: &str) -> Result<Option<String>, String> {
-        self.conn
-            .query_row(
-                "SELECT first_seen_at FROM observed_migrations WHERE environment = ?1 AND target = ?2 AND ledger = ?3 AND migration = ?4",
-                params![scope.environment, scope.target, scope.ledger, id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| e.to_string())
+    /// Drift accepted on purpose, by migration id (the latest acceptance).
+    pub async fn accepted(
+        &self,
+        environment: &str,
+        target: &str,
+    ) -> Result<HashMap<String, Accepted>, String> {
+        let rows = self
+            .rows(&format!(
+                "SELECT migration, sha256, actor, reason, accepted_at FROM accepted_drift \
+                 WHERE environment = {} AND target = {} ORDER BY accepted_at",
+                q(environment),
+                q(target)
+            ))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                let hash = ContentHash::from_hex(r[1].as_deref()?)?;
+                Some((
+                    r[0].clone()?,
+                    Accepted {
+                        hash,
+                        actor: r[2].clone()?,
+                        reason: r[3].clone()?,
+                        at: r[4].clone()?,
+                    },
+                ))
+            })
+            .collect())
+    }
+
+    /// Records drift accepted on purpose.
+    pub async fn accept(&self, a: &Acceptance<'_>) -> Result<(), String> {
+        self.exec(&format!(
+            "INSERT INTO accepted_drift (environment, target, migration, sha256, previous_sha256, actor, reason, accepted_at) \
+             VALUES ({}, {}, {}, {}, {}, {}, {}, {}) ON CONFLICT DO NOTHING",
+            q(a.environment),
+            q(a.target),
+            q(a.migration),
+            q(&a.hash.hex()),
+            qo(a.previous),
+            q(a.actor),
+            q(a.reason),
+            q(a.at)
+        ))
+        .await
+    }
+
+    /// Records drift as reported; true when it was not reported before.
+    pub async fn drift_first_seen(
+        &self,
+        environment: &str,
+        target: &str,
+        migration: &str,
+        hash: &str,
+    ) -> Result<bool, String> {
+        let key = format!(
+            "environment = {} AND target = {} AND migration = {} AND sha256 = {}",
+            q(environment),
+            q(target),
+            q(migration),
+            q(hash)
+        );
+        let seen = self
+            .rows(&format!("SELECT 1 FROM drift_seen WHERE {key}"))
+            .await?;
+        if !seen.is_empty() {
+            return Ok(false);
+        }
+        self.exec(&format!(
+            "INSERT INTO drift_seen (environment, target, migration, sha256) VALUES ({}, {}, {}, {}) ON CONFLICT DO NOTHING",
+            q(environment),
+            q(target),
+            q(migration),
+            q(hash)
+        ))
+        .await?;
+        Ok(true)
+    }
+
+    // ---- modes ----
+
+    /// The latest recorded mode of an environment.
+    pub async fn last_mode(&self, environment: &str) -> Result<Option<ModeRecord>, String> {
+        let rows = self
+            .rows(&format!(
+                "SELECT mode, actor, recorded_at, git_commit, confirmed_by FROM environment_modes \
+                 WHERE environment = {} ORDER BY id DESC LIMIT 1",
+                q(environment)
+            ))
+            .await?;
+        Ok(rows.into_iter().next().and_then(|r| {
+            let mode = match r[0].as_deref()? {
+                "managed" => Mode::Managed,
+                "export_only" => Mode::ExportOnly,
+                "reconcile_only" => Mode::ReconcileOnly,
+                _ => return None,
+            };
+            Some(ModeRecord {
+                mode,
+                actor: r[1].clone(),
+                at: r[2].clone()?,
+                commit: r[3].clone(),
+                confirmed_by: r[4].clone(),
+            })
+        }))
+    }
+
+    pub async fn record_mode(
+        &self,
+        environment: &str,
+        mode: Mode,
+        actor: &str,
+        commit: Option<&str>,
+        at: &str,
+    ) -> Result<(), String> {
+        self.exec(&format!(
+            "{};INSERT INTO environment_modes (id, environment, mode, actor, git_commit, recorded_at) \
+             SELECT coalesce(max(id), 0) + 1, {}, {}, {}, {}, {} FROM environment_modes;COMMIT",
+            self.begin(),
+            q(environment),
+            q(mode.as_str()),
+            q(actor),
+            qo(commit),
+            q(at)
+        ))
+        .await
+    }
+
+    pub async fn confirm_mode(
+        &self,
+        environment: &str,
+        actor: &str,
+        at: &str,
+    ) -> Result<(), String> {
+        self.exec(&format!(
+            "UPDATE environment_modes SET confirmed_by = {}, confirmed_at = {} \
+             WHERE id = (SELECT max(id) FROM environment_modes WHERE environment = {})",
+            q(actor),
+            q(at),
+            q(environment)
+        ))
+        .await
     }
 }
 
@@ -136,57 +473,91 @@ impl ControlStore {
 mod tests {
     use super::*;
 
-    #[test]
-    fn records_only_first_observations() {
+    fn entry(action: &str) -> Entry {
+        Entry {
+            at: "2026-11-25T12:00:00Z".into(),
+            action: action.into(),
+            actor: "o'brien".into(),
+            environment: Some("prod".into()),
+            migrations: vec!["1".into(), "2".into()],
+            outcome: "ok".into(),
+            ..Entry::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn sqlite_store_round_trips() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("nested/state.db");
-        let store = ControlStore::open(&path).unwrap();
+        let loc = crate::config::ControlStoreLocation::Sqlite(dir.path().join("nested/state.db"));
+        let store = ControlStore::open(&loc).await.unwrap();
+        let a = store.append(entry("apply")).await.unwrap();
+        let b = store.append(entry("export")).await.unwrap();
+        assert_eq!((a.seq, b.seq), (1, 2));
+        assert_eq!(b.prev_hash, a.hash);
+        let records = store.records(None, None).await.unwrap();
+        assert_eq!(records, [a, b]);
+        assert_eq!(audit::verify(&records), Ok(()));
+        assert!(
+            store
+                .records(Some("staging"), None)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
         let scope = Scope {
             environment: "prod",
-            target: "postgres db:5432/app",
+            target: "t",
             ledger: "rails",
         };
-        let a = ContentHash::of(b"a");
-        let b = ContentHash::of(b"b");
+        let h1 = ContentHash::of(b"1");
+        store
+            .record_observed(&scope, &[("1", h1)], "2026-01-01T00:00:00Z")
+            .await
+            .unwrap();
+        store
+            .record_observed(
+                &scope,
+                &[("1", ContentHash::of(b"x"))],
+                "2026-02-01T00:00:00Z",
+            )
+            .await
+            .unwrap();
         assert_eq!(
-            store
-                .record(&scope, &[("1", a)], "2026-01-01T00:00:00Z")
-                .unwrap(),
-            1
-        );
-        assert_eq!(
-            store
-                .record(&scope, &[("1", b), ("2", b)], "2026-02-01T00:00:00Z")
-                .unwrap(),
-            1
-        );
-        let seen = store.observed(&scope).unwrap();
-        assert_eq!(
-            seen["1"],
+            store.observed(&scope).await.unwrap()["1"],
             Observed {
-                hash: a,
+                hash: h1,
                 at: "2026-01-01T00:00:00Z".into()
             }
         );
-        assert_eq!(seen["2"].hash, b);
-        assert_eq!(
-            store.first_seen(&scope, "2").unwrap().as_deref(),
-            Some("2026-02-01T00:00:00Z")
+
+        assert!(
+            store
+                .drift_first_seen("prod", "t", "1", "ab")
+                .await
+                .unwrap()
         );
-        let other = Scope {
-            environment: "staging",
-            ..scope.clone()
-        };
-        assert!(store.observed(&other).unwrap().is_empty());
-        drop(store);
-        // Reopening keeps what was recorded.
+        assert!(
+            !store
+                .drift_first_seen("prod", "t", "1", "ab")
+                .await
+                .unwrap()
+        );
+
+        assert_eq!(store.last_mode("prod").await.unwrap(), None);
+        store
+            .record_mode("prod", Mode::ExportOnly, "ci", Some("abc"), "t1")
+            .await
+            .unwrap();
+        store
+            .record_mode("prod", Mode::Managed, "bob", None, "t2")
+            .await
+            .unwrap();
+        store.confirm_mode("prod", "alice", "t3").await.unwrap();
+        let m = store.last_mode("prod").await.unwrap().unwrap();
         assert_eq!(
-            ControlStore::open(&path)
-                .unwrap()
-                .observed(&scope)
-                .unwrap()
-                .len(),
-            2
+            (m.mode, m.actor.as_deref(), m.confirmed_by.as_deref()),
+            (Mode::Managed, Some("bob"), Some("alice"))
         );
     }
 }

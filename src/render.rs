@@ -10,7 +10,10 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 
 /// The templates, by name.
-const TEMPLATES: [(&str, &str); 6] = [
+const TEMPLATES: [(&str, &str); 9] = [
+    ("releases.txt", include_str!("../templates/releases.txt.j2")),
+    ("release.txt", include_str!("../templates/release.txt.j2")),
+    ("audit.txt", include_str!("../templates/audit.txt.j2")),
     ("status.txt", include_str!("../templates/status.txt.j2")),
     ("status.md", include_str!("../templates/status.md.j2")),
     ("plan.txt", include_str!("../templates/plan.txt.j2")),
@@ -381,6 +384,79 @@ pub fn refused_mode(env: &EnvConfig) -> String {
         false,
         &minijinja::context! { env => env.name.as_str(), mode => env.mode.as_str(), mode_source => source },
     )
+}
+
+/// `envgate releases`. `pattern`: the release tag pattern, for an empty
+/// list.
+pub fn releases_text(releases: &impl Serialize, pattern: &str) -> String {
+    render(
+        "releases.txt",
+        false,
+        &minijinja::context! { releases => Value::from(minijinja::value::Serde(releases)), pattern => pattern },
+    )
+}
+
+/// `envgate release show`.
+/// `sql`: with each bundle's full text.
+pub fn release_text(show: &impl Serialize, sql: bool) -> String {
+    let v = serde_json::to_value(show).expect("reports serialize");
+    let width = v["release"]["migrations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            m["id"].as_str().unwrap_or("").chars().count()
+                + 1
+                + m["name"].as_str().unwrap_or("").chars().count()
+        })
+        .max()
+        .unwrap_or(0);
+    let envwidth = v["release"]["progress"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| p["environment"].as_str().unwrap_or("").chars().count())
+        .max()
+        .unwrap_or(0);
+    render(
+        "release.txt",
+        false,
+        &minijinja::context! { show => Value::from(minijinja::value::Serde(&v)), width => width, envwidth => envwidth, sql => sql },
+    )
+}
+
+/// `envgate audit` as a table: one line per record.
+pub fn audit_text(records: &[crate::core::audit::Record], filtered: bool) -> String {
+    let w = |f: &dyn Fn(&crate::core::audit::Record) -> usize, header: &str| {
+        records.iter().map(f).max().unwrap_or(0).max(header.len())
+    };
+    let widths = minijinja::context! {
+        seq => w(&|r| r.seq.to_string().len(), "seq"),
+        action => w(&|r| r.entry.action.chars().count(), "action"),
+        actor => w(&|r| r.entry.actor.chars().count(), "actor"),
+        env => w(&|r| r.entry.environment.as_deref().map_or(1, |e| e.chars().count()), "env"),
+        release => w(&|r| r.entry.release.as_deref().map_or(1, |e| e.chars().count()), "release"),
+        outcome => w(&|r| r.entry.outcome.chars().count(), "outcome"),
+    };
+    render(
+        "audit.txt",
+        false,
+        &minijinja::context! { records => Value::from(minijinja::value::Serde(records)), w => widths, filtered => filtered },
+    )
+}
+
+/// `envgate audit verify`, when the chain holds.
+pub fn audit_verified(count: usize, last: Option<&crate::core::audit::Record>) -> String {
+    match last {
+        None => "audit trail: no records yet.\n".to_owned(),
+        Some(r) => format!(
+            "audit trail intact: {count} record{}, chained from the first to #{} (hash {}).\n\
+             Keep that hash somewhere else: a trail cut short after it would then show.\n",
+            if count == 1 { "" } else { "s" },
+            r.seq,
+            r.hash
+        ),
+    }
 }
 
 /// Pretty JSON with a final newline.

@@ -127,6 +127,12 @@ pub fn cell_note(cell: &Cell<'_>) -> Option<String> {
     if cell.rerun {
         return Some("repeatable: its content changed, so it runs again".to_owned());
     }
+    if let Some(a) = cell.accepted {
+        return Some(format!(
+            "drift accepted by {} at {}: {}",
+            a.actor, a.at, a.reason
+        ));
+    }
     match (cell.state, cell.applied_hash(), cell.observed) {
         (State::Drifted, Some(RecordedHash::None | RecordedHash::Unverifiable(_)), Some(o)) => {
             Some(format!("changed since first observed applied at {}", o.at))

@@ -1,12 +1,13 @@
 //! `envgate apply`: apply pending migrations to a `managed` environment.
 
-use super::{Failure, ReportFormat, common, exit};
-use crate::apply::{self, ApplyError, ApplyRequest, ApplyStatus, Progress};
+use super::memory::Memory;
+use super::{Failure, ReportFormat, common, exit, write};
+use crate::apply::{self, ApplyRequest, Progress};
 use crate::config::Config;
 use crate::core::migration::Migration;
 use crate::core::plan::{PlanInput, plan};
 use crate::core::redact::Redactor;
-use crate::target::write::{StepError, StepOutcome, WriteSession};
+use crate::target::write::{StepError, StepOutcome};
 use crate::{render, report};
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -23,18 +24,21 @@ pub struct ApplyArgs {
 
 pub async fn run(config: &Config, args: ApplyArgs) -> Result<i32, Failure> {
     let env = common::env(config, &args.env)?;
-    // The mode decides before anything connects.
-    let access = env.write_access().map_err(|_| Failure {
-        code: exit::REFUSED,
-        message: render::refused_mode(env)
-            .trim_end()
-            .trim_start_matches("refused: ")
-            .to_owned(),
-    })?;
     if args.dry_run {
+        // The mode decides before anything connects.
+        env.write_access().map_err(|_| Failure {
+            code: exit::REFUSED,
+            message: render::refused_mode(env)
+                .trim_end()
+                .trim_start_matches("refused: ")
+                .to_owned(),
+        })?;
         return dry_run(config, &args).await;
     }
-    let actor = common::actor(args.actor.as_deref());
+    let memory = Memory::open(config, common::actor(args.actor.as_deref()), true).await?;
+    let entry = memory.entry("apply", Some(&env.name), "ok");
+    // The mode and the admins decide before anything connects.
+    let access = write::gate(config, &memory, env, &entry).await?;
     let mut redactor = Redactor::new();
     let target = common::target(config, env, &mut redactor)?;
     let for_discovery = config.clone();
@@ -54,67 +58,43 @@ pub async fn run(config: &Config, args: ApplyArgs) -> Result<i32, Failure> {
             ledger: &[],
             target: Some(t),
             allow_drift: true,
+            only: None,
         })
         .map_err(|e| Failure::usage(e.to_string()))?;
     }
-    let mut session = WriteSession::open(
-        &target,
-        &access,
-        env.schema.as_deref(),
-        &format!("envgate apply by {actor}"),
-        env.connect_timeout,
-    )
-    .await
-    .map_err(|e| {
-        Failure::unreachable(redactor.redact(&format!(
-            "environment '{}' could not be reached: {}: cannot connect: {e}",
-            env.name,
-            common::target_label(&target)
-        )))
-    })?;
     let request = ApplyRequest {
         env: &env.name,
         migrations,
         target: args.to.as_deref(),
         allow_drift: args.allow_drift,
-        actor: &actor,
+        actor: &memory.actor,
         release: None,
         lock_timeout: args.lock_timeout.unwrap_or(env.lock_timeout),
+        only: None,
     };
     let show_progress = args.format == ReportFormat::Table && std::io::stderr().is_terminal();
-    let result = if show_progress {
-        apply::run(&mut session, &request, &mut Bar::new()).await
+    let mut bar;
+    let mut quiet = apply::Quiet;
+    let progress: &mut dyn Progress = if show_progress {
+        bar = Bar::new();
+        &mut bar
     } else {
-        apply::run(&mut session, &request, &mut apply::Quiet).await
+        &mut quiet
     };
-    let report = match result {
-        Ok(r) => r,
-        Err(ApplyError::Plan(e)) => return Err(Failure::usage(e.to_string())),
-        Err(ApplyError::Ledger(e)) => {
-            return Err(Failure {
-                code: exit::REFUSED,
-                message: redactor.redact(&format!(
-                    "environment '{}': {e}; nothing was applied",
-                    env.name
-                )),
-            });
-        }
-        Err(ApplyError::Database(e)) => {
-            return Err(Failure::unreachable(
-                redactor.redact(&format!("environment '{}': {e}", env.name)),
-            ));
-        }
-    };
-    let text = match args.format {
-        ReportFormat::Table => render::apply_text(&report),
-        ReportFormat::Json => render::json(&report),
-    };
-    common::print(&redactor, &text)?;
-    Ok(match report.status {
-        ApplyStatus::Applied | ApplyStatus::NothingToDo => exit::OK,
-        ApplyStatus::Failed => exit::CHECK_FAILED,
-        ApplyStatus::Refused => exit::REFUSED,
-    })
+    let report = write::execute(
+        &memory,
+        write::Destination {
+            env,
+            target: &target,
+            redactor: &redactor,
+        },
+        &access,
+        write::Operation::Apply(request),
+        entry,
+        progress,
+    )
+    .await?;
+    write::finish(&report, args.format, &redactor)
 }
 
 /// `--dry-run`: the plan, from a read-only session.
@@ -129,6 +109,7 @@ async fn dry_run(config: &Config, args: &ApplyArgs) -> Result<i32, Failure> {
         ledger: &inputs.ledger,
         target: args.to.as_deref(),
         allow_drift: args.allow_drift,
+        only: None,
     })
     .map_err(|e| Failure::usage(e.to_string()))?;
     let r = report::plan_report(env, &p);

@@ -185,6 +185,15 @@ pub fn target_label(target: &Target) -> String {
     }
 }
 
+/// What identifies an environment's target in the control store: host,
+/// database and schema, never credentials.
+pub fn target_identity(env: &EnvConfig, target: &Target) -> String {
+    match &env.schema {
+        Some(schema) => format!("{} schema {schema}", target_label(target)),
+        None => target_label(target),
+    }
+}
+
 /// Who is acting: `--actor`, else the CI's user, else the OS user.
 pub fn actor(flag: Option<&str>) -> String {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());

@@ -1,11 +1,17 @@
 //! The command line: flags, output formats, exit codes.
 
 mod apply;
+mod audit;
 mod common;
+mod drift;
 mod export;
 mod load;
+mod memory;
+mod mode;
 mod plan;
+mod release;
 pub mod status;
+mod write;
 
 use crate::config;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -40,6 +46,13 @@ impl Failure {
     pub fn usage(message: impl Into<String>) -> Failure {
         Failure {
             code: exit::USAGE,
+            message: message.into(),
+        }
+    }
+
+    pub fn refused(message: impl Into<String>) -> Failure {
+        Failure {
+            code: exit::REFUSED,
             message: message.into(),
         }
     }
@@ -170,6 +183,154 @@ enum Command {
         /// Output format [default: table]
         #[arg(long, value_enum)]
         format: Option<ReportFormat>,
+    },
+    /// List the releases (git tags matching release_tags) with their migrations
+    /// and progress per environment.
+    Releases {
+        /// Output format [default: table]
+        #[arg(long, value_enum)]
+        format: Option<ReportFormat>,
+    },
+    /// One release: its migrations, their SHA-256, its progress per
+    /// environment, and the bundle each export_only environment would get.
+    Release {
+        #[command(subcommand)]
+        command: ReleaseCommand,
+    },
+    /// Promote a release to the next environment (or --to one).
+    ///
+    /// Every earlier environment must have the release fully applied.
+    /// managed: applies the release's pending migrations; export_only: writes
+    /// the release's bundle; reconcile_only: refuses, showing what is pending.
+    /// Exit codes: 0 done, 1 a migration failed, 2 usage, 3 refused,
+    /// 4 unreachable.
+    Promote {
+        /// The release (a tag)
+        release: String,
+        /// The environment [default: the next after the furthest that has it]
+        #[arg(long, value_name = "NAME")]
+        to: Option<String>,
+        /// Show the plan or the bundle; change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Who promotes, for the ledger and the audit trail
+        #[arg(long, value_name = "NAME")]
+        actor: Option<String>,
+        /// Go ahead although an earlier environment lacks the release (needs --reason)
+        #[arg(long, requires = "reason")]
+        force: bool,
+        /// Why --force was needed (goes to the audit trail)
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        /// Go ahead despite drift, and retry failed migrations
+        #[arg(long)]
+        allow_drift: bool,
+        /// Directory for an export_only bundle [default: .]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Output format [default: table]
+        #[arg(long, value_enum)]
+        format: Option<ReportFormat>,
+    },
+    /// Revert a release in one environment with its down migrations, newest
+    /// first (managed), or write the rollback bundle (export_only).
+    Rollback {
+        /// The release (a tag)
+        release: String,
+        /// The environment
+        #[arg(long, value_name = "NAME")]
+        env: String,
+        /// Show what would be reverted; change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Who rolls back, for the audit trail
+        #[arg(long, value_name = "NAME")]
+        actor: Option<String>,
+        /// Directory for an export_only bundle [default: .]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Output format [default: table]
+        #[arg(long, value_enum)]
+        format: Option<ReportFormat>,
+    },
+    /// Export the audit trail, or check its hash chain (`audit verify`).
+    #[command(args_conflicts_with_subcommands = true)]
+    Audit {
+        #[command(subcommand)]
+        command: Option<AuditCommand>,
+        /// Only this environment's records
+        #[arg(long, value_name = "NAME")]
+        env: Option<String>,
+        /// From this time on: 2026-11-25T09:00:00Z, 2026-11-25 or 7d
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// Output format [default: table]
+        #[arg(long, value_enum)]
+        format: Option<audit::AuditFormat>,
+    },
+    /// Accept drift on purpose.
+    Drift {
+        #[command(subcommand)]
+        command: DriftCommand,
+    },
+    /// Confirm an environment's mode.
+    Mode {
+        #[command(subcommand)]
+        command: ModeCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReleaseCommand {
+    /// Show one release.
+    Show {
+        /// The release (a tag)
+        tag: String,
+        /// Print each export_only environment's bundle in full (JSON always has it)
+        #[arg(long)]
+        sql: bool,
+        /// Output format [default: table]
+        #[arg(long, value_enum)]
+        format: Option<ReportFormat>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain: exit 0 intact, 1 when a record was changed,
+    /// inserted or removed.
+    Verify,
+}
+
+#[derive(Subcommand)]
+enum DriftCommand {
+    /// Record today's content of a drifted migration as the accepted one
+    /// for an environment (managed: its ledger row is updated; otherwise the
+    /// control store records it).
+    Accept {
+        /// The environment
+        env: String,
+        /// The migration's version
+        version: String,
+        /// Why the edit is intended (goes to the audit trail)
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// Who accepts, for the audit trail
+        #[arg(long, value_name = "NAME")]
+        actor: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModeCommand {
+    /// As one of the environment's admins, confirm its current mode (lifts
+    /// the guard on an environment made managed by someone else).
+    Confirm {
+        /// The environment
+        env: String,
+        /// Who confirms (must be one of the environment's admins)
+        #[arg(long, value_name = "NAME")]
+        actor: Option<String>,
     },
 }
 
@@ -303,5 +464,102 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             )
             .await
         }
+        Command::Releases { format } => {
+            release::list(&config, format.unwrap_or(ReportFormat::Table)).await
+        }
+        Command::Release {
+            command: ReleaseCommand::Show { tag, sql, format },
+        } => release::show(&config, &tag, format.unwrap_or(ReportFormat::Table), sql).await,
+        Command::Promote {
+            release,
+            to,
+            dry_run,
+            actor,
+            force,
+            reason,
+            allow_drift,
+            out,
+            format,
+        } => {
+            release::promote(
+                &config,
+                release::PromoteArgs {
+                    release,
+                    to,
+                    dry_run,
+                    actor,
+                    force,
+                    reason,
+                    allow_drift,
+                    out,
+                    format: format.unwrap_or(ReportFormat::Table),
+                },
+            )
+            .await
+        }
+        Command::Rollback {
+            release,
+            env,
+            dry_run,
+            actor,
+            out,
+            format,
+        } => {
+            release::rollback(
+                &config,
+                release::RollbackArgs {
+                    release,
+                    env,
+                    dry_run,
+                    actor,
+                    out,
+                    format: format.unwrap_or(ReportFormat::Table),
+                },
+            )
+            .await
+        }
+        Command::Audit {
+            command: Some(AuditCommand::Verify),
+            ..
+        } => audit::verify(&config).await,
+        Command::Audit {
+            command: None,
+            env,
+            since,
+            format,
+        } => {
+            audit::export(
+                &config,
+                audit::AuditArgs {
+                    env,
+                    since,
+                    format: format.unwrap_or(audit::AuditFormat::Table),
+                },
+            )
+            .await
+        }
+        Command::Drift {
+            command:
+                DriftCommand::Accept {
+                    env,
+                    version,
+                    reason,
+                    actor,
+                },
+        } => {
+            drift::accept(
+                &config,
+                drift::AcceptArgs {
+                    env,
+                    version,
+                    reason,
+                    actor,
+                },
+            )
+            .await
+        }
+        Command::Mode {
+            command: ModeCommand::Confirm { env, actor },
+        } => mode::confirm(&config, &env, actor.as_deref()).await,
     }
 }

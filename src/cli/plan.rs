@@ -24,6 +24,7 @@ pub async fn run(config: &Config, args: PlanArgs) -> Result<i32, Failure> {
         ledger: &inputs.ledger,
         target: args.to.as_deref(),
         allow_drift: args.allow_drift,
+        only: None,
     })
     .map_err(|e| Failure::usage(e.to_string()))?;
     let r = report::plan_report(env, &p);

@@ -57,90 +57,36 @@ pub fn mode_notes(envs: &[&EnvConfig]) -> Vec<String> {
 }
 
 pub async fn run(config: &Config, args: StatusArgs) -> Result<i32, Failure> {
-    let envs = common::select(config, &args.envs)?;
-    let mut redactor = Redactor::new();
-    let targets = envs
-        .iter()
-        .map(|env| common::target(config, env, &mut redactor))
-        .collect::<Result<Vec<_>, _>>()?;
-
-    // Discovery (file system + hashing) runs while the databases answer.
     let started = std::time::Instant::now();
-    let for_discovery = config.clone();
-    // Liquibase skips changes meant for other databases: the dialect matters
-    // when all environments share one.
-    let dialects: Vec<_> = targets.iter().map(common::dialect).collect();
-    let dialect = dialects
-        .first()
-        .copied()
-        .filter(|d| dialects.iter().all(|x| x == d));
-    let discovery = tokio::task::spawn_blocking(move || {
-        let d = common::discover(&for_discovery, dialect);
-        tracing::debug!(elapsed = ?started.elapsed(), "migrations discovered");
-        d
-    });
-    let reads =
-        futures::future::join_all(envs.iter().zip(&targets).map(|(env, target)| async move {
-            let rows = common::read_ledger(env, target).await;
-            tracing::debug!(env = %env.name, elapsed = ?started.elapsed(), "ledger read");
-            rows
-        }));
-    let (discovery, ledgers) = tokio::join!(discovery, reads);
-    let discovery = discovery
-        .map_err(|e| Failure::internal(e.to_string()))?
-        .map_err(Failure::usage)?;
-
+    let envs = common::select(config, &args.envs)?;
+    let world = World::read(config, envs).await?;
     if args.verbose {
         let mut err = std::io::stderr().lock();
-        for ig in &discovery.ignored {
+        for ig in &world.discovery.ignored {
             let _ = writeln!(err, "ignored {}: {}", ig.path, ig.reason);
         }
     }
-
-    let ledgers: Vec<Result<Vec<LedgerRow>, String>> = ledgers
-        .into_iter()
-        .zip(&targets)
-        .zip(&envs)
-        .map(|((r, t), env)| {
-            r.and_then(|raw| common::ledger_rows(env, raw, &discovery.migrations))
-                .map_err(|e| redactor.redact(&format!("{}: {e}", common::target_label(t))))
-        })
-        .collect();
-    let labels: Vec<String> = envs
-        .iter()
-        .zip(&targets)
-        .map(|(env, t)| {
-            format!(
-                "{} {}",
-                common::target_label(t),
-                env.schema.as_deref().unwrap_or("")
-            )
-        })
-        .collect();
-    let observations = Observations::load(config, &envs, &labels);
-    let inputs: Vec<EnvLedger<'_>> = envs
-        .iter()
-        .zip(&ledgers)
-        .enumerate()
-        .map(|(i, (env, r))| EnvLedger {
-            observed: observations.maps[i].as_ref(),
-            ..EnvLedger::new(&env.name, r.as_deref().map_err(String::as_str))
-        })
-        .collect();
+    let memory = super::memory::Memory::open(config, common::actor(None), false).await?;
+    if let Err(e) = memory.track_modes(config, &world.envs).await {
+        eprintln!("warning: control store: {e}");
+    }
+    let remembered = memory.remembered(&world.envs, &world.labels).await;
+    let (envs, redactor, discovery) = (&world.envs, &world.redactor, &world.discovery);
+    let inputs = world.inputs(&remembered);
     let matrix = matrix::compute(&discovery.migrations, &inputs);
-    observations.record(&envs, &labels, &matrix);
+    memory.after_status(envs, &world.labels, &matrix).await;
     tracing::debug!(elapsed = ?started.elapsed(), "matrix computed");
-    let notes = mode_notes(&envs);
+    let notes = mode_notes(envs);
     let text = match args.format {
         Format::Json => {
             let mut err = std::io::stderr().lock();
             for n in &notes {
                 let _ = writeln!(err, "{n}");
             }
-            render::status_json(&envs, &matrix)
+            render::status_json(envs, &matrix)
         }
-        Format::Markdown => render::status_markdown(&envs, &matrix, &notes),
-        Format::Table => render::status_table(&envs, &matrix, &notes, args.color),
+        Format::Markdown => render::status_markdown(envs, &matrix, &notes),
+        Format::Table => render::status_table(envs, &matrix, &notes, args.color),
     };
     tracing::debug!(elapsed = ?started.elapsed(), "rendered");
     let text = redactor.redact(&text);
@@ -158,83 +104,88 @@ pub async fn run(config: &Config, args: StatusArgs) -> Result<i32, Failure> {
     })
 }
 
-/// First observations of applied migrations, for ledgers that record no
-/// checksum, from and to the control store. Problems with the store are
-/// warnings: the matrix is still shown, without those drift checks.
-struct Observations {
-    store: Option<crate::control::ControlStore>,
-    maps: Vec<Option<std::collections::HashMap<String, crate::core::matrix::Observed>>>,
+/// Every selected environment's ledger next to the repository's migrations:
+/// what `status`, `release show` and `promote` start from.
+pub struct World<'c> {
+    pub envs: Vec<&'c EnvConfig>,
+    pub targets: Vec<crate::target::Target>,
+    /// Each target's identity in the control store.
+    pub labels: Vec<String>,
+    pub discovery: crate::core::migration::Discovery,
+    /// Each environment's ledger rows, or why it could not be read
+    /// (credentials masked).
+    pub ledgers: Vec<Result<Vec<LedgerRow>, String>>,
+    pub redactor: Redactor,
 }
 
-impl Observations {
-    fn needed(env: &EnvConfig) -> bool {
-        env.ledger != crate::core::tools::Tool::Envgate
-    }
-
-    fn load(config: &Config, envs: &[&EnvConfig], labels: &[String]) -> Observations {
-        if !envs.iter().any(|e| Self::needed(e)) {
-            return Observations {
-                store: None,
-                maps: vec![None; envs.len()],
-            };
-        }
-        let store = match crate::control::ControlStore::open(&config.control_store) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                eprintln!(
-                    "warning: {e}; drift of migrations in ledgers without checksums is not checked"
-                );
-                None
-            }
-        };
-        let maps = envs
+impl<'c> World<'c> {
+    /// Reads the environments concurrently while discovering migrations.
+    pub async fn read(config: &Config, envs: Vec<&'c EnvConfig>) -> Result<World<'c>, Failure> {
+        let mut redactor = Redactor::new();
+        let targets = envs
             .iter()
-            .zip(labels)
-            .map(|(env, label)| {
-                let store = store.as_ref().filter(|_| Self::needed(env))?;
-                let scope = crate::control::Scope {
-                    environment: &env.name,
-                    target: label,
-                    ledger: env.ledger.as_str(),
-                };
-                store
-                    .observed(&scope)
-                    .map_err(|e| eprintln!("warning: control store: {e}"))
-                    .ok()
+            .map(|env| common::target(config, env, &mut redactor))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Discovery (file system + hashing) runs while the databases answer.
+        let started = std::time::Instant::now();
+        let for_discovery = config.clone();
+        // Liquibase skips changes meant for other databases: the dialect
+        // matters when all environments share one.
+        let dialects: Vec<_> = targets.iter().map(common::dialect).collect();
+        let dialect = dialects
+            .first()
+            .copied()
+            .filter(|d| dialects.iter().all(|x| x == d));
+        let discovery = tokio::task::spawn_blocking(move || {
+            let d = common::discover(&for_discovery, dialect);
+            tracing::debug!(elapsed = ?started.elapsed(), "migrations discovered");
+            d
+        });
+        let reads =
+            futures::future::join_all(envs.iter().zip(&targets).map(|(env, target)| async move {
+                let rows = common::read_ledger(env, target).await;
+                tracing::debug!(env = %env.name, elapsed = ?started.elapsed(), "ledger read");
+                rows
+            }));
+        let (discovery, ledgers) = tokio::join!(discovery, reads);
+        let discovery = discovery
+            .map_err(|e| Failure::internal(e.to_string()))?
+            .map_err(Failure::usage)?;
+        let ledgers = ledgers
+            .into_iter()
+            .zip(&targets)
+            .zip(&envs)
+            .map(|((r, t), env)| {
+                r.and_then(|raw| common::ledger_rows(env, raw, &discovery.migrations))
+                    .map_err(|e| redactor.redact(&format!("{}: {e}", common::target_label(t))))
             })
             .collect();
-        Observations { store, maps }
+        let labels = envs
+            .iter()
+            .zip(&targets)
+            .map(|(env, t)| common::target_identity(env, t))
+            .collect();
+        Ok(World {
+            envs,
+            targets,
+            labels,
+            discovery,
+            ledgers,
+            redactor,
+        })
     }
 
-    /// Records what is seen applied for the first time.
-    fn record(&self, envs: &[&EnvConfig], labels: &[String], m: &matrix::Matrix<'_>) {
-        let Some(store) = self.store.as_ref() else {
-            return;
-        };
-        let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-        for (e, (env, label)) in envs.iter().zip(labels).enumerate() {
-            if !Self::needed(env) || self.maps[e].is_none() {
-                continue;
-            }
-            let seen: Vec<(&str, crate::core::checksum::ContentHash)> = (0..m.rows.len())
-                .filter_map(|r| {
-                    let cell = m.cells(r)[e];
-                    let row = &m.rows[r];
-                    let applied = cell.ledger.is_some_and(|l| l.success) && cell.observed.is_none();
-                    applied.then_some((row.version, row.hash?))
-                })
-                .collect();
-            if seen.is_empty() {
-                continue;
-            }
-            let scope = crate::control::Scope {
-                environment: &env.name,
-                target: label,
-                ledger: env.ledger.as_str(),
-            };
-            if let Err(err) = store.record(&scope, &seen, &now) {
-                eprintln!("warning: control store: {err}");
-            }
-        }
+    /// The matrix inputs, with what the control store remembers.
+    pub fn inputs<'a>(&'a self, remembered: &'a super::memory::Remembered) -> Vec<EnvLedger<'a>> {
+        self.envs
+            .iter()
+            .zip(&self.ledgers)
+            .enumerate()
+            .map(|(i, (env, r))| EnvLedger {
+                observed: remembered.observed[i].as_ref(),
+                accepted: remembered.accepted[i].as_ref(),
+                ..EnvLedger::new(&env.name, r.as_deref().map_err(String::as_str))
+            })
+            .collect()
     }
 }

@@ -16,7 +16,7 @@
 
 use super::ledger_table::{self, Elapsed, NewRow, lock_key, qualified};
 use super::mode::Mode;
-use super::plan::Plan;
+use super::plan::{Direction, Plan};
 use super::sql::{Dialect, quote_literal, split};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -24,6 +24,9 @@ use sha2::{Digest, Sha256};
 /// What a bundle is built from, besides the plan.
 pub struct BundleInput<'a> {
     pub plan: &'a Plan<'a>,
+    /// Up: apply the plan's steps. Down: revert them (a rollback plan,
+    /// newest first) with their down scripts, removing their rows.
+    pub direction: Direction,
     pub dialect: Dialect,
     pub schema: Option<&'a str>,
     pub envgate_version: &'a str,
@@ -51,8 +54,10 @@ pub struct Manifest {
     pub schema: Option<String>,
     /// The newest version applied when the bundle was built (null: none).
     pub from: Option<String>,
-    /// The newest version the bundle applies.
+    /// The newest version the bundle applies (up), or the last it reverts
+    /// (down).
     pub to: String,
+    pub direction: Direction,
     /// How many migrations the ledger must hold, and the SHA-256 of their
     /// versions joined by newlines.
     pub expects_applied: ExpectedState,
@@ -93,11 +98,16 @@ pub fn build(input: &BundleInput<'_>) -> Bundle {
     let to = plan.steps.last().expect("non-empty").migration.id();
     let id = {
         let mut h = Sha256::new();
+        let direction = match input.direction {
+            Direction::Up => "up",
+            Direction::Down => "down",
+        };
         for part in [
             plan.env,
             input.dialect.as_str(),
             input.schema.unwrap_or(""),
             &expected_sha,
+            direction,
         ] {
             h.update(part.as_bytes());
             h.update([0]);
@@ -108,7 +118,30 @@ pub fn build(input: &BundleInput<'_>) -> Bundle {
         }
         hex::encode(&h.finalize()[..8])
     };
-    let stem = format!("{}-{}-{to}", plan.env, plan.from.unwrap_or("empty"));
+    // A tag may hold characters a file name should not (`release/2.4`).
+    let file_safe = |t: &str| -> String {
+        t.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    let stem = match (input.direction, input.release) {
+        (Direction::Up, Some(release)) => format!("{}-{}", plan.env, file_safe(release)),
+        (Direction::Up, None) => format!("{}-{}-{to}", plan.env, plan.from.unwrap_or("empty")),
+        (Direction::Down, Some(release)) => {
+            format!("{}-rollback-{}", plan.env, file_safe(release))
+        }
+        (Direction::Down, None) => format!(
+            "{}-{}-rollback-{to}",
+            plan.env,
+            plan.from.unwrap_or("empty")
+        ),
+    };
     let mut w = Writer {
         out: String::new(),
         input,
@@ -135,6 +168,7 @@ pub fn build(input: &BundleInput<'_>) -> Bundle {
         schema: input.schema.map(str::to_owned),
         from: plan.from.map(str::to_owned),
         to: to.to_owned(),
+        direction: input.direction,
         expects_applied: ExpectedState {
             count: plan.applied.len(),
             versions_sha256: expected_sha,
@@ -202,10 +236,16 @@ impl Writer<'_> {
                 plan.mode,
                 self.input.dialect.as_str()
             ),
-            format!(
-                "-- Brings the ledger from {from} to {to}: {n} migration{}.",
-                if n == 1 { "" } else { "s" }
-            ),
+            match self.input.direction {
+                Direction::Up => format!(
+                    "-- Brings the ledger from {from} to {to}: {n} migration{}.",
+                    if n == 1 { "" } else { "s" }
+                ),
+                Direction::Down => format!(
+                    "-- Reverts {n} migration{} from {from}, newest first, with their down scripts.",
+                    if n == 1 { "" } else { "s" }
+                ),
+            },
             "--".to_owned(),
             "-- Apply with a client that stops at the first error:".to_owned(),
             format!("--   {how}"),
@@ -338,28 +378,40 @@ impl Writer<'_> {
         let step = &plan.steps[k];
         let t = self.table.clone();
         // Each earlier step added one successful row (a retry replaces a
-        // failed row, which is not counted).
-        let count = plan.applied.len() + k;
+        // failed row, which is not counted), or removed one.
+        let up = self.input.direction == Direction::Up;
+        let count = if up {
+            plan.applied.len() + k
+        } else {
+            plan.applied.len() - k
+        };
+        let (this_bad, prev_bad, this_ok, prev_ok) = if up {
+            ("EXISTS", "NOT EXISTS", "NOT EXISTS", "EXISTS")
+        } else {
+            ("NOT EXISTS", "EXISTS", "EXISTS", "NOT EXISTS")
+        };
         let this = quote_literal(step.migration.id());
         let prev = (k > 0).then(|| quote_literal(plan.steps[k - 1].migration.id()));
         match self.input.dialect {
             Dialect::Postgres => {
                 let prev_check = prev.map_or(String::new(), |p| {
-                    format!(" OR NOT EXISTS (SELECT 1 FROM {t} WHERE version = {p} AND success)")
+                    format!(" OR {prev_bad} (SELECT 1 FROM {t} WHERE version = {p} AND success)")
                 });
                 let lock = lock.map_or(String::new(), |l| format!("PERFORM {l}; "));
                 self.line(&format!(
-                    "DO $envgate_step$ BEGIN {lock}IF (SELECT count(*) FROM {t} WHERE success) <> {count} OR EXISTS (SELECT 1 FROM {t} WHERE version = {this} AND success){prev_check} THEN RAISE EXCEPTION 'envgate bundle {}: before step {} the ledger is not where the previous step left it; this step changed nothing'; END IF; END $envgate_step$;",
+                    "DO $envgate_step$ BEGIN {lock}IF (SELECT count(*) FROM {t} WHERE success) <> {count} OR {this_bad} (SELECT 1 FROM {t} WHERE version = {this} AND success){prev_check} THEN RAISE EXCEPTION 'envgate bundle {}: before step {} the ledger is not where the previous step left it; this step changed nothing'; END IF; END $envgate_step$;",
                     self.id,
                     k + 1,
                 ));
             }
             Dialect::Sqlite => {
                 let prev_check = prev.map_or(String::new(), |p| {
-                    format!(" AND EXISTS (SELECT 1 FROM {t} WHERE version = {p} AND success = 1)")
+                    format!(
+                        " AND {prev_ok} (SELECT 1 FROM {t} WHERE version = {p} AND success = 1)"
+                    )
                 });
                 self.line(&format!(
-                    "INSERT INTO envgate_step_guard (ok) SELECT (SELECT count(*) FROM {t} WHERE success = 1) = {count} AND NOT EXISTS (SELECT 1 FROM {t} WHERE version = {this} AND success = 1){prev_check};"
+                    "INSERT INTO envgate_step_guard (ok) SELECT (SELECT count(*) FROM {t} WHERE success = 1) = {count} AND {this_ok} (SELECT 1 FROM {t} WHERE version = {this} AND success = 1){prev_check};"
                 ));
             }
         }
@@ -377,12 +429,16 @@ impl Writer<'_> {
             Some(why) => format!("; runs outside a transaction: {why}"),
             None => String::new(),
         };
+        let script = match self.input.direction {
+            Direction::Up => &m.up,
+            Direction::Down => m.down.as_ref().expect("rollback plans have down scripts"),
+        };
         self.line(&format!(
             "-- [{}/{total}] {}_{} ({}{where_})",
             k + 1,
             m.id(),
             m.name,
-            m.up.path
+            script.path
         ));
         let row = NewRow {
             version: m.id(),
@@ -399,7 +455,10 @@ impl Writer<'_> {
             applied_via: &via,
             error: None,
         };
-        let record = ledger_table::record_sql(dialect, schema, &row);
+        let record = match self.input.direction {
+            Direction::Up => ledger_table::record_sql(dialect, schema, &row),
+            Direction::Down => ledger_table::delete_sql(dialect, schema, m.id()),
+        };
         let set_path =
             schema.map(|s| format!("SET LOCAL search_path TO {};", super::sql::quote_ident(s)));
         match (dialect, transactional) {
@@ -415,7 +474,7 @@ impl Writer<'_> {
                     ));
                 }
                 self.step_guard(k, Some(&format!("pg_advisory_xact_lock({key})")));
-                self.migration_body(&m.up.sql);
+                self.migration_body(&script.sql);
                 self.line(&format!("{record};"));
                 self.line("COMMIT;");
             }
@@ -441,7 +500,7 @@ impl Writer<'_> {
                         ledger_table::mark_start_sql().trim_start_matches("SELECT ")
                     )),
                 );
-                for stmt in split(&m.up.sql, dialect) {
+                for stmt in split(&script.sql, dialect) {
                     self.line(&format!("{};", stmt.text));
                 }
                 self.line(&format!("{record};"));
@@ -460,7 +519,7 @@ impl Writer<'_> {
                     self.sqlite_full_guard();
                 }
                 self.step_guard(k, None);
-                self.migration_body(&m.up.sql);
+                self.migration_body(&script.sql);
                 self.line(&format!("{record};"));
                 self.line("COMMIT;");
             }
@@ -475,7 +534,7 @@ impl Writer<'_> {
                     self.line("COMMIT;");
                 }
                 self.step_guard(k, None);
-                for stmt in split(&m.up.sql, dialect) {
+                for stmt in split(&script.sql, dialect) {
                     self.line(&format!("{};", stmt.text));
                 }
                 self.line(&format!("{record};"));
@@ -546,10 +605,12 @@ mod tests {
             ledger: &ledger,
             target: None,
             allow_drift: false,
+            only: None,
         })
         .unwrap();
         build(&BundleInput {
             plan: &p,
+            direction: Direction::Up,
             dialect,
             schema,
             envgate_version: "0.1.0",

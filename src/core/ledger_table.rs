@@ -143,6 +143,36 @@ pub fn record_sql(dialect: Dialect, schema: Option<&str>, row: &NewRow<'_>) -> S
     )
 }
 
+/// Removes a migration's rows (a rollback).
+pub fn delete_sql(dialect: Dialect, schema: Option<&str>, version: &str) -> String {
+    let _ = dialect;
+    format!(
+        "DELETE FROM {} WHERE version = {}",
+        qualified(schema),
+        quote_literal(version)
+    )
+}
+
+/// Replaces the recorded hash of an applied migration: drift accepted on
+/// purpose (`envgate drift accept`).
+pub fn accept_hash_sql(
+    dialect: Dialect,
+    schema: Option<&str>,
+    version: &str,
+    sha256: &str,
+) -> String {
+    let success = match dialect {
+        Dialect::Postgres => "success",
+        Dialect::Sqlite => "success = 1",
+    };
+    format!(
+        "UPDATE {} SET sha256 = {} WHERE version = {} AND {success}",
+        qualified(schema),
+        quote_literal(sha256),
+        quote_literal(version)
+    )
+}
+
 /// Records a failed run, replacing an earlier failed row of the version.
 pub fn record_failure_sql(dialect: Dialect, schema: Option<&str>, row: &NewRow<'_>) -> String {
     record_sql(dialect, schema, row)

@@ -62,6 +62,8 @@ pub struct Cell<'a> {
     pub out_of_order: bool,
     /// Pending again: a repeatable migration whose content changed.
     pub rerun: bool,
+    /// Applied with a content accepted on purpose after it drifted.
+    pub accepted: Option<&'a Accepted>,
 }
 
 /// The content hash of a migration when envgate first observed it applied
@@ -69,6 +71,16 @@ pub struct Cell<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Observed {
     pub hash: ContentHash,
+    pub at: String,
+}
+
+/// Drift accepted on purpose: the content hash now accepted for a
+/// migration in an environment, who accepted it, when and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    pub hash: ContentHash,
+    pub actor: String,
+    pub reason: String,
     pub at: String,
 }
 
@@ -80,6 +92,7 @@ impl<'a> Cell<'a> {
             observed: None,
             out_of_order: false,
             rerun: false,
+            accepted: None,
         }
     }
 
@@ -133,6 +146,8 @@ pub struct EnvLedger<'a> {
     pub rows: Result<&'a [LedgerRow], &'a str>,
     /// First observations, by migration id, for ledgers without checksums.
     pub observed: Option<&'a HashMap<String, Observed>>,
+    /// Drift accepted on purpose, by migration id.
+    pub accepted: Option<&'a HashMap<String, Accepted>>,
 }
 
 impl<'a> EnvLedger<'a> {
@@ -141,6 +156,7 @@ impl<'a> EnvLedger<'a> {
             name,
             rows,
             observed: None,
+            accepted: None,
         }
     }
 }
@@ -276,12 +292,20 @@ pub fn compute<'a>(migrations: &'a [Migration], envs: &[EnvLedger<'a>]) -> Matri
             Slot::Extra(j) => (extra_pos[j], None),
         };
         let observed = envs[e].observed.and_then(|o| o.get(&lrow.version));
+        let accepted = envs[e].accepted.and_then(|a| a.get(&lrow.version));
+        let mut used_acceptance = None;
         let (state, rerun) = match migration {
             _ if !lrow.success => (State::Failed, false),
             None => (State::Missing, false),
             Some(m) => match judge(m, &lrow.hash, observed) {
-                Judgement::Same => (State::Applied, false),
                 Judgement::Changed if m.repeatable => (State::Pending, true),
+                // Accepted on purpose: for a managed ledger the row was
+                // updated too (`Same`); the note stays either way.
+                _ if accepted.is_some_and(|a| a.hash == m.up.hash) => {
+                    used_acceptance = accepted;
+                    (State::Applied, false)
+                }
+                Judgement::Same => (State::Applied, false),
                 Judgement::Changed => (State::Drifted, false),
             },
         };
@@ -291,6 +315,7 @@ pub fn compute<'a>(migrations: &'a [Migration], envs: &[EnvLedger<'a>]) -> Matri
             observed,
             out_of_order: false,
             rerun,
+            accepted: used_acceptance,
         };
     }
 

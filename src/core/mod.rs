@@ -1,6 +1,7 @@
 //! The pure core: no I/O, no clock, no environment variables. Everything here
 //! takes values and returns values, so the CLI, the bot and the tests share it.
 
+pub mod audit;
 pub mod bundle;
 pub mod checksum;
 pub mod ledger;
@@ -9,7 +10,9 @@ pub mod matrix;
 pub mod migration;
 pub mod mode;
 pub mod plan;
+pub mod policy;
 pub mod redact;
+pub mod release;
 pub mod sql;
 pub mod tools;
 pub mod version;

@@ -11,6 +11,7 @@ use super::mode::Mode;
 use super::sql::{Dialect, no_transaction_reason};
 use super::version::Version;
 use serde::Serialize;
+use std::collections::HashSet;
 use thiserror::Error;
 
 #[derive(Clone, Debug)]
@@ -37,6 +38,22 @@ pub enum Blocker {
     },
     /// The ledger records a failed run.
     Failed { version: String, at: Option<String> },
+}
+
+impl Blocker {
+    pub fn version(&self) -> &str {
+        match self {
+            Blocker::Drifted { version, .. } | Blocker::Failed { version, .. } => version,
+        }
+    }
+
+    /// `<version> drifted` or `<version> failed`.
+    pub fn summary(&self) -> String {
+        match self {
+            Blocker::Drifted { version, .. } => format!("{version} drifted"),
+            Blocker::Failed { version, .. } => format!("{version} failed"),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -87,6 +104,8 @@ pub struct PlanInput<'a> {
     pub target: Option<&'a str>,
     /// Let drift and failed runs through (failed migrations are retried).
     pub allow_drift: bool,
+    /// Only these migrations (a release's); `None`: every pending one.
+    pub only: Option<&'a HashSet<String>>,
 }
 
 pub fn plan<'a>(input: &PlanInput<'a>) -> Result<Plan<'a>, PlanError> {
@@ -105,6 +124,7 @@ pub fn plan<'a>(input: &PlanInput<'a>) -> Result<Plan<'a>, PlanError> {
     // Migrations come in their layout's order.
     let target_pos = target.and_then(|t| migrations.iter().position(|m| std::ptr::eq(m, t)));
     let within = |i: usize| target_pos.is_none_or(|tp| i <= tp);
+    let chosen = |m: &Migration| input.only.is_none_or(|set| set.contains(m.id()));
 
     let m = matrix::compute(migrations, &[EnvLedger::new(input.env, Ok(input.ledger))]);
     let mut applied: Vec<(&'a str, usize)> = Vec::new();
@@ -145,7 +165,7 @@ pub fn plan<'a>(input: &PlanInput<'a>) -> Result<Plan<'a>, PlanError> {
                     blockers.push(blocker);
                 }
             }
-            (State::Failed, Some((i, mig))) if within(i) => {
+            (State::Failed, Some((i, mig))) if within(i) && chosen(mig) => {
                 if input.allow_drift {
                     warnings.push(Warning::Allowed {
                         what: format!("{} failed before; retrying it", row.version),
@@ -158,7 +178,7 @@ pub fn plan<'a>(input: &PlanInput<'a>) -> Result<Plan<'a>, PlanError> {
                     });
                 }
             }
-            (State::Pending, Some((i, mig))) if within(i) => {
+            (State::Pending, Some((i, mig))) if within(i) && chosen(mig) => {
                 steps.push(step(mig, input.dialect, false, cell.out_of_order));
             }
             _ => {}
@@ -200,7 +220,78 @@ fn step(m: &Migration, dialect: Dialect, retry: bool, out_of_order: bool) -> Ste
     }
 }
 
+/// Which way migrations move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Apply them and record them.
+    Up,
+    /// Revert them with their down scripts and remove their ledger rows.
+    Down,
+}
+
+/// Reverting a set of migrations (a release's) in one environment: those
+/// applied there, newest first.
+pub fn rollback<'a>(
+    env: &'a str,
+    mode: Mode,
+    dialect: Dialect,
+    migrations: &'a [Migration],
+    ledger: &'a [LedgerRow],
+    ids: &HashSet<String>,
+) -> Plan<'a> {
+    let m = matrix::compute(migrations, &[EnvLedger::new(env, Ok(ledger))]);
+    let mut applied = Vec::new();
+    let mut steps = Vec::new();
+    let mut next_migration = migrations.iter();
+    for (r, row) in m.rows.iter().enumerate() {
+        let cell = m.cells(r)[0];
+        let migration = if row.file.is_some() {
+            next_migration.next()
+        } else {
+            None
+        };
+        if matches!(cell.state, State::Applied | State::Drifted | State::Missing) {
+            applied.push(cell.ledger.map_or(row.version, |l| l.version.as_str()));
+            if let Some(mig) = migration.filter(|m| ids.contains(m.id())) {
+                let no_transaction = mig
+                    .down
+                    .as_ref()
+                    .and_then(|d| no_transaction_reason(&d.sql, dialect));
+                steps.push(Step {
+                    migration: mig,
+                    no_transaction,
+                    retry: false,
+                    out_of_order: false,
+                });
+            }
+        }
+    }
+    steps.reverse();
+    let from = applied.last().copied();
+    Plan {
+        env,
+        mode,
+        applied,
+        from,
+        target: None,
+        steps,
+        blockers: Vec::new(),
+        warnings: Vec::new(),
+    }
+}
+
 impl Plan<'_> {
+    /// The steps' migrations that have no down script (a rollback of them
+    /// is refused).
+    pub fn without_down(&self) -> Vec<&str> {
+        self.steps
+            .iter()
+            .filter(|s| s.migration.down.is_none())
+            .map(|s| s.migration.up.path.as_str())
+            .collect()
+    }
+
     /// Whether any step must run outside a transaction.
     pub fn needs_session(&self) -> bool {
         self.steps.iter().any(|s| s.no_transaction.is_some())
@@ -246,6 +337,7 @@ mod tests {
             ledger,
             target: None,
             allow_drift: false,
+            only: None,
         }
     }
 
@@ -348,6 +440,7 @@ mod tests {
         ];
         let p = plan(&PlanInput {
             allow_drift: true,
+            only: None,
             ..input(&ms, &ledger)
         })
         .unwrap();

@@ -70,6 +70,8 @@ pub enum StepError {
     Database(String),
 }
 
+pub use crate::core::plan::Direction;
+
 /// What happened to one step.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StepOutcome {
@@ -187,6 +189,26 @@ impl WriteSession {
         }
     }
 
+    /// Reverts one migration with its down script and removes its ledger
+    /// row, in one transaction where it can.
+    pub async fn revert(
+        &mut self,
+        _lock: &LockProof,
+        migration: &Migration,
+        down: &str,
+        transactional: bool,
+    ) -> Result<StepOutcome, StepError> {
+        match self {
+            WriteSession::Postgres(pg) => pg.revert(migration, down, transactional).await,
+            WriteSession::Sqlite(lite) => {
+                let m = migration.clone();
+                let down = down.to_owned();
+                lite.run(move |c, _| SqliteWriter::revert(c, &m, &down, transactional))
+                    .await
+            }
+        }
+    }
+
     /// Records that a migration failed (replacing an earlier failure).
     pub async fn record_failure(
         &mut self,
@@ -217,6 +239,50 @@ impl WriteSession {
                             let _ = c.execute_batch("ROLLBACK");
                             e.to_string()
                         })
+                })
+                .await
+            }
+        }
+    }
+
+    /// Replaces the recorded hash of an applied migration with `sha256`
+    /// (tagged), in one transaction: drift accepted on purpose. Returns
+    /// whether a row was updated.
+    pub async fn accept_hash(
+        &mut self,
+        _lock: &LockProof,
+        version: &str,
+        sha256: &str,
+    ) -> Result<bool, String> {
+        match self {
+            WriteSession::Postgres(pg) => {
+                let sql = format!(
+                    "BEGIN;{}{};COMMIT",
+                    pg.set_path(),
+                    ledger_table::accept_hash_sql(
+                        Dialect::Postgres,
+                        pg.schema.as_deref(),
+                        version,
+                        sha256
+                    )
+                );
+                match pg.batch(&sql).await {
+                    Ok(messages) => Ok(messages
+                        .iter()
+                        .any(|m| matches!(m, SimpleQueryMessage::CommandComplete(n) if *n > 0))),
+                    Err(e) => {
+                        let _ = pg.batch("ROLLBACK").await;
+                        Err(describe(&e))
+                    }
+                }
+            }
+            WriteSession::Sqlite(lite) => {
+                let sql = ledger_table::accept_hash_sql(Dialect::Sqlite, None, version, sha256);
+                lite.run(move |c, _| {
+                    let tx = c.unchecked_transaction().map_err(|e| e.to_string())?;
+                    let n = tx.execute(&sql, []).map_err(|e| e.to_string())?;
+                    tx.commit().map_err(|e| e.to_string())?;
+                    Ok(n > 0)
                 })
                 .await
             }
@@ -428,8 +494,9 @@ impl PgWriter {
     }
 
     /// Checks run at the start of each migration's transaction: the lock,
-    /// the session (when there is one), and that nobody applied it first.
-    fn step_prelude(&self, version: &str) -> String {
+    /// the session (when there is one), and that nobody got there first
+    /// (applied it, for an apply; reverted it, for a rollback).
+    fn step_prelude(&self, version: &str, direction: Direction) -> String {
         let table = qualified(self.schema.as_deref());
         let same_backend = self.pid.map_or(String::new(), |pid| {
             format!(
@@ -437,10 +504,14 @@ impl PgWriter {
                  MESSAGE = 'the connection moved to another server session (a transaction pooler?)'; END IF; "
             )
         });
+        let done = match direction {
+            Direction::Up => "EXISTS",
+            Direction::Down => "NOT EXISTS",
+        };
         format!(
             "SET LOCAL lock_timeout = '{}ms';SELECT pg_advisory_xact_lock({});SET LOCAL lock_timeout TO DEFAULT;\
-             DO $envgate$ BEGIN {same_backend}IF EXISTS (SELECT 1 FROM {table} WHERE version = {} AND success) THEN \
-             RAISE EXCEPTION USING ERRCODE = '{ALREADY_APPLIED}', MESSAGE = 'already applied'; END IF; END $envgate$;",
+             DO $envgate$ BEGIN {same_backend}IF {done} (SELECT 1 FROM {table} WHERE version = {} AND success) THEN \
+             RAISE EXCEPTION USING ERRCODE = '{ALREADY_APPLIED}', MESSAGE = 'already done'; END IF; END $envgate$;",
             self.lock_timeout.as_millis().max(1),
             self.key,
             quote_literal(version),
@@ -454,35 +525,64 @@ impl PgWriter {
         ctx: &RowContext<'_>,
     ) -> Result<StepOutcome, StepError> {
         let hash = m.up.hash.tagged();
-        let started = Instant::now();
-        if transactional {
+        let schema = self.schema.clone();
+        let finish = |elapsed: Elapsed| {
             let row = NewRow {
                 version: m.id(),
                 name: &m.name,
                 sha256: &hash,
                 applied_by: Some(ctx.applied_by),
-                elapsed: Elapsed::SinceTransactionStart,
+                elapsed,
                 success: true,
                 release: ctx.release,
                 applied_via: "managed",
                 error: None,
             };
-            // The checks, each statement, then the row and COMMIT, sent as
-            // separate queries but pipelined: one round trip, and an error
-            // names the statement it came from.
+            ledger_table::record_sql(Dialect::Postgres, schema.as_deref(), &row)
+        };
+        self.step(m.id(), &m.up.sql, transactional, Direction::Up, &finish)
+            .await
+    }
+
+    async fn revert(
+        &mut self,
+        m: &Migration,
+        down: &str,
+        transactional: bool,
+    ) -> Result<StepOutcome, StepError> {
+        let delete = ledger_table::delete_sql(Dialect::Postgres, self.schema.as_deref(), m.id());
+        self.step(m.id(), down, transactional, Direction::Down, &|_| {
+            delete.clone()
+        })
+        .await
+    }
+
+    /// Runs one script of a migration and finishes it with `finish` (the
+    /// ledger row to write or remove), in one transaction — the checks, each
+    /// statement, then the finish and COMMIT, sent as separate queries but
+    /// pipelined: one round trip, and an error names the statement it came
+    /// from — or, when it cannot run in a transaction, statement by
+    /// statement with the finish written after the last one.
+    async fn step(
+        &mut self,
+        version: &str,
+        sql: &str,
+        transactional: bool,
+        direction: Direction,
+        finish: &dyn Fn(Elapsed) -> String,
+    ) -> Result<StepOutcome, StepError> {
+        let started = Instant::now();
+        let statements = split(sql, Dialect::Postgres);
+        if transactional {
             let prefix = format!(
                 "BEGIN;SET LOCAL standard_conforming_strings = on;{}{}",
                 self.set_path(),
-                self.step_prelude(m.id())
+                self.step_prelude(version, direction)
             );
-            let statements = split(&m.up.sql, Dialect::Postgres);
-            let record = format!(
-                "{};COMMIT",
-                ledger_table::record_sql(Dialect::Postgres, self.schema.as_deref(), &row)
-            );
+            let end = format!("{};COMMIT", finish(Elapsed::SinceTransactionStart));
             let queries: Vec<&str> = std::iter::once(prefix.as_str())
                 .chain(statements.iter().map(|s| s.text))
-                .chain(std::iter::once(record.as_str()))
+                .chain(std::iter::once(end.as_str()))
                 .collect();
             let results =
                 futures::future::join_all(queries.iter().map(|q| self.client.simple_query(q)))
@@ -506,12 +606,9 @@ impl PgWriter {
             return Err(if i == 0 {
                 self.prelude_error(e).await
             } else if i <= statements.len() {
-                self.classify(e, &m.up.sql, statements[i - 1].offset, false)
+                self.classify(e, sql, statements[i - 1].offset, false)
             } else {
-                StepError::Database(format!(
-                    "recording the migration in the ledger failed: {}",
-                    describe(e)
-                ))
+                StepError::Database(format!("updating the ledger failed: {}", describe(e)))
             });
         }
         if self.pooled {
@@ -523,13 +620,13 @@ impl PgWriter {
         let table = qualified(self.schema.as_deref());
         let check = format!(
             "SELECT pg_backend_pid(), EXISTS (SELECT 1 FROM {table} WHERE version = {} AND success)",
-            quote_literal(m.id())
+            quote_literal(version)
         );
         let msgs = self
             .batch(&check)
             .await
             .map_err(|e| StepError::Database(describe(&e)))?;
-        let (pid, done) = msgs
+        let (pid, present) = msgs
             .iter()
             .find_map(|msg| match msg {
                 SimpleQueryMessage::Row(r) => Some((
@@ -544,30 +641,22 @@ impl PgWriter {
                 "the connection moved to another server session (a transaction pooler?)".into(),
             ));
         }
+        let done = match direction {
+            Direction::Up => present,
+            Direction::Down => !present,
+        };
         if done {
             return Ok(StepOutcome::AlreadyApplied);
         }
-        let statements = split(&m.up.sql, Dialect::Postgres);
         for (i, stmt) in statements.iter().enumerate() {
             if let Err(e) = self.batch(stmt.text).await {
-                return Err(self.classify(&e, &m.up.sql, stmt.offset, i > 0));
+                return Err(self.classify(&e, sql, stmt.offset, i > 0));
             }
         }
-        let row = NewRow {
-            version: m.id(),
-            name: &m.name,
-            sha256: &hash,
-            applied_by: Some(ctx.applied_by),
-            elapsed: Elapsed::Millis(started.elapsed().as_millis() as u64),
-            success: true,
-            release: ctx.release,
-            applied_via: "managed",
-            error: None,
-        };
-        let record = ledger_table::record_sql(Dialect::Postgres, self.schema.as_deref(), &row);
-        self.batch(&record).await.map_err(|e| {
+        let end = finish(Elapsed::Millis(started.elapsed().as_millis() as u64));
+        self.batch(&end).await.map_err(|e| {
             StepError::Database(format!(
-                "the migration ran, but recording it failed: {}",
+                "the statements ran, but updating the ledger failed: {}",
                 describe(&e)
             ))
         })?;
@@ -745,6 +834,44 @@ impl SqliteWriter {
         applied_by: &str,
         release: Option<&str>,
     ) -> Result<StepOutcome, StepError> {
+        let hash = m.up.hash.tagged();
+        let finish = |ms: u64| {
+            let row = NewRow {
+                version: m.id(),
+                name: &m.name,
+                sha256: &hash,
+                applied_by: Some(applied_by),
+                elapsed: Elapsed::Millis(ms),
+                success: true,
+                release,
+                applied_via: "managed",
+                error: None,
+            };
+            ledger_table::record_sql(Dialect::Sqlite, None, &row)
+        };
+        Self::step(c, m.id(), &m.up.sql, transactional, Direction::Up, &finish)
+    }
+
+    fn revert(
+        c: &rusqlite::Connection,
+        m: &Migration,
+        down: &str,
+        transactional: bool,
+    ) -> Result<StepOutcome, StepError> {
+        let delete = ledger_table::delete_sql(Dialect::Sqlite, None, m.id());
+        Self::step(c, m.id(), down, transactional, Direction::Down, &|_| {
+            delete.clone()
+        })
+    }
+
+    fn step(
+        c: &rusqlite::Connection,
+        version: &str,
+        sql: &str,
+        transactional: bool,
+        direction: Direction,
+        finish: &dyn Fn(u64) -> String,
+    ) -> Result<StepOutcome, StepError> {
         let db_err = |e: rusqlite::Error| StepError::Database(e.to_string());
         let started = Instant::now();
         if transactional {
@@ -755,12 +882,12 @@ impl SqliteWriter {
                 let _ = c.execute_batch("ROLLBACK");
             }
         };
-        let done: bool = match c.query_row(
+        let present: bool = match c.query_row(
             &format!(
                 "SELECT EXISTS (SELECT 1 FROM {} WHERE version = ?1 AND success = 1)",
                 ledger_table::TABLE
             ),
-            [m.id()],
+            [version],
             |r| r.get(0),
         ) {
             Ok(d) => d,
@@ -769,11 +896,11 @@ impl SqliteWriter {
                 return Err(db_err(e));
             }
         };
-        if done {
+        if present == (direction == Direction::Up) {
             rollback(c);
             return Ok(StepOutcome::AlreadyApplied);
         }
-        for (i, stmt) in split(&m.up.sql, Dialect::Sqlite).iter().enumerate() {
+        for (i, stmt) in split(sql, Dialect::Sqlite).iter().enumerate() {
             if let Err(e) = c.execute_batch(stmt.text) {
                 rollback(c);
                 let within = match &e {
@@ -782,7 +909,7 @@ impl SqliteWriter {
                     }
                     _ => 0,
                 };
-                let (line, column) = line_col(&m.up.sql, stmt.offset + within.min(stmt.text.len()));
+                let (line, column) = line_col(sql, stmt.offset + within.min(stmt.text.len()));
                 return Err(StepError::Migration {
                     message: e.to_string(),
                     position: Some(Position { line, column }),
@@ -790,24 +917,14 @@ impl SqliteWriter {
                 });
             }
         }
-        let hash = m.up.hash.tagged();
-        let row = NewRow {
-            version: m.id(),
-            name: &m.name,
-            sha256: &hash,
-            applied_by: Some(applied_by),
-            elapsed: Elapsed::Millis(started.elapsed().as_millis() as u64),
-            success: true,
-            release,
-            applied_via: "managed",
-            error: None,
-        };
-        let record = ledger_table::record_sql(Dialect::Sqlite, None, &row);
         let end = if transactional { "\nCOMMIT;" } else { "" };
-        if let Err(e) = c.execute_batch(&format!("{record};{end}")) {
+        if let Err(e) = c.execute_batch(&format!(
+            "{};{end}",
+            finish(started.elapsed().as_millis() as u64)
+        )) {
             rollback(c);
             return Err(StepError::Database(format!(
-                "recording the migration failed: {e}"
+                "updating the ledger failed: {e}"
             )));
         }
         Ok(StepOutcome::Applied {

@@ -1,0 +1,171 @@
+//! `envgate drift accept <env> <version> --reason "…"`: today's content of
+//! a drifted migration becomes the accepted one for that environment.
+//!
+//! In a `managed` environment the ledger row's hash is updated (in a
+//! transaction, under the environment's lock); elsewhere only the control
+//! store records it, never that database. Either way the audit trail keeps
+//! the actor, the reason, and the old and new hash, and `status` shows the
+//! cell `applied` with a note.
+
+use super::memory::{Memory, now};
+use super::status::World;
+use super::{Failure, common, exit, write};
+use crate::config::Config;
+use crate::control::Acceptance;
+use crate::core::audit::Entry;
+use crate::core::matrix::{self, State};
+use crate::core::mode::Mode;
+use crate::core::tools::Tool;
+use crate::target::write::WriteSession;
+
+pub struct AcceptArgs {
+    pub env: String,
+    pub version: String,
+    pub reason: String,
+    pub actor: Option<String>,
+}
+
+pub async fn accept(config: &Config, args: AcceptArgs) -> Result<i32, Failure> {
+    if args.reason.trim().is_empty() {
+        return Err(Failure::usage(
+            "--reason must say why the edit is intended: it goes to the audit trail",
+        ));
+    }
+    let memory = Memory::open(config, common::actor(args.actor.as_deref()), true).await?;
+    let entry = Entry {
+        migrations: vec![args.version.clone()],
+        ..memory.entry("drift_accepted", Some(&args.env), "ok")
+    };
+    let Some(env) = config.env(&args.env) else {
+        let msg = write::no_such_env(config, &args.env);
+        return Err(write::refuse(&memory, entry, msg).await);
+    };
+    let world = World::read(config, vec![env]).await?;
+    let remembered = memory.remembered(&world.envs, &world.labels).await;
+    if let Err(e) = &world.ledgers[0] {
+        return Err(Failure::unreachable(format!(
+            "environment '{}' could not be read: {e}",
+            env.name
+        )));
+    }
+    let m = matrix::compute(&world.discovery.migrations, &world.inputs(&remembered));
+    let Some(row) = m.rows.iter().position(|r| {
+        r.version == args.version || r.file.is_some_and(|f| f.ends_with(&args.version))
+    }) else {
+        let msg = format!(
+            "no migration '{}' in the repository or in '{}'",
+            args.version, env.name
+        );
+        return Err(write::refuse(&memory, entry, msg).await);
+    };
+    let (version, cell) = (m.rows[row].version, m.cells(row)[0]);
+    let entry = Entry {
+        migrations: vec![version.to_owned()],
+        ..entry
+    };
+    let today = match (cell.state, m.rows[row].hash) {
+        (State::Drifted, Some(today)) => today,
+        (State::Applied, _) => {
+            common::print(
+                &world.redactor,
+                &format!(
+                    "{version} is applied in '{}' with today's content: no drift to accept.\n",
+                    env.name
+                ),
+            )?;
+            return Ok(exit::OK);
+        }
+        (state, _) => {
+            let msg = format!(
+                "{version} is {} in '{}', not drifted: there is nothing to accept",
+                state.as_str(),
+                env.name
+            );
+            return Err(write::refuse(&memory, entry, msg).await);
+        }
+    };
+    let old = cell
+        .observed
+        .map(|o| o.hash.hex())
+        .or_else(|| cell.applied_hash().map(|h| h.display()))
+        .unwrap_or_default();
+    let mut details = format!(
+        "reason: {}; accepted {} (was {})",
+        args.reason.trim(),
+        today.hex(),
+        if old.is_empty() { "none" } else { &old }
+    );
+    if env.mode == Mode::Managed && env.ledger == Tool::Envgate {
+        let access = write::gate(config, &memory, env, &entry).await?;
+        let target = &world.targets[0];
+        let unreachable = |e: String| {
+            Failure::unreachable(world.redactor.redact(&format!(
+                "environment '{}': {}: {e}",
+                env.name,
+                common::target_label(target)
+            )))
+        };
+        let mut session = WriteSession::open(
+            target,
+            &access,
+            env.schema.as_deref(),
+            &format!("envgate drift accept by {}", memory.actor),
+            env.connect_timeout,
+        )
+        .await
+        .map_err(unreachable)?;
+        let lock = session
+            .lock(env.lock_timeout)
+            .await
+            .map_err(|e| unreachable(format!("{e:?}")))?;
+        let updated = session
+            .accept_hash(&lock, version, &today.tagged())
+            .await
+            .map_err(unreachable)?;
+        session.unlock(lock).await;
+        if !updated {
+            let msg = format!(
+                "{version}: its ledger row in '{}' changed meanwhile; nothing was accepted",
+                env.name
+            );
+            return Err(write::refuse(&memory, entry, msg).await);
+        }
+        details.push_str("; ledger row updated");
+    }
+    let store = memory
+        .store()
+        .ok_or_else(|| Failure::internal("the control store is not open"))?;
+    store
+        .accept(&Acceptance {
+            environment: &env.name,
+            target: &world.labels[0],
+            migration: version,
+            hash: &today,
+            previous: (!old.is_empty()).then_some(old.as_str()),
+            actor: &memory.actor,
+            reason: args.reason.trim(),
+            at: &now(),
+        })
+        .await
+        .map_err(|e| Failure::internal(format!("control store: {e}")))?;
+    memory
+        .audit(Entry {
+            details: Some(details),
+            ..entry
+        })
+        .await?;
+    common::print(
+        &world.redactor,
+        &format!(
+            "accepted: {version} in '{}' is now applied with content {} ({}); recorded in the audit trail.\n",
+            env.name,
+            &today.hex()[..12],
+            if env.mode == Mode::Managed && env.ledger == Tool::Envgate {
+                "the ledger row was updated"
+            } else {
+                "recorded in the control store only, never in that database"
+            }
+        ),
+    )?;
+    Ok(exit::OK)
+}

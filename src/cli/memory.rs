@@ -1,0 +1,229 @@
+//! What envgate remembers between runs, through the control store: the audit
+//! trail, each environment's mode, first observations of migrations in
+//! ledgers without checksums, drift accepted and drift already reported.
+
+use super::Failure;
+use crate::config::{Config, ControlStoreLocation, EnvConfig};
+use crate::control::{ControlStore, Scope};
+use crate::core::audit::Entry;
+use crate::core::matrix::{Accepted, Matrix, Observed, State};
+use crate::core::policy;
+use crate::core::tools::Tool;
+use std::collections::HashMap;
+
+/// The current time, RFC 3339, UTC.
+pub fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+pub struct Memory {
+    store: Option<ControlStore>,
+    pub actor: String,
+}
+
+/// Per environment, what the matrix needs from the store.
+pub struct Remembered {
+    pub observed: Vec<Option<HashMap<String, Observed>>>,
+    pub accepted: Vec<Option<HashMap<String, Accepted>>>,
+}
+
+impl Memory {
+    /// Opens the control store. `required`: commands that change something
+    /// must be able to audit it; `status` only warns.
+    pub async fn open(config: &Config, actor: String, required: bool) -> Result<Memory, Failure> {
+        let location = match &config.control_store {
+            ControlStoreLocation::Postgres(url) => {
+                let lookup = |v: &str| std::env::var(v).ok();
+                let url = crate::config::interpolate(url, &lookup)
+                    .map_err(|m| Failure::usage(format!("control_store: {m}")))?;
+                ControlStoreLocation::Postgres(url)
+            }
+            other => other.clone(),
+        };
+        match ControlStore::open(&location).await {
+            Ok(store) => Ok(Memory {
+                store: Some(store),
+                actor,
+            }),
+            Err(e) if required => Err(Failure::usage(format!(
+                "{} (envgate records every change it makes there; fix it or set control_store)",
+                crate::core::redact::mask_url(&e)
+            ))),
+            Err(e) => {
+                eprintln!(
+                    "warning: {}; nothing is remembered this run",
+                    crate::core::redact::mask_url(&e)
+                );
+                Ok(Memory { store: None, actor })
+            }
+        }
+    }
+
+    pub fn store(&self) -> Option<&ControlStore> {
+        self.store.as_ref()
+    }
+
+    /// Appends to the audit trail.
+    pub async fn audit(&self, entry: Entry) -> Result<(), Failure> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        store
+            .append(entry)
+            .await
+            .map(|_| ())
+            .map_err(|e| Failure::internal(format!("cannot write the audit trail: {e}")))
+    }
+
+    /// An audit entry by this run's actor, now.
+    pub fn entry(&self, action: &str, env: Option<&str>, outcome: &str) -> Entry {
+        Entry {
+            at: now(),
+            action: action.to_owned(),
+            actor: self.actor.clone(),
+            environment: env.map(str::to_owned),
+            outcome: outcome.to_owned(),
+            ..Entry::default()
+        }
+    }
+
+    /// Records environments whose mode changed since the last run (with the
+    /// actor and the configuration's commit), in the audit trail too.
+    pub async fn track_modes(&self, config: &Config, envs: &[&EnvConfig]) -> Result<(), String> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let mut commit: Option<Option<String>> = None;
+        for env in envs {
+            let previous = store.last_mode(&env.name).await?;
+            if !policy::mode_changed(previous.as_ref(), env.mode) {
+                continue;
+            }
+            let commit = commit
+                .get_or_insert_with(|| {
+                    crate::git::Repo::at(config.file.parent().unwrap_or(std::path::Path::new(".")))
+                        .head()
+                })
+                .clone();
+            let at = now();
+            store
+                .record_mode(&env.name, env.mode, &self.actor, commit.as_deref(), &at)
+                .await?;
+            let from = previous.as_ref().map_or("(none)", |p| p.mode.as_str());
+            store
+                .append(Entry {
+                    details: Some(format!(
+                        "mode {from} -> {}{}{}",
+                        env.mode,
+                        match env.mode_source {
+                            crate::core::mode::ModeSource::Default => " (default from the name)",
+                            crate::core::mode::ModeSource::Config => "",
+                        },
+                        commit
+                            .as_deref()
+                            .map_or(String::new(), |c| format!("; config at commit {c}"))
+                    )),
+                    ..self.entry("mode_change", Some(&env.name), "ok")
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Loads first observations (ledgers without checksums) and accepted
+    /// drift for each environment; `targets` name each environment's target.
+    pub async fn remembered(&self, envs: &[&EnvConfig], targets: &[String]) -> Remembered {
+        let mut observed = Vec::with_capacity(envs.len());
+        let mut accepted = Vec::with_capacity(envs.len());
+        for (env, target) in envs.iter().zip(targets) {
+            let Some(store) = &self.store else {
+                observed.push(None);
+                accepted.push(None);
+                continue;
+            };
+            let scope = Scope {
+                environment: &env.name,
+                target,
+                ledger: env.ledger.as_str(),
+            };
+            observed.push(if env.ledger == Tool::Envgate {
+                None
+            } else {
+                store
+                    .observed(&scope)
+                    .await
+                    .map_err(|e| eprintln!("warning: control store: {e}"))
+                    .ok()
+            });
+            accepted.push(
+                store
+                    .accepted(&env.name, target)
+                    .await
+                    .map_err(|e| eprintln!("warning: control store: {e}"))
+                    .ok(),
+            );
+        }
+        Remembered { observed, accepted }
+    }
+
+    /// After a status: records first observations, and reports drift seen
+    /// for the first time in the audit trail.
+    pub async fn after_status(&self, envs: &[&EnvConfig], targets: &[String], m: &Matrix<'_>) {
+        let Some(store) = &self.store else { return };
+        let at = now();
+        for (e, (env, target)) in envs.iter().zip(targets).enumerate() {
+            if env.ledger != Tool::Envgate {
+                let seen: Vec<(&str, crate::core::checksum::ContentHash)> = (0..m.rows.len())
+                    .filter_map(|r| {
+                        let cell = m.cells(r)[e];
+                        let applied =
+                            cell.ledger.is_some_and(|l| l.success) && cell.observed.is_none();
+                        applied.then_some((m.rows[r].version, m.rows[r].hash?))
+                    })
+                    .collect();
+                let scope = Scope {
+                    environment: &env.name,
+                    target,
+                    ledger: env.ledger.as_str(),
+                };
+                if let Err(err) = store.record_observed(&scope, &seen, &at).await {
+                    eprintln!("warning: control store: {err}");
+                }
+            }
+            for r in 0..m.rows.len() {
+                let cell = m.cells(r)[e];
+                let (State::Drifted, Some(today)) = (cell.state, m.rows[r].hash) else {
+                    continue;
+                };
+                let id = m.rows[r].version;
+                match store
+                    .drift_first_seen(&env.name, target, id, &today.hex())
+                    .await
+                {
+                    Ok(true) => {
+                        let recorded = cell.applied_hash().map(|h| h.display()).unwrap_or_default();
+                        let entry = Entry {
+                            migrations: vec![id.to_owned()],
+                            details: Some(format!(
+                                "{} changed: now {}, recorded {}",
+                                m.rows[r].file.unwrap_or(id),
+                                today.hex(),
+                                if recorded.is_empty() {
+                                    "none".to_owned()
+                                } else {
+                                    recorded
+                                }
+                            )),
+                            ..self.entry("drift_detected", Some(&env.name), "detected")
+                        };
+                        if let Err(err) = store.append(entry).await {
+                            eprintln!("warning: cannot write the audit trail: {err}");
+                        }
+                    }
+                    Ok(false) => {}
+                    Err(err) => eprintln!("warning: control store: {err}"),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! Writing to a `managed` environment, shared by `apply`, `promote` and
+//! `rollback`: the gate (mode, then admins), the session, the apply loop,
+//! and the audit record of whatever came of it.
+
+use super::memory::Memory;
+use super::{Failure, ReportFormat, common, exit};
+use crate::apply::{self, ApplyError, ApplyReport, ApplyRequest, ApplyStatus, Progress, Refusal};
+use crate::config::{Config, EnvConfig};
+use crate::core::audit::Entry;
+use crate::core::plan::Blocker;
+use crate::core::policy::{self, WriteGate};
+use crate::core::redact::Redactor;
+use crate::render;
+use crate::target::write::WriteSession;
+use crate::target::{Target, WriteAccess};
+use std::collections::HashSet;
+
+/// What to do once the session is open.
+pub enum Operation<'a> {
+    Apply(ApplyRequest<'a>),
+    /// Revert these migrations (a release's), newest first.
+    Rollback(ApplyRequest<'a>, &'a HashSet<String>),
+}
+
+/// Writes a refusal to the audit trail and turns it into exit code 3.
+pub async fn refuse(memory: &Memory, mut entry: Entry, message: String) -> Failure {
+    entry.outcome = "refused".to_owned();
+    entry.error = Some(message.clone());
+    if let Err(f) = memory.audit(entry).await {
+        return f;
+    }
+    Failure {
+        code: exit::REFUSED,
+        message,
+    }
+}
+
+/// "no environment 'qa' (configured: dev, staging, prod)".
+pub fn no_such_env(config: &Config, name: &str) -> String {
+    let known: Vec<&str> = config
+        .environments
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    format!("no environment '{name}' (configured: {})", known.join(", "))
+}
+
+/// Whether envgate may write to `env` now: its mode must be `managed`, and
+/// when it names admins, one of them must have made it managed or
+/// confirmed it. A refusal is audited with `entry`.
+pub async fn gate(
+    config: &Config,
+    memory: &Memory,
+    env: &EnvConfig,
+    entry: &Entry,
+) -> Result<WriteAccess, Failure> {
+    let access = match env.write_access() {
+        Ok(a) => a,
+        Err(_) => {
+            let msg = render::refused_mode(env)
+                .trim_end()
+                .trim_start_matches("refused: ")
+                .to_owned();
+            return Err(refuse(memory, entry.clone(), msg).await);
+        }
+    };
+    // A mode change is recorded (with this actor) before it is judged.
+    memory
+        .track_modes(config, &[env])
+        .await
+        .map_err(|e| Failure::internal(format!("control store: {e}")))?;
+    if env.admins.is_empty() {
+        return Ok(access);
+    }
+    let Some(store) = memory.store() else {
+        // Memory::open(required) guarantees a store for writes.
+        return Err(Failure::internal("the control store is not open"));
+    };
+    let latest = store
+        .last_mode(&env.name)
+        .await
+        .map_err(Failure::internal)?;
+    if let WriteGate::NeedsConfirmation(why) =
+        policy::write_gate(env.mode, &env.admins, latest.as_ref())
+    {
+        let msg = format!(
+            "'{}' is managed, but {why}: one of its admins ({}) must run `envgate mode confirm {}` first",
+            env.name,
+            env.admins.join(", "),
+            env.name
+        );
+        return Err(refuse(memory, entry.clone(), msg).await);
+    }
+    Ok(access)
+}
+
+/// Where a write goes.
+pub struct Destination<'a> {
+    pub env: &'a EnvConfig,
+    pub target: &'a Target,
+    /// Masks the environment's secrets in messages.
+    pub redactor: &'a Redactor,
+}
+
+/// Opens a write session, runs `op`, and audits the outcome with `entry`
+/// (its migrations become those actually applied or reverted).
+pub async fn execute(
+    memory: &Memory,
+    to: Destination<'_>,
+    access: &WriteAccess,
+    op: Operation<'_>,
+    entry: Entry,
+    progress: &mut dyn Progress,
+) -> Result<ApplyReport, Failure> {
+    let Destination {
+        env,
+        target,
+        redactor,
+    } = to;
+    let session = WriteSession::open(
+        target,
+        access,
+        env.schema.as_deref(),
+        &format!("envgate {} by {}", entry.action, memory.actor),
+        env.connect_timeout,
+    )
+    .await
+    .map_err(|e| {
+        Failure::unreachable(redactor.redact(&format!(
+            "environment '{}' could not be reached: {}: cannot connect: {e}",
+            env.name,
+            common::target_label(target)
+        )))
+    });
+    let mut session = match session {
+        Ok(s) => s,
+        Err(f) => return Err(audit_failure(memory, entry, f).await),
+    };
+    let result = match &op {
+        Operation::Apply(req) => apply::run(&mut session, req, progress).await,
+        Operation::Rollback(req, ids) => apply::rollback(&mut session, req, ids, progress).await,
+    };
+    let report = match result {
+        Ok(r) => r,
+        Err(ApplyError::Plan(e)) => return Err(Failure::usage(e.to_string())),
+        Err(ApplyError::Ledger(e)) => {
+            let msg = redactor.redact(&format!(
+                "environment '{}': {e}; nothing was changed",
+                env.name
+            ));
+            return Err(refuse(memory, entry, msg).await);
+        }
+        Err(ApplyError::Database(e)) => {
+            let f =
+                Failure::unreachable(redactor.redact(&format!("environment '{}': {e}", env.name)));
+            return Err(audit_failure(memory, entry, f).await);
+        }
+    };
+    let (outcome, error) = match report.status {
+        ApplyStatus::Applied => ("ok", None),
+        ApplyStatus::NothingToDo => ("nothing_to_do", None),
+        ApplyStatus::Failed => (
+            "failed",
+            report
+                .failure
+                .as_ref()
+                .map(|f| format!("{}_{}: {}", f.version, f.name, f.error)),
+        ),
+        ApplyStatus::Refused => ("refused", report.refusal.as_ref().map(refusal_summary)),
+    };
+    let mut migrations: Vec<String> = report.applied.iter().map(|a| a.version.clone()).collect();
+    if let Some(f) = &report.failure {
+        migrations.push(f.version.clone());
+    }
+    memory
+        .audit(Entry {
+            migrations,
+            outcome: outcome.to_owned(),
+            error: error.map(|e| redactor.redact(&e)),
+            ..entry
+        })
+        .await?;
+    Ok(report)
+}
+
+/// One line for the audit trail's `error`.
+fn refusal_summary(r: &Refusal) -> String {
+    match r {
+        Refusal::Blocked { blockers } => format!(
+            "drift or failed runs before the target: {}",
+            blockers
+                .iter()
+                .map(Blocker::summary)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Refusal::NeedsDirectConnection { versions } => format!(
+            "{} must run outside a transaction, which needs a direct connection (not a transaction pooler)",
+            versions.join(", ")
+        ),
+        Refusal::LockTimeout { message } | Refusal::SessionLost { message } => message.clone(),
+        Refusal::NoDown { files } => format!("no down script for {}", files.join(", ")),
+    }
+}
+
+/// Audits a failure that happened before anything ran.
+pub async fn audit_failure(memory: &Memory, mut entry: Entry, failure: Failure) -> Failure {
+    entry.outcome = "error".to_owned();
+    entry.error = Some(failure.message.clone());
+    entry.migrations.clear();
+    match memory.audit(entry).await {
+        Ok(()) => failure,
+        Err(f) => f,
+    }
+}
+
+/// Prints an apply or rollback report and returns its exit code.
+pub fn finish(
+    report: &ApplyReport,
+    format: ReportFormat,
+    redactor: &Redactor,
+) -> Result<i32, Failure> {
+    let text = match format {
+        ReportFormat::Table => render::apply_text(report),
+        ReportFormat::Json => render::json(report),
+    };
+    common::print(redactor, &text)?;
+    Ok(match report.status {
+        ApplyStatus::Applied | ApplyStatus::NothingToDo => exit::OK,
+        ApplyStatus::Failed => exit::CHECK_FAILED,
+        ApplyStatus::Refused => exit::REFUSED,
+    })
+}

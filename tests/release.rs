@@ -411,6 +411,31 @@ fn a_release_goes_from_tag_to_prod_on_postgres() {
         sql.find("DROP TABLE users").unwrap(),
     );
     assert!(orders < users, "newest first:\n{sql}");
+    let rollback: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            project
+                .path()
+                .join("bundles/staging-rollback-v2.3.0.manifest.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (&rollback["direction"], &rollback["from"], &rollback["to"]),
+        (
+            &Value::from("down"),
+            &Value::from("20260401_002"),
+            &Value::from("empty")
+        )
+    );
+    assert_eq!(
+        rollback["migrations"][0]["down_file"],
+        "migrations/20260401_002_orders.down.sql"
+    );
+    assert_eq!(
+        rollback["migrations"][0]["down_sha256"],
+        envgate::core::checksum::ContentHash::of(ORDERS_DOWN.as_bytes()).hex()
+    );
     support::psql_file(&staging.url(), &bundle);
     assert_eq!(
         states(&project, "staging"),

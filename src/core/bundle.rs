@@ -15,8 +15,9 @@
 //! bytes (the time of generation is only in the manifest).
 
 use super::ledger_table::{self, Elapsed, NewRow, lock_key, qualified};
+use super::migration::Script;
 use super::mode::Mode;
-use super::plan::{Direction, Plan};
+use super::plan::{Direction, Plan, Step};
 use super::sql::{Dialect, quote_literal, split};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -54,8 +55,8 @@ pub struct Manifest {
     pub schema: Option<String>,
     /// The newest version applied when the bundle was built (null: none).
     pub from: Option<String>,
-    /// The newest version the bundle applies (up), or the last it reverts
-    /// (down).
+    /// The newest version applied once the bundle ran: the last it applies
+    /// (up), or the newest it leaves applied (down; `empty` for none).
     pub to: String,
     pub direction: Direction,
     /// How many migrations the ledger must hold, and the SHA-256 of their
@@ -81,9 +82,23 @@ pub struct ExpectedState {
 pub struct ManifestEntry {
     pub version: String,
     pub name: String,
+    /// The migration's (up) file and its SHA-256, as the ledger knows it.
     pub file: String,
     pub sha256: String,
+    /// A rollback bundle: the down script it runs, and its SHA-256.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub down_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub down_sha256: Option<String>,
     pub transaction: bool,
+}
+
+/// The down script a rollback bundle runs for a step.
+fn down_script<'a>(direction: Direction, step: &Step<'a>) -> Option<&'a Script> {
+    match direction {
+        Direction::Down => step.migration.down.as_ref(),
+        Direction::Up => None,
+    }
 }
 
 /// Builds the bundle for a plan with at least one step.
@@ -95,7 +110,17 @@ pub fn build(input: &BundleInput<'_>) -> Bundle {
     );
     let expected_versions = plan.applied.join("\n");
     let expected_sha = hex::encode(Sha256::digest(expected_versions.as_bytes()));
-    let to = plan.steps.last().expect("non-empty").migration.id();
+    let to = match input.direction {
+        Direction::Up => plan.steps.last().expect("non-empty").migration.id(),
+        // Where the ledger ends up: the newest migration left applied.
+        Direction::Down => plan
+            .applied
+            .iter()
+            .rev()
+            .find(|v| !plan.steps.iter().any(|s| s.migration.id() == **v))
+            .copied()
+            .unwrap_or("empty"),
+    };
     let id = {
         let mut h = Sha256::new();
         let direction = match input.direction {
@@ -181,6 +206,8 @@ pub fn build(input: &BundleInput<'_>) -> Bundle {
                 name: s.migration.name.clone(),
                 file: s.migration.up.path.clone(),
                 sha256: s.migration.up.hash.hex(),
+                down_file: down_script(input.direction, s).map(|d| d.path.clone()),
+                down_sha256: down_script(input.direction, s).map(|d| d.hash.hex()),
                 transaction: s.no_transaction.is_none(),
             })
             .collect(),

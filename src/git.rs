@@ -5,9 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The empty tree: what the first release is compared with.
-const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
-
 pub struct Repo {
     dir: PathBuf,
 }
@@ -39,13 +36,16 @@ impl Repo {
             .arg(&self.dir)
             .args(args)
             .output()
-            .map_err(|e| format!("cannot run git: {e}"))?;
+            .map_err(|e| format!("releases come from git tags, but git cannot run: {e}"))?;
         if !out.status.success() {
-            return Err(format!(
-                "git {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if stderr.contains("not a git repository") {
+                return Err(format!(
+                    "releases come from git tags, but {} is not in a git repository",
+                    self.dir.display()
+                ));
+            }
+            return Err(format!("git {}: {}", args.join(" "), stderr.trim()));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -72,37 +72,44 @@ impl Repo {
         .is_ok()
     }
 
-    /// Files under `dir` added or modified between two revisions (`from`
-    /// None: the empty tree), paths relative to this directory.
+    /// Files under `dir` added or modified between two release tags (`from`
+    /// None: since the beginning), paths relative to this directory.
     pub fn changes(&self, from: Option<&str>, to: &str, dir: &str) -> Result<Vec<Change>, String> {
-        let from = from.unwrap_or(EMPTY_TREE);
+        let from = match from {
+            Some(tag) => format!("refs/tags/{tag}"),
+            // The empty tree, in this repository's hash (SHA-1 or SHA-256).
+            None => self
+                .git(&["hash-object", "-t", "tree", "/dev/null"])?
+                .trim()
+                .to_owned(),
+        };
+        let to = format!("refs/tags/{to}");
         let out = self.git(&[
             "diff",
             "--relative",
             "--no-renames",
             "--name-status",
-            from,
-            to,
+            "-z",
+            &from,
+            &to,
             "--",
             dir,
         ])?;
-        Ok(out
-            .lines()
-            .filter_map(|line| {
-                let (status, path) = line.split_once('\t')?;
-                match status.chars().next()? {
-                    'A' => Some(Change {
-                        added: true,
-                        path: path.to_owned(),
-                    }),
-                    'M' => Some(Change {
-                        added: false,
-                        path: path.to_owned(),
-                    }),
-                    _ => None,
-                }
-            })
-            .collect())
+        // -z: "<status>\0<path>\0" pairs, paths unquoted.
+        let mut fields = out.split('\0');
+        let mut changes = Vec::new();
+        while let (Some(status), Some(path)) = (fields.next(), fields.next()) {
+            let added = match status.chars().next() {
+                Some('A') => true,
+                Some('M') => false,
+                _ => continue,
+            };
+            changes.push(Change {
+                added,
+                path: path.to_owned(),
+            });
+        }
+        Ok(changes)
     }
 
     /// The commit checked out, if this is a repository.

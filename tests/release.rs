@@ -55,8 +55,12 @@ fn commit_and_tag(project: &Project, message: &str, tag: Option<&str>) {
 
 /// A project in a fresh git repository; runtime files are ignored.
 fn repo(config: &str, migrations: &[(&str, &str)]) -> Project {
+    repo_with(&["init", "-q"], config, migrations)
+}
+
+fn repo_with(init: &[&str], config: &str, migrations: &[(&str, &str)]) -> Project {
     let project = Project::new(config, migrations);
-    git(project.path(), &["init", "-q"]);
+    git(project.path(), init);
     project.write(".gitignore", ".envgate/\n*.db\nbundles/\n");
     project
 }
@@ -948,4 +952,34 @@ fn concurrent_promotions_apply_once_and_share_a_postgres_control_store() {
         rows[0][0].as_deref(),
         Some(records.len().to_string().as_str())
     );
+}
+
+#[test]
+fn sha256_repositories_unusual_file_names_and_no_repository() {
+    let project = repo_with(
+        &["init", "-q", "--object-format=sha256"],
+        "[environments.dev]\nurl = \"sqlite://dev.db\"\n",
+        &[("1_users.sql", USERS)],
+    );
+    commit_and_tag(&project, "one", Some("v1.0.0"));
+    project.write("migrations/2_café.sql", ORDERS);
+    commit_and_tag(&project, "two", Some("v1.1.0"));
+    let run = project.envgate(&["releases", "--format", "json"]);
+    ok(&run);
+    let j = run.json();
+    assert_eq!(j[0]["migrations"][0]["file"], "migrations/1_users.sql");
+    // git quotes this path in its plain output; -z leaves it as it is.
+    assert_eq!(j[1]["migrations"][0]["file"], "migrations/2_café.sql");
+
+    let bare = Project::new(
+        "[environments.dev]\nurl = \"sqlite://dev.db\"\n",
+        &[("1_users.sql", USERS)],
+    );
+    let run = bare.envgate(&["releases"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr.contains("releases come from git tags, but"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("is not in a git repository"), "{run:?}");
 }

@@ -26,6 +26,10 @@ pub async fn run(config: &Config, args: ExportArgs) -> Result<i32, Failure> {
     let env = common::env(config, &args.env)?;
     common::needs_envgate_ledger(env, "export")?;
     let memory = Memory::open(config, common::actor(args.actor.as_deref()), true).await?;
+    memory
+        .track_modes(config, &[env])
+        .await
+        .map_err(|e| Failure::internal(format!("control store: {e}")))?;
     let entry = memory.entry("export", Some(&env.name), "ok");
     let inputs = common::plan_inputs(config, env).await?;
     let dialect = common::dialect(&inputs.target);

@@ -3,12 +3,13 @@
 //! ledger row; stop at the first failure and record it.
 
 use crate::core::ledger::LedgerRow;
+use crate::core::matrix::Accepted;
 use crate::core::migration::Migration;
 use crate::core::mode::Mode;
 use crate::core::plan::{self, Blocker, Direction, Plan, PlanError, PlanInput, Warning};
 use crate::target::write::{LockProof, Position, RowContext, StepError, StepOutcome, WriteSession};
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 /// What to apply, and on whose behalf.
@@ -22,6 +23,8 @@ pub struct ApplyRequest<'a> {
     pub lock_timeout: Duration,
     /// Only these migrations (a release's); `None`: every pending one.
     pub only: Option<&'a HashSet<String>>,
+    /// Drift accepted on purpose in this environment.
+    pub accepted: Option<&'a HashMap<String, Accepted>>,
 }
 
 /// Told about each migration as it runs (a progress bar on a terminal).
@@ -237,6 +240,7 @@ async fn locked(
                 target: req.target,
                 allow_drift: req.allow_drift,
                 only: req.only,
+                accepted: req.accepted,
             })
             .map_err(ApplyError::Plan)?,
             Direction::Up,

@@ -222,9 +222,11 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         None => ControlStoreLocation::Sqlite(base.join(".envgate/state.db")),
         Some(url) => {
             let text = url.get_ref();
-            if text.starts_with("postgres://")
-                || text.starts_with("postgresql://")
-                || text.contains("${")
+            let sqlite = text.starts_with("sqlite:");
+            if !sqlite
+                && (text.starts_with("postgres://")
+                    || text.starts_with("postgresql://")
+                    || text.contains("${"))
             {
                 ControlStoreLocation::Postgres(text.clone())
             } else {

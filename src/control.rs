@@ -251,7 +251,10 @@ impl ControlStore {
                         actor: text(3),
                         environment: r[4].clone(),
                         release: r[5].clone(),
-                        migrations: serde_json::from_str(&text(6)).unwrap_or_default(),
+                        // Unreadable text must not read as "none": that would
+                        // let an edit pass verification.
+                        migrations: serde_json::from_str(&text(6))
+                            .unwrap_or_else(|_| vec![format!("(unreadable: {})", text(6))]),
                         bundle_sha256: r[7].clone(),
                         outcome: text(8),
                         error: r[9].clone(),
@@ -435,7 +438,7 @@ impl ControlStore {
         &self,
         environment: &str,
         mode: Mode,
-        actor: &str,
+        actor: Option<&str>,
         commit: Option<&str>,
         at: &str,
     ) -> Result<(), String> {
@@ -445,7 +448,7 @@ impl ControlStore {
             self.begin(),
             q(environment),
             q(mode.as_str()),
-            q(actor),
+            qo(actor),
             qo(commit),
             q(at)
         ))
@@ -546,11 +549,11 @@ mod tests {
 
         assert_eq!(store.last_mode("prod").await.unwrap(), None);
         store
-            .record_mode("prod", Mode::ExportOnly, "ci", Some("abc"), "t1")
+            .record_mode("prod", Mode::ExportOnly, Some("ci"), Some("abc"), "t1")
             .await
             .unwrap();
         store
-            .record_mode("prod", Mode::Managed, "bob", None, "t2")
+            .record_mode("prod", Mode::Managed, Some("bob"), None, "t2")
             .await
             .unwrap();
         store.confirm_mode("prod", "alice", "t3").await.unwrap();

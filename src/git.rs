@@ -1,7 +1,8 @@
 //! The git command, for what envgate needs of the repository: release
-//! tags, the migration files each release added or changed, and the
+//! tags, the files under the migrations directory at each tag, and the
 //! configuration's commit.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -9,12 +10,12 @@ pub struct Repo {
     dir: PathBuf,
 }
 
-/// A file a release added or modified (path relative to the repository
-/// directory envgate runs in).
+/// A file in a tree: its path (relative to the directory envgate runs in)
+/// and its blob id.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Change {
-    pub added: bool,
+pub struct TreeEntry {
     pub path: String,
+    pub blob: String,
 }
 
 impl Repo {
@@ -72,44 +73,81 @@ impl Repo {
         .is_ok()
     }
 
-    /// Files under `dir` added or modified between two release tags (`from`
-    /// None: since the beginning), paths relative to this directory.
-    pub fn changes(&self, from: Option<&str>, to: &str, dir: &str) -> Result<Vec<Change>, String> {
-        let from = match from {
-            Some(tag) => format!("refs/tags/{tag}"),
-            // The empty tree, in this repository's hash (SHA-1 or SHA-256).
-            None => self
-                .git(&["hash-object", "-t", "tree", "/dev/null"])?
-                .trim()
-                .to_owned(),
-        };
-        let to = format!("refs/tags/{to}");
-        let out = self.git(&[
-            "diff",
-            "--relative",
-            "--no-renames",
-            "--name-status",
-            "-z",
-            &from,
-            &to,
-            "--",
-            dir,
-        ])?;
-        // -z: "<status>\0<path>\0" pairs, paths unquoted.
-        let mut fields = out.split('\0');
-        let mut changes = Vec::new();
-        while let (Some(status), Some(path)) = (fields.next(), fields.next()) {
-            let added = match status.chars().next() {
-                Some('A') => true,
-                Some('M') => false,
-                _ => continue,
-            };
-            changes.push(Change {
-                added,
-                path: path.to_owned(),
-            });
+    /// The files under `dir` at a tag, recursively (paths relative to this
+    /// directory, as git prints them with -z: unquoted).
+    pub fn tree(&self, tag: &str, dir: &str) -> Result<Vec<TreeEntry>, String> {
+        let rev = format!("refs/tags/{tag}");
+        let out = self.git(&["ls-tree", "-r", "-z", &rev, "--", dir])?;
+        Ok(out
+            .split('\0')
+            .filter_map(|line| {
+                // "<mode> <type> <id>\t<path>"
+                let (meta, path) = line.split_once('\t')?;
+                let mut parts = meta.split(' ');
+                let (_mode, kind, id) = (parts.next()?, parts.next()?, parts.next()?);
+                (kind == "blob").then(|| TreeEntry {
+                    path: path.to_owned(),
+                    blob: id.to_owned(),
+                })
+            })
+            .collect())
+    }
+
+    /// The contents of blobs, by id, through one `git cat-file --batch`.
+    pub fn blobs(&self, ids: &[String]) -> Result<HashMap<String, Vec<u8>>, String> {
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::process::Stdio;
+        let mut out = HashMap::with_capacity(ids.len());
+        if ids.is_empty() {
+            return Ok(out);
         }
-        Ok(changes)
+        let mut child = Command::new("git")
+            .arg("-C")
+            .arg(&self.dir)
+            .args(["cat-file", "--batch"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("releases come from git tags, but git cannot run: {e}"))?;
+        let mut stdin = child.stdin.take().expect("piped");
+        let input: String = ids.iter().map(|id| format!("{id}\n")).collect();
+        // Written from another thread: git answers while it reads, and
+        // both pipes have finite buffers.
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(input.as_bytes());
+        });
+        let mut reader = BufReader::new(child.stdout.take().expect("piped"));
+        let mut header = String::new();
+        for id in ids {
+            header.clear();
+            reader
+                .read_line(&mut header)
+                .map_err(|e| format!("git cat-file: {e}"))?;
+            // "<id> blob <size>" or "<id> missing"
+            let mut parts = header.split_whitespace();
+            let size = match (parts.next(), parts.next(), parts.next()) {
+                (Some(_), Some("blob"), Some(size)) => size
+                    .parse::<usize>()
+                    .map_err(|_| format!("git cat-file: bad header {header:?}"))?,
+                _ => return Err(format!("git cat-file: no blob {id}")),
+            };
+            let mut bytes = vec![0; size + 1]; // the content, then "\n"
+            reader
+                .read_exact(&mut bytes)
+                .map_err(|e| format!("git cat-file: {e}"))?;
+            bytes.pop();
+            out.insert(id.clone(), bytes);
+        }
+        let _ = writer.join();
+        let _ = child.wait();
+        Ok(out)
+    }
+
+    /// Whether a file (relative to this directory) differs from HEAD.
+    pub fn is_modified(&self, path: &str) -> bool {
+        self.git(&["status", "--porcelain", "--", path])
+            .is_ok_and(|s| !s.trim().is_empty())
     }
 
     /// The commit checked out, if this is a repository.

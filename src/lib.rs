@@ -10,6 +10,7 @@ pub mod control;
 pub mod core;
 pub mod git;
 pub mod ledger;
+pub mod ops;
 pub mod render;
 pub mod report;
 pub mod target;

@@ -782,10 +782,18 @@ fn drift_is_accepted_per_environment_and_only_managed_ledgers_change() {
             "{env}: {cell}"
         );
     }
+    // Accepted drift does not block what comes next: v1.1.0 (which holds
+    // the edited file) goes to dev and staging.
+    project.write("migrations/3_trash.sql", TRASH);
+    commit_and_tag(&project, "trash", Some("v1.1.0"));
+    ok(&project.envgate(&["promote", "v1.1.0"]));
+    let run = project.envgate(&["promote", "v1.1.0", "--out", "bundles"]);
+    ok(&run);
+    assert!(run.stdout.contains("bundles/staging-v1.1.0.sql"), "{run:?}");
     // Another edit is drift again.
     project.write("migrations/1_users.sql", &format!("{edited}-- again\n"));
     for env in ["dev", "staging", "legacy"] {
-        assert_eq!(states(&project, env), ["drifted", "applied"], "{env}");
+        assert_eq!(states(&project, env)[..2], ["drifted", "applied"], "{env}");
     }
 
     let records = audit(&project);
@@ -812,6 +820,7 @@ fn admins_gate_an_environment_made_managed_by_someone_else() {
         &[("1_users.sql", USERS)],
     );
     commit_and_tag(&project, "one", Some("v1.0.0"));
+    empty_sqlite(&project, "dev.db");
     empty_sqlite(&project, "staging.db");
 
     // bob is the first to run it: the record says bob made dev managed.
@@ -823,6 +832,8 @@ fn admins_gate_an_environment_made_managed_by_someone_else() {
         &project.envgate(&["promote", "v1.0.0", "--actor", "bob"]),
         "envgate mode confirm dev",
     );
+    // Anyone looking records staging's mode as it is (export_only).
+    ok(&project.envgate(&["status"]));
     refused(
         &project.envgate(&["mode", "confirm", "dev", "--actor", "bob"]),
         "bob is not one of the admins of 'dev'",
@@ -831,7 +842,8 @@ fn admins_gate_an_environment_made_managed_by_someone_else() {
     ok(&run);
     ok(&project.envgate(&["apply", "--env", "dev", "--actor", "bob"]));
 
-    // staging is switched to managed in the configuration by carol.
+    // carol switches staging to managed in the configuration; alice, an
+    // admin, only looks (status). Looking approves nothing.
     let config = std::fs::read_to_string(project.path().join("envgate.toml")).unwrap();
     project.write(
         "envgate.toml",
@@ -841,28 +853,32 @@ fn admins_gate_an_environment_made_managed_by_someone_else() {
     let head = git(project.path(), &["rev-parse", "HEAD"])
         .trim()
         .to_owned();
-    let run =
-        project.envgate_with_env(&["status"], &[("USER", "carol"), ("GITHUB_ACTOR", "carol")]);
+    let run = project.envgate_with_env(&["status"], &[("GITHUB_ACTOR", "alice")]);
     ok(&run);
     refused(
-        &project.envgate(&["apply", "--env", "staging", "--actor", "alice"]),
-        "made managed by carol",
+        &project.envgate(&["apply", "--env", "staging", "--actor", "carol"]),
+        "'staging' is managed, but there is no record of who made it managed",
     );
     ok(&project.envgate(&["mode", "confirm", "staging", "--actor", "alice"]));
-    ok(&project.envgate(&["apply", "--env", "staging", "--actor", "alice"]));
+    ok(&project.envgate(&["apply", "--env", "staging", "--actor", "carol"]));
 
     let records = audit(&project);
     let change = records
         .iter()
         .find(|r| {
-            r["action"] == "mode_change" && r["environment"] == "staging" && r["actor"] == "carol"
+            r["action"] == "mode_change"
+                && r["environment"] == "staging"
+                && r["details"].as_str().unwrap().contains("-> managed")
         })
         .unwrap_or_else(|| panic!("{records:#?}"));
     let d = change["details"].as_str().unwrap();
     assert!(
-        d.contains("export_only -> managed") && d.contains(&head),
+        d.contains("export_only -> managed")
+            && d.contains(&head)
+            && d.contains("not credited to anyone"),
         "{d}"
     );
+    assert_eq!(change["actor"], "alice", "the run that saw it");
     let trail: Vec<(&str, &str, &str)> = records
         .iter()
         .filter(|r| r["environment"] == "dev")
@@ -982,4 +998,171 @@ fn sha256_repositories_unusual_file_names_and_no_repository() {
         "{run:?}"
     );
     assert!(run.stderr.contains("is not in a git repository"), "{run:?}");
+}
+
+#[test]
+fn rollback_refuses_under_a_newer_release_and_over_drift() {
+    let project = repo(
+        "[environments.dev]\nurl = \"sqlite://dev.db\"\n",
+        &[("1_users.sql", USERS), ("1_users.down.sql", USERS_DOWN)],
+    );
+    commit_and_tag(&project, "users", Some("v1.0.0"));
+    project.write("migrations/2_orders.sql", ORDERS);
+    project.write("migrations/2_orders.down.sql", ORDERS_DOWN);
+    commit_and_tag(&project, "orders", Some("v1.1.0"));
+    ok(&project.envgate(&["promote", "v1.0.0"]));
+    ok(&project.envgate(&["promote", "v1.1.0"]));
+    refused(
+        &project.envgate(&["rollback", "v1.0.0", "--env", "dev"]),
+        "release v1.0.0 cannot be rolled back in 'dev' as it stands: 2 is applied after it and not part of it; nothing was changed",
+    );
+    assert_eq!(states(&project, "dev"), ["applied", "applied"]);
+
+    // 3 is applied from an edited working tree, so what ran is not what
+    // v1.2.0 holds: its down script may not fit.
+    project.write("migrations/3_trash.sql", TRASH);
+    project.write("migrations/3_trash.down.sql", TRASH_DOWN);
+    commit_and_tag(&project, "trash", Some("v1.2.0"));
+    project.write("migrations/3_trash.sql", &format!("{TRASH}-- and more\n"));
+    ok(&project.envgate(&["apply", "--env", "dev"]));
+    refused(
+        &project.envgate(&["rollback", "v1.2.0", "--env", "dev"]),
+        "3 drifted",
+    );
+    assert_eq!(states(&project, "dev"), ["applied", "applied", "applied"]);
+}
+
+#[test]
+fn drift_in_an_earlier_environment_is_a_gap() {
+    let project = repo(
+        "[environments.dev]\nurl = \"sqlite://dev.db\"\n[environments.staging]\nurl = \"sqlite://staging.db\"\n",
+        &[("1_users.sql", USERS)],
+    );
+    commit_and_tag(&project, "users", Some("v1.0.0"));
+    empty_sqlite(&project, "staging.db");
+    ok(&project.envgate(&["promote", "v1.0.0"]));
+    // What dev ran is not what the tag holds.
+    rusqlite::Connection::open(project.path().join("dev.db"))
+        .unwrap()
+        .execute(
+            "UPDATE envgate_migrations SET sha256 = ?1",
+            [support::ledger::hash("CREATE TABLE users (id bigint);\n")],
+        )
+        .unwrap();
+    refused(
+        &project.envgate(&["promote", "v1.0.0", "--to", "staging", "--out", "bundles"]),
+        "release v1.0.0 is not fully applied before 'staging' in the promotion order: dev has 0/1 applied",
+    );
+    assert!(!project.path().join("bundles").exists());
+}
+
+#[test]
+fn a_release_ships_what_was_tagged_whatever_the_checkout() {
+    let project = repo(
+        "[environments.dev]\nurl = \"sqlite://dev.db\"\n[environments.staging]\nurl = \"sqlite://staging.db\"\n",
+        &[("1_users.sql", USERS)],
+    );
+    commit_and_tag(&project, "users", Some("v1.0.0"));
+    project.write("migrations/2_orders.sql", ORDERS);
+    commit_and_tag(&project, "orders", Some("v1.1.0"));
+    // After the tag, 2 is edited and 2_b renamed; 3 is added.
+    project.write("migrations/2_orders.sql", "DROP TABLE users;\n");
+    std::fs::rename(
+        project.path().join("migrations/1_users.sql"),
+        project.path().join("migrations/1_create_users.sql"),
+    )
+    .unwrap();
+    project.write("migrations/3_trash.sql", TRASH);
+    commit_and_tag(&project, "edits", Some("v1.2.0"));
+    empty_sqlite(&project, "staging.db");
+
+    // An old checkout still promotes every release, as tagged.
+    git(project.path(), &["checkout", "-q", "v1.0.0"]);
+    let run = project.envgate(&["releases", "--format", "json"]);
+    ok(&run);
+    let j = run.json();
+    let ids: Vec<Vec<&str>> = j
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["migrations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].as_str().unwrap())
+                .collect()
+        })
+        .collect();
+    assert_eq!(ids, [vec!["1"], vec!["2"], vec!["3"]]);
+    ok(&project.envgate(&["promote", "v1.0.0"]));
+    ok(&project.envgate(&["promote", "v1.1.0"]));
+    ok(&project.envgate(&["promote", "v1.0.0", "--out", "bundles"]));
+    sqlite3(
+        &project.path().join("staging.db"),
+        &project.path().join("bundles/staging-v1.0.0.sql"),
+    );
+    let run = project.envgate(&["promote", "v1.1.0", "--out", "bundles"]);
+    ok(&run);
+    let sql = std::fs::read_to_string(project.path().join("bundles/staging-v1.1.0.sql")).unwrap();
+    assert!(sql.contains(ORDERS.trim()), "{sql}");
+    assert!(!sql.contains("DROP TABLE users"), "{sql}");
+    // On main, v1.2.0 shows 2's edit as a change to an earlier release.
+    git(project.path(), &["checkout", "-q", "-"]);
+    let run = project.envgate(&["releases", "--format", "json"]);
+    ok(&run);
+    let j = run.json();
+    assert_eq!(j[2]["migrations"][0]["id"], "3");
+    assert_eq!(
+        j[2]["warnings"],
+        serde_json::json!([
+            "migrations/2_orders.sql was modified after release: it belongs to release v1.1.0"
+        ])
+    );
+}
+
+#[test]
+fn tag_patterns_with_a_prefix_order_by_their_version() {
+    let project = repo(
+        "release_tags = \"release/*\"\n[environments.dev]\nurl = \"sqlite://dev.db\"\n",
+        &[("1_users.sql", USERS)],
+    );
+    commit_and_tag(&project, "users", Some("release/1.9.0"));
+    project.write("migrations/2_orders.sql", ORDERS);
+    commit_and_tag(&project, "orders", Some("release/1.10.0"));
+    git(project.path(), &["tag", "v9.9.9"]);
+    let run = project.envgate(&["releases", "--format", "json"]);
+    ok(&run);
+    let j = run.json();
+    let tags: Vec<(&str, usize)> = j
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["tag"].as_str().unwrap(),
+                r["migrations"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    assert_eq!(tags, [("release/1.9.0", 1), ("release/1.10.0", 1)]);
+    ok(&project.envgate(&["promote", "release/1.9.0"]));
+    ok(&project.envgate(&["promote", "release/1.10.0", "--dry-run"]));
+}
+
+#[test]
+fn a_control_store_inside_an_environment_database_is_refused() {
+    let project = Project::new(
+        "control_store = \"sqlite://prod.db\"\n[environments.prod]\nurl = \"sqlite://prod.db\"\n",
+        &[("1_users.sql", USERS)],
+    );
+    project.write("prod.db", "");
+    let run = project.envgate(&["status"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("control_store is the database of environment 'prod'"),
+        "{run:?}"
+    );
+    assert_eq!(std::fs::read(project.path().join("prod.db")).unwrap(), b"");
 }

@@ -1,12 +1,13 @@
 //! `envgate apply`: apply pending migrations to a `managed` environment.
 
-use super::memory::Memory;
-use super::{Failure, ReportFormat, common, exit, write};
+use super::{Failure, ReportFormat, exit};
 use crate::apply::{self, ApplyRequest, Progress};
 use crate::config::Config;
 use crate::core::migration::Migration;
 use crate::core::plan::{PlanInput, plan};
 use crate::core::redact::Redactor;
+use crate::ops::memory::Memory;
+use crate::ops::{common, write};
 use crate::target::write::{StepError, StepOutcome};
 use crate::{render, report};
 use std::io::IsTerminal;
@@ -59,6 +60,7 @@ pub async fn run(config: &Config, args: ApplyArgs) -> Result<i32, Failure> {
             target: Some(t),
             allow_drift: true,
             only: None,
+            accepted: None,
         })
         .map_err(|e| Failure::usage(e.to_string()))?;
     }
@@ -71,6 +73,7 @@ pub async fn run(config: &Config, args: ApplyArgs) -> Result<i32, Failure> {
         release: None,
         lock_timeout: args.lock_timeout.unwrap_or(env.lock_timeout),
         only: None,
+        accepted: None,
     };
     let show_progress = args.format == ReportFormat::Table && std::io::stderr().is_terminal();
     let mut bar;
@@ -94,7 +97,9 @@ pub async fn run(config: &Config, args: ApplyArgs) -> Result<i32, Failure> {
         progress,
     )
     .await?;
-    write::finish(&report, args.format, &redactor)
+    let reply = report.reply(args.format.into());
+    common::print(&redactor, &reply.text)?;
+    Ok(reply.code)
 }
 
 /// `--dry-run`: the plan, from a read-only session.
@@ -110,6 +115,7 @@ async fn dry_run(config: &Config, args: &ApplyArgs) -> Result<i32, Failure> {
         target: args.to.as_deref(),
         allow_drift: args.allow_drift,
         only: None,
+        accepted: None,
     })
     .map_err(|e| Failure::usage(e.to_string()))?;
     let r = report::plan_report(env, &p);

@@ -1,11 +1,12 @@
 //! `envgate audit`: the audit trail, exported as a table, JSON or CSV, and
 //! `envgate audit verify`: its hash chain checked end to end.
 
-use super::memory::Memory;
-use super::{Failure, common, exit};
+use super::{Failure, exit};
 use crate::config::Config;
 use crate::core::audit::{self, Record};
 use crate::core::redact::Redactor;
+use crate::ops::common;
+use crate::ops::memory::Memory;
 use crate::render;
 use clap::ValueEnum;
 use serde::Serialize;

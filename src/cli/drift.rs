@@ -7,16 +7,17 @@
 //! the actor, the reason, and the old and new hash, and `status` shows the
 //! cell `applied` with a note.
 
-use super::memory::{Memory, now};
-use super::status::World;
-use super::{Failure, common, exit, write};
+use super::{Failure, exit};
 use crate::config::Config;
 use crate::control::Acceptance;
 use crate::core::audit::Entry;
 use crate::core::matrix::{self, State};
 use crate::core::mode::Mode;
 use crate::core::tools::Tool;
-use crate::target::write::WriteSession;
+use crate::ops::memory::{Memory, now};
+use crate::ops::world::World;
+use crate::ops::{common, write};
+use crate::target::write::{StepError, WriteSession};
 
 pub struct AcceptArgs {
     pub env: String,
@@ -40,18 +41,22 @@ pub async fn accept(config: &Config, args: AcceptArgs) -> Result<i32, Failure> {
         let msg = write::no_such_env(config, &args.env);
         return Err(write::refuse(&memory, entry, msg).await);
     };
-    let world = World::read(config, vec![env]).await?;
+    let world = match World::read(config, vec![env]).await {
+        Ok(w) => w,
+        Err(f) => return Err(write::audit_failure(&memory, entry, f).await),
+    };
     let remembered = memory.remembered(&world.envs, &world.labels).await;
     if let Err(e) = &world.ledgers[0] {
-        return Err(Failure::unreachable(format!(
-            "environment '{}' could not be read: {e}",
-            env.name
-        )));
+        let f = Failure::unreachable(format!("environment '{}' could not be read: {e}", env.name));
+        return Err(write::audit_failure(&memory, entry, f).await);
     }
     let m = matrix::compute(&world.discovery.migrations, &world.inputs(&remembered));
-    let Some(row) = m.rows.iter().position(|r| {
-        r.version == args.version || r.file.is_some_and(|f| f.ends_with(&args.version))
-    }) else {
+    // The version, or the file's path as `status` shows it.
+    let Some(row) = m
+        .rows
+        .iter()
+        .position(|r| r.version == args.version || r.file == Some(args.version.as_str()))
+    else {
         let msg = format!(
             "no migration '{}' in the repository or in '{}'",
             args.version, env.name
@@ -105,23 +110,38 @@ pub async fn accept(config: &Config, args: AcceptArgs) -> Result<i32, Failure> {
                 common::target_label(target)
             )))
         };
-        let mut session = WriteSession::open(
+        let session = WriteSession::open(
             target,
             &access,
             env.schema.as_deref(),
             &format!("envgate drift accept by {}", memory.actor),
             env.connect_timeout,
         )
-        .await
-        .map_err(unreachable)?;
-        let lock = session
-            .lock(env.lock_timeout)
-            .await
-            .map_err(|e| unreachable(format!("{e:?}")))?;
-        let updated = session
-            .accept_hash(&lock, version, &today.tagged())
-            .await
-            .map_err(unreachable)?;
+        .await;
+        let mut session = match session {
+            Ok(s) => s,
+            Err(e) => return Err(write::audit_failure(&memory, entry, unreachable(e)).await),
+        };
+        let lock = match session.lock(env.lock_timeout).await {
+            Ok(lock) => lock,
+            Err(StepError::LockTimeout(message)) => {
+                return Err(write::refuse(
+                    &memory,
+                    entry,
+                    format!("{message}; nothing was accepted"),
+                )
+                .await);
+            }
+            Err(
+                StepError::Database(e)
+                | StepError::SessionLost(e)
+                | StepError::Migration { message: e, .. },
+            ) => return Err(write::audit_failure(&memory, entry, unreachable(e)).await),
+        };
+        let updated = match session.accept_hash(&lock, version, &today.tagged()).await {
+            Ok(u) => u,
+            Err(e) => return Err(write::audit_failure(&memory, entry, unreachable(e)).await),
+        };
         session.unlock(lock).await;
         if !updated {
             let msg = format!(

@@ -2,75 +2,19 @@
 
 mod apply;
 mod audit;
-mod common;
 mod drift;
 mod export;
-mod load;
-mod memory;
 mod mode;
 mod plan;
 mod release;
 pub mod status;
-mod write;
 
 use crate::config;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-/// Exit codes: a documented contract, so a pipeline can tell a problem from
-/// an outage.
-pub mod exit {
-    /// Nothing to report (pending migrations alone are not a problem).
-    pub const OK: i32 = 0;
-    /// `--check`: a cell is drifted, failed or missing.
-    pub const CHECK_FAILED: i32 = 1;
-    /// Bad usage, configuration or migration files.
-    pub const USAGE: i32 = 2;
-    /// A refused action (the mode or a guard forbids it).
-    pub const REFUSED: i32 = 3;
-    /// An environment could not be read.
-    pub const UNREACHABLE: i32 = 4;
-    /// A bug or an unexpected failure inside envgate.
-    pub const INTERNAL: i32 = 5;
-}
-
-/// A run that ends with a message on stderr and an exit code.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: i32,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn usage(message: impl Into<String>) -> Failure {
-        Failure {
-            code: exit::USAGE,
-            message: message.into(),
-        }
-    }
-
-    pub fn refused(message: impl Into<String>) -> Failure {
-        Failure {
-            code: exit::REFUSED,
-            message: message.into(),
-        }
-    }
-
-    pub fn unreachable(message: impl Into<String>) -> Failure {
-        Failure {
-            code: exit::UNREACHABLE,
-            message: message.into(),
-        }
-    }
-
-    pub fn internal(message: impl Into<String>) -> Failure {
-        Failure {
-            code: exit::INTERNAL,
-            message: message.into(),
-        }
-    }
-}
+pub use crate::ops::{Failure, exit};
 
 #[derive(Parser)]
 #[command(
@@ -483,7 +427,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         } => {
             release::promote(
                 &config,
-                release::PromoteArgs {
+                release::PromoteCli {
                     release,
                     to,
                     dry_run,
@@ -507,7 +451,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         } => {
             release::rollback(
                 &config,
-                release::RollbackArgs {
+                release::RollbackCli {
                     release,
                     env,
                     dry_run,

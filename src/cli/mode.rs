@@ -2,11 +2,12 @@
 //! current mode, which lifts the guard on an environment made `managed` by
 //! someone else.
 
-use super::memory::{Memory, now};
-use super::{Failure, common, exit, write};
+use super::{Failure, exit};
 use crate::config::Config;
 use crate::core::audit::Entry;
 use crate::core::policy;
+use crate::ops::memory::{Memory, now};
+use crate::ops::{common, write};
 
 pub async fn confirm(config: &Config, env: &str, actor: Option<&str>) -> Result<i32, Failure> {
     let memory = Memory::open(config, common::actor(actor), true).await?;
@@ -33,7 +34,7 @@ pub async fn confirm(config: &Config, env: &str, actor: Option<&str>) -> Result<
     }
     // The mode as configured now is the one confirmed.
     memory
-        .track_modes(config, &[env])
+        .track_modes(config, &[env], true)
         .await
         .map_err(|e| Failure::internal(format!("control store: {e}")))?;
     let store = memory

@@ -1,8 +1,9 @@
 //! `envgate plan`: what `apply` or `export` would do for one environment.
 
-use super::{Failure, ReportFormat, common, exit};
+use super::{Failure, ReportFormat, exit};
 use crate::config::Config;
 use crate::core::plan::{PlanInput, plan};
+use crate::ops::common;
 use crate::{render, report};
 
 pub struct PlanArgs {
@@ -25,6 +26,7 @@ pub async fn run(config: &Config, args: PlanArgs) -> Result<i32, Failure> {
         target: args.to.as_deref(),
         allow_drift: args.allow_drift,
         only: None,
+        accepted: None,
     })
     .map_err(|e| Failure::usage(e.to_string()))?;
     let r = report::plan_report(env, &p);

@@ -633,6 +633,7 @@ mod tests {
             target: None,
             allow_drift: false,
             only: None,
+            accepted: None,
         })
         .unwrap();
         build(&BundleInput {

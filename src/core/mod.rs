@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod bundle;
+pub mod chatops;
 pub mod checksum;
 pub mod ledger;
 pub mod ledger_table;
@@ -16,6 +17,7 @@ pub mod release;
 pub mod sql;
 pub mod tools;
 pub mod version;
+pub mod webhook;
 
 #[cfg(test)]
 mod purity {

@@ -5,13 +5,13 @@
 //! Used by `plan`, `apply` (recomputed under the lock) and `export`.
 
 use super::ledger::LedgerRow;
-use super::matrix::{self, EnvLedger, State};
+use super::matrix::{self, Accepted, EnvLedger, State};
 use super::migration::Migration;
 use super::mode::Mode;
 use super::sql::{Dialect, no_transaction_reason};
 use super::version::Version;
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use thiserror::Error;
 
 #[derive(Clone, Debug)]
@@ -38,12 +38,17 @@ pub enum Blocker {
     },
     /// The ledger records a failed run.
     Failed { version: String, at: Option<String> },
+    /// A rollback: applied after the release's first migration, and not
+    /// part of the release; revert it (its release) first.
+    AppliedAfter { version: String },
 }
 
 impl Blocker {
     pub fn version(&self) -> &str {
         match self {
-            Blocker::Drifted { version, .. } | Blocker::Failed { version, .. } => version,
+            Blocker::Drifted { version, .. }
+            | Blocker::Failed { version, .. }
+            | Blocker::AppliedAfter { version } => version,
         }
     }
 
@@ -52,6 +57,9 @@ impl Blocker {
         match self {
             Blocker::Drifted { version, .. } => format!("{version} drifted"),
             Blocker::Failed { version, .. } => format!("{version} failed"),
+            Blocker::AppliedAfter { version } => {
+                format!("{version} is applied after it and not part of it")
+            }
         }
     }
 }
@@ -106,6 +114,8 @@ pub struct PlanInput<'a> {
     pub allow_drift: bool,
     /// Only these migrations (a release's); `None`: every pending one.
     pub only: Option<&'a HashSet<String>>,
+    /// Drift accepted on purpose in this environment (not a blocker).
+    pub accepted: Option<&'a HashMap<String, Accepted>>,
 }
 
 pub fn plan<'a>(input: &PlanInput<'a>) -> Result<Plan<'a>, PlanError> {
@@ -126,7 +136,13 @@ pub fn plan<'a>(input: &PlanInput<'a>) -> Result<Plan<'a>, PlanError> {
     let within = |i: usize| target_pos.is_none_or(|tp| i <= tp);
     let chosen = |m: &Migration| input.only.is_none_or(|set| set.contains(m.id()));
 
-    let m = matrix::compute(migrations, &[EnvLedger::new(input.env, Ok(input.ledger))]);
+    let m = matrix::compute(
+        migrations,
+        &[EnvLedger {
+            accepted: input.accepted,
+            ..EnvLedger::new(input.env, Ok(input.ledger))
+        }],
+    );
     let mut applied: Vec<(&'a str, usize)> = Vec::new();
     let mut steps = Vec::new();
     let mut blockers = Vec::new();
@@ -243,6 +259,10 @@ pub fn rollback<'a>(
     let m = matrix::compute(migrations, &[EnvLedger::new(env, Ok(ledger))]);
     let mut applied = Vec::new();
     let mut steps = Vec::new();
+    let mut blockers = Vec::new();
+    // Applied rows after the release's first applied migration that are
+    // not the release's: reverting underneath them would break them.
+    let mut later = Vec::new();
     let mut next_migration = migrations.iter();
     for (r, row) in m.rows.iter().enumerate() {
         let cell = m.cells(r)[0];
@@ -251,9 +271,21 @@ pub fn rollback<'a>(
         } else {
             None
         };
-        if matches!(cell.state, State::Applied | State::Drifted | State::Missing) {
-            applied.push(cell.ledger.map_or(row.version, |l| l.version.as_str()));
-            if let Some(mig) = migration.filter(|m| ids.contains(m.id())) {
+        if !matches!(cell.state, State::Applied | State::Drifted | State::Missing) {
+            continue;
+        }
+        let version = cell.ledger.map_or(row.version, |l| l.version.as_str());
+        applied.push(version);
+        match migration.filter(|m| ids.contains(m.id())) {
+            Some(mig) => {
+                if cell.state == State::Drifted {
+                    blockers.push(Blocker::Drifted {
+                        version: mig.id().to_owned(),
+                        file: mig.up.path.clone(),
+                        today: mig.up.hash.hex(),
+                        recorded: cell.applied_hash().map(|h| h.display()).unwrap_or_default(),
+                    });
+                }
                 let no_transaction = mig
                     .down
                     .as_ref()
@@ -265,8 +297,13 @@ pub fn rollback<'a>(
                     out_of_order: false,
                 });
             }
+            None if !steps.is_empty() => later.push(version),
+            None => {}
         }
     }
+    blockers.extend(later.into_iter().map(|v| Blocker::AppliedAfter {
+        version: v.to_owned(),
+    }));
     steps.reverse();
     let from = applied.last().copied();
     Plan {
@@ -276,7 +313,7 @@ pub fn rollback<'a>(
         from,
         target: None,
         steps,
-        blockers: Vec::new(),
+        blockers,
         warnings: Vec::new(),
     }
 }
@@ -338,6 +375,7 @@ mod tests {
             target: None,
             allow_drift: false,
             only: None,
+            accepted: None,
         }
     }
 
@@ -441,6 +479,7 @@ mod tests {
         let p = plan(&PlanInput {
             allow_drift: true,
             only: None,
+            accepted: None,
             ..input(&ms, &ledger)
         })
         .unwrap();

@@ -63,6 +63,27 @@ pub enum Tool {
     NodePgMigrate,
 }
 
+/// Folders that never hold migrations.
+pub const SKIPPED_DIRS: [&str; 6] = [
+    "node_modules",
+    "__pycache__",
+    "target",
+    "venv",
+    ".venv",
+    "_build",
+];
+
+/// See [`Tool::pick`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Pick {
+    /// Read it and give it to discovery.
+    Take,
+    /// Not a migration: listed with `-v`.
+    Ignore(String),
+    /// Inside a hidden, dependency or build folder: not even listed.
+    Skip,
+}
+
 impl Tool {
     pub const ALL: [Tool; 16] = [
         Tool::Envgate,
@@ -183,6 +204,38 @@ impl Tool {
             Tool::Prisma => prisma::candidate(rel),
             Tool::Knex => knex::candidate(rel),
             Tool::NodePgMigrate => node_pg_migrate::candidate(rel),
+        }
+    }
+
+    /// What discovery does with a file at `rel` (relative to the migrations
+    /// directory, `/`-separated) in this layout, for sources that list a
+    /// whole tree at once (a git revision, a forge's API).
+    pub fn pick(self, rel: &str) -> Pick {
+        let (dirs, name) = match rel.rsplit_once('/') {
+            Some((dirs, name)) => (Some(dirs), name),
+            None => (None, rel),
+        };
+        if let Some(dirs) = dirs {
+            if dirs
+                .split('/')
+                .any(|d| d.starts_with('.') || SKIPPED_DIRS.contains(&d))
+            {
+                return Pick::Skip;
+            }
+            if !self.recursive() {
+                return Pick::Ignore("directory".to_owned());
+            }
+        }
+        if self == Tool::Envgate {
+            return match super::migration::classify(name) {
+                super::migration::FileKind::Ignored(reason) => Pick::Ignore(reason),
+                _ => Pick::Take,
+            };
+        }
+        if self.candidate(rel) {
+            Pick::Take
+        } else {
+            Pick::Ignore(format!("not part of {self}'s layout"))
         }
     }
 

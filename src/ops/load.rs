@@ -5,7 +5,7 @@
 //! are read without a size probe, and reading is spread over a few threads.
 
 use crate::core::migration::{self, Ignored, SourceFile};
-use crate::core::tools::Tool;
+use crate::core::tools::{SKIPPED_DIRS, Tool};
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -107,16 +107,6 @@ pub fn migrations_dir(dir: &Path, label: &str, tool: Tool) -> Result<Loaded, Str
         ignored,
     })
 }
-
-/// Folders that never hold migrations.
-const SKIPPED_DIRS: [&str; 6] = [
-    "node_modules",
-    "__pycache__",
-    "target",
-    "venv",
-    ".venv",
-    "_build",
-];
 
 /// Reads every file, on a few threads.
 fn read_all(wanted: Vec<Wanted>) -> Result<Vec<SourceFile>, String> {

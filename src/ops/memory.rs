@@ -40,6 +40,9 @@ impl Memory {
             }
             other => other.clone(),
         };
+        if let Some(msg) = shares_a_database(config, &location) {
+            return Err(Failure::usage(msg));
+        }
         match ControlStore::open(&location).await {
             Ok(store) => Ok(Memory {
                 store: Some(store),
@@ -87,9 +90,17 @@ impl Memory {
         }
     }
 
-    /// Records environments whose mode changed since the last run (with the
-    /// actor and the configuration's commit), in the audit trail too.
-    pub async fn track_modes(&self, config: &Config, envs: &[&EnvConfig]) -> Result<(), String> {
+    /// Records environments whose mode changed since the last run, with
+    /// the configuration's commit, in the audit trail too. `acting`: this
+    /// run is about to write there (or confirm), so the change is credited
+    /// to its actor; a read-only run records the change without crediting
+    /// anyone, so that reading never approves someone else's switch.
+    pub async fn track_modes(
+        &self,
+        config: &Config,
+        envs: &[&EnvConfig],
+        acting: bool,
+    ) -> Result<(), String> {
         let Some(store) = &self.store else {
             return Ok(());
         };
@@ -99,21 +110,17 @@ impl Memory {
             if !policy::mode_changed(previous.as_ref(), env.mode) {
                 continue;
             }
-            let commit = commit
-                .get_or_insert_with(|| {
-                    crate::git::Repo::at(config.file.parent().unwrap_or(std::path::Path::new(".")))
-                        .head()
-                })
-                .clone();
+            let commit = commit.get_or_insert_with(|| config_commit(config)).clone();
             let at = now();
+            let credited = acting.then_some(self.actor.as_str());
             store
-                .record_mode(&env.name, env.mode, &self.actor, commit.as_deref(), &at)
+                .record_mode(&env.name, env.mode, credited, commit.as_deref(), &at)
                 .await?;
             let from = previous.as_ref().map_or("(none)", |p| p.mode.as_str());
             store
                 .append(Entry {
                     details: Some(format!(
-                        "mode {from} -> {}{}{}",
+                        "mode {from} -> {}{}{}{}",
                         env.mode,
                         match env.mode_source {
                             crate::core::mode::ModeSource::Default => " (default from the name)",
@@ -121,7 +128,12 @@ impl Memory {
                         },
                         commit
                             .as_deref()
-                            .map_or(String::new(), |c| format!("; config at commit {c}"))
+                            .map_or(String::new(), |c| format!("; config at commit {c}")),
+                        if acting {
+                            ""
+                        } else {
+                            "; seen by a read-only run, so not credited to anyone"
+                        }
                     )),
                     ..self.entry("mode_change", Some(&env.name), "ok")
                 })
@@ -226,4 +238,58 @@ impl Memory {
             }
         }
     }
+}
+
+/// The commit envgate.toml comes from: HEAD, marked when the file has
+/// uncommitted changes.
+fn config_commit(config: &Config) -> Option<String> {
+    let repo = crate::git::Repo::at(&super::source::config_dir(config));
+    let head = repo.head()?;
+    let name = config.file.file_name()?.to_str()?;
+    Some(if repo.is_modified(name) {
+        format!("{head} (with uncommitted changes to {name})")
+    } else {
+        head
+    })
+}
+
+/// The control store must not live in an environment's database: envgate
+/// creates its own tables there, which would write to databases it
+/// promises never to write.
+fn shares_a_database(config: &Config, location: &ControlStoreLocation) -> Option<String> {
+    use crate::target::{SqliteTarget, Target};
+    let same_file = |a: &std::path::Path, b: &std::path::Path| {
+        let canon =
+            |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        canon(a) == canon(b)
+    };
+    let store = match location {
+        ControlStoreLocation::Sqlite(p) => Target::Sqlite(SqliteTarget::File(p.clone())),
+        ControlStoreLocation::Postgres(url) => {
+            Target::parse(url, &super::source::config_dir(config)).ok()?
+        }
+    };
+    for env in &config.environments {
+        let mut quiet = crate::core::redact::Redactor::new();
+        let Ok(target) = super::common::target(config, env, &mut quiet) else {
+            continue;
+        };
+        let same = match (&store, &target) {
+            (Target::Sqlite(SqliteTarget::File(a)), Target::Sqlite(SqliteTarget::File(b))) => {
+                same_file(a, b)
+            }
+            (Target::Postgres(_), Target::Postgres(_)) => {
+                super::common::target_label(&store) == super::common::target_label(&target)
+            }
+            _ => false,
+        };
+        if same {
+            return Some(format!(
+                "control_store is the database of environment '{}' ({}): envgate keeps its own tables there, so it would write to that database; point control_store elsewhere",
+                env.name,
+                super::common::target_label(&target)
+            ));
+        }
+    }
+    None
 }

@@ -3,7 +3,7 @@
 //! and the audit record of whatever came of it.
 
 use super::memory::Memory;
-use super::{Failure, ReportFormat, common, exit};
+use super::{Failure, Output, Reply, common, exit};
 use crate::apply::{self, ApplyError, ApplyReport, ApplyRequest, ApplyStatus, Progress, Refusal};
 use crate::config::{Config, EnvConfig};
 use crate::core::audit::Entry;
@@ -66,7 +66,7 @@ pub async fn gate(
     };
     // A mode change is recorded (with this actor) before it is judged.
     memory
-        .track_modes(config, &[env])
+        .track_modes(config, &[env], true)
         .await
         .map_err(|e| Failure::internal(format!("control store: {e}")))?;
     if env.admins.is_empty() {
@@ -111,7 +111,7 @@ pub async fn execute(
     op: Operation<'_>,
     entry: Entry,
     progress: &mut dyn Progress,
-) -> Result<ApplyReport, Failure> {
+) -> Result<Executed, Failure> {
     let Destination {
         env,
         target,
@@ -172,22 +172,55 @@ pub async fn execute(
     if let Some(f) = &report.failure {
         migrations.push(f.version.clone());
     }
-    memory
+    let audited = memory
         .audit(Entry {
             migrations,
             outcome: outcome.to_owned(),
             error: error.map(|e| redactor.redact(&e)),
             ..entry
         })
-        .await?;
-    Ok(report)
+        .await;
+    Ok(Executed {
+        report,
+        unaudited: audited.err().map(|f| f.message),
+    })
+}
+
+/// What a write did, and whether the audit trail could record it.
+pub struct Executed {
+    pub report: ApplyReport,
+    /// Why the audit record could not be written (the work is done).
+    pub unaudited: Option<String>,
+}
+
+impl Executed {
+    /// The report as text or JSON, with its exit code; a missing audit
+    /// record turns the code into an internal error after the report.
+    pub fn reply(&self, output: Output) -> Reply {
+        let mut text = match output {
+            Output::Text => render::apply_text(&self.report),
+            Output::Json => render::json(&self.report),
+        };
+        let mut code = match self.report.status {
+            ApplyStatus::Applied | ApplyStatus::NothingToDo => exit::OK,
+            ApplyStatus::Failed => exit::CHECK_FAILED,
+            ApplyStatus::Refused => exit::REFUSED,
+        };
+        if let Some(e) = &self.unaudited {
+            code = exit::INTERNAL;
+            text.push_str(&format!(
+                "\nerror: the above was done, but the audit trail could not record it: {e}\n"
+            ));
+        }
+        Reply::text(text, code)
+    }
 }
 
 /// One line for the audit trail's `error`.
 fn refusal_summary(r: &Refusal) -> String {
     match r {
         Refusal::Blocked { blockers } => format!(
-            "drift or failed runs before the target: {}",
+            "blocked: {}",
             blockers
                 .iter()
                 .map(Blocker::summary)
@@ -212,22 +245,4 @@ pub async fn audit_failure(memory: &Memory, mut entry: Entry, failure: Failure) 
         Ok(()) => failure,
         Err(f) => f,
     }
-}
-
-/// Prints an apply or rollback report and returns its exit code.
-pub fn finish(
-    report: &ApplyReport,
-    format: ReportFormat,
-    redactor: &Redactor,
-) -> Result<i32, Failure> {
-    let text = match format {
-        ReportFormat::Table => render::apply_text(report),
-        ReportFormat::Json => render::json(report),
-    };
-    common::print(redactor, &text)?;
-    Ok(match report.status {
-        ApplyStatus::Applied | ApplyStatus::NothingToDo => exit::OK,
-        ApplyStatus::Failed => exit::CHECK_FAILED,
-        ApplyStatus::Refused => exit::REFUSED,
-    })
 }

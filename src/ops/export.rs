@@ -1,0 +1,109 @@
+//! Writing bundles: the SQL file and its manifest, each atomically, and
+//! the audit record of a bundle written.
+
+use super::Failure;
+use super::memory::now;
+use crate::config::EnvConfig;
+use crate::core::audit::Entry;
+use crate::core::bundle::{self, Bundle, BundleInput};
+use crate::core::plan::{Direction, Plan};
+use crate::core::sql::Dialect;
+use crate::render;
+use crate::report::BundleFiles;
+use std::path::Path;
+
+/// An environment's bundle for a plan, made now by `actor`.
+pub fn build(
+    env: &EnvConfig,
+    plan: &Plan<'_>,
+    direction: Direction,
+    dialect: Dialect,
+    release: Option<&str>,
+    actor: &str,
+) -> Bundle {
+    bundle::build(&BundleInput {
+        plan,
+        direction,
+        dialect,
+        schema: env.schema.as_deref(),
+        envgate_version: env!("CARGO_PKG_VERSION"),
+        generated_at: &now(),
+        generated_by: actor,
+        release,
+    })
+}
+
+/// The audit record of a bundle written (after what `entry` already says).
+pub fn exported(entry: Entry, b: &Bundle) -> Entry {
+    let written = format!("{}.sql, bundle {}", b.stem, b.manifest.bundle_id);
+    Entry {
+        migrations: b
+            .manifest
+            .migrations
+            .iter()
+            .map(|m| m.version.clone())
+            .collect(),
+        bundle_sha256: Some(b.manifest.bundle_sha256.clone()),
+        outcome: "exported".to_owned(),
+        details: Some(match entry.details {
+            Some(d) => format!("{d}; {written}"),
+            None => written,
+        }),
+        ..entry
+    }
+}
+
+/// Writes a bundle and its manifest into `out` (default: the current
+/// directory), each atomically, and says how to apply it.
+pub fn write_bundle(
+    b: &Bundle,
+    out: Option<&Path>,
+    dialect: Dialect,
+) -> Result<BundleFiles, Failure> {
+    let out = out.unwrap_or(Path::new("."));
+    let sql_path = out.join(format!("{}.sql", b.stem));
+    let manifest_path = out.join(format!("{}.manifest.json", b.stem));
+    std::fs::create_dir_all(out)
+        .map_err(|e| Failure::usage(format!("{}: cannot create: {e}", out.display())))?;
+    write_atomically(&sql_path, b.sql.as_bytes())?;
+    write_atomically(&manifest_path, render::json(&b.manifest).as_bytes())?;
+    let apply_with = match dialect {
+        Dialect::Postgres => format!(
+            "psql -X -v ON_ERROR_STOP=1 -f {} \"$DATABASE_URL\"",
+            sql_path.display()
+        ),
+        Dialect::Sqlite => {
+            format!("sqlite3 -bail path/to/database.db < {}", sql_path.display())
+        }
+    };
+    Ok(BundleFiles {
+        bundle_id: b.manifest.bundle_id.clone(),
+        sql: sql_path.display().to_string(),
+        manifest: manifest_path.display().to_string(),
+        sha256: b.manifest.bundle_sha256.clone(),
+        from: b.manifest.from.clone(),
+        to: b.manifest.to.clone(),
+        migrations: b.manifest.migrations.len(),
+        apply_with,
+    })
+}
+
+/// Writes a file so that readers see either the old content or the whole
+/// new one: a temporary file beside it, flushed, then renamed.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    use std::io::Write;
+    let fail =
+        |e: std::io::Error| Failure::internal(format!("{}: cannot write: {e}", path.display()));
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let mut f = std::fs::File::create(&tmp).map_err(fail)?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            fail(e)
+        })?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        fail(e)
+    })
+}

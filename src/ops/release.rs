@@ -1,0 +1,852 @@
+//! Releases as operations: list them, show one, promote one to the next
+//! environment, roll one back. Each returns a [`Reply`] (text or JSON and
+//! an exit code) so the command line prints it and the bot posts it; every
+//! refusal and every change is in the audit trail.
+//!
+//! A release's migrations are read from its tag, not from the working tree:
+//! what ships is what was tagged, whatever the checkout or later edits.
+
+use super::catalog::{self, Catalog};
+use super::memory::{Memory, Remembered};
+use super::source::{History, Source};
+use super::world::World;
+use super::write::{self, Destination, Operation};
+use super::{Failure, Output, Reply, common, exit};
+use crate::apply::{ApplyRequest, Quiet};
+use crate::config::{Config, EnvConfig};
+use crate::core::audit::Entry;
+use crate::core::ledger::LedgerRow;
+use crate::core::matrix::{self, Matrix};
+use crate::core::migration::Migration;
+use crate::core::mode::Mode;
+use crate::core::plan::{self, Direction, Plan, PlanInput};
+use crate::core::release::{self, Progress, Release};
+use crate::core::sql::Dialect;
+use crate::core::tools::Tool;
+use crate::target::{SqliteTarget, Target};
+use crate::{render, report};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+/// The environments' ledgers with what the control store remembers.
+pub struct Situation<'c> {
+    pub world: World<'c>,
+    pub remembered: Remembered,
+}
+
+impl<'c> Situation<'c> {
+    pub async fn read(
+        config: &'c Config,
+        memory: &Memory,
+        envs: Vec<&'c EnvConfig>,
+    ) -> Result<Situation<'c>, Failure> {
+        let world = World::read(config, envs).await?;
+        if let Err(e) = memory.track_modes(config, &world.envs, false).await {
+            eprintln!("warning: control store: {e}");
+        }
+        let remembered = memory.remembered(&world.envs, &world.labels).await;
+        Ok(Situation { world, remembered })
+    }
+
+    /// The matrix of `migrations` (a release tag's) against the ledgers.
+    pub fn matrix<'a>(&'a self, migrations: &'a [Migration]) -> Matrix<'a> {
+        matrix::compute(migrations, &self.world.inputs(&self.remembered))
+    }
+
+    /// The SQL dialect all environments share, if they do.
+    fn dialect(&self) -> Option<Dialect> {
+        let dialects: Vec<Dialect> = self.world.targets.iter().map(common::dialect).collect();
+        dialects
+            .first()
+            .copied()
+            .filter(|d| dialects.iter().all(|x| x == d))
+    }
+}
+
+#[derive(Serialize)]
+pub struct ReleaseView<'a> {
+    pub tag: &'a str,
+    pub explicit: bool,
+    pub prerelease: bool,
+    pub migrations: Vec<MigrationView<'a>>,
+    pub warnings: &'a [String],
+    pub problem: Option<&'a str>,
+    pub progress: Vec<Progress>,
+}
+
+#[derive(Serialize)]
+pub struct MigrationView<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub file: &'a str,
+    pub sha256: String,
+    /// Its state in each environment, in promotion order.
+    pub states: Vec<EnvState>,
+}
+
+#[derive(Serialize)]
+pub struct EnvState {
+    pub environment: String,
+    pub state: &'static str,
+}
+
+fn view<'a>(r: &'a Release, migrations: &'a [Migration], m: &Matrix<'_>) -> ReleaseView<'a> {
+    let by_id: HashMap<&str, &Migration> = migrations.iter().map(|x| (x.id(), x)).collect();
+    ReleaseView {
+        tag: &r.tag,
+        explicit: r.explicit,
+        prerelease: r.prerelease,
+        migrations: r
+            .migrations
+            .iter()
+            .filter_map(|id| by_id.get(id.as_str()))
+            .map(|mig| {
+                let row = m.rows.iter().position(|x| x.version == mig.id());
+                MigrationView {
+                    id: mig.id(),
+                    name: &mig.name,
+                    file: &mig.up.path,
+                    sha256: mig.up.hash.hex(),
+                    states: row.map_or_else(Vec::new, |row| {
+                        m.envs
+                            .iter()
+                            .zip(m.cells(row))
+                            .map(|(e, c)| EnvState {
+                                environment: e.name.to_owned(),
+                                state: c.state.as_str(),
+                            })
+                            .collect()
+                    }),
+                }
+            })
+            .collect(),
+        warnings: &r.warnings,
+        problem: r.problem.as_deref(),
+        progress: release::progress(r, m),
+    }
+}
+
+/// `envgate releases`.
+pub async fn list<S: Source>(
+    config: &Config,
+    memory: &Memory,
+    src: &S,
+    output: Output,
+) -> Result<Reply, Failure> {
+    let situation = Situation::read(config, memory, config.environments.iter().collect()).await?;
+    let history = History::new(src, config);
+    let catalog = catalog::load(&history, config, situation.dialect(), None)
+        .await
+        .map_err(Failure::refused)?;
+    let matrices: Vec<Matrix> = catalog
+        .releases
+        .iter()
+        .map(|r| situation.matrix(catalog.migrations(&r.tag)))
+        .collect();
+    let views: Vec<ReleaseView> = catalog
+        .releases
+        .iter()
+        .zip(&matrices)
+        .map(|(r, m)| view(r, catalog.migrations(&r.tag), m))
+        .collect();
+    let text = match output {
+        Output::Json => render::json(&views),
+        Output::Text => render::releases_text(&views, &config.release_tags),
+    };
+    Ok(Reply::text(
+        situation.world.redactor.redact(&text),
+        exit::OK,
+    ))
+}
+
+#[derive(Serialize)]
+pub struct BundleView {
+    pub environment: String,
+    pub bundle_id: String,
+    pub file: String,
+    pub bundle_sha256: String,
+    /// Drift or failed runs there: export would refuse until resolved.
+    pub blocked: bool,
+    pub sql: String,
+}
+
+/// `envgate release show <tag>`: the release, its progress, and the exact
+/// bundle each export_only environment would receive. The bundles are in
+/// the reply too.
+pub async fn show<S: Source>(
+    config: &Config,
+    memory: &Memory,
+    src: &S,
+    tag: &str,
+    output: Output,
+    sql: bool,
+) -> Result<Reply, Failure> {
+    let situation = Situation::read(config, memory, config.environments.iter().collect()).await?;
+    let history = History::new(src, config);
+    let catalog = catalog::load(&history, config, situation.dialect(), Some(tag))
+        .await
+        .map_err(Failure::refused)?;
+    let Some(r) = catalog.get(tag) else {
+        return Err(Failure::refused(
+            catalog::not_found(src, config, &catalog, tag).await,
+        ));
+    };
+    let migrations = catalog.migrations(tag);
+    let m = situation.matrix(migrations);
+    let v = view(r, migrations, &m);
+    let ids: HashSet<String> = r.migrations.iter().cloned().collect();
+    let mut bundles = Vec::new();
+    let mut views = Vec::new();
+    for (e, env) in situation.world.envs.iter().enumerate() {
+        if env.mode != Mode::ExportOnly {
+            continue;
+        }
+        let Ok(ledger) = &situation.world.ledgers[e] else {
+            continue;
+        };
+        let dialect = common::dialect(&situation.world.targets[e]);
+        let p = plan::plan(&PlanInput {
+            env: &env.name,
+            mode: env.mode,
+            dialect,
+            migrations,
+            ledger,
+            target: None,
+            allow_drift: false,
+            only: Some(&ids),
+            accepted: situation.remembered.accepted[e].as_ref(),
+        })
+        .map_err(|e| Failure::usage(e.to_string()))?;
+        if p.steps.is_empty() {
+            continue;
+        }
+        let b = super::export::build(env, &p, Direction::Up, dialect, Some(&r.tag), &memory.actor);
+        views.push(BundleView {
+            environment: env.name.clone(),
+            bundle_id: b.manifest.bundle_id.clone(),
+            file: format!("{}.sql", b.stem),
+            bundle_sha256: b.manifest.bundle_sha256.clone(),
+            blocked: !p.blockers.is_empty(),
+            sql: b.sql.clone(),
+        });
+        bundles.push(b);
+    }
+    #[derive(Serialize)]
+    struct Show<'a> {
+        release: ReleaseView<'a>,
+        bundles: Vec<BundleView>,
+    }
+    let out = Show {
+        release: v,
+        bundles: views,
+    };
+    let text = match output {
+        Output::Json => render::json(&out),
+        Output::Text => render::release_text(&out, sql),
+    };
+    Ok(Reply {
+        text: situation.world.redactor.redact(&text),
+        code: exit::OK,
+        bundles,
+    })
+}
+
+/// Where an export_only environment's bundle goes.
+#[derive(Clone, Copy, Debug)]
+pub enum BundleOut<'a> {
+    /// Written with its manifest into this directory (default: `.`).
+    Dir(Option<&'a Path>),
+    /// Returned in the reply (the bot uploads it).
+    Keep,
+}
+
+pub struct PromoteArgs<'a> {
+    pub release: &'a str,
+    pub to: Option<&'a str>,
+    pub dry_run: bool,
+    pub force: bool,
+    pub reason: Option<&'a str>,
+    pub allow_drift: bool,
+    pub out: BundleOut<'a>,
+    pub output: Output,
+}
+
+/// A SQLite target whose file does not exist yet.
+fn sqlite_file_missing(target: &Target) -> bool {
+    matches!(target, Target::Sqlite(SqliteTarget::File(p)) if !p.exists())
+}
+
+/// Runs `f`; a failure of the read side (configuration, connection) is
+/// audited too.
+async fn audited<T>(
+    memory: &Memory,
+    entry: &Entry,
+    f: impl Future<Output = Result<T, Failure>>,
+) -> Result<T, Failure> {
+    match f.await {
+        Ok(v) => Ok(v),
+        Err(e) => Err(write::audit_failure(memory, entry.clone(), e).await),
+    }
+}
+
+/// Loads the catalog keeping `tag`, and finds that release; refusals are
+/// audited.
+async fn release_at<S: Source>(
+    config: &Config,
+    memory: &Memory,
+    src: &S,
+    dialect: Option<Dialect>,
+    tag: &str,
+    entry: &Entry,
+) -> Result<(Catalog, Release), Failure> {
+    let history = History::new(src, config);
+    let catalog = match catalog::load(&history, config, dialect, Some(tag)).await {
+        Ok(c) => c,
+        Err(e) => return Err(write::refuse(memory, entry.clone(), e).await),
+    };
+    let Some(r) = catalog.get(tag).cloned() else {
+        let msg = catalog::not_found(src, config, &catalog, tag).await;
+        return Err(write::refuse(memory, entry.clone(), msg).await);
+    };
+    if let Some(problem) = &r.problem {
+        return Err(write::refuse(memory, entry.clone(), problem.clone()).await);
+    }
+    Ok((catalog, r))
+}
+
+/// `envgate promote <release> [--to <env>]` and the bot's `/promote`.
+pub async fn promote<S: Source>(
+    config: &Config,
+    memory: &Memory,
+    src: &S,
+    args: &PromoteArgs<'_>,
+) -> Result<Reply, Failure> {
+    let base = |env: Option<&str>| Entry {
+        release: Some(args.release.to_owned()),
+        ..memory.entry("promote", env, "ok")
+    };
+    if args.force && args.reason.is_none_or(|r| r.trim().is_empty()) {
+        return Err(Failure::usage(
+            "--force needs --reason \"…\": the reason goes to the audit trail",
+        ));
+    }
+    // Only the environments up to the target are read: promoting to dev
+    // needs neither prod's credentials nor its connection.
+    let envs: Vec<&EnvConfig> = match args.to {
+        Some(to) => match config.environments.iter().position(|e| e.name == to) {
+            Some(i) => config.environments[..=i].iter().collect(),
+            None => {
+                let msg = write::no_such_env(config, to);
+                return Err(write::refuse(memory, base(Some(to)), msg).await);
+            }
+        },
+        None => config.environments.iter().collect(),
+    };
+    let situation = audited(
+        memory,
+        &base(args.to),
+        Situation::read(config, memory, envs),
+    )
+    .await?;
+    let (catalog, r) = release_at(
+        config,
+        memory,
+        src,
+        situation.dialect(),
+        args.release,
+        &base(args.to),
+    )
+    .await?;
+    let migrations = catalog.migrations(&r.tag);
+    let m = situation.matrix(migrations);
+    let progress = release::progress(&r, &m);
+    let target = match args
+        .to
+        .map(str::to_owned)
+        .or_else(|| release::next_environment(&progress).map(str::to_owned))
+    {
+        Some(t) => t,
+        None => {
+            let behind: Vec<String> = progress
+                .iter()
+                .filter(|p| !p.complete())
+                .map(|p| format!("{} ({}/{})", p.environment, p.applied, p.total))
+                .collect();
+            let text = if behind.is_empty() {
+                format!(
+                    "release {}: applied in every environment; nothing to promote.\n",
+                    r.tag
+                )
+            } else {
+                format!(
+                    "release {}: applied in the last environment, but not in {}: promote there with --to.\n",
+                    r.tag,
+                    behind.join(", ")
+                )
+            };
+            return Ok(Reply::text(text, exit::OK));
+        }
+    };
+    let Some(e) = situation
+        .world
+        .envs
+        .iter()
+        .position(|env| env.name == target)
+    else {
+        let msg = write::no_such_env(config, &target);
+        return Err(write::refuse(memory, base(Some(&target)), msg).await);
+    };
+    let env = situation.world.envs[e];
+    let entry = || Entry {
+        migrations: r.migrations.clone(),
+        ..base(Some(&env.name))
+    };
+    // Every earlier environment must have the release (or --force).
+    let mut forced: Vec<String> = Vec::new();
+    let gaps = release::gaps(&progress, &env.name);
+    if !gaps.is_empty() {
+        let list: Vec<String> = gaps
+            .iter()
+            .map(|g| {
+                if g.reachable {
+                    format!("{} has {}/{} applied", g.environment, g.applied, g.total)
+                } else {
+                    format!("{} could not be read", g.environment)
+                }
+            })
+            .collect();
+        let msg = format!(
+            "release {} is not fully applied before '{}' in the promotion order: {}",
+            r.tag,
+            env.name,
+            list.join("; ")
+        );
+        if !args.force {
+            let msg = format!("{msg} (promote it there first, or --force --reason \"…\")");
+            return Err(write::refuse(memory, entry(), msg).await);
+        }
+        forced.push(msg);
+    }
+    let db = &situation.world.targets[e];
+    let ledger: &[LedgerRow] = match &situation.world.ledgers[e] {
+        Ok(l) => l,
+        // A managed SQLite database is created by its first apply.
+        Err(_) if env.mode == Mode::Managed && sqlite_file_missing(db) => &[],
+        Err(err) => {
+            let f = Failure::unreachable(format!(
+                "environment '{}' could not be read: {err}",
+                env.name
+            ));
+            return Err(write::audit_failure(memory, entry(), f).await);
+        }
+    };
+    // Migrations of earlier releases still pending there come first.
+    let ids: HashSet<String> = r.migrations.iter().cloned().collect();
+    let newest = migrations.iter().rposition(|x| ids.contains(x.id()));
+    let applied: HashSet<&str> = ledger
+        .iter()
+        .filter(|l| l.success)
+        .map(|l| l.version.as_str())
+        .collect();
+    let earlier_pending: Vec<&str> = migrations
+        .iter()
+        .enumerate()
+        .filter(|(i, x)| newest.is_some_and(|n| *i < n) && !ids.contains(x.id()) && !x.repeatable)
+        .filter(|(_, x)| !applied.contains(x.id()))
+        .map(|(_, x)| x.id())
+        .collect();
+    if !earlier_pending.is_empty() {
+        let msg = format!(
+            "'{}' still has older migrations pending that are not part of {}: {}",
+            env.name,
+            r.tag,
+            earlier_pending.join(", ")
+        );
+        if !args.force {
+            let msg = format!("{msg} (promote their releases first, or --force --reason \"…\")");
+            return Err(write::refuse(memory, entry(), msg).await);
+        }
+        forced.push(msg);
+    }
+    let forced = (!forced.is_empty()).then(|| {
+        format!(
+            "forced past: {}; reason: {}",
+            forced.join("; "),
+            args.reason.unwrap_or_default()
+        )
+    });
+    let dialect = common::dialect(db);
+    let p = plan::plan(&PlanInput {
+        env: &env.name,
+        mode: env.mode,
+        dialect,
+        migrations,
+        ledger,
+        target: None,
+        allow_drift: args.allow_drift,
+        only: Some(&ids),
+        accepted: situation.remembered.accepted[e].as_ref(),
+    })
+    .map_err(|e| Failure::usage(e.to_string()))?;
+    let redactor = &situation.world.redactor;
+    match env.mode {
+        Mode::ReconcileOnly => {
+            let pending: Vec<&str> = p.steps.iter().map(|s| s.migration.id()).collect();
+            let by = if env.ledger == Tool::Envgate {
+                "outside envgate".to_owned()
+            } else {
+                format!("by its own tool ({}), never by envgate", env.ledger)
+            };
+            let msg = format!(
+                "'{}' is reconcile_only: its migrations are applied {by}; pending there from {}: {}",
+                env.name,
+                r.tag,
+                if pending.is_empty() {
+                    "none".to_owned()
+                } else {
+                    pending.join(", ")
+                }
+            );
+            Err(write::refuse(memory, entry(), msg).await)
+        }
+        Mode::ExportOnly => {
+            if !p.blockers.is_empty() {
+                let msg = format!(
+                    "'{}' has drift or failed runs before the release: {} (resolve it, accept it with `envgate drift accept`, or --allow-drift)",
+                    env.name,
+                    p.blockers
+                        .iter()
+                        .map(|b| b.summary())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                return Err(write::refuse(memory, entry(), msg).await);
+            }
+            if p.steps.is_empty() {
+                return Ok(Reply::text(
+                    format!("release {}: already applied in '{}'.\n", r.tag, env.name),
+                    exit::OK,
+                ));
+            }
+            deliver(
+                memory,
+                redactor,
+                Delivery {
+                    env,
+                    plan: &p,
+                    direction: Direction::Up,
+                    dialect,
+                    tag: &r.tag,
+                    dry_run: args.dry_run,
+                    out: args.out,
+                    output: args.output,
+                },
+                Entry {
+                    details: forced,
+                    ..entry()
+                },
+            )
+            .await
+        }
+        Mode::Managed => {
+            if args.dry_run {
+                let rep = report::plan_report(env, &p);
+                let text = match args.output {
+                    Output::Json => render::json(&rep),
+                    Output::Text => format!(
+                        "dry run: nothing is applied.\nrelease {}:\n{}",
+                        r.tag,
+                        render::plan_text(&rep)
+                    ),
+                };
+                return Ok(Reply::text(redactor.redact(&text), exit::OK));
+            }
+            let entry = Entry {
+                details: forced,
+                ..entry()
+            };
+            let access = write::gate(config, memory, env, &entry).await?;
+            let req = ApplyRequest {
+                env: &env.name,
+                migrations,
+                target: None,
+                allow_drift: args.allow_drift,
+                actor: &memory.actor,
+                release: Some(&r.tag),
+                lock_timeout: env.lock_timeout,
+                only: Some(&ids),
+                accepted: situation.remembered.accepted[e].as_ref(),
+            };
+            let done = write::execute(
+                memory,
+                Destination {
+                    env,
+                    target: db,
+                    redactor,
+                },
+                &access,
+                Operation::Apply(req),
+                entry,
+                &mut Quiet,
+            )
+            .await?;
+            Ok(done.reply(args.output))
+        }
+    }
+}
+
+/// A release bundle for an export_only environment.
+struct Delivery<'a> {
+    env: &'a EnvConfig,
+    plan: &'a Plan<'a>,
+    direction: Direction,
+    dialect: Dialect,
+    tag: &'a str,
+    dry_run: bool,
+    out: BundleOut<'a>,
+    output: Output,
+}
+
+/// Builds the bundle and shows it (`--dry-run`), or writes it with its
+/// manifest (or keeps it in the reply), audits it with `entry`, and says
+/// how to apply it.
+async fn deliver(
+    memory: &Memory,
+    redactor: &crate::core::redact::Redactor,
+    d: Delivery<'_>,
+    entry: Entry,
+) -> Result<Reply, Failure> {
+    let b = super::export::build(
+        d.env,
+        d.plan,
+        d.direction,
+        d.dialect,
+        Some(d.tag),
+        &memory.actor,
+    );
+    let what = match d.direction {
+        Direction::Up => "bundle",
+        Direction::Down => "rollback bundle",
+    };
+    if d.dry_run {
+        let text = format!(
+            "dry run: nothing is written.\nrelease {}: '{}' is export_only; this {what} would be written as {}.sql:\n\n{}",
+            d.tag, d.env.name, b.stem, b.sql
+        );
+        return Ok(Reply::text(redactor.redact(&text), exit::OK));
+    }
+    let files = match d.out {
+        BundleOut::Dir(dir) => Some(super::export::write_bundle(&b, dir, d.dialect)?),
+        BundleOut::Keep => None,
+    };
+    if let Err(f) = memory.audit(super::export::exported(entry, &b)).await {
+        // Nothing half-done: no bundle without its audit record.
+        if let Some(files) = &files {
+            let _ = std::fs::remove_file(&files.sql);
+            let _ = std::fs::remove_file(&files.manifest);
+        }
+        return Err(f);
+    }
+    let rep = report::ExportReport {
+        schema_version: 1,
+        environment: &d.env.name,
+        mode: d.env.mode,
+        status: "exported",
+        bundle: files,
+        blockers: &d.plan.blockers,
+        warnings: &d.plan.warnings,
+    };
+    let text = match d.output {
+        Output::Text => format!(
+            "release {}{}: {}",
+            d.tag,
+            if d.direction == Direction::Down {
+                " rollback"
+            } else {
+                ""
+            },
+            render::export_text(&rep)
+        ),
+        Output::Json => render::json(&rep),
+    };
+    let keep = matches!(d.out, BundleOut::Keep);
+    Ok(Reply {
+        text: redactor.redact(&text),
+        code: exit::OK,
+        bundles: if keep { vec![b] } else { Vec::new() },
+    })
+}
+
+pub struct RollbackArgs<'a> {
+    pub release: &'a str,
+    pub env: &'a str,
+    pub dry_run: bool,
+    pub out: BundleOut<'a>,
+    pub output: Output,
+}
+
+/// `envgate rollback <release> --env <env>` and the bot's `/rollback`.
+pub async fn rollback<S: Source>(
+    config: &Config,
+    memory: &Memory,
+    src: &S,
+    args: &RollbackArgs<'_>,
+) -> Result<Reply, Failure> {
+    let base = Entry {
+        release: Some(args.release.to_owned()),
+        ..memory.entry("rollback", Some(args.env), "ok")
+    };
+    let Some(env) = config.env(args.env) else {
+        let msg = write::no_such_env(config, args.env);
+        return Err(write::refuse(memory, base, msg).await);
+    };
+    if env.ledger != Tool::Envgate || env.mode == Mode::ReconcileOnly {
+        let msg = format!(
+            "'{}' is reconcile_only: its migrations are applied and reverted {}, never by envgate",
+            env.name,
+            if env.ledger == Tool::Envgate {
+                "outside envgate".to_owned()
+            } else {
+                format!("by its own tool ({})", env.ledger)
+            }
+        );
+        return Err(write::refuse(memory, base, msg).await);
+    }
+    let situation = audited(memory, &base, Situation::read(config, memory, vec![env])).await?;
+    let (catalog, r) = release_at(
+        config,
+        memory,
+        src,
+        situation.dialect(),
+        args.release,
+        &base,
+    )
+    .await?;
+    let migrations = catalog.migrations(&r.tag);
+    let ledger = match &situation.world.ledgers[0] {
+        Ok(l) => l,
+        Err(err) => {
+            let f = Failure::unreachable(format!(
+                "environment '{}' could not be read: {err}",
+                env.name
+            ));
+            return Err(write::audit_failure(memory, base, f).await);
+        }
+    };
+    let ids: HashSet<String> = r.migrations.iter().cloned().collect();
+    let db = &situation.world.targets[0];
+    let dialect = common::dialect(db);
+    let p = plan::rollback(&env.name, env.mode, dialect, migrations, ledger, &ids);
+    let entry = Entry {
+        migrations: p
+            .steps
+            .iter()
+            .map(|s| s.migration.id().to_owned())
+            .collect(),
+        ..base.clone()
+    };
+    let redactor = &situation.world.redactor;
+    if p.steps.is_empty() {
+        return Ok(Reply::text(
+            format!(
+                "release {}: nothing of it is applied in '{}'; nothing to revert.\n",
+                r.tag, env.name
+            ),
+            exit::OK,
+        ));
+    }
+    if !p.blockers.is_empty() {
+        let msg = format!(
+            "release {} cannot be rolled back in '{}' as it stands: {}; nothing was changed",
+            r.tag,
+            env.name,
+            p.blockers
+                .iter()
+                .map(|b| b.summary())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Err(write::refuse(memory, entry, msg).await);
+    }
+    let without = p.without_down();
+    if !without.is_empty() {
+        let msg = format!(
+            "release {} cannot be rolled back in '{}': no down script for {}; nothing was changed",
+            r.tag,
+            env.name,
+            without.join(", ")
+        );
+        return Err(write::refuse(memory, entry, msg).await);
+    }
+    match env.mode {
+        Mode::ReconcileOnly => unreachable!("refused above"),
+        Mode::ExportOnly => {
+            deliver(
+                memory,
+                redactor,
+                Delivery {
+                    env,
+                    plan: &p,
+                    direction: Direction::Down,
+                    dialect,
+                    tag: &r.tag,
+                    dry_run: args.dry_run,
+                    out: args.out,
+                    output: args.output,
+                },
+                entry,
+            )
+            .await
+        }
+        Mode::Managed => {
+            if args.dry_run {
+                let steps: Vec<String> = p
+                    .steps
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "  {}_{}  ({})",
+                            s.migration.id(),
+                            s.migration.name,
+                            s.migration.down.as_ref().map_or("", |d| d.path.as_str())
+                        )
+                    })
+                    .collect();
+                let text = format!(
+                    "dry run: nothing is reverted.\nrelease {}: would revert in '{}', newest first:\n{}\n",
+                    r.tag,
+                    env.name,
+                    steps.join("\n")
+                );
+                return Ok(Reply::text(redactor.redact(&text), exit::OK));
+            }
+            let access = write::gate(config, memory, env, &entry).await?;
+            let req = ApplyRequest {
+                env: &env.name,
+                migrations,
+                target: None,
+                allow_drift: false,
+                actor: &memory.actor,
+                release: Some(&r.tag),
+                lock_timeout: env.lock_timeout,
+                only: None,
+                accepted: None,
+            };
+            let done = write::execute(
+                memory,
+                Destination {
+                    env,
+                    target: db,
+                    redactor,
+                },
+                &access,
+                Operation::Rollback(req, &ids),
+                entry,
+                &mut Quiet,
+            )
+            .await?;
+            Ok(done.reply(args.output))
+        }
+    }
+}

@@ -79,11 +79,11 @@ pub struct Acceptance<'a> {
     pub at: &'a str,
 }
 
-fn q(v: &str) -> String {
+pub(crate) fn q(v: &str) -> String {
     quote_literal(v)
 }
 
-fn qo(v: Option<&str>) -> String {
+pub(crate) fn qo(v: Option<&str>) -> String {
     v.map_or_else(|| "NULL".to_owned(), quote_literal)
 }
 
@@ -123,11 +123,14 @@ impl ControlStore {
         let conn = rusqlite::Connection::open(path).map_err(|e| fail(&e))?;
         conn.busy_timeout(Duration::from_secs(30))
             .map_err(|e| fail(&e))?;
+        // Readers (a status, the bot's workers) do not wait for a writer.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| fail(&e))?;
         conn.execute_batch(SCHEMA).map_err(|e| fail(&e))?;
         Ok(ControlStore::Sqlite(conn))
     }
 
-    async fn exec(&self, sql: &str) -> Result<(), String> {
+    pub(crate) async fn exec(&self, sql: &str) -> Result<(), String> {
         match self {
             ControlStore::Sqlite(c) => c.execute_batch(sql).map_err(|e| e.to_string()),
             ControlStore::Postgres(c) => match c.batch_execute(sql).await {
@@ -141,7 +144,7 @@ impl ControlStore {
     }
 
     /// Runs one SELECT and returns its rows as text.
-    async fn rows(&self, sql: &str) -> Result<TextRows, String> {
+    pub(crate) async fn rows(&self, sql: &str) -> Result<TextRows, String> {
         match self {
             ControlStore::Sqlite(c) => crate::target::sqlite::query(
                 c,

@@ -11,6 +11,8 @@ pub mod core;
 pub mod git;
 pub mod ledger;
 pub mod ops;
+pub mod queue;
 pub mod render;
 pub mod report;
+pub mod serve;
 pub mod target;

@@ -102,7 +102,7 @@ pub async fn accept(config: &Config, args: AcceptArgs) -> Result<i32, Failure> {
     );
     if env.mode == Mode::Managed && env.ledger == Tool::Envgate {
         let access = write::gate(config, &memory, env, &entry).await?;
-        let target = &world.targets[0];
+        let target = world.target(0)?;
         let unreachable = |e: String| {
             Failure::unreachable(world.redactor.redact(&format!(
                 "environment '{}': {}: {e}",

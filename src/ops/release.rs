@@ -56,11 +56,7 @@ impl<'c> Situation<'c> {
 
     /// The SQL dialect all environments share, if they do.
     fn dialect(&self) -> Option<Dialect> {
-        let dialects: Vec<Dialect> = self.world.targets.iter().map(common::dialect).collect();
-        dialects
-            .first()
-            .copied()
-            .filter(|d| dialects.iter().all(|x| x == d))
+        self.world.dialect()
     }
 }
 
@@ -202,10 +198,11 @@ pub async fn show<S: Source>(
         if env.mode != Mode::ExportOnly {
             continue;
         }
-        let Ok(ledger) = &situation.world.ledgers[e] else {
+        let (Ok(ledger), Ok(target)) = (&situation.world.ledgers[e], &situation.world.targets[e])
+        else {
             continue;
         };
-        let dialect = common::dialect(&situation.world.targets[e]);
+        let dialect = common::dialect(target);
         let p = plan::plan(&PlanInput {
             env: &env.name,
             mode: env.mode,
@@ -428,7 +425,10 @@ pub async fn promote<S: Source>(
         }
         forced.push(msg);
     }
-    let db = &situation.world.targets[e];
+    let db = match situation.world.target(e) {
+        Ok(t) => t,
+        Err(f) => return Err(write::audit_failure(memory, entry(), f).await),
+    };
     let ledger: &[LedgerRow] = match &situation.world.ledgers[e] {
         Ok(l) => l,
         // A managed SQLite database is created by its first apply.
@@ -735,7 +735,10 @@ pub async fn rollback<S: Source>(
         }
     };
     let ids: HashSet<String> = r.migrations.iter().cloned().collect();
-    let db = &situation.world.targets[0];
+    let db = match situation.world.target(0) {
+        Ok(t) => t,
+        Err(f) => return Err(write::audit_failure(memory, base.clone(), f).await),
+    };
     let dialect = common::dialect(db);
     let p = plan::rollback(&env.name, env.mode, dialect, migrations, ledger, &ids);
     let entry = Entry {

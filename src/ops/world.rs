@@ -5,16 +5,20 @@ use super::{Failure, common};
 use crate::config::{Config, EnvConfig};
 use crate::core::ledger::LedgerRow;
 use crate::core::matrix::EnvLedger;
+use crate::core::migration::Discovery;
 use crate::core::redact::Redactor;
+use crate::core::sql::Dialect;
+use crate::target::Target;
 
 /// Every selected environment's ledger next to the repository's migrations:
 /// what `status`, `release show` and `promote` start from.
 pub struct World<'c> {
     pub envs: Vec<&'c EnvConfig>,
-    pub targets: Vec<crate::target::Target>,
+    /// Each environment's target, or why it has none.
+    pub targets: Vec<Result<Target, String>>,
     /// Each target's identity in the control store.
     pub labels: Vec<String>,
-    pub discovery: crate::core::migration::Discovery,
+    pub discovery: Discovery,
     /// Each environment's ledger rows, or why it could not be read
     /// (credentials masked).
     pub ledgers: Vec<Result<Vec<LedgerRow>, String>>,
@@ -22,51 +26,76 @@ pub struct World<'c> {
 }
 
 impl<'c> World<'c> {
-    /// Reads the environments concurrently while discovering migrations.
+    /// Reads the environments concurrently while discovering migrations
+    /// from the working tree. Every environment's URL must resolve.
     pub async fn read(config: &Config, envs: Vec<&'c EnvConfig>) -> Result<World<'c>, Failure> {
         let mut redactor = Redactor::new();
         let targets = envs
             .iter()
             .map(|env| common::target(config, env, &mut redactor))
             .collect::<Result<Vec<_>, _>>()?;
-        // Discovery (file system + hashing) runs while the databases answer.
-        let started = std::time::Instant::now();
-        let for_discovery = config.clone();
         // Liquibase skips changes meant for other databases: the dialect
         // matters when all environments share one.
-        let dialects: Vec<_> = targets.iter().map(common::dialect).collect();
-        let dialect = dialects
-            .first()
-            .copied()
-            .filter(|d| dialects.iter().all(|x| x == d));
-        let discovery = tokio::task::spawn_blocking(move || {
-            let d = common::discover(&for_discovery, dialect);
+        let dialect = shared_dialect(targets.iter());
+        let for_discovery = config.clone();
+        let discovery = async move {
+            let started = std::time::Instant::now();
+            let d = tokio::task::spawn_blocking(move || common::discover(&for_discovery, dialect))
+                .await
+                .map_err(|e| Failure::internal(e.to_string()))?
+                .map_err(Failure::usage);
             tracing::debug!(elapsed = ?started.elapsed(), "migrations discovered");
             d
-        });
+        };
+        World::gather(
+            envs,
+            targets.into_iter().map(Ok).collect(),
+            redactor,
+            discovery,
+        )
+        .await
+    }
+
+    /// Reads the environments' ledgers concurrently while `discovery`
+    /// runs. An environment whose target is an error (the bot has no
+    /// credentials for it, say) is unreachable, with that error.
+    pub async fn gather(
+        envs: Vec<&'c EnvConfig>,
+        targets: Vec<Result<Target, String>>,
+        redactor: Redactor,
+        discovery: impl Future<Output = Result<Discovery, Failure>>,
+    ) -> Result<World<'c>, Failure> {
+        let started = std::time::Instant::now();
         let reads =
             futures::future::join_all(envs.iter().zip(&targets).map(|(env, target)| async move {
+                let Ok(target) = target else {
+                    return None;
+                };
                 let rows = common::read_ledger(env, target).await;
                 tracing::debug!(env = %env.name, elapsed = ?started.elapsed(), "ledger read");
-                rows
+                Some(rows)
             }));
         let (discovery, ledgers) = tokio::join!(discovery, reads);
-        let discovery = discovery
-            .map_err(|e| Failure::internal(e.to_string()))?
-            .map_err(Failure::usage)?;
+        let discovery = discovery?;
         let ledgers = ledgers
             .into_iter()
             .zip(&targets)
             .zip(&envs)
-            .map(|((r, t), env)| {
-                r.and_then(|raw| common::ledger_rows(env, raw, &discovery.migrations))
-                    .map_err(|e| redactor.redact(&format!("{}: {e}", common::target_label(t))))
+            .map(|((r, t), env)| match (r, t) {
+                (Some(r), Ok(t)) => r
+                    .and_then(|raw| common::ledger_rows(env, raw, &discovery.migrations))
+                    .map_err(|e| redactor.redact(&format!("{}: {e}", common::target_label(t)))),
+                (_, Err(e)) => Err(redactor.redact(e)),
+                (None, Ok(_)) => unreachable!("every target with a URL is read"),
             })
             .collect();
         let labels = envs
             .iter()
             .zip(&targets)
-            .map(|(env, t)| common::target_identity(env, t))
+            .map(|(env, t)| match t {
+                Ok(t) => common::target_identity(env, t),
+                Err(_) => format!("unavailable {}", env.name),
+            })
             .collect();
         Ok(World {
             envs,
@@ -75,6 +104,21 @@ impl<'c> World<'c> {
             discovery,
             ledgers,
             redactor,
+        })
+    }
+
+    /// The SQL dialect all readable environments share, if they do.
+    pub fn dialect(&self) -> Option<Dialect> {
+        shared_dialect(self.targets.iter().filter_map(|t| t.as_ref().ok()))
+    }
+
+    /// An environment's target, or why there is none.
+    pub fn target(&self, e: usize) -> Result<&Target, Failure> {
+        self.targets[e].as_ref().map_err(|m| {
+            Failure::unreachable(format!(
+                "environment '{}' could not be read: {m}",
+                self.envs[e].name
+            ))
         })
     }
 
@@ -91,4 +135,13 @@ impl<'c> World<'c> {
             })
             .collect()
     }
+}
+
+/// The dialect all the targets share, if they do.
+fn shared_dialect<'t>(targets: impl Iterator<Item = &'t Target>) -> Option<Dialect> {
+    let dialects: Vec<Dialect> = targets.map(common::dialect).collect();
+    dialects
+        .first()
+        .copied()
+        .filter(|d| dialects.iter().all(|x| x == d))
 }

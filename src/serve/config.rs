@@ -1,0 +1,336 @@
+//! `envgate serve`'s configuration: a TOML file, then environment
+//! variables, which win (so a container image needs no file at all).
+//!
+//! ```toml
+//! listen = "0.0.0.0:8080"
+//! control_store = "postgres://envgate:${CONTROL_DB_PASSWORD}@ops-db/envgate"
+//! workers = 4
+//!
+//! [github]
+//! app_id = 12345
+//! private_key_file = "/run/secrets/envgate-app.pem"
+//! webhook_secret_file = "/run/secrets/envgate-webhook-secret"
+//! api_url = "https://api.github.com"
+//!
+//! [credentials]
+//! dir = "/run/secrets/envgate"          # <dir>/<owner>/<repo>/<env>.url
+//! env_prefix = "ENVGATE_URL"            # ENVGATE_URL__<OWNER>__<REPO>__<ENV>
+//! ```
+//!
+//! Environment URLs come only from here — never from the repository, whose
+//! envgate.toml could otherwise point the bot's `${VAR}` lookups at its own
+//! secrets.
+
+use crate::config::ControlStoreLocation;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The public API.
+pub const GITHUB_API: &str = "https://api.github.com";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    listen: Option<String>,
+    control_store: Option<String>,
+    workers: Option<usize>,
+    max_body: Option<String>,
+    github: Option<RawGithub>,
+    credentials: Option<RawCredentials>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGithub {
+    app_id: Option<u64>,
+    private_key_file: Option<PathBuf>,
+    webhook_secret: Option<String>,
+    webhook_secret_file: Option<PathBuf>,
+    api_url: Option<String>,
+    config_path: Option<String>,
+    draft_releases: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCredentials {
+    dir: Option<PathBuf>,
+    env_prefix: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub control_store: ControlStoreLocation,
+    pub workers: usize,
+    pub max_body: usize,
+    pub github: GithubConfig,
+    pub credentials: Credentials,
+}
+
+#[derive(Clone)]
+pub struct GithubConfig {
+    pub app_id: u64,
+    /// The App's private key, PEM.
+    pub private_key: Vec<u8>,
+    pub webhook_secret: Vec<u8>,
+    /// The REST API's base URL (GitHub Enterprise Server:
+    /// `https://ghe.example.com/api/v3`).
+    pub api_url: String,
+    /// Where envgate.toml sits in a repository.
+    pub config_path: String,
+    /// Releases the bot creates for a tag are drafts.
+    pub draft_releases: bool,
+}
+
+impl std::fmt::Debug for GithubConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GithubConfig")
+            .field("app_id", &self.app_id)
+            .field("private_key", &"***")
+            .field("webhook_secret", &"***")
+            .field("api_url", &self.api_url)
+            .field("config_path", &self.config_path)
+            .finish()
+    }
+}
+
+/// Where environment URLs come from, per repository and environment.
+#[derive(Clone, Debug, Default)]
+pub struct Credentials {
+    pub dir: Option<PathBuf>,
+    pub env_prefix: String,
+}
+
+impl Credentials {
+    /// The URL of `env` for `owner/repo`: the environment variable
+    /// `<prefix>__<OWNER>__<REPO>__<ENV>` (upper case, anything but letters
+    /// and digits as `_`), else the file `<dir>/<owner>/<repo>/<env>.url`.
+    pub fn url(&self, owner: &str, repo: &str, env: &str) -> Result<String, String> {
+        let var = self.variable(owner, repo, env);
+        if let Ok(v) = std::env::var(&var)
+            && !v.trim().is_empty()
+        {
+            return Ok(v.trim().to_owned());
+        }
+        if let Some(dir) = &self.dir {
+            let safe = |s: &str| !s.is_empty() && !s.contains(['/', '\\']) && s != "..";
+            if safe(owner) && safe(repo) && safe(env) {
+                let file = dir.join(owner).join(repo).join(format!("{env}.url"));
+                match std::fs::read_to_string(&file) {
+                    Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_owned()),
+                    Ok(_) => return Err(format!("{} is empty", file.display())),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(format!("{}: {e}", file.display())),
+                }
+            }
+        }
+        Err(format!(
+            "no credentials for environment '{env}' of {owner}/{repo}: set {var}{}",
+            self.dir.as_ref().map_or(String::new(), |d| format!(
+                " or write {}",
+                d.join(owner)
+                    .join(repo)
+                    .join(format!("{env}.url"))
+                    .display()
+            ))
+        ))
+    }
+
+    pub fn variable(&self, owner: &str, repo: &str, env: &str) -> String {
+        let part = |s: &str| -> String {
+            s.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_uppercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect()
+        };
+        format!(
+            "{}__{}__{}__{}",
+            self.env_prefix,
+            part(owner),
+            part(repo),
+            part(env)
+        )
+    }
+}
+
+/// Reads the file (if any), then applies `ENVGATE_*` variables.
+pub fn load(file: Option<&Path>) -> Result<ServeConfig, String> {
+    let raw: Raw = match file {
+        Some(f) => {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", f.display()))?
+        }
+        None => Raw::default(),
+    };
+    let base = file
+        .and_then(Path::parent)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let lookup = |v: &str| std::env::var(v).ok();
+    let interpolate = |what: &str, s: &str| {
+        crate::config::interpolate(s, &lookup).map_err(|m| format!("{what}: {m}"))
+    };
+    let gh = raw.github.unwrap_or_default();
+    let creds = raw.credentials.unwrap_or_default();
+
+    let listen = var("ENVGATE_LISTEN")
+        .or(raw.listen)
+        .unwrap_or_else(|| "0.0.0.0:8080".to_owned());
+    let listen: SocketAddr = listen
+        .parse()
+        .map_err(|_| format!("listen: '{listen}' is not an address such as 0.0.0.0:8080"))?;
+    let store = var("ENVGATE_CONTROL_STORE")
+        .or(raw.control_store)
+        .unwrap_or_else(|| "sqlite://envgate-state.db".to_owned());
+    let store = interpolate("control_store", &store)?;
+    let control_store = if store.starts_with("postgres://") || store.starts_with("postgresql://") {
+        ControlStoreLocation::Postgres(store)
+    } else if let Some(path) = store
+        .strip_prefix("sqlite://")
+        .or_else(|| store.strip_prefix("sqlite:"))
+    {
+        ControlStoreLocation::Sqlite(base.join(path))
+    } else {
+        return Err(format!(
+            "control_store: expected sqlite://path or postgres://…, got '{}'",
+            crate::core::redact::mask_url(&store)
+        ));
+    };
+    let workers = match var("ENVGATE_WORKERS") {
+        Some(w) => w
+            .parse()
+            .map_err(|_| format!("ENVGATE_WORKERS: '{w}' is not a number"))?,
+        None => raw.workers.unwrap_or(4),
+    }
+    .clamp(1, 64);
+    let max_body = match raw.max_body.as_deref() {
+        Some(s) => {
+            parse_size(s).ok_or_else(|| format!("max_body: '{s}' is not a size such as 25MiB"))?
+        }
+        None => 25 * 1024 * 1024,
+    };
+
+    let app_id = match var("ENVGATE_GITHUB_APP_ID") {
+        Some(v) => v
+            .parse()
+            .map_err(|_| format!("ENVGATE_GITHUB_APP_ID: '{v}' is not a number"))?,
+        None => gh
+            .app_id
+            .ok_or("github.app_id is not set (or ENVGATE_GITHUB_APP_ID)")?,
+    };
+    let key_file = var("ENVGATE_GITHUB_PRIVATE_KEY_FILE")
+        .map(PathBuf::from)
+        .or(gh.private_key_file.map(|p| base.join(p)))
+        .ok_or("github.private_key_file is not set (or ENVGATE_GITHUB_PRIVATE_KEY_FILE)")?;
+    let private_key = std::fs::read(&key_file)
+        .map_err(|e| format!("github.private_key_file {}: {e}", key_file.display()))?;
+    let webhook_secret = match (
+        var("ENVGATE_GITHUB_WEBHOOK_SECRET"),
+        gh.webhook_secret,
+        gh.webhook_secret_file,
+    ) {
+        (Some(s), _, _) => s,
+        (None, Some(s), _) => interpolate("github.webhook_secret", &s)?,
+        (None, None, Some(f)) => {
+            let f = base.join(f);
+            std::fs::read_to_string(&f)
+                .map_err(|e| format!("github.webhook_secret_file {}: {e}", f.display()))?
+                .trim()
+                .to_owned()
+        }
+        (None, None, None) => {
+            return Err("github.webhook_secret (or webhook_secret_file, or ENVGATE_GITHUB_WEBHOOK_SECRET) is not set: envgate does not accept unsigned webhooks".into());
+        }
+    };
+    if webhook_secret.is_empty() {
+        return Err("the webhook secret is empty".into());
+    }
+    let api_url = var("ENVGATE_GITHUB_API_URL")
+        .or(gh.api_url)
+        .unwrap_or_else(|| GITHUB_API.to_owned())
+        .trim_end_matches('/')
+        .to_owned();
+    url::Url::parse(&api_url).map_err(|e| format!("github.api_url '{api_url}': {e}"))?;
+    Ok(ServeConfig {
+        listen,
+        control_store,
+        workers,
+        max_body,
+        github: GithubConfig {
+            app_id,
+            private_key,
+            webhook_secret: webhook_secret.into_bytes(),
+            api_url,
+            config_path: gh.config_path.unwrap_or_else(|| "envgate.toml".to_owned()),
+            draft_releases: gh.draft_releases.unwrap_or(false),
+        },
+        credentials: Credentials {
+            dir: var("ENVGATE_CREDENTIALS_DIR")
+                .map(PathBuf::from)
+                .or(creds.dir.map(|d| base.join(d))),
+            env_prefix: creds.env_prefix.unwrap_or_else(|| "ENVGATE_URL".to_owned()),
+        },
+    })
+}
+
+/// `25MiB`, `512KiB`, `1000000`.
+fn parse_size(s: &str) -> Option<usize> {
+    let s = s.trim();
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(digits);
+    let n: usize = n.parse().ok()?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1000,
+        "kib" | "k" => 1024,
+        "mb" => 1_000_000,
+        "mib" | "m" => 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// How long a claimed job may run before another worker may take it.
+pub const LEASE: Duration = Duration::from_secs(300);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("25MiB"), Some(25 * 1024 * 1024));
+        assert_eq!(parse_size("512 KiB"), Some(512 * 1024));
+        assert_eq!(parse_size("100"), Some(100));
+        assert_eq!(parse_size("lots"), None);
+    }
+
+    #[test]
+    fn credential_variables_and_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("acme/shop")).unwrap();
+        std::fs::write(dir.path().join("acme/shop/prod.url"), "postgres://p@h/db\n").unwrap();
+        let c = Credentials {
+            dir: Some(dir.path().to_path_buf()),
+            env_prefix: "EGTEST_URL".into(),
+        };
+        assert_eq!(
+            c.variable("acme", "my-shop", "prod-eu"),
+            "EGTEST_URL__ACME__MY_SHOP__PROD_EU"
+        );
+        assert_eq!(c.url("acme", "shop", "prod").unwrap(), "postgres://p@h/db");
+        let err = c.url("acme", "shop", "dev").unwrap_err();
+        assert!(err.contains("EGTEST_URL__ACME__SHOP__DEV"), "{err}");
+        assert!(c.url("acme", "..", "x").is_err());
+    }
+}

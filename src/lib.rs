@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod core;
+pub mod forge;
 pub mod git;
 pub mod ledger;
 pub mod ops;

@@ -16,7 +16,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     payload TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
     run_after INTEGER NOT NULL, locked_by TEXT, locked_until INTEGER, last_error TEXT,
     received_at INTEGER NOT NULL, finished_at INTEGER);
-CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (state, run_after)";
+CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (state, run_after);
+CREATE TABLE IF NOT EXISTS job_locks (key TEXT PRIMARY KEY, holder TEXT NOT NULL, until_ms INTEGER NOT NULL)";
 
 const PG_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
@@ -24,7 +25,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     payload TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
     run_after BIGINT NOT NULL, locked_by TEXT, locked_until BIGINT, last_error TEXT,
     received_at BIGINT NOT NULL, finished_at BIGINT);
-CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (state, run_after)";
+CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (state, run_after);
+CREATE TABLE IF NOT EXISTS job_locks (key TEXT PRIMARY KEY, holder TEXT NOT NULL, until_ms BIGINT NOT NULL)";
 
 /// A delivery to record.
 #[derive(Clone, Debug)]
@@ -299,6 +301,37 @@ impl ControlStore {
             .collect())
     }
 
+    /// Takes a named lock until `until_ms` (or renews it); false while
+    /// another holder's lock has not run out. Jobs on one pull request or
+    /// one release take one, so two replicas never both create its comment.
+    pub async fn try_lock(
+        &self,
+        key: &str,
+        holder: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, String> {
+        let rows = self
+            .rows(&format!(
+                "INSERT INTO job_locks (key, holder, until_ms) VALUES ({k}, {h}, {until_ms}) \
+                 ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms \
+                 WHERE job_locks.until_ms < {now_ms} OR job_locks.holder = excluded.holder RETURNING key",
+                k = q(key),
+                h = q(holder),
+            ))
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    pub async fn unlock(&self, key: &str, holder: &str) -> Result<(), String> {
+        self.exec(&format!(
+            "DELETE FROM job_locks WHERE key = {} AND holder = {}",
+            q(key),
+            q(holder)
+        ))
+        .await
+    }
+
     /// A trivial round trip: is the store there?
     pub async fn ping(&self) -> Result<(), String> {
         self.rows("SELECT 1").await.map(|_| ())
@@ -364,5 +397,12 @@ mod tests {
         let states = store.jobs().await.unwrap();
         assert_eq!(states[1].state, "running");
         assert_eq!(store.queue_depth().await.unwrap(), 1);
+        // Named locks: one holder at a time until it runs out.
+        assert!(store.try_lock("pr:1", "w1", 0, 100).await.unwrap());
+        assert!(!other.try_lock("pr:1", "w2", 50, 150).await.unwrap());
+        assert!(store.try_lock("pr:1", "w1", 60, 200).await.unwrap());
+        assert!(other.try_lock("pr:1", "w2", 201, 300).await.unwrap());
+        other.unlock("pr:1", "w2").await.unwrap();
+        assert!(store.try_lock("pr:1", "w1", 202, 300).await.unwrap());
     }
 }

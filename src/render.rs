@@ -10,7 +10,15 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 
 /// The templates, by name.
-const TEMPLATES: [(&str, &str); 9] = [
+const TEMPLATES: [(&str, &str); 11] = [
+    (
+        "pr_comment.md",
+        include_str!("../templates/pr_comment.md.j2"),
+    ),
+    (
+        "release_section.md",
+        include_str!("../templates/release_section.md.j2"),
+    ),
     ("releases.txt", include_str!("../templates/releases.txt.j2")),
     ("release.txt", include_str!("../templates/release.txt.j2")),
     ("audit.txt", include_str!("../templates/audit.txt.j2")),
@@ -457,6 +465,16 @@ pub fn audit_verified(count: usize, last: Option<&crate::core::audit::Record>) -
             r.hash
         ),
     }
+}
+
+/// The bot's sticky pull-request comment.
+pub fn pr_comment(view: &impl Serialize) -> String {
+    render("pr_comment.md", false, view)
+}
+
+/// The bot's section of a release's description.
+pub fn release_section(view: &impl Serialize) -> String {
+    render("release_section.md", false, view)
 }
 
 /// Pretty JSON with a final newline.

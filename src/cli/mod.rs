@@ -222,6 +222,44 @@ enum Command {
         #[command(subcommand)]
         command: ModeCommand,
     },
+    /// Run the GitHub App webhook bot.
+    ///
+    /// Configured by a file (--config-file) and ENVGATE_* variables, which
+    /// win: listen address, control store, App id, private key, webhook
+    /// secret, API URL, and where environment credentials come from.
+    Serve {
+        /// The bot's configuration file (serve.toml)
+        #[arg(long, value_name = "FILE", env = "ENVGATE_SERVE_CONFIG")]
+        config_file: Option<PathBuf>,
+        /// Log lines as text or JSON
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
+    /// GitHub App set-up.
+    GithubApp {
+        #[command(subcommand)]
+        command: GithubAppCommand,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum GithubAppCommand {
+    /// Print the App manifest for GitHub's manifest flow: the permissions
+    /// and events envgate needs, with the webhook pointing at --url.
+    Manifest {
+        /// Where envgate serve is reachable (https://envgate.example.com)
+        #[arg(long, value_name = "URL")]
+        url: String,
+        /// The App's name
+        #[arg(long, default_value = "envgate")]
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -294,7 +332,36 @@ pub enum Format {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    init_tracing();
+    // The bot runs its own runtimes and needs no envgate.toml.
+    match cli.command {
+        Command::Serve {
+            config_file,
+            log_format,
+        } => {
+            init_tracing(log_format == LogFormat::Json, "info");
+            let cfg = match crate::serve::config::load(config_file.as_deref()) {
+                Ok(c) => c,
+                Err(e) => return report(Failure::usage(e)),
+            };
+            return match crate::serve::run(cfg) {
+                Ok(()) => exit::OK,
+                Err(e) => report(Failure::internal(e)),
+            };
+        }
+        Command::GithubApp {
+            command: GithubAppCommand::Manifest { url, name },
+        } => {
+            return match crate::serve::manifest(&url, &name) {
+                Ok(text) => {
+                    print!("{text}");
+                    exit::OK
+                }
+                Err(e) => report(Failure::usage(e)),
+            };
+        }
+        _ => {}
+    }
+    init_tracing(false, "warn");
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -313,13 +380,21 @@ fn report(failure: Failure) -> i32 {
     failure.code
 }
 
-fn init_tracing() {
+fn init_tracing(json: bool, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ENVGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 async fn run(cli: Cli) -> Result<i32, Failure> {
@@ -505,5 +580,6 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Mode {
             command: ModeCommand::Confirm { env, actor },
         } => mode::confirm(&config, &env, actor.as_deref()).await,
+        Command::Serve { .. } | Command::GithubApp { .. } => unreachable!("handled in main"),
     }
 }

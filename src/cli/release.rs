@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::ops::memory::Memory;
 use crate::ops::release::{self, BundleOut, PromoteArgs, RollbackArgs};
 use crate::ops::source::LocalGit;
+use crate::ops::world::Local;
 use crate::ops::{Output, Reply, common};
 use std::path::PathBuf;
 
@@ -27,7 +28,16 @@ fn print(reply: Reply) -> Result<i32, Failure> {
 /// `envgate releases`.
 pub async fn list(config: &Config, format: ReportFormat) -> Result<i32, Failure> {
     let memory = Memory::open(config, common::actor(None), false).await?;
-    print(release::list(config, &memory, &LocalGit::new(config), format.into()).await?)
+    print(
+        release::list(
+            config,
+            &memory,
+            &LocalGit::new(config),
+            &Local,
+            format.into(),
+        )
+        .await?,
+    )
 }
 
 /// `envgate release show <tag>`.
@@ -39,7 +49,7 @@ pub async fn show(
 ) -> Result<i32, Failure> {
     let memory = Memory::open(config, common::actor(None), false).await?;
     let src = LocalGit::new(config);
-    print(release::show(config, &memory, &src, tag, format.into(), sql).await?)
+    print(release::show(config, &memory, &src, &Local, tag, format.into(), sql).await?)
 }
 
 pub struct PromoteCli {
@@ -61,6 +71,7 @@ pub async fn promote(config: &Config, args: PromoteCli) -> Result<i32, Failure> 
         config,
         &memory,
         &LocalGit::new(config),
+        &Local,
         &PromoteArgs {
             release: &args.release,
             to: args.to.as_deref(),
@@ -92,6 +103,7 @@ pub async fn rollback(config: &Config, args: RollbackCli) -> Result<i32, Failure
         config,
         &memory,
         &LocalGit::new(config),
+        &Local,
         &RollbackArgs {
             release: &args.release,
             env: &args.env,

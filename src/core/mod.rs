@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod bundle;
 pub mod chatops;
+pub mod check;
 pub mod checksum;
 pub mod ledger;
 pub mod ledger_table;

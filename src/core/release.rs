@@ -63,6 +63,51 @@ pub enum ReleaseError {
     },
 }
 
+/// Whether a tag matches a glob as git's `tag --list` reads it: `*` any
+/// run of characters, `?` one, `[abc]` / `[a-z]` / `[!x]` a class.
+pub fn tag_matches(pattern: &str, tag: &str) -> bool {
+    fn class(p: &[char], c: char) -> Option<(bool, usize)> {
+        // p starts after '['; returns (matched, length consumed incl. ']')
+        let mut i = 0;
+        let negate = matches!(p.first(), Some('!') | Some('^'));
+        if negate {
+            i += 1;
+        }
+        let mut hit = false;
+        let mut first = true;
+        while i < p.len() {
+            if p[i] == ']' && !first {
+                return Some((hit != negate, i + 1));
+            }
+            first = false;
+            if i + 2 < p.len() && p[i + 1] == '-' && p[i + 2] != ']' {
+                hit |= p[i] <= c && c <= p[i + 2];
+                i += 3;
+            } else {
+                hit |= p[i] == c;
+                i += 1;
+            }
+        }
+        None
+    }
+    fn go(p: &[char], t: &[char]) -> bool {
+        match p.first() {
+            None => t.is_empty(),
+            Some('*') => (0..=t.len()).any(|k| go(&p[1..], &t[k..])),
+            Some('?') => !t.is_empty() && go(&p[1..], &t[1..]),
+            Some('[') if !t.is_empty() => match class(&p[1..], t[0]) {
+                Some((true, n)) => go(&p[1 + n..], &t[1..]),
+                Some((false, _)) => false,
+                None => t[0] == '[' && go(&p[1..], &t[1..]),
+            },
+            Some(c) => t.first() == Some(c) && go(&p[1..], &t[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = tag.chars().collect();
+    go(&p, &t)
+}
+
 /// The version in a tag, for ordering: what the pattern's `*` matched
 /// (`release/1.10.0` with `release/*`), a leading `v` allowed, `2.5`
 /// read as `2.5.0`.
@@ -315,6 +360,18 @@ mod tests {
 
     fn problems(r: &[Release]) -> Vec<Option<&str>> {
         r.iter().map(|r| r.problem.as_deref()).collect()
+    }
+
+    #[test]
+    fn globs_as_git_reads_them() {
+        assert!(tag_matches("v*", "v1.2.0"));
+        assert!(tag_matches("v*", "v"));
+        assert!(!tag_matches("v*", "release-1"));
+        assert!(tag_matches("release/*", "release/1.10.0"));
+        assert!(tag_matches("v?.*", "v2.4"));
+        assert!(tag_matches("v[0-9]*", "v2.4.0"));
+        assert!(!tag_matches("v[0-9]*", "vnext"));
+        assert!(tag_matches("v[!a-z]*", "v1"));
     }
 
     #[test]

@@ -53,20 +53,12 @@ pub fn exported(entry: Entry, b: &Bundle) -> Entry {
     }
 }
 
-/// Writes a bundle and its manifest into `out` (default: the current
-/// directory), each atomically, and says how to apply it.
-pub fn write_bundle(
-    b: &Bundle,
-    out: Option<&Path>,
-    dialect: Dialect,
-) -> Result<BundleFiles, Failure> {
-    let out = out.unwrap_or(Path::new("."));
-    let sql_path = out.join(format!("{}.sql", b.stem));
-    let manifest_path = out.join(format!("{}.manifest.json", b.stem));
-    std::fs::create_dir_all(out)
-        .map_err(|e| Failure::usage(format!("{}: cannot create: {e}", out.display())))?;
-    write_atomically(&sql_path, b.sql.as_bytes())?;
-    write_atomically(&manifest_path, render::json(&b.manifest).as_bytes())?;
+/// How a bundle's files are named and applied, without writing them
+/// (the bot attaches them to a release).
+pub fn describe(b: &Bundle, dir: Option<&Path>, dialect: Dialect) -> BundleFiles {
+    let dir = dir.unwrap_or(Path::new(""));
+    let sql_path = dir.join(format!("{}.sql", b.stem));
+    let manifest_path = dir.join(format!("{}.manifest.json", b.stem));
     let apply_with = match dialect {
         Dialect::Postgres => format!(
             "psql -X -v ON_ERROR_STOP=1 -f {} \"$DATABASE_URL\"",
@@ -76,7 +68,7 @@ pub fn write_bundle(
             format!("sqlite3 -bail path/to/database.db < {}", sql_path.display())
         }
     };
-    Ok(BundleFiles {
+    BundleFiles {
         bundle_id: b.manifest.bundle_id.clone(),
         sql: sql_path.display().to_string(),
         manifest: manifest_path.display().to_string(),
@@ -85,7 +77,26 @@ pub fn write_bundle(
         to: b.manifest.to.clone(),
         migrations: b.manifest.migrations.len(),
         apply_with,
-    })
+    }
+}
+
+/// Writes a bundle and its manifest into `out` (default: the current
+/// directory), each atomically, and says how to apply it.
+pub fn write_bundle(
+    b: &Bundle,
+    out: Option<&Path>,
+    dialect: Dialect,
+) -> Result<BundleFiles, Failure> {
+    let out = out.unwrap_or(Path::new("."));
+    let files = describe(b, Some(out), dialect);
+    std::fs::create_dir_all(out)
+        .map_err(|e| Failure::usage(format!("{}: cannot create: {e}", out.display())))?;
+    write_atomically(Path::new(&files.sql), b.sql.as_bytes())?;
+    write_atomically(
+        Path::new(&files.manifest),
+        render::json(&b.manifest).as_bytes(),
+    )?;
+    Ok(files)
 }
 
 /// Writes a file so that readers see either the old content or the whole

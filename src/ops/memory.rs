@@ -19,6 +19,9 @@ pub fn now() -> String {
 pub struct Memory {
     store: Option<ControlStore>,
     pub actor: String,
+    /// The configuration's commit, when it is not read from a local
+    /// checkout (the bot reads repositories through the forge).
+    commit: Option<String>,
 }
 
 /// Per environment, what the matrix needs from the store.
@@ -47,6 +50,7 @@ impl Memory {
             Ok(store) => Ok(Memory {
                 store: Some(store),
                 actor,
+                commit: None,
             }),
             Err(e) if required => Err(Failure::usage(format!(
                 "{} (envgate records every change it makes there; fix it or set control_store)",
@@ -57,9 +61,28 @@ impl Memory {
                     "warning: {}; nothing is remembered this run",
                     crate::core::redact::mask_url(&e)
                 );
-                Ok(Memory { store: None, actor })
+                Ok(Memory {
+                    store: None,
+                    actor,
+                    commit: None,
+                })
             }
         }
+    }
+
+    /// A memory over an open store, for `actor`, whose configuration comes
+    /// from `commit` (the bot).
+    pub fn with_store(store: ControlStore, actor: String, commit: Option<String>) -> Memory {
+        Memory {
+            store: Some(store),
+            actor,
+            commit,
+        }
+    }
+
+    /// Gives the store back.
+    pub fn into_store(self) -> Option<ControlStore> {
+        self.store
     }
 
     pub fn store(&self) -> Option<&ControlStore> {
@@ -110,7 +133,9 @@ impl Memory {
             if !policy::mode_changed(previous.as_ref(), env.mode) {
                 continue;
             }
-            let commit = commit.get_or_insert_with(|| config_commit(config)).clone();
+            let commit = commit
+                .get_or_insert_with(|| self.commit.clone().or_else(|| config_commit(config)))
+                .clone();
             let at = now();
             let credited = acting.then_some(self.actor.as_str());
             store

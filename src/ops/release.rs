@@ -9,7 +9,7 @@
 use super::catalog::{self, Catalog};
 use super::memory::{Memory, Remembered};
 use super::source::{History, Source};
-use super::world::World;
+use super::world::{Reach, World};
 use super::write::{self, Destination, Operation};
 use super::{Failure, Output, Reply, common, exit};
 use crate::apply::{ApplyRequest, Quiet};
@@ -39,9 +39,10 @@ impl<'c> Situation<'c> {
     pub async fn read(
         config: &'c Config,
         memory: &Memory,
+        reach: &impl Reach,
         envs: Vec<&'c EnvConfig>,
     ) -> Result<Situation<'c>, Failure> {
-        let world = World::read(config, envs).await?;
+        let world = reach.world(config, envs).await?;
         if let Err(e) = memory.track_modes(config, &world.envs, false).await {
             eprintln!("warning: control store: {e}");
         }
@@ -128,9 +129,11 @@ pub async fn list<S: Source>(
     config: &Config,
     memory: &Memory,
     src: &S,
+    reach: &impl Reach,
     output: Output,
 ) -> Result<Reply, Failure> {
-    let situation = Situation::read(config, memory, config.environments.iter().collect()).await?;
+    let situation =
+        Situation::read(config, memory, reach, config.environments.iter().collect()).await?;
     let history = History::new(src, config);
     let catalog = catalog::load(&history, config, situation.dialect(), None)
         .await
@@ -174,11 +177,13 @@ pub async fn show<S: Source>(
     config: &Config,
     memory: &Memory,
     src: &S,
+    reach: &impl Reach,
     tag: &str,
     output: Output,
     sql: bool,
 ) -> Result<Reply, Failure> {
-    let situation = Situation::read(config, memory, config.environments.iter().collect()).await?;
+    let situation =
+        Situation::read(config, memory, reach, config.environments.iter().collect()).await?;
     let history = History::new(src, config);
     let catalog = catalog::load(&history, config, situation.dialect(), Some(tag))
         .await
@@ -317,6 +322,7 @@ pub async fn promote<S: Source>(
     config: &Config,
     memory: &Memory,
     src: &S,
+    reach: &impl Reach,
     args: &PromoteArgs<'_>,
 ) -> Result<Reply, Failure> {
     let base = |env: Option<&str>| Entry {
@@ -343,7 +349,7 @@ pub async fn promote<S: Source>(
     let situation = audited(
         memory,
         &base(args.to),
-        Situation::read(config, memory, envs),
+        Situation::read(config, memory, reach, envs),
     )
     .await?;
     let (catalog, r) = release_at(
@@ -636,13 +642,13 @@ async fn deliver(
         );
         return Ok(Reply::text(redactor.redact(&text), exit::OK));
     }
-    let files = match d.out {
-        BundleOut::Dir(dir) => Some(super::export::write_bundle(&b, dir, d.dialect)?),
-        BundleOut::Keep => None,
+    let (files, status) = match d.out {
+        BundleOut::Dir(dir) => (super::export::write_bundle(&b, dir, d.dialect)?, "exported"),
+        BundleOut::Keep => (super::export::describe(&b, None, d.dialect), "built"),
     };
     if let Err(f) = memory.audit(super::export::exported(entry, &b)).await {
         // Nothing half-done: no bundle without its audit record.
-        if let Some(files) = &files {
+        if status == "exported" {
             let _ = std::fs::remove_file(&files.sql);
             let _ = std::fs::remove_file(&files.manifest);
         }
@@ -652,8 +658,8 @@ async fn deliver(
         schema_version: 1,
         environment: &d.env.name,
         mode: d.env.mode,
-        status: "exported",
-        bundle: files,
+        status,
+        bundle: Some(files),
         blockers: &d.plan.blockers,
         warnings: &d.plan.warnings,
     };
@@ -691,6 +697,7 @@ pub async fn rollback<S: Source>(
     config: &Config,
     memory: &Memory,
     src: &S,
+    reach: &impl Reach,
     args: &RollbackArgs<'_>,
 ) -> Result<Reply, Failure> {
     let base = Entry {
@@ -713,7 +720,12 @@ pub async fn rollback<S: Source>(
         );
         return Err(write::refuse(memory, base, msg).await);
     }
-    let situation = audited(memory, &base, Situation::read(config, memory, vec![env])).await?;
+    let situation = audited(
+        memory,
+        &base,
+        Situation::read(config, memory, reach, vec![env]),
+    )
+    .await?;
     let (catalog, r) = release_at(
         config,
         memory,

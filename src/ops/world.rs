@@ -145,3 +145,27 @@ fn shared_dialect<'t>(targets: impl Iterator<Item = &'t Target>) -> Option<Diale
         .copied()
         .filter(|d| dialects.iter().all(|x| x == d))
 }
+
+/// How a command reaches its environments and its migrations: the command
+/// line through envgate.toml's URLs and the working tree, the bot through
+/// its own credentials and the forge's API.
+pub trait Reach {
+    fn world<'c>(
+        &self,
+        config: &'c Config,
+        envs: Vec<&'c EnvConfig>,
+    ) -> impl Future<Output = Result<World<'c>, Failure>>;
+}
+
+/// envgate.toml's URLs and the working tree.
+pub struct Local;
+
+impl Reach for Local {
+    async fn world<'c>(
+        &self,
+        config: &'c Config,
+        envs: Vec<&'c EnvConfig>,
+    ) -> Result<World<'c>, Failure> {
+        World::read(config, envs).await
+    }
+}

@@ -1,4 +1,541 @@
 //! `envgate serve`: the GitHub App webhook bot.
+//!
+//! The request path only verifies, records and enqueues: a delivery's
+//! signature is checked before anything is parsed, its id and the few
+//! fields its job needs are written to the control store's queue (batched:
+//! one transaction for everything that arrived meanwhile), and GitHub gets
+//! 202 at once. Workers (threads, each with its own control-store
+//! connection) take jobs from the queue — on PostgreSQL with `SKIP LOCKED`,
+//! so several replicas share the work — and retry with backoff.
 
 pub mod config;
+pub mod event;
+pub mod jobs;
 pub mod metrics;
+pub mod remote;
+
+use crate::control::ControlStore;
+use crate::core::webhook;
+use crate::forge::github::GitHub;
+use crate::queue::{Enqueued, NewJob};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use config::ServeConfig;
+use futures::FutureExt;
+use metrics::Metrics;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+
+/// The App manifest for GitHub's manifest flow: permissions and events,
+/// the webhook at `<url>/webhooks/github`.
+pub fn manifest(url: &str, name: &str) -> Result<String, String> {
+    let base = url::Url::parse(url).map_err(|e| format!("--url {url}: {e}"))?;
+    if base.scheme() != "https" {
+        return Err(format!(
+            "--url {url}: GitHub delivers webhooks to https:// URLs"
+        ));
+    }
+    let hook = base
+        .join("webhooks/github")
+        .map_err(|e| format!("--url {url}: {e}"))?;
+    let manifest = serde_json::json!({
+        "name": name,
+        "url": base.as_str(),
+        "description": "Every migration's state in every environment, on every pull request; bundles on release tags; /promote and /rollback from comments.",
+        "public": false,
+        "hook_attributes": {"url": hook.as_str(), "active": true},
+        "default_permissions": {
+            "checks": "write",
+            "contents": "write",
+            "pull_requests": "write",
+            "issues": "write",
+            "metadata": "read",
+            "members": "read"
+        },
+        "default_events": ["pull_request", "push", "create", "release", "issue_comment"]
+    });
+    Ok(format!(
+        "{}\n",
+        serde_json::to_string_pretty(&manifest).expect("json")
+    ))
+}
+
+/// Attempts before a job stays failed.
+const MAX_ATTEMPTS: u32 = 6;
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// What every part of the bot shares.
+pub struct Shared {
+    pub cfg: ServeConfig,
+    pub github: GitHub,
+    pub metrics: Arc<Metrics>,
+}
+
+enum Intake {
+    Job(NewJob, oneshot::Sender<Result<Enqueued, String>>),
+    Ping(oneshot::Sender<Result<(), String>>),
+}
+
+/// When readiness was last checked, and what came of it.
+type Readiness = (Instant, Result<(), String>);
+
+#[derive(Clone)]
+struct App {
+    shared: Arc<Shared>,
+    intake: mpsc::Sender<Intake>,
+    wake: Arc<Notify>,
+    ready_cache: Arc<std::sync::Mutex<Option<Readiness>>>,
+}
+
+/// Runs the bot until SIGTERM or Ctrl-C.
+pub fn run(cfg: ServeConfig) -> Result<(), String> {
+    let metrics = Arc::new(Metrics::default());
+    let github = GitHub::new(&cfg.github, metrics.clone())?;
+    let shared = Arc::new(Shared {
+        cfg,
+        github,
+        metrics,
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    // The queue exists before anything is accepted.
+    runtime.block_on(async {
+        let store = ControlStore::open(&shared.cfg.control_store)
+            .await
+            .map_err(|e| crate::core::redact::mask_url(&e))?;
+        store.ensure_queue().await
+    })?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let wake = Arc::new(Notify::new());
+    let (intake_tx, intake_rx) = mpsc::channel::<Intake>(4096);
+    let writer = {
+        let shared = shared.clone();
+        let wake = wake.clone();
+        std::thread::Builder::new()
+            .name("envgate-intake".into())
+            .spawn(move || local(intake_writer(shared, intake_rx, wake)))
+            .map_err(|e| e.to_string())?
+    };
+    let mut workers = Vec::new();
+    let host = hostname();
+    for i in 0..shared.cfg.workers {
+        let shared = shared.clone();
+        let wake = wake.clone();
+        let stop = stop_rx.clone();
+        let name = format!("{host}:{}:{i}", std::process::id());
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("envgate-worker-{i}"))
+                .spawn(move || local(work(shared, name, wake, stop, i == 0)))
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    let app = App {
+        shared: shared.clone(),
+        intake: intake_tx,
+        wake,
+        ready_cache: Arc::default(),
+    };
+    let result = runtime.block_on(async move {
+        let router = Router::new()
+            .route("/webhooks/github", post(github_webhook))
+            .route("/healthz", get(|| async { "ok\n" }))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics_text))
+            .layer(DefaultBodyLimit::max(app.shared.cfg.max_body))
+            .with_state(app.clone());
+        let listener = tokio::net::TcpListener::bind(app.shared.cfg.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", app.shared.cfg.listen))?;
+        tracing::info!(address = %listener.local_addr().map_err(|e| e.to_string())?, "listening");
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())
+    });
+    let _ = stop_tx.send(true);
+    for w in workers {
+        let _ = w.join();
+    }
+    // The intake writer ends when the last sender (the router) is gone.
+    let _ = writer.join();
+    result
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| whoami::hostname().ok())
+        .unwrap_or_else(|| "envgate".to_owned())
+}
+
+/// Runs a future on a single-threaded runtime of this thread (control-store
+/// connections are not shared between threads).
+fn local(f: impl Future<Output = ()>) {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => tracing::error!("cannot start a runtime: {e}"),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Writes deliveries to the queue, in batches: whatever arrived while the
+/// previous batch was being written goes in the next transaction.
+async fn intake_writer(shared: Arc<Shared>, mut rx: mpsc::Receiver<Intake>, wake: Arc<Notify>) {
+    let mut store: Option<ControlStore> = None;
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 512 {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        if store.is_none() {
+            match ControlStore::open(&shared.cfg.control_store).await {
+                Ok(s) => store = Some(s),
+                Err(e) => tracing::error!("control store: {}", crate::core::redact::mask_url(&e)),
+            }
+        }
+        let mut jobs = Vec::new();
+        let mut replies = Vec::new();
+        for m in batch {
+            match m {
+                Intake::Job(j, reply) => {
+                    jobs.push(j);
+                    replies.push(reply);
+                }
+                Intake::Ping(reply) => {
+                    let r = match &store {
+                        Some(s) => s.ping().await,
+                        None => Err("the control store cannot be opened".into()),
+                    };
+                    let _ = reply.send(r);
+                }
+            }
+        }
+        if jobs.is_empty() {
+            continue;
+        }
+        let result = match &store {
+            Some(s) => s.enqueue(&jobs, now_ms()).await,
+            None => Err("the control store cannot be opened".into()),
+        };
+        match result {
+            Ok(outcomes) => {
+                for (reply, o) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(o));
+                }
+                wake.notify_waiters();
+            }
+            Err(e) => {
+                tracing::error!("cannot record deliveries: {e}");
+                store = None; // reconnect next time
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn reply(status: StatusCode, text: &str) -> Response {
+    (status, format!("{text}\n")).into_response()
+}
+
+async fn github_webhook(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let header = |k: &str| headers.get(k).and_then(|v| v.to_str().ok());
+    let event = header("x-github-event").unwrap_or("").to_owned();
+    let delivery = header("x-github-delivery").unwrap_or("").to_owned();
+    let m = &app.shared.metrics;
+    let count = |outcome: &str| {
+        m.inc(
+            "envgate_webhook_deliveries_total",
+            &[
+                ("event", if event.is_empty() { "unknown" } else { &event }),
+                ("outcome", outcome),
+            ],
+        )
+    };
+    // The signature first: nothing unsigned is even parsed.
+    if let Err(e) = webhook::verify_github(
+        &app.shared.cfg.github.webhook_secret,
+        &body,
+        header("x-hub-signature-256"),
+    ) {
+        count("rejected");
+        tracing::warn!(delivery = %delivery, "webhook rejected: {e}");
+        return reply(StatusCode::UNAUTHORIZED, &e.to_string());
+    }
+    if event.is_empty() || delivery.is_empty() {
+        count("malformed");
+        return reply(
+            StatusCode::BAD_REQUEST,
+            "missing X-GitHub-Event or X-GitHub-Delivery",
+        );
+    }
+    let span = tracing::info_span!("delivery", id = %delivery, event = %event);
+    let _enter = span.enter();
+    let work = match event::classify(&event, &body) {
+        Ok(Some(w)) => w,
+        Ok(None) => {
+            count("ignored");
+            return reply(StatusCode::ACCEPTED, "ignored");
+        }
+        Err(e) => {
+            count("malformed");
+            tracing::warn!("malformed payload: {e}");
+            return reply(StatusCode::BAD_REQUEST, &e);
+        }
+    };
+    let job = NewJob {
+        delivery: delivery.clone(),
+        event: event.clone(),
+        payload: serde_json::to_string(&work).expect("work serializes"),
+    };
+    let (tx, rx) = oneshot::channel();
+    if app.intake.send(Intake::Job(job, tx)).await.is_err() {
+        count("error");
+        return reply(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    }
+    match rx.await {
+        Ok(Ok(Enqueued::New)) | Ok(Ok(Enqueued::Retried)) => {
+            count("queued");
+            app.wake.notify_waiters();
+            reply(StatusCode::ACCEPTED, "queued")
+        }
+        Ok(Ok(Enqueued::Duplicate)) => {
+            count("duplicate");
+            reply(
+                StatusCode::ACCEPTED,
+                "duplicate delivery: already processed",
+            )
+        }
+        _ => {
+            count("error");
+            reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot record the delivery; GitHub will show it as failed, redeliver it",
+            )
+        }
+    }
+}
+
+/// Ready when the control store answers and GitHub accepts the App's JWT
+/// (checked at most every 10 seconds).
+async fn readyz(State(app): State<App>) -> Response {
+    if let Some((at, r)) = app.ready_cache.lock().expect("ready cache").clone()
+        && at.elapsed() < Duration::from_secs(10)
+    {
+        return match r {
+            Ok(()) => reply(StatusCode::OK, "ready"),
+            Err(e) => reply(StatusCode::SERVICE_UNAVAILABLE, &e),
+        };
+    }
+    let (tx, rx) = oneshot::channel();
+    let store = match app.intake.send(Intake::Ping(tx)).await {
+        Ok(()) => rx.await.unwrap_or_else(|_| Err("no answer".into())),
+        Err(_) => Err("shutting down".into()),
+    };
+    let github = match app.shared.github.jwt() {
+        Ok(jwt) => app
+            .shared
+            .github
+            .send(reqwest::Method::GET, "app", Some(&jwt), None)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    let r = match (store, github) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(e), _) => Err(format!(
+            "control store: {}",
+            crate::core::redact::mask_url(&e)
+        )),
+        (_, Err(e)) => Err(format!("GitHub: {e}")),
+    };
+    *app.ready_cache.lock().expect("ready cache") = Some((Instant::now(), r.clone()));
+    match r {
+        Ok(()) => reply(StatusCode::OK, "ready"),
+        Err(e) => reply(StatusCode::SERVICE_UNAVAILABLE, &e),
+    }
+}
+
+async fn metrics_text(State(app): State<App>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        app.shared.metrics.render(),
+    )
+        .into_response()
+}
+
+/// How long to wait before the next attempt.
+fn backoff(attempts: u32) -> Duration {
+    Duration::from_secs(match attempts {
+        0 | 1 => 5,
+        2 => 30,
+        3 => 120,
+        4 => 600,
+        _ => 1800,
+    })
+}
+
+/// A worker: takes jobs until told to stop.
+async fn work(
+    shared: Arc<Shared>,
+    name: String,
+    wake: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+    reports_depth: bool,
+) {
+    let mut worker = jobs::Worker {
+        shared: shared.clone(),
+        store: None,
+        blobs: remote::BlobCache::default(),
+        name: name.clone(),
+    };
+    let mut last_depth = Instant::now() - Duration::from_secs(60);
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        if worker.store.is_none() {
+            match ControlStore::open(&shared.cfg.control_store).await {
+                Ok(s) => worker.store = Some(s),
+                Err(e) => {
+                    tracing::error!("control store: {}", crate::core::redact::mask_url(&e));
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(2)) => {},
+                        _ = stop.changed() => return,
+                    }
+                    continue;
+                }
+            }
+        }
+        let store = worker.store.as_ref().expect("opened above");
+        if reports_depth && last_depth.elapsed() > Duration::from_secs(2) {
+            if let Ok(n) = store.queue_depth().await {
+                shared.metrics.set_queue_depth(n);
+            }
+            last_depth = Instant::now();
+        }
+        let claimed = store
+            .claim(&name, now_ms(), config::LEASE.as_millis() as i64)
+            .await;
+        let job = match claimed {
+            Ok(Some(job)) => job,
+            Ok(None) => {
+                let notified = wake.notified();
+                tokio::select! {
+                    () = notified => {},
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {},
+                    _ = stop.changed() => return,
+                }
+                continue;
+            }
+            Err(e) => {
+                tracing::error!("cannot claim a job: {e}");
+                worker.store = None;
+                continue;
+            }
+        };
+        let span = tracing::info_span!("job", delivery = %job.delivery, event = %job.event, attempt = job.attempts);
+        let _enter = span.enter();
+        let started = Instant::now();
+        let outcome = match serde_json::from_str::<event::Work>(&job.payload) {
+            // A bug in one job must not take the worker with it.
+            Ok(work) => match std::panic::AssertUnwindSafe(worker.run(&work))
+                .catch_unwind()
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(jobs::JobError::Permanent(
+                    "envgate failed on this job (a bug; see the log)".into(),
+                )),
+            },
+            Err(e) => Err(jobs::JobError::Permanent(format!("unreadable job: {e}"))),
+        };
+        if worker.store.is_none() {
+            // The job panicked holding the store: open another.
+            worker.store = ControlStore::open(&shared.cfg.control_store).await.ok();
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        shared.metrics.observe(
+            "envgate_job_duration_seconds",
+            &[("event", &job.event)],
+            elapsed,
+        );
+        let Some(store) = worker.store.as_ref() else {
+            continue;
+        };
+        let (label, result) = match &outcome {
+            Ok(()) => ("done", store.finish(&job, &name, now_ms()).await),
+            Err(jobs::JobError::Transient(msg, after)) if job.attempts < MAX_ATTEMPTS => {
+                let wait = (*after).max(backoff(job.attempts));
+                tracing::warn!("will retry in {}s: {msg}", wait.as_secs());
+                let at = now_ms() + wait.as_millis() as i64;
+                (
+                    "retried",
+                    store.give_back(&job, &name, Some(at), msg, now_ms()).await,
+                )
+            }
+            Err(e) => {
+                tracing::error!("failed: {e}");
+                (
+                    "failed",
+                    store
+                        .give_back(&job, &name, None, &e.to_string(), now_ms())
+                        .await,
+                )
+            }
+        };
+        shared.metrics.inc(
+            "envgate_jobs_total",
+            &[("event", &job.event), ("outcome", label)],
+        );
+        if let Err(e) = result {
+            tracing::error!("cannot record the job's outcome: {e}");
+            worker.store = None;
+        }
+    }
+}

@@ -1,0 +1,915 @@
+//! GitHub's REST API, for the bot: App authentication (an RS256 JWT
+//! exchanged for installation tokens, cached until shortly before they
+//! expire), and the few endpoints envgate uses.
+//!
+//! Requests retry on their own where GitHub says to: transport errors and
+//! 5xx a few times with a short backoff, rate limits after `Retry-After`
+//! (or the reset time) when that is short; longer waits go back to the job
+//! queue as a delay. The token is only ever sent to the configured API host
+//! (and GitHub's upload host for it): pagination links and upload URLs are
+//! checked, never trusted.
+//!
+//! The JWT is signed with `ring`, which rustls already brings, rather than a
+//! JWT crate whose RSA backend carries a timing advisory: a JWT is two
+//! base64url JSON objects and one signature.
+
+use crate::serve::config::GithubConfig;
+use crate::serve::metrics::Metrics;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use reqwest::{Method, StatusCode, header};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The REST API version envgate was written against.
+const API_VERSION: &str = "2022-11-28";
+/// Waits shorter than this happen in place; longer ones are the queue's.
+const MAX_INLINE_WAIT: Duration = Duration::from_secs(20);
+const ATTEMPTS: u32 = 4;
+
+#[derive(Debug, Clone)]
+pub enum ApiError {
+    /// Worth trying again later (5xx, rate limit, connection), after at
+    /// least this long.
+    Transient { message: String, after: Duration },
+    /// GitHub said no (4xx other than rate limits).
+    Status { status: u16, message: String },
+    /// The answer was not what the API describes.
+    Invalid(String),
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::Transient { message, .. } => write!(f, "{message}"),
+            ApiError::Status { status, message } => {
+                write!(f, "GitHub answered {status}: {message}")
+            }
+            ApiError::Invalid(m) => write!(f, "unexpected answer from GitHub: {m}"),
+        }
+    }
+}
+
+impl ApiError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ApiError::Status { status: 404, .. })
+    }
+}
+
+/// The App: its key, its HTTP client and its installation tokens.
+pub struct GitHub {
+    http: reqwest::Client,
+    api: url::Url,
+    uploads_host: Option<String>,
+    app_id: u64,
+    key: ring::signature::RsaKeyPair,
+    tokens: Mutex<HashMap<u64, (String, Instant)>>,
+    metrics: Arc<Metrics>,
+}
+
+/// A response's parts.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: header::HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Reads an RSA private key (PKCS#1, as GitHub hands it out, or PKCS#8).
+fn rsa_key(pem: &[u8]) -> Result<ring::signature::RsaKeyPair, String> {
+    use rustls_pki_types::PrivateKeyDer;
+    use rustls_pki_types::pem::PemObject;
+    let der = PrivateKeyDer::from_pem_slice(pem)
+        .map_err(|e| format!("the App's private key is not a PEM private key: {e}"))?;
+    let key = match &der {
+        PrivateKeyDer::Pkcs1(k) => ring::signature::RsaKeyPair::from_der(k.secret_pkcs1_der()),
+        PrivateKeyDer::Pkcs8(k) => ring::signature::RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()),
+        _ => return Err("the App's private key must be an RSA key".into()),
+    };
+    key.map_err(|e| format!("the App's private key is not a usable RSA key: {e}"))
+}
+
+impl GitHub {
+    pub fn new(cfg: &GithubConfig, metrics: Arc<Metrics>) -> Result<GitHub, String> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let api = url::Url::parse(&format!("{}/", cfg.api_url.trim_end_matches('/')))
+            .map_err(|e| format!("github.api_url: {e}"))?;
+        let uploads_host =
+            (api.host_str() == Some("api.github.com")).then(|| "uploads.github.com".to_owned());
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("envgate/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            // Redirects could carry the token elsewhere; none is expected.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(GitHub {
+            http,
+            api,
+            uploads_host,
+            app_id: cfg.app_id,
+            key: rsa_key(&cfg.private_key)?,
+            tokens: Mutex::new(HashMap::new()),
+            metrics,
+        })
+    }
+
+    /// The API's base URL.
+    pub fn api(&self) -> &url::Url {
+        &self.api
+    }
+
+    /// The App's JWT, valid for nine minutes (GitHub allows ten), issued a
+    /// minute in the past against clock drift.
+    pub fn jwt(&self) -> Result<String, String> {
+        let now = now_secs();
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
+        let claims = URL_SAFE_NO_PAD.encode(
+            serde_json::json!({"iat": now - 60, "exp": now + 540, "iss": self.app_id.to_string()})
+                .to_string(),
+        );
+        let message = format!("{header}.{claims}");
+        let mut signature = vec![0; self.key.public().modulus_len()];
+        self.key
+            .sign(
+                &ring::signature::RSA_PKCS1_SHA256,
+                &ring::rand::SystemRandom::new(),
+                message.as_bytes(),
+                &mut signature,
+            )
+            .map_err(|_| "cannot sign the App's JWT".to_owned())?;
+        Ok(format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature)))
+    }
+
+    /// An installation's token, from the cache while it has more than five
+    /// minutes left.
+    pub async fn token(&self, installation: u64) -> Result<String, ApiError> {
+        if let Some((t, until)) = self.tokens.lock().expect("tokens").get(&installation)
+            && Instant::now() + Duration::from_secs(300) < *until
+        {
+            return Ok(t.clone());
+        }
+        let jwt = self.jwt().map_err(ApiError::Invalid)?;
+        #[derive(Deserialize)]
+        struct Token {
+            token: String,
+            expires_at: String,
+        }
+        let t: Token = self
+            .json(
+                Method::POST,
+                &format!("app/installations/{installation}/access_tokens"),
+                Some(&jwt),
+                None,
+            )
+            .await?;
+        let lifetime = humantime::parse_rfc3339_weak(t.expires_at.trim_end_matches('Z'))
+            .ok()
+            .and_then(|at| at.duration_since(SystemTime::now()).ok())
+            .unwrap_or(Duration::from_secs(3600));
+        self.tokens
+            .lock()
+            .expect("tokens")
+            .insert(installation, (t.token.clone(), Instant::now() + lifetime));
+        Ok(t.token)
+    }
+
+    /// Whether a URL may carry the token: the API's own origin, or GitHub's
+    /// upload host for the public API.
+    fn trusted(&self, url: &url::Url) -> bool {
+        let same_origin = url.scheme() == self.api.scheme()
+            && url.host_str() == self.api.host_str()
+            && url.port_or_known_default() == self.api.port_or_known_default();
+        same_origin
+            || (url.scheme() == "https"
+                && self.uploads_host.is_some()
+                && url.host_str() == self.uploads_host.as_deref())
+    }
+
+    /// A path under the API (`repos/o/r/...`) or an absolute URL.
+    fn url(&self, path: &str) -> Result<url::Url, ApiError> {
+        if path.starts_with("https://") || path.starts_with("http://") {
+            url::Url::parse(path).map_err(|e| ApiError::Invalid(format!("{path}: {e}")))
+        } else {
+            self.api
+                .join(path.trim_start_matches('/'))
+                .map_err(|e| ApiError::Invalid(format!("{path}: {e}")))
+        }
+    }
+
+    /// Sends a request, retrying where GitHub says to.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(Vec<u8>, &str)>,
+    ) -> Result<Answer, ApiError> {
+        let url = self.url(path)?;
+        if token.is_some() && !self.trusted(&url) {
+            return Err(ApiError::Invalid(format!(
+                "refusing to send the token to {}",
+                url.host_str().unwrap_or("?")
+            )));
+        }
+        let mut last = String::new();
+        for attempt in 1..=ATTEMPTS {
+            let mut req = self
+                .http
+                .request(method.clone(), url.clone())
+                .header(header::ACCEPT, "application/vnd.github+json")
+                .header("X-GitHub-Api-Version", API_VERSION);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            if let Some((bytes, content_type)) = &body {
+                req = req
+                    .header(header::CONTENT_TYPE, *content_type)
+                    .body(bytes.clone());
+            }
+            let m = method.as_str();
+            let sent = req.send().await;
+            let response = match sent {
+                Ok(r) => r,
+                Err(e) => {
+                    self.metrics.inc(
+                        "envgate_github_api_errors_total",
+                        &[("method", m), ("kind", "transport")],
+                    );
+                    last = format!("{m} {}: {e}", url.path());
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+            };
+            let status = response.status();
+            self.metrics.inc(
+                "envgate_github_api_requests_total",
+                &[("method", m), ("status", status.as_str())],
+            );
+            let headers = response.headers().clone();
+            let bytes = response.bytes().await.unwrap_or_default();
+            if status.is_success() || status == StatusCode::NOT_MODIFIED {
+                return Ok(Answer {
+                    status,
+                    headers,
+                    body: bytes,
+                });
+            }
+            let message = error_message(&bytes);
+            if let Some(wait) = rate_limited(status, &headers, &message) {
+                self.metrics.inc(
+                    "envgate_github_api_errors_total",
+                    &[("method", m), ("kind", "rate_limit")],
+                );
+                last = format!("{m} {}: rate limited: {message}", url.path());
+                if wait > MAX_INLINE_WAIT || attempt == ATTEMPTS {
+                    return Err(ApiError::Transient {
+                        message: last,
+                        after: wait,
+                    });
+                }
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            if status.is_server_error() {
+                self.metrics.inc(
+                    "envgate_github_api_errors_total",
+                    &[("method", m), ("kind", "server")],
+                );
+                last = format!("{m} {}: {status}: {message}", url.path());
+                tokio::time::sleep(backoff(attempt)).await;
+                continue;
+            }
+            return Err(ApiError::Status {
+                status: status.as_u16(),
+                message: format!("{m} {}: {message}", url.path()),
+            });
+        }
+        Err(ApiError::Transient {
+            message: last,
+            after: Duration::from_secs(30),
+        })
+    }
+
+    /// Sends JSON (or nothing) and decodes the JSON answer.
+    pub async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<T, ApiError> {
+        let body = body.map(|b| (b.to_string().into_bytes(), "application/json"));
+        let answer = self.send(method, path, token, body).await?;
+        serde_json::from_slice(&answer.body).map_err(|e| ApiError::Invalid(format!("{path}: {e}")))
+    }
+
+    /// Every page of a list (`per_page=100`, following `Link: rel="next"`).
+    pub async fn pages<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        token: &str,
+    ) -> Result<Vec<T>, ApiError> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut next = Some(format!("{path}{sep}per_page=100"));
+        let mut all = Vec::new();
+        let mut pages = 0;
+        while let Some(p) = next.take() {
+            pages += 1;
+            if pages > 100 {
+                return Err(ApiError::Invalid(format!("{path}: more than 100 pages")));
+            }
+            let answer = self.send(Method::GET, &p, Some(token), None).await?;
+            let items: Vec<T> = serde_json::from_slice(&answer.body)
+                .map_err(|e| ApiError::Invalid(format!("{path}: {e}")))?;
+            all.extend(items);
+            next = answer
+                .headers
+                .get(header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(next_link);
+        }
+        Ok(all)
+    }
+
+    /// Bound to one installation's repository.
+    pub fn repo<'a>(&'a self, installation: u64, owner: &'a str, name: &'a str) -> Repo<'a> {
+        Repo {
+            gh: self,
+            installation,
+            owner,
+            name,
+        }
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(200 * 2u64.pow(attempt.saturating_sub(1)))
+}
+
+/// GitHub's `message` field, or the start of the body.
+fn error_message(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned())
+}
+
+/// How long to wait when GitHub rate-limits a request: `Retry-After`, else
+/// the primary limit's reset time, else a minute for a secondary limit.
+fn rate_limited(
+    status: StatusCode,
+    headers: &header::HeaderMap,
+    message: &str,
+) -> Option<Duration> {
+    if status != StatusCode::FORBIDDEN && status != StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok());
+    if let Some(s) = h("retry-after").and_then(|v| v.trim().parse::<u64>().ok()) {
+        return Some(Duration::from_secs(s));
+    }
+    if h("x-ratelimit-remaining") == Some("0") {
+        let reset = h("x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok())?;
+        return Some(Duration::from_secs(reset.saturating_sub(now_secs()).max(1)));
+    }
+    let m = message.to_ascii_lowercase();
+    (status == StatusCode::TOO_MANY_REQUESTS
+        || m.contains("secondary rate limit")
+        || m.contains("abuse"))
+    .then_some(Duration::from_secs(60))
+}
+
+/// The `rel="next"` URL of a `Link` header.
+fn next_link(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        params
+            .split(';')
+            .any(|p| p.trim() == "rel=\"next\"")
+            .then(|| {
+                url.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_owned()
+            })
+    })
+}
+
+/// One file of a tree.
+#[derive(Clone, Debug, Deserialize)]
+pub struct TreeItem {
+    pub path: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub sha: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Comment {
+    pub id: u64,
+    pub body: Option<String>,
+    pub user: Option<User>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct User {
+    pub login: String,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Release {
+    pub id: u64,
+    pub tag_name: String,
+    pub upload_url: String,
+    pub body: Option<String>,
+    #[serde(default)]
+    pub assets: Vec<Asset>,
+    pub html_url: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Asset {
+    pub id: u64,
+    pub name: String,
+    pub browser_download_url: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct PullFile {
+    pub filename: String,
+    pub status: String,
+}
+
+/// A repository, through an installation's token.
+pub struct Repo<'a> {
+    gh: &'a GitHub,
+    installation: u64,
+    pub owner: &'a str,
+    pub name: &'a str,
+}
+
+/// What a path segment must escape: everything but RFC 3986's unreserved
+/// characters.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes one path segment.
+fn seg(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
+}
+
+/// Percent-encodes a file path, keeping its slashes.
+fn file_path(s: &str) -> String {
+    s.split('/').map(seg).collect::<Vec<_>>().join("/")
+}
+
+impl Repo<'_> {
+    fn base(&self) -> String {
+        format!("repos/{}/{}", seg(self.owner), seg(self.name))
+    }
+
+    async fn token(&self) -> Result<String, ApiError> {
+        self.gh.token(self.installation).await
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<T, ApiError> {
+        let token = self.token().await?;
+        self.gh
+            .json(
+                method,
+                &format!("{}/{path}", self.base()),
+                Some(&token),
+                body,
+            )
+            .await
+    }
+
+    async fn call_empty(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(), ApiError> {
+        let token = self.token().await?;
+        let body = body.map(|b| (b.to_string().into_bytes(), "application/json"));
+        self.gh
+            .send(
+                method,
+                &format!("{}/{path}", self.base()),
+                Some(&token),
+                body,
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// A file's content at a ref (commit, branch or tag); None when absent.
+    pub async fn file(&self, path: &str, reference: &str) -> Result<Option<Vec<u8>>, ApiError> {
+        let token = self.token().await?;
+        let url = format!(
+            "{}/contents/{}?ref={}",
+            self.base(),
+            file_path(path),
+            seg(reference)
+        );
+        let v: Value = match self.gh.json(Method::GET, &url, Some(&token), None).await {
+            Ok(v) => v,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if v.get("type").and_then(Value::as_str) != Some("file") {
+            return Ok(None);
+        }
+        decode_base64(v.get("content").and_then(Value::as_str).unwrap_or(""), path).map(Some)
+    }
+
+    /// The entries of a tree (by commit or tree SHA), recursively or not.
+    pub async fn tree(
+        &self,
+        sha: &str,
+        recursive: bool,
+    ) -> Result<(Vec<TreeItem>, bool), ApiError> {
+        #[derive(Deserialize)]
+        struct Tree {
+            tree: Vec<TreeItem>,
+            #[serde(default)]
+            truncated: bool,
+        }
+        let t: Tree = self
+            .call(
+                Method::GET,
+                &format!(
+                    "git/trees/{}{}",
+                    seg(sha),
+                    if recursive { "?recursive=1" } else { "" }
+                ),
+                None,
+            )
+            .await?;
+        Ok((t.tree, t.truncated))
+    }
+
+    /// A blob's content.
+    pub async fn blob(&self, sha: &str) -> Result<Vec<u8>, ApiError> {
+        let v: Value = self
+            .call(Method::GET, &format!("git/blobs/{}", seg(sha)), None)
+            .await?;
+        match v.get("encoding").and_then(Value::as_str) {
+            Some("base64") | None => {
+                decode_base64(v.get("content").and_then(Value::as_str).unwrap_or(""), sha)
+            }
+            Some("utf-8") => Ok(v
+                .get("content")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .as_bytes()
+                .to_vec()),
+            Some(other) => Err(ApiError::Invalid(format!("blob {sha}: encoding {other}"))),
+        }
+    }
+
+    /// Tags whose names start with `prefix`, with the commit each points to.
+    pub async fn tags(&self, prefix: &str) -> Result<Vec<(String, String, String)>, ApiError> {
+        #[derive(Deserialize)]
+        struct Ref {
+            #[serde(rename = "ref")]
+            name: String,
+            object: Object,
+        }
+        #[derive(Deserialize)]
+        struct Object {
+            sha: String,
+            #[serde(rename = "type")]
+            kind: String,
+        }
+        let token = self.token().await?;
+        let refs: Vec<Ref> = self
+            .gh
+            .pages(
+                &format!(
+                    "{}/git/matching-refs/tags/{}",
+                    self.base(),
+                    file_path(prefix)
+                ),
+                &token,
+            )
+            .await?;
+        Ok(refs
+            .into_iter()
+            .filter_map(|r| {
+                Some((
+                    r.name.strip_prefix("refs/tags/")?.to_owned(),
+                    r.object.sha,
+                    r.object.kind,
+                ))
+            })
+            .collect())
+    }
+
+    /// The commit an annotated tag object points to.
+    pub async fn peel_tag(&self, tag_sha: &str) -> Result<String, ApiError> {
+        let v: Value = self
+            .call(Method::GET, &format!("git/tags/{}", seg(tag_sha)), None)
+            .await?;
+        v.pointer("/object/sha")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::Invalid(format!("tag object {tag_sha} without a target")))
+    }
+
+    /// A check run, created as in progress; its id.
+    pub async fn start_check_run(&self, head_sha: &str, name: &str) -> Result<u64, ApiError> {
+        let v: Value = self
+            .call(
+                Method::POST,
+                "check-runs",
+                Some(&serde_json::json!({"name": name, "head_sha": head_sha, "status": "in_progress"})),
+            )
+            .await?;
+        v.get("id")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| ApiError::Invalid("check run without an id".into()))
+    }
+
+    /// Completes a check run with its conclusion and output.
+    pub async fn complete_check_run(
+        &self,
+        id: u64,
+        conclusion: &str,
+        output: &Value,
+    ) -> Result<(), ApiError> {
+        self.call_empty(
+            Method::PATCH,
+            &format!("check-runs/{id}"),
+            Some(&serde_json::json!({"status": "completed", "conclusion": conclusion, "output": output})),
+        )
+        .await
+    }
+
+    /// Adds annotations to a check run (GitHub takes 50 per request).
+    pub async fn annotate_check_run(&self, id: u64, output: &Value) -> Result<(), ApiError> {
+        self.call_empty(
+            Method::PATCH,
+            &format!("check-runs/{id}"),
+            Some(&serde_json::json!({"output": output})),
+        )
+        .await
+    }
+
+    pub async fn comments(&self, issue: u64) -> Result<Vec<Comment>, ApiError> {
+        let token = self.token().await?;
+        self.gh
+            .pages(&format!("{}/issues/{issue}/comments", self.base()), &token)
+            .await
+    }
+
+    pub async fn create_comment(&self, issue: u64, body: &str) -> Result<Comment, ApiError> {
+        self.call(
+            Method::POST,
+            &format!("issues/{issue}/comments"),
+            Some(&serde_json::json!({"body": body})),
+        )
+        .await
+    }
+
+    pub async fn update_comment(&self, id: u64, body: &str) -> Result<(), ApiError> {
+        self.call_empty(
+            Method::PATCH,
+            &format!("issues/comments/{id}"),
+            Some(&serde_json::json!({"body": body})),
+        )
+        .await
+    }
+
+    pub async fn react(&self, comment: u64, content: &str) -> Result<(), ApiError> {
+        self.call_empty(
+            Method::POST,
+            &format!("issues/comments/{comment}/reactions"),
+            Some(&serde_json::json!({"content": content})),
+        )
+        .await
+    }
+
+    /// The user's permission on the repository: `admin`, `write`, `read`
+    /// or `none` (maintain counts as write, triage as read).
+    pub async fn permission(&self, login: &str) -> Result<String, ApiError> {
+        let v: Value = match self
+            .call(
+                Method::GET,
+                &format!("collaborators/{}/permission", seg(login)),
+                None,
+            )
+            .await
+        {
+            Ok(v) => v,
+            Err(e) if e.is_not_found() => return Ok("none".into()),
+            Err(e) => return Err(e),
+        };
+        Ok(v.get("permission")
+            .and_then(Value::as_str)
+            .unwrap_or("none")
+            .to_owned())
+    }
+
+    /// Whether `login` is an active member of the team `org/slug`.
+    pub async fn in_team(&self, org: &str, slug: &str, login: &str) -> Result<bool, ApiError> {
+        let token = self.token().await?;
+        let path = format!(
+            "orgs/{}/teams/{}/memberships/{}",
+            seg(org),
+            seg(slug),
+            seg(login)
+        );
+        match self
+            .gh
+            .json::<Value>(Method::GET, &path, Some(&token), None)
+            .await
+        {
+            Ok(v) => Ok(v.get("state").and_then(Value::as_str) == Some("active")),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The files a pull request changes.
+    pub async fn pull_files(&self, number: u64) -> Result<Vec<PullFile>, ApiError> {
+        let token = self.token().await?;
+        self.gh
+            .pages(&format!("{}/pulls/{number}/files", self.base()), &token)
+            .await
+    }
+
+    pub async fn release_by_tag(&self, tag: &str) -> Result<Option<Release>, ApiError> {
+        match self
+            .call(Method::GET, &format!("releases/tags/{}", seg(tag)), None)
+            .await
+        {
+            Ok(r) => Ok(Some(r)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn create_release(
+        &self,
+        tag: &str,
+        draft: bool,
+        body: &str,
+    ) -> Result<Release, ApiError> {
+        self.call(
+            Method::POST,
+            "releases",
+            Some(&serde_json::json!({"tag_name": tag, "name": tag, "draft": draft, "body": body})),
+        )
+        .await
+    }
+
+    pub async fn update_release_body(&self, id: u64, body: &str) -> Result<(), ApiError> {
+        self.call_empty(
+            Method::PATCH,
+            &format!("releases/{id}"),
+            Some(&serde_json::json!({"body": body})),
+        )
+        .await
+    }
+
+    pub async fn delete_asset(&self, id: u64) -> Result<(), ApiError> {
+        self.call_empty(Method::DELETE, &format!("releases/assets/{id}"), None)
+            .await
+    }
+
+    /// Uploads a release asset to the release's `upload_url` (its
+    /// `{?name,label}` template dropped).
+    pub async fn upload_asset(
+        &self,
+        release: &Release,
+        name: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Asset, ApiError> {
+        let base = release
+            .upload_url
+            .split('{')
+            .next()
+            .unwrap_or(&release.upload_url);
+        let url = format!("{base}?name={}", seg(name));
+        let token = self.token().await?;
+        let answer = self
+            .gh
+            .send(
+                Method::POST,
+                &url,
+                Some(&token),
+                Some((bytes, content_type)),
+            )
+            .await?;
+        serde_json::from_slice(&answer.body)
+            .map_err(|e| ApiError::Invalid(format!("asset {name}: {e}")))
+    }
+
+    /// The commit a branch or tag points to now.
+    pub async fn commit_of(&self, reference: &str) -> Result<String, ApiError> {
+        let v: Value = self
+            .call(Method::GET, &format!("commits/{}", seg(reference)), None)
+            .await?;
+        v.get("sha")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::Invalid(format!("commit {reference} without a sha")))
+    }
+
+    /// Whether a tag exists.
+    pub async fn tag_exists(&self, tag: &str) -> Result<bool, ApiError> {
+        match self
+            .call::<Value>(
+                Method::GET,
+                &format!("git/ref/tags/{}", file_path(tag)),
+                None,
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Base64 as GitHub sends it (wrapped lines); bad input is an error, not a
+/// panic.
+fn decode_base64(text: &str, what: &str) -> Result<Vec<u8>, ApiError> {
+    let clean: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    STANDARD
+        .decode(clean)
+        .map_err(|e| ApiError::Invalid(format!("{what}: content is not valid base64: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_and_limits() {
+        assert_eq!(
+            next_link(
+                r#"<https://api.github.com/x?page=2>; rel="next", <https://api.github.com/x?page=5>; rel="last""#
+            ),
+            Some("https://api.github.com/x?page=2".into())
+        );
+        assert_eq!(
+            next_link(r#"<https://api.github.com/x?page=1>; rel="prev""#),
+            None
+        );
+        let mut h = header::HeaderMap::new();
+        h.insert("retry-after", "3".parse().unwrap());
+        assert_eq!(
+            rate_limited(StatusCode::FORBIDDEN, &h, ""),
+            Some(Duration::from_secs(3))
+        );
+        let h = header::HeaderMap::new();
+        assert_eq!(
+            rate_limited(
+                StatusCode::FORBIDDEN,
+                &h,
+                "You have exceeded a secondary rate limit"
+            ),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            rate_limited(
+                StatusCode::FORBIDDEN,
+                &h,
+                "Resource not accessible by integration"
+            ),
+            None
+        );
+        assert_eq!(rate_limited(StatusCode::NOT_FOUND, &h, ""), None);
+    }
+
+    #[test]
+    fn base64_with_newlines_and_garbage() {
+        assert_eq!(decode_base64("aGVs\nbG8=\n", "x").unwrap(), b"hello");
+        assert!(decode_base64("not base64!", "x").is_err());
+    }
+}

@@ -1,0 +1,3 @@
+//! Clients for the forges the bot talks to.
+
+pub mod github;

@@ -1,0 +1,215 @@
+//! A repository as the bot sees it: through GitHub's API at a commit, with
+//! environment URLs from the bot's own credentials. It is both the
+//! [`Source`] of release history and the [`Reach`] of a command, so the
+//! operations the command line runs (status, promote, rollback, show) run
+//! here unchanged.
+
+use super::config::Credentials;
+use crate::config::{Config, EnvConfig};
+use crate::core::release::tag_matches;
+use crate::forge::github::{ApiError, Repo};
+use crate::ops::Failure;
+use crate::ops::source::{History, Source, TreeEntry, migrations_dir};
+use crate::ops::world::{Reach, World};
+use crate::target::Target;
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Blobs by id, shared by a worker's jobs (a blob never changes).
+#[derive(Default)]
+pub struct BlobCache {
+    blobs: Mutex<HashMap<String, Vec<u8>>>,
+    bytes: Mutex<usize>,
+}
+
+/// Beyond this the cache starts again empty.
+const CACHE_LIMIT: usize = 256 * 1024 * 1024;
+
+impl BlobCache {
+    fn get(&self, id: &str) -> Option<Vec<u8>> {
+        self.blobs.lock().expect("blob cache").get(id).cloned()
+    }
+
+    fn put(&self, id: String, bytes: Vec<u8>) {
+        let mut total = self.bytes.lock().expect("blob cache");
+        let mut blobs = self.blobs.lock().expect("blob cache");
+        if *total + bytes.len() > CACHE_LIMIT {
+            blobs.clear();
+            *total = 0;
+        }
+        *total += bytes.len();
+        blobs.insert(id, bytes);
+    }
+}
+
+pub struct Remote<'a> {
+    pub repo: Repo<'a>,
+    /// The commit "now" means for this job.
+    pub at: String,
+    pub credentials: &'a Credentials,
+    pub blobs: &'a BlobCache,
+}
+
+fn api(e: ApiError) -> String {
+    e.to_string()
+}
+
+impl Remote<'_> {
+    /// The commit a revision names: a commit id as is, else a tag.
+    async fn commit(&self, rev: &str) -> Result<String, String> {
+        if rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(rev.to_owned());
+        }
+        let tags = self.repo.tags(rev).await.map_err(api)?;
+        let (_, sha, kind) = tags
+            .into_iter()
+            .find(|(name, _, _)| name == rev)
+            .ok_or_else(|| format!("no tag {rev}"))?;
+        if kind == "tag" {
+            self.repo.peel_tag(&sha).await.map_err(api)
+        } else {
+            Ok(sha)
+        }
+    }
+
+    /// The URLs of the configured environments, from the bot's credentials.
+    pub fn targets(
+        &self,
+        envs: &[&EnvConfig],
+        redactor: &mut crate::core::redact::Redactor,
+    ) -> Vec<Result<Target, String>> {
+        envs.iter()
+            .map(|env| {
+                let url = self
+                    .credentials
+                    .url(self.repo.owner, self.repo.name, &env.name)?;
+                redactor.add_url(&url);
+                Target::parse(&url, std::path::Path::new(".")).map_err(|m| {
+                    format!("environment '{}': {m}", crate::core::redact::mask_url(&url))
+                })
+            })
+            .collect()
+    }
+}
+
+impl Source for Remote<'_> {
+    async fn tags(&self, pattern: &str) -> Result<Vec<String>, String> {
+        let prefix: String = pattern
+            .chars()
+            .take_while(|c| !"*?[".contains(*c))
+            .collect();
+        Ok(self
+            .repo
+            .tags(&prefix)
+            .await
+            .map_err(api)?
+            .into_iter()
+            .map(|(name, _, _)| name)
+            .filter(|name| tag_matches(pattern, name))
+            .collect())
+    }
+
+    async fn tree(&self, rev: &str, dir: &str) -> Result<Vec<TreeEntry>, String> {
+        let commit = self.commit(rev).await?;
+        // Walk down to the directory, then list it recursively: cheaper
+        // than the whole repository, and never truncated by its size.
+        let mut sha = commit;
+        let parts: Vec<&str> = dir
+            .split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+            .collect();
+        for part in &parts {
+            let (items, _) = self.repo.tree(&sha, false).await.map_err(api)?;
+            match items
+                .into_iter()
+                .find(|i| i.path == *part && i.kind == "tree")
+            {
+                Some(i) => sha = i.sha,
+                None => return Ok(Vec::new()),
+            }
+        }
+        let (items, truncated) = self.repo.tree(&sha, true).await.map_err(api)?;
+        if truncated {
+            return Err(format!(
+                "the tree of {dir} at {rev} is too large for GitHub to list"
+            ));
+        }
+        let prefix = if parts.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", parts.join("/"))
+        };
+        Ok(items
+            .into_iter()
+            .filter(|i| i.kind == "blob")
+            .map(|i| TreeEntry {
+                path: format!("{prefix}{}", i.path),
+                blob: i.sha,
+            })
+            .collect())
+    }
+
+    async fn blobs(&self, ids: &[String]) -> Result<HashMap<String, Vec<u8>>, String> {
+        let mut out = HashMap::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for id in ids {
+            match self.blobs.get(id) {
+                Some(b) => {
+                    out.insert(id.clone(), b);
+                }
+                None => missing.push(id.clone()),
+            }
+        }
+        let fetched: Vec<Result<(String, Vec<u8>), ApiError>> = futures::stream::iter(missing)
+            .map(|id| async move { self.repo.blob(&id).await.map(|b| (id, b)) })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        for f in fetched {
+            let (id, bytes) = f.map_err(api)?;
+            self.blobs.put(id.clone(), bytes.clone());
+            out.insert(id, bytes);
+        }
+        Ok(out)
+    }
+
+    async fn read(&self, path: &str) -> Result<Option<String>, String> {
+        let bytes = self.repo.file(path, &self.at).await.map_err(api)?;
+        bytes
+            .map(|b| String::from_utf8(b).map_err(|_| format!("{path} is not UTF-8")))
+            .transpose()
+    }
+
+    async fn tag_exists(&self, tag: &str) -> bool {
+        self.repo.tag_exists(tag).await.unwrap_or(false)
+    }
+}
+
+impl Reach for Remote<'_> {
+    async fn world<'c>(
+        &self,
+        config: &'c Config,
+        envs: Vec<&'c EnvConfig>,
+    ) -> Result<World<'c>, Failure> {
+        let mut redactor = crate::core::redact::Redactor::new();
+        let targets = self.targets(&envs, &mut redactor);
+        let dialect = {
+            let ds: Vec<_> = targets
+                .iter()
+                .filter_map(|t| t.as_ref().ok())
+                .map(crate::ops::common::dialect)
+                .collect();
+            ds.first().copied().filter(|d| ds.iter().all(|x| x == d))
+        };
+        let discovery = async {
+            let history = History::new(self, config);
+            history
+                .at(&self.at, dialect)
+                .await
+                .map(|s| s.discovery)
+                .map_err(|e| Failure::usage(format!("{}: {e}", migrations_dir(config))))
+        };
+        World::gather(envs, targets, redactor, discovery).await
+    }
+}

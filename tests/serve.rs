@@ -1,0 +1,887 @@
+//! `envgate serve` as a process, against a fake GitHub API that records
+//! every request, with GitHub's published webhook payloads signed here and
+//! environments on real PostgreSQL.
+
+#[path = "support/fake_github.rs"]
+mod fake_github;
+mod support;
+
+use fake_github::{FakeGitHub, INSTALLATION};
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::PgDb;
+
+const SECRET: &str = "It's a Secret to Everybody";
+const REPO: &str = "acme/shop";
+const USERS: &str = "CREATE TABLE users (id bigint PRIMARY KEY);\n";
+const ORDERS: &str = "CREATE TABLE orders (id bigint PRIMARY KEY);\n";
+const ORDERS_DOWN: &str = "DROP TABLE orders;\n";
+const TRASH: &str = "CREATE TABLE trash (id bigint PRIMARY KEY);\n";
+const CONFIG: &str = "[environments.dev]\nurl = \"${DEV_URL}\"\n\n[environments.staging]\nurl = \"${STAGING_URL}\"\n";
+
+/// A running `envgate serve`.
+struct Bot {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Bot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Bot {
+    fn start(
+        fake: &FakeGitHub,
+        control_store: Option<&str>,
+        urls: &[(&str, String)],
+        extra: &str,
+    ) -> Bot {
+        let dir = tempfile::tempdir().unwrap();
+        let port = support::free_port();
+        let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/github/app-key.pem");
+        let store = control_store
+            .map(str::to_owned)
+            .unwrap_or_else(|| "sqlite://state.db".to_owned());
+        std::fs::write(
+            dir.path().join("serve.toml"),
+            format!(
+                "listen = \"127.0.0.1:{port}\"\ncontrol_store = \"{store}\"\nworkers = 2\n{extra}\n\
+                 [github]\napp_id = {}\nprivate_key_file = \"{}\"\nwebhook_secret = \"{SECRET}\"\napi_url = \"{}\"\n\n\
+                 [credentials]\ndir = \"creds\"\n",
+                fake_github::APP_ID,
+                key.display(),
+                fake.url
+            ),
+        )
+        .unwrap();
+        for (env, url) in urls {
+            let d = dir.path().join("creds").join(REPO);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join(format!("{env}.url")), url).unwrap();
+        }
+        let child = Command::new(env!("CARGO_BIN_EXE_envgate"))
+            .current_dir(dir.path())
+            .args(["serve", "--config-file", "serve.toml"])
+            .env("ENVGATE_LOG", "envgate=debug,info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("serve.log")).unwrap(),
+            ))
+            .spawn()
+            .expect("start envgate serve");
+        let bot = Bot { child, port, dir };
+        let start = Instant::now();
+        while http(port, "GET", "/healthz", &[], b"").0 != 200 {
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "serve did not start:\n{}",
+                bot.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bot
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+    }
+
+    /// Posts a signed delivery; (status, body).
+    fn deliver(&self, event: &str, delivery: &str, payload: &Value) -> (u16, String) {
+        let body = payload.to_string().into_bytes();
+        let sig = envgate::core::webhook::sign_github(SECRET.as_bytes(), &body);
+        http(
+            self.port,
+            "POST",
+            "/webhooks/github",
+            &[
+                ("X-GitHub-Event", event),
+                ("X-GitHub-Delivery", delivery),
+                ("X-Hub-Signature-256", &sig),
+                ("Content-Type", "application/json"),
+            ],
+            &body,
+        )
+    }
+
+    fn jobs(&self) -> Vec<(String, String)> {
+        let c = rusqlite::Connection::open(self.dir.path().join("state.db")).unwrap();
+        let mut st = c
+            .prepare("SELECT delivery, state FROM jobs ORDER BY id")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    fn audit(&self) -> Vec<(String, String, String, Option<String>)> {
+        let c = rusqlite::Connection::open(self.dir.path().join("state.db")).unwrap();
+        let mut st = c
+            .prepare("SELECT action, actor, outcome, environment FROM audit_log ORDER BY seq")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+}
+
+/// A minimal HTTP/1.1 client: (status, body).
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    if s.write_all(req.as_bytes())
+        .and_then(|()| s.write_all(body))
+        .is_err()
+    {
+        return (0, String::new());
+    }
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn fixture(name: &str) -> Value {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/github")
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// A published example payload, about our repository and installation.
+fn payload(name: &str) -> Value {
+    let mut p = fixture(name);
+    p["repository"]["name"] = json!("shop");
+    p["repository"]["full_name"] = json!(REPO);
+    p["repository"]["owner"]["login"] = json!("acme");
+    p["repository"]["default_branch"] = json!("main");
+    p["installation"] =
+        json!({"id": INSTALLATION, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNzc="});
+    p
+}
+
+fn pr_payload(name: &str, number: u64, head: &str) -> Value {
+    let mut p = payload(name);
+    p["number"] = json!(number);
+    p["pull_request"]["number"] = json!(number);
+    p["pull_request"]["head"]["sha"] = json!(head);
+    p
+}
+
+/// envgate's ledger with `rows` (version, body) applied.
+fn ledger(db: &PgDb, rows: &[(&str, &str, &str)]) {
+    let mut sql =
+        envgate::core::ledger_table::create_table_sql(envgate::core::sql::Dialect::Postgres, None);
+    sql.push(';');
+    for (v, name, body) in rows {
+        sql.push_str(body);
+        sql.push_str(&support::ledger::insert(
+            "envgate_migrations",
+            v,
+            name,
+            &support::ledger::hash(body),
+            true,
+            "2026-11-01 10:00:00+00",
+        ));
+    }
+    db.execute(&sql);
+}
+
+fn lines(reqs: &[fake_github::Request]) -> Vec<String> {
+    reqs.iter().map(|r| r.line()).collect()
+}
+
+#[test]
+fn a_pull_request_gets_a_check_run_and_one_sticky_comment() {
+    let (dev, staging) = (PgDb::create("bot_dev"), PgDb::create("bot_staging"));
+    ledger(&dev, &[("1", "users", USERS)]);
+    let fake = FakeGitHub::start();
+    let main = fake.commit(
+        REPO,
+        &[("envgate.toml", CONFIG), ("migrations/1_users.sql", USERS)],
+        "main",
+    );
+    fake.branch(REPO, "main", &main);
+    let head = fake.commit(
+        REPO,
+        &[
+            ("envgate.toml", CONFIG),
+            ("migrations/1_users.sql", USERS),
+            ("migrations/2_orders.sql", ORDERS),
+        ],
+        "pr-1",
+    );
+    fake.pull_files(
+        REPO,
+        2,
+        &[
+            ("migrations/2_orders.sql", "added"),
+            ("README.md", "modified"),
+        ],
+    );
+    let bot = Bot::start(
+        &fake,
+        None,
+        &[
+            ("dev", dev.url()),
+            ("staging", staging.url_with_password("pw-staging")),
+        ],
+        "",
+    );
+
+    let (status, body) = bot.deliver(
+        "pull_request",
+        "d-opened",
+        &pr_payload("pull_request.opened.json", 2, &head),
+    );
+    assert_eq!((status, body.trim()), (202, "queued"));
+    fake.wait(Duration::from_secs(20), "the sticky comment", |m| {
+        !m.comments.is_empty()
+    });
+    let writes = fake.writes();
+    assert_eq!(
+        lines(&writes),
+        [
+            "POST /repos/acme/shop/check-runs",
+            "PATCH /repos/acme/shop/check-runs/1001",
+            "POST /repos/acme/shop/issues/2/comments"
+        ],
+        "{}",
+        bot.log()
+    );
+    assert_eq!(
+        writes[0].json(),
+        json!({"name": "envgate", "head_sha": head, "status": "in_progress"})
+    );
+    let done = writes[1].json();
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["conclusion"], "neutral", "pending only: {done}");
+    assert_eq!(done["output"]["title"], "3 pending");
+    assert!(
+        done["output"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("2_orders"),
+        "{done}"
+    );
+    assert!(writes.iter().all(|r| {
+        r.authorization
+            .as_deref()
+            .unwrap()
+            .starts_with("Bearer ghs_fake_")
+    }));
+    let comment = writes[2].json()["body"].as_str().unwrap().to_owned();
+    assert!(
+        comment.starts_with("<!-- envgate:pr -->\n### envgate · 3 pending"),
+        "{comment}"
+    );
+    assert!(
+        comment.contains("This pull request adds 1 migration:"),
+        "{comment}"
+    );
+    assert!(
+        comment.contains("| `2_orders` | pending | pending |"),
+        "{comment}"
+    );
+    assert!(
+        comment
+            .contains("Bundle for <b>staging</b> (export_only): <code>staging-empty-2.sql</code>"),
+        "{comment}"
+    );
+    assert!(comment.contains(ORDERS.trim()), "{comment}");
+    assert!(!comment.contains("pw-staging"), "{comment}");
+
+    // A push to the pull request: the comment is edited, not repeated.
+    let head2 = fake.commit(
+        REPO,
+        &[
+            ("envgate.toml", CONFIG),
+            ("migrations/1_users.sql", USERS),
+            ("migrations/2_orders.sql", ORDERS),
+            ("migrations/3_trash.sql", TRASH),
+        ],
+        "pr-2",
+    );
+    fake.pull_files(
+        REPO,
+        2,
+        &[
+            ("migrations/2_orders.sql", "added"),
+            ("migrations/3_trash.sql", "added"),
+        ],
+    );
+    let before = fake.writes().len();
+    let sync = pr_payload("pull_request.synchronize.json", 2, &head2);
+    assert_eq!(bot.deliver("pull_request", "d-sync", &sync).0, 202);
+    fake.wait(Duration::from_secs(20), "the edited comment", |m| {
+        m.comments.len() == 1 && m.comments[0].body.contains("3_trash")
+    });
+    let writes = fake.writes();
+    assert_eq!(
+        lines(&writes[before..]),
+        [
+            "POST /repos/acme/shop/check-runs",
+            "PATCH /repos/acme/shop/check-runs/1002",
+            "PATCH /repos/acme/shop/issues/comments/2001"
+        ]
+    );
+    // GitHub redelivers: acknowledged, not processed again.
+    let (status, body) = bot.deliver("pull_request", "d-sync", &sync);
+    assert_eq!(
+        (status, body.trim()),
+        (202, "duplicate delivery: already processed")
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(fake.writes().len(), writes.len());
+    assert_eq!(
+        bot.jobs(),
+        [
+            ("d-opened".to_owned(), "done".to_owned()),
+            ("d-sync".to_owned(), "done".to_owned())
+        ]
+    );
+}
+
+#[test]
+fn intake_rejects_forgeries_and_junk_and_answers_fast() {
+    let fake = FakeGitHub::start();
+    let bot = Bot::start(&fake, None, &[], "max_body = \"64KiB\"");
+    let body = payload("push.json").to_string();
+    // Forged: signed with another secret.
+    let forged = envgate::core::webhook::sign_github(b"not the secret", body.as_bytes());
+    let h = [
+        ("X-GitHub-Event", "push"),
+        ("X-GitHub-Delivery", "d-forged"),
+        ("X-Hub-Signature-256", forged.as_str()),
+    ];
+    let (status, text) = http(bot.port, "POST", "/webhooks/github", &h, body.as_bytes());
+    assert_eq!(
+        (status, text.trim()),
+        (401, "X-Hub-Signature-256 does not match")
+    );
+    let (status, _) = http(
+        bot.port,
+        "POST",
+        "/webhooks/github",
+        &[("X-GitHub-Event", "push"), ("X-GitHub-Delivery", "d-x")],
+        body.as_bytes(),
+    );
+    assert_eq!(status, 401);
+    // Signed, but not JSON.
+    let junk = b"{not json";
+    let sig = envgate::core::webhook::sign_github(SECRET.as_bytes(), junk);
+    let (status, _) = http(
+        bot.port,
+        "POST",
+        "/webhooks/github",
+        &[
+            ("X-GitHub-Event", "push"),
+            ("X-GitHub-Delivery", "d-junk"),
+            ("X-Hub-Signature-256", &sig),
+        ],
+        junk,
+    );
+    assert_eq!(status, 400);
+    // Too large.
+    let big = vec![b' '; 100 * 1024];
+    let sig = envgate::core::webhook::sign_github(SECRET.as_bytes(), &big);
+    let (status, _) = http(
+        bot.port,
+        "POST",
+        "/webhooks/github",
+        &[
+            ("X-GitHub-Event", "push"),
+            ("X-GitHub-Delivery", "d-big"),
+            ("X-Hub-Signature-256", &sig),
+        ],
+        &big,
+    );
+    assert_eq!(status, 413);
+    // Events and actions the bot does not handle are acknowledged.
+    assert_eq!(
+        bot.deliver("ping", "d-ping", &fixture("ping.json")),
+        (202, "ignored\n".to_owned())
+    );
+    let mut closed = payload("pull_request.opened.json");
+    closed["action"] = json!("closed");
+    assert_eq!(bot.deliver("pull_request", "d-closed", &closed).0, 202);
+    assert_eq!(
+        bot.deliver("watch", "d-watch", &json!({"action": "started"}))
+            .0,
+        202
+    );
+    // A comment that is not a command is not work.
+    let mut chat = payload("issue_comment.created.json");
+    chat["comment"]["body"] = json!("Looks good to me.");
+    assert_eq!(
+        bot.deliver("issue_comment", "d-chat", &chat),
+        (202, "ignored\n".to_owned())
+    );
+    assert!(bot.jobs().is_empty());
+    assert!(fake.writes().is_empty());
+
+    assert_eq!(http(bot.port, "GET", "/healthz", &[], b"").0, 200);
+    let (status, text) = http(bot.port, "GET", "/readyz", &[], b"");
+    assert_eq!((status, text.trim()), (200, "ready"), "{}", bot.log());
+    assert!(fake.requests().iter().any(|r| r.line() == "GET /app"));
+    let (_, metrics) = http(bot.port, "GET", "/metrics", &[], b"");
+    for line in [
+        "envgate_webhook_deliveries_total{event=\"push\",outcome=\"rejected\"} 2",
+        "envgate_webhook_deliveries_total{event=\"push\",outcome=\"malformed\"} 1",
+        "envgate_webhook_deliveries_total{event=\"ping\",outcome=\"ignored\"} 1",
+        "# TYPE envgate_queue_depth gauge",
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
+}
+
+#[test]
+fn pushes_with_drift_fail_the_check_with_annotations_and_survive_github_hiccups() {
+    let dev = PgDb::create("bot_drift");
+    // dev applied an older text of 1_users.sql.
+    ledger(&dev, &[("1", "users", "CREATE TABLE users (id int);\n")]);
+    let fake = FakeGitHub::start();
+    let config = "[environments.dev]\nurl = \"${DEV_URL}\"\n";
+    let main = fake.commit(
+        REPO,
+        &[("envgate.toml", config), ("migrations/1_users.sql", USERS)],
+        "main",
+    );
+    fake.branch(REPO, "main", &main);
+    // GitHub fails once, then rate-limits once: both retried in place.
+    fake.script(
+        "POST /repos/acme/shop/check-runs",
+        502,
+        &[],
+        json!({"message": "Server Error"}),
+    );
+    fake.script(
+        "PATCH /repos/acme/shop/check-runs",
+        403,
+        &[("retry-after", "1")],
+        json!({"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."}),
+    );
+    let bot = Bot::start(&fake, None, &[("dev", dev.url())], "");
+    let mut push = payload("push.json");
+    push["ref"] = json!("refs/heads/main");
+    push["after"] = json!(main);
+    assert_eq!(bot.deliver("push", "d-push", &push).0, 202);
+    fake.wait(Duration::from_secs(20), "the completed check run", |m| {
+        m.check_runs.iter().any(|c| c.status == "completed")
+    });
+    let writes = fake.writes();
+    assert_eq!(
+        lines(&writes),
+        [
+            "POST /repos/acme/shop/check-runs",
+            "POST /repos/acme/shop/check-runs",
+            "PATCH /repos/acme/shop/check-runs/1001",
+            "PATCH /repos/acme/shop/check-runs/1001"
+        ],
+        "no comment on a push; {}",
+        bot.log()
+    );
+    let done = writes[3].json();
+    assert_eq!(done["conclusion"], "failure");
+    assert_eq!(done["output"]["title"], "1 drifted");
+    assert_eq!(
+        done["output"]["annotations"][0],
+        json!({
+            "path": "migrations/1_users.sql",
+            "start_line": 1,
+            "end_line": 1,
+            "annotation_level": "failure",
+            "title": "migration changed after it was applied",
+            "message": done["output"]["annotations"][0]["message"].clone(),
+        })
+    );
+    assert!(
+        done["output"]["annotations"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("drifted in dev")
+    );
+    // The drift is in the audit trail, found by the bot.
+    assert!(
+        bot.audit()
+            .iter()
+            .any(|(a, who, o, env)| a == "drift_detected"
+                && who == "envgate[bot]"
+                && o == "detected"
+                && env.as_deref() == Some("dev")),
+        "{:?}",
+        bot.audit()
+    );
+}
+
+#[test]
+fn release_tags_get_their_bundles_as_assets_once() {
+    let (dev, staging) = (PgDb::create("bot_rel_dev"), PgDb::create("bot_rel_staging"));
+    ledger(&dev, &[("1", "users", USERS), ("2", "orders", ORDERS)]);
+    ledger(&staging, &[("1", "users", USERS)]);
+    let fake = FakeGitHub::start();
+    let v1 = fake.commit(
+        REPO,
+        &[("envgate.toml", CONFIG), ("migrations/1_users.sql", USERS)],
+        "v1",
+    );
+    let v2 = fake.commit(
+        REPO,
+        &[
+            ("envgate.toml", CONFIG),
+            ("migrations/1_users.sql", USERS),
+            ("migrations/2_orders.sql", ORDERS),
+            ("migrations/2_orders.down.sql", ORDERS_DOWN),
+        ],
+        "v2",
+    );
+    fake.tag(REPO, "v1.0.0", &v1);
+    fake.tag(REPO, "v1.1.0", &v2);
+    fake.branch(REPO, "main", &v2);
+    let bot = Bot::start(
+        &fake,
+        None,
+        &[("dev", dev.url()), ("staging", staging.url())],
+        "",
+    );
+    let mut create = payload("create.tag.json");
+    create["ref"] = json!("v1.1.0");
+    assert_eq!(bot.deliver("create", "d-create", &create).0, 202);
+    fake.wait(Duration::from_secs(20), "the release body", |m| {
+        m.releases
+            .get(REPO)
+            .is_some_and(|rs| rs.iter().any(|r| r.body.contains("envgate:release")))
+    });
+    let writes = fake.writes();
+    assert_eq!(
+        lines(&writes),
+        [
+            "POST /repos/acme/shop/releases",
+            "POST /uploads/repos/acme/shop/releases/3001/assets",
+            "POST /uploads/repos/acme/shop/releases/3001/assets",
+            "PATCH /repos/acme/shop/releases/3001"
+        ],
+        "{}",
+        bot.log()
+    );
+    assert_eq!(
+        writes[0].json(),
+        json!({"tag_name": "v1.1.0", "name": "v1.1.0", "draft": false, "body": ""})
+    );
+    assert!(
+        writes[1].path.ends_with("?name=staging-v1.1.0.sql"),
+        "{}",
+        writes[1].path
+    );
+    assert_eq!(writes[1].content_type.as_deref(), Some("application/sql"));
+    assert!(String::from_utf8_lossy(&writes[1].body).contains(ORDERS.trim()));
+    assert!(
+        writes[2]
+            .path
+            .ends_with("?name=staging-v1.1.0.manifest.json")
+    );
+    let body = writes[3].json()["body"].as_str().unwrap().to_owned();
+    assert!(
+        body.contains("| dev | 1/1 applied |") && body.contains("| staging | 0/1 applied |"),
+        "{body}"
+    );
+    // The same delivery again: nothing. The release event for the same tag:
+    // the assets are replaced, not added.
+    assert_eq!(bot.deliver("create", "d-create", &create).0, 202);
+    let mut published = payload("release.published.json");
+    published["release"]["tag_name"] = json!("v1.1.0");
+    assert_eq!(bot.deliver("release", "d-published", &published).0, 202);
+    fake.wait(Duration::from_secs(20), "the second job", |m| {
+        m.requests.iter().filter(|r| r.method == "DELETE").count() == 2
+    });
+    fake.wait(Duration::from_secs(10), "the re-uploads", |m| {
+        m.releases[REPO][0].assets.len() == 2
+            && m.requests
+                .iter()
+                .filter(|r| r.path.starts_with("/uploads/"))
+                .count()
+                == 4
+    });
+    let names: Vec<String> = fake.with(|m| {
+        m.releases[REPO][0]
+            .assets
+            .iter()
+            .map(|a| a.name.clone())
+            .collect()
+    });
+    assert_eq!(
+        names,
+        ["staging-v1.1.0.sql", "staging-v1.1.0.manifest.json"]
+    );
+    assert_eq!(fake.with(|m| m.releases[REPO].len()), 1);
+}
+
+#[test]
+fn chat_ops_promote_checks_who_asks_and_audits_everything() {
+    let (dev, staging) = (PgDb::create("bot_ops_dev"), PgDb::create("bot_ops_staging"));
+    let fake = FakeGitHub::start();
+    let config = format!("{CONFIG}promoters = [\"carol\"]\n");
+    let v1 = fake.commit(
+        REPO,
+        &[
+            ("envgate.toml", config.as_str()),
+            ("migrations/1_users.sql", USERS),
+        ],
+        "v1",
+    );
+    fake.tag(REPO, "v1.0.0", &v1);
+    fake.branch(REPO, "main", &v1);
+    fake.permission(REPO, "alice", "write");
+    fake.permission(REPO, "carol", "write");
+    fake.permission(REPO, "bob", "read");
+    let bot = Bot::start(
+        &fake,
+        None,
+        &[("dev", dev.url()), ("staging", staging.url())],
+        "",
+    );
+    let comment = |n: u64, who: &str, text: &str| {
+        let mut p = payload("issue_comment.created.json");
+        p["comment"]["id"] = json!(n);
+        p["comment"]["body"] = json!(text);
+        p["comment"]["user"]["login"] = json!(who);
+        p["comment"]["user"]["type"] = json!("User");
+        p["issue"]["number"] = json!(2);
+        p["issue"]["pull_request"] =
+            json!({"url": "https://api.github.com/repos/acme/shop/pulls/2"});
+        p
+    };
+    let replies = |n: usize| {
+        let start = Instant::now();
+        while fake.with(|m| m.comments.len()) < n {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "no reply {n}; jobs {:?}\n{}",
+                bot.jobs(),
+                bot.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        fake.with(|m| {
+            m.comments
+                .iter()
+                .map(|c| c.body.clone())
+                .collect::<Vec<_>>()
+        })
+    };
+    // alice promotes v1.0.0 to dev (managed): applied.
+    assert_eq!(
+        bot.deliver(
+            "issue_comment",
+            "c1",
+            &comment(501, "alice", "/promote dev v1.0.0")
+        )
+        .0,
+        202
+    );
+    let r = replies(1);
+    assert!(
+        r[0].starts_with("@alice `/promote dev v1.0.0`:"),
+        "{}\n{}",
+        r[0],
+        bot.log()
+    );
+    assert!(
+        r[0].contains("release v1.0.0: applied 1 migration to 'dev' as alice"),
+        "{}",
+        r[0]
+    );
+    assert_eq!(
+        dev.query_strings("SELECT version, applied_by, release FROM envgate_migrations")[0],
+        [
+            Some("1".to_owned()),
+            Some("alice".to_owned()),
+            Some("v1.0.0".to_owned())
+        ]
+    );
+    // bob may only read.
+    assert_eq!(
+        bot.deliver(
+            "issue_comment",
+            "c2",
+            &comment(502, "bob", "/promote dev v1.0.0")
+        )
+        .0,
+        202
+    );
+    let r = replies(2);
+    assert_eq!(
+        r[1],
+        "@bob `/promote dev v1.0.0` refused: bob has read access to acme/shop; promoting and rolling back need write access."
+    );
+    // staging names its promoters: alice is not one, carol is. The bundle
+    // is shown collapsed (no release for the tag).
+    assert_eq!(
+        bot.deliver(
+            "issue_comment",
+            "c3",
+            &comment(503, "alice", "/promote staging")
+        )
+        .0,
+        202
+    );
+    let r = replies(3);
+    assert_eq!(
+        r[2],
+        "@alice `/promote staging` refused: alice is not one of the admins or promoters of 'staging' (carol)."
+    );
+    assert_eq!(
+        bot.deliver(
+            "issue_comment",
+            "c4",
+            &comment(504, "carol", "/promote staging")
+        )
+        .0,
+        202
+    );
+    let r = replies(4);
+    assert!(
+        r[3].contains("release v1.0.0: wrote staging-v1.0.0.sql")
+            || r[3].contains("staging-v1.0.0"),
+        "{}",
+        r[3]
+    );
+    assert!(
+        r[3].contains("<details><summary><code>staging-v1.0.0.sql</code>"),
+        "{}",
+        r[3]
+    );
+    assert!(
+        staging.query_strings("SELECT to_regclass('envgate_migrations')::text")[0][0].is_none(),
+        "export_only: never written"
+    );
+    // Nonsense gets help, not silence.
+    assert_eq!(
+        bot.deliver(
+            "issue_comment",
+            "c5",
+            &comment(505, "bob", "/promte staging")
+        )
+        .0,
+        202
+    );
+    let r = replies(5);
+    assert!(
+        r[4].starts_with("@bob unknown command `/promte`.\n\nenvgate commands:"),
+        "{}",
+        r[4]
+    );
+    // Every command was acknowledged at once with 👀.
+    let reactions: Vec<String> = fake
+        .requests()
+        .iter()
+        .filter(|q| q.path.ends_with("/reactions"))
+        .map(|q| format!("{} {}", q.path, q.json()["content"]))
+        .collect();
+    assert_eq!(reactions.len(), 5);
+    assert!(reactions[0].starts_with("/repos/acme/shop/issues/comments/501/reactions \"eyes\""));
+    // And audited, with the GitHub login as the actor.
+    let audit: Vec<(String, String, String)> = bot
+        .audit()
+        .into_iter()
+        .filter(|(a, ..)| a != "mode_change")
+        .map(|(a, who, o, _)| (a, who, o))
+        .collect();
+    let want = [
+        ("promote", "alice", "ok"),
+        ("chatops", "bob", "refused"),
+        ("chatops", "alice", "refused"),
+        ("promote", "carol", "exported"),
+        ("chatops", "bob", "refused"),
+    ];
+    assert_eq!(
+        audit,
+        want.iter()
+            .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn two_replicas_on_one_postgres_store_process_each_delivery_once() {
+    let control = PgDb::create("bot_control");
+    let dev = PgDb::create("bot_replica_dev");
+    ledger(&dev, &[("1", "users", USERS)]);
+    let fake = FakeGitHub::start();
+    let config = "[environments.dev]\nurl = \"${DEV_URL}\"\n";
+    let a = Bot::start(&fake, Some(&control.url()), &[("dev", dev.url())], "");
+    let b = Bot::start(&fake, Some(&control.url()), &[("dev", dev.url())], "");
+    let mut shas = Vec::new();
+    for i in 0..12 {
+        let sha = fake.commit(
+            REPO,
+            &[("envgate.toml", config), ("migrations/1_users.sql", USERS)],
+            &format!("c{i}"),
+        );
+        shas.push(sha.clone());
+        let mut push = payload("push.json");
+        push["ref"] = json!("refs/heads/main");
+        push["after"] = json!(sha);
+        // Each delivery reaches both replicas (a redelivery to the other).
+        let id = format!("d-{i}");
+        let (first, second) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        assert_eq!(first.deliver("push", &id, &push).0, 202);
+        assert_eq!(second.deliver("push", &id, &push).0, 202);
+    }
+    fake.wait(Duration::from_secs(40), "12 completed check runs", |m| {
+        m.check_runs
+            .iter()
+            .filter(|c| c.status == "completed")
+            .count()
+            == 12
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let mut created: Vec<String> =
+        fake.with(|m| m.check_runs.iter().map(|c| c.head_sha.clone()).collect());
+    created.sort();
+    shas.sort();
+    assert_eq!(created, shas, "one check run per delivery");
+    let states = control.query_strings(
+        "SELECT count(*), count(DISTINCT locked_by IS NULL), min(state), max(state) FROM jobs",
+    );
+    assert_eq!(states[0][0].as_deref(), Some("12"));
+    assert_eq!(
+        (states[0][2].as_deref(), states[0][3].as_deref()),
+        (Some("done"), Some("done"))
+    );
+}

@@ -212,7 +212,7 @@ pub fn load(file: Option<&Path>) -> Result<ServeConfig, String> {
             .map_err(|_| format!("ENVGATE_WORKERS: '{w}' is not a number"))?,
         None => raw.workers.unwrap_or(4),
     }
-    .clamp(1, 64);
+    .min(64);
     let max_body = match raw.max_body.as_deref() {
         Some(s) => {
             parse_size(s).ok_or_else(|| format!("max_body: '{s}' is not a size such as 25MiB"))?

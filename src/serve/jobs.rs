@@ -5,7 +5,7 @@
 //! own credentials.
 
 use super::event::{RepoRef, Work};
-use super::remote::{BlobCache, Remote};
+use super::remote::Remote;
 use super::{Shared, now_ms};
 use crate::config::{self, Config};
 use crate::control::ControlStore;
@@ -60,11 +60,10 @@ impl std::fmt::Display for JobError {
     }
 }
 
-/// A worker: its own control-store connection and blob cache.
+/// A worker: its own control-store connection.
 pub struct Worker {
     pub shared: std::sync::Arc<Shared>,
     pub store: Option<ControlStore>,
-    pub blobs: BlobCache,
     pub name: String,
 }
 
@@ -111,7 +110,7 @@ impl Worker {
             repo: self.repo(r),
             at: at.to_owned(),
             credentials: &self.shared.cfg.credentials,
-            blobs: &self.blobs,
+            blobs: &self.shared.blobs,
         }
     }
 

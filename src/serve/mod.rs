@@ -79,6 +79,8 @@ pub struct Shared {
     pub cfg: ServeConfig,
     pub github: GitHub,
     pub metrics: Arc<Metrics>,
+    /// Blobs by id, for every worker (a blob never changes).
+    pub blobs: remote::BlobCache,
 }
 
 enum Intake {
@@ -105,6 +107,7 @@ pub fn run(cfg: ServeConfig) -> Result<(), String> {
         cfg,
         github,
         metrics,
+        blobs: remote::BlobCache::default(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -431,7 +434,6 @@ async fn work(
     let mut worker = jobs::Worker {
         shared: shared.clone(),
         store: None,
-        blobs: remote::BlobCache::default(),
         name: name.clone(),
     };
     let mut last_depth = Instant::now() - Duration::from_secs(60);

@@ -237,6 +237,22 @@ impl ControlStore {
         }))
     }
 
+    /// Extends the lease on a running job, and on the named locks its
+    /// worker holds, while it still runs.
+    pub async fn renew(&self, job: &Job, worker: &str, until_ms: i64) -> Result<(), String> {
+        self.exec(&format!(
+            "UPDATE jobs SET locked_until = {until_ms} WHERE id = {} AND locked_by = {} AND state = 'running'",
+            job.id,
+            q(worker)
+        ))
+        .await?;
+        self.exec(&format!(
+            "UPDATE job_locks SET until_ms = {until_ms} WHERE holder = {} AND until_ms < {until_ms}",
+            q(worker)
+        ))
+        .await
+    }
+
     /// Marks a job done (only by the worker holding it).
     pub async fn finish(&self, job: &Job, worker: &str, now_ms: i64) -> Result<(), String> {
         self.exec(&format!(

@@ -461,7 +461,7 @@ fn intake_rejects_forgeries_and_junk_and_answers_fast() {
     assert!(fake.requests().iter().any(|r| r.line() == "GET /app"));
     let (_, metrics) = http(bot.port, "GET", "/metrics", &[], b"");
     for line in [
-        "envgate_webhook_deliveries_total{event=\"push\",outcome=\"rejected\"} 2",
+        "envgate_webhook_deliveries_total{event=\"unverified\",outcome=\"rejected\"} 2",
         "envgate_webhook_deliveries_total{event=\"push\",outcome=\"malformed\"} 1",
         "envgate_webhook_deliveries_total{event=\"ping\",outcome=\"ignored\"} 1",
         "# TYPE envgate_queue_depth gauge",

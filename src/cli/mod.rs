@@ -2,6 +2,7 @@
 
 mod apply;
 mod audit;
+mod ci;
 mod drift;
 mod export;
 mod mode;
@@ -221,6 +222,34 @@ enum Command {
     Mode {
         #[command(subcommand)]
         command: ModeCommand,
+    },
+    /// Run in CI (GitHub Actions, GitLab CI): the matrix in the job summary
+    /// and one sticky pull/merge request comment, release bundles attached
+    /// to release tags, step outputs; fails per --fail-on.
+    ///
+    /// Outside CI it shows the status. Exit codes: 0 fine, 1 a --fail-on
+    /// finding, 2 usage, 3 refused, 4 unreachable (from --command).
+    Ci {
+        /// Run this first
+        #[arg(long, value_enum, default_value = "status")]
+        command: ci::CiCommand,
+        /// Environments: the status's (status), the command's (export,
+        /// promote, apply); repeatable or comma-separated
+        #[arg(long = "env", value_name = "ENV", value_delimiter = ',')]
+        envs: Vec<String>,
+        /// The release to promote [default: the tag being built]
+        #[arg(long)]
+        release: Option<String>,
+        /// Findings that fail the job: drift, failed, missing,
+        /// unreachable, pending, or none
+        #[arg(long, default_value = crate::core::ci::DEFAULT_FAIL_ON)]
+        fail_on: String,
+        /// Keep the sticky pull/merge request comment
+        #[arg(long, default_value = "true", action = clap::ArgAction::Set)]
+        comment: bool,
+        /// Where matrix.json and bundles go [default: $RUNNER_TEMP/envgate, else ./envgate-ci]
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
     },
     /// Run the GitHub App webhook bot.
     ///
@@ -479,6 +508,27 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                     allow_drift,
                     actor,
                     format: format.unwrap_or(ReportFormat::Table),
+                },
+            )
+            .await
+        }
+        Command::Ci {
+            command,
+            envs,
+            release,
+            fail_on,
+            comment,
+            out_dir,
+        } => {
+            ci::run(
+                &config,
+                ci::CiArgs {
+                    command,
+                    envs,
+                    release,
+                    fail_on,
+                    comment,
+                    out_dir,
                 },
             )
             .await

@@ -138,11 +138,15 @@ fn command_line(body: &str) -> Option<&str> {
         if line.starts_with('>') || raw.starts_with("    ") || raw.starts_with('\t') {
             continue;
         }
-        let word_follows = line[1.min(line.len())..]
-            .chars()
+        // A command word: letters and dashes, then a space or the end.
+        // `/tmp/x is missing` or `/usr/bin` is prose, not a command.
+        let word = line[1.min(line.len())..]
+            .split(char::is_whitespace)
             .next()
-            .is_some_and(|c| c.is_ascii_alphabetic());
-        if line.starts_with('/') && word_follows {
+            .unwrap_or("");
+        let is_word = word.starts_with(|c: char| c.is_ascii_alphabetic())
+            && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if line.starts_with('/') && is_word {
             return Some(line);
         }
     }
@@ -196,6 +200,13 @@ impl Command {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_prose_not_commands() {
+        assert_eq!(parse("/tmp/x is missing"), Parsed::Nothing);
+        assert_eq!(parse("see /usr/bin/env"), Parsed::Nothing);
+        assert!(matches!(parse("/promot staging"), Parsed::Invalid { .. }));
+    }
 
     fn cmd(body: &str) -> Command {
         match parse(body) {

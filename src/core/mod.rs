@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod chatops;
 pub mod check;
 pub mod checksum;
+pub mod ci;
 pub mod ledger;
 pub mod ledger_table;
 pub mod matrix;

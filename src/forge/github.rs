@@ -31,43 +31,26 @@ const API_VERSION: &str = "2022-11-28";
 const MAX_INLINE_WAIT: Duration = Duration::from_secs(20);
 const ATTEMPTS: u32 = 4;
 
-#[derive(Debug, Clone)]
-pub enum ApiError {
-    /// Worth trying again later (5xx, rate limit, connection), after at
-    /// least this long.
-    Transient { message: String, after: Duration },
-    /// GitHub said no (4xx other than rate limits).
-    Status { status: u16, message: String },
-    /// The answer was not what the API describes.
-    Invalid(String),
+pub use super::ApiError;
+
+/// How requests are authorised.
+enum Auth {
+    /// The App: its key and its installation tokens.
+    App {
+        app_id: u64,
+        key: Box<ring::signature::RsaKeyPair>,
+        tokens: Mutex<HashMap<u64, (String, Instant)>>,
+    },
+    /// A token handed over as is (a workflow's `GITHUB_TOKEN`).
+    Token(String),
 }
 
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ApiError::Transient { message, .. } => write!(f, "{message}"),
-            ApiError::Status { status, message } => {
-                write!(f, "GitHub answered {status}: {message}")
-            }
-            ApiError::Invalid(m) => write!(f, "unexpected answer from GitHub: {m}"),
-        }
-    }
-}
-
-impl ApiError {
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, ApiError::Status { status: 404, .. })
-    }
-}
-
-/// The App: its key, its HTTP client and its installation tokens.
+/// The API: its base URL, an HTTP client and how requests are authorised.
 pub struct GitHub {
     http: reqwest::Client,
     api: url::Url,
     uploads_host: Option<String>,
-    app_id: u64,
-    key: ring::signature::RsaKeyPair,
-    tokens: Mutex<HashMap<u64, (String, Instant)>>,
+    auth: Auth,
     metrics: Arc<Metrics>,
 }
 
@@ -99,12 +82,33 @@ fn rsa_key(pem: &[u8]) -> Result<ring::signature::RsaKeyPair, String> {
 }
 
 impl GitHub {
+    /// The App, from the bot's configuration.
     pub fn new(cfg: &GithubConfig, metrics: Arc<Metrics>) -> Result<GitHub, String> {
+        let auth = Auth::App {
+            app_id: cfg.app_id,
+            key: Box::new(rsa_key(&cfg.private_key)?),
+            tokens: Mutex::new(HashMap::new()),
+        };
+        GitHub::build(&cfg.api_url, auth, metrics).map_err(|e| format!("github.api_url: {e}"))
+    }
+
+    /// A client that sends `token` with every request, for every
+    /// repository (`installation` is ignored).
+    pub fn with_token(api_url: &str, token: String) -> Result<GitHub, String> {
+        GitHub::build(api_url, Auth::Token(token), Arc::new(Metrics::default()))
+    }
+
+    fn build(api_url: &str, auth: Auth, metrics: Arc<Metrics>) -> Result<GitHub, String> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let api = url::Url::parse(&format!("{}/", cfg.api_url.trim_end_matches('/')))
-            .map_err(|e| format!("github.api_url: {e}"))?;
-        let uploads_host =
-            (api.host_str() == Some("api.github.com")).then(|| "uploads.github.com".to_owned());
+        let api = url::Url::parse(&format!("{}/", api_url.trim_end_matches('/')))
+            .map_err(|e| format!("{api_url}: {e}"))?;
+        // github.com and GHE.com (`api.<tenant>.ghe.com`) upload from a host
+        // of their own; GitHub Enterprise Server under `/api/uploads`.
+        let uploads_host = api.host_str().and_then(|h| {
+            (h == "api.github.com" || h.ends_with(".ghe.com"))
+                .then(|| h.strip_prefix("api.").map(|rest| format!("uploads.{rest}")))
+                .flatten()
+        });
         let http = reqwest::Client::builder()
             .user_agent(concat!("envgate/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
@@ -117,9 +121,7 @@ impl GitHub {
             http,
             api,
             uploads_host,
-            app_id: cfg.app_id,
-            key: rsa_key(&cfg.private_key)?,
-            tokens: Mutex::new(HashMap::new()),
+            auth,
             metrics,
         })
     }
@@ -132,29 +134,35 @@ impl GitHub {
     /// The App's JWT, valid for nine minutes (GitHub allows ten), issued a
     /// minute in the past against clock drift.
     pub fn jwt(&self) -> Result<String, String> {
+        let Auth::App { app_id, key, .. } = &self.auth else {
+            return Err("no App key: this client uses a plain token".into());
+        };
         let now = now_secs();
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
         let claims = URL_SAFE_NO_PAD.encode(
-            serde_json::json!({"iat": now - 60, "exp": now + 540, "iss": self.app_id.to_string()})
+            serde_json::json!({"iat": now - 60, "exp": now + 540, "iss": app_id.to_string()})
                 .to_string(),
         );
         let message = format!("{header}.{claims}");
-        let mut signature = vec![0; self.key.public().modulus_len()];
-        self.key
-            .sign(
-                &ring::signature::RSA_PKCS1_SHA256,
-                &ring::rand::SystemRandom::new(),
-                message.as_bytes(),
-                &mut signature,
-            )
-            .map_err(|_| "cannot sign the App's JWT".to_owned())?;
+        let mut signature = vec![0; key.public().modulus_len()];
+        key.sign(
+            &ring::signature::RSA_PKCS1_SHA256,
+            &ring::rand::SystemRandom::new(),
+            message.as_bytes(),
+            &mut signature,
+        )
+        .map_err(|_| "cannot sign the App's JWT".to_owned())?;
         Ok(format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature)))
     }
 
     /// An installation's token, from the cache while it has more than five
     /// minutes left.
     pub async fn token(&self, installation: u64) -> Result<String, ApiError> {
-        if let Some((t, until)) = self.tokens.lock().expect("tokens").get(&installation)
+        let tokens = match &self.auth {
+            Auth::Token(t) => return Ok(t.clone()),
+            Auth::App { tokens, .. } => tokens,
+        };
+        if let Some((t, until)) = tokens.lock().expect("tokens").get(&installation)
             && Instant::now() + Duration::from_secs(300) < *until
         {
             return Ok(t.clone());
@@ -177,7 +185,7 @@ impl GitHub {
             .ok()
             .and_then(|at| at.duration_since(SystemTime::now()).ok())
             .unwrap_or(Duration::from_secs(3600));
-        self.tokens
+        tokens
             .lock()
             .expect("tokens")
             .insert(installation, (t.token.clone(), Instant::now() + lifetime));
@@ -380,8 +388,13 @@ fn rate_limited(
         return Some(Duration::from_secs(s));
     }
     if h("x-ratelimit-remaining") == Some("0") {
-        let reset = h("x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok())?;
-        return Some(Duration::from_secs(reset.saturating_sub(now_secs()).max(1)));
+        return Some(
+            h("x-ratelimit-reset")
+                .and_then(|v| v.parse::<u64>().ok())
+                .map_or(Duration::from_secs(60), |reset| {
+                    Duration::from_secs(reset.saturating_sub(now_secs()).max(1))
+                }),
+        );
     }
     let m = message.to_ascii_lowercase();
     (status == StatusCode::TOO_MANY_REQUESTS
@@ -541,6 +554,13 @@ impl Repo<'_> {
         if v.get("type").and_then(Value::as_str) != Some("file") {
             return Ok(None);
         }
+        // Files over 1 MB come without content (`encoding: none`): their
+        // blob has it.
+        if v.get("encoding").and_then(Value::as_str) != Some("base64")
+            && let Some(sha) = v.get("sha").and_then(Value::as_str)
+        {
+            return self.blob(sha).await.map(Some);
+        }
         decode_base64(v.get("content").and_then(Value::as_str).unwrap_or(""), path).map(Some)
     }
 
@@ -693,6 +713,11 @@ impl Repo<'_> {
         .await
     }
 
+    /// A pull request's (or issue's) conversation.
+    pub fn thread(&self, issue: u64) -> IssueThread<'_> {
+        IssueThread { repo: self, issue }
+    }
+
     pub async fn update_comment(&self, id: u64, body: &str) -> Result<(), ApiError> {
         self.call_empty(
             Method::PATCH,
@@ -760,13 +785,22 @@ impl Repo<'_> {
             .await
     }
 
+    /// The tag's release, published or draft (GitHub finds drafts only
+    /// in the list of releases, never by tag).
     pub async fn release_by_tag(&self, tag: &str) -> Result<Option<Release>, ApiError> {
         match self
             .call(Method::GET, &format!("releases/tags/{}", seg(tag)), None)
             .await
         {
             Ok(r) => Ok(Some(r)),
-            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) if e.is_not_found() => {
+                let token = self.token().await?;
+                let all: Vec<Release> = self
+                    .gh
+                    .pages(&format!("{}/releases", self.base()), &token)
+                    .await?;
+                Ok(all.into_iter().find(|r| r.tag_name == tag))
+            }
             Err(e) => Err(e),
         }
     }
@@ -863,6 +897,36 @@ fn decode_base64(text: &str, what: &str) -> Result<Vec<u8>, ApiError> {
     STANDARD
         .decode(clean)
         .map_err(|e| ApiError::Invalid(format!("{what}: content is not valid base64: {e}")))
+}
+
+/// The comments of one pull request or issue.
+pub struct IssueThread<'a> {
+    repo: &'a Repo<'a>,
+    issue: u64,
+}
+
+impl super::Thread for IssueThread<'_> {
+    async fn notes(&self) -> Result<Vec<super::Note>, ApiError> {
+        Ok(self
+            .repo
+            .comments(self.issue)
+            .await?
+            .into_iter()
+            .map(|c| super::Note {
+                id: c.id,
+                by_bot: c.user.as_ref().is_some_and(|u| u.kind == "Bot"),
+                body: c.body.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn post(&self, body: &str) -> Result<(), ApiError> {
+        self.repo.create_comment(self.issue, body).await.map(|_| ())
+    }
+
+    async fn edit(&self, id: u64, body: &str) -> Result<(), ApiError> {
+        self.repo.update_comment(id, body).await
+    }
 }
 
 #[cfg(test)]

@@ -1,3 +1,73 @@
-//! Clients for the forges the bot talks to.
+//! Clients for the forges envgate talks to, and what they share: API
+//! errors, and the one sticky comment envgate keeps on a pull or merge
+//! request.
 
 pub mod github;
+pub mod gitlab;
+
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub enum ApiError {
+    /// Worth trying again later (5xx, rate limit, connection), after at
+    /// least this long.
+    Transient { message: String, after: Duration },
+    /// The forge said no (4xx other than rate limits).
+    Status { status: u16, message: String },
+    /// The answer was not what the API describes.
+    Invalid(String),
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::Transient { message, .. } => write!(f, "{message}"),
+            ApiError::Status { status, message } => {
+                write!(f, "the API answered {status}: {message}")
+            }
+            ApiError::Invalid(m) => write!(f, "unexpected answer from the API: {m}"),
+        }
+    }
+}
+
+impl ApiError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ApiError::Status { status: 404, .. })
+    }
+}
+
+/// A comment (GitHub) or note (GitLab) on a pull or merge request.
+pub struct Note {
+    pub id: u64,
+    pub body: String,
+    /// Written by a bot account (the App, a workflow token, an access
+    /// token's bot user): only those are ever edited.
+    pub by_bot: bool,
+}
+
+/// A pull request's or merge request's conversation.
+#[allow(async_fn_in_trait)]
+pub trait Thread {
+    async fn notes(&self) -> Result<Vec<Note>, ApiError>;
+    async fn post(&self, body: &str) -> Result<(), ApiError>;
+    async fn edit(&self, id: u64, body: &str) -> Result<(), ApiError>;
+}
+
+/// What [`sticky`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stuck {
+    Created,
+    Edited,
+    Unchanged,
+}
+
+/// Creates the note holding `marker`, or edits it in place; never a
+/// second one.
+pub async fn sticky(thread: &impl Thread, marker: &str, body: &str) -> Result<Stuck, ApiError> {
+    let notes = thread.notes().await?;
+    match notes.iter().find(|n| n.by_bot && n.body.contains(marker)) {
+        Some(n) if n.body == body => Ok(Stuck::Unchanged),
+        Some(n) => thread.edit(n.id, body).await.map(|()| Stuck::Edited),
+        None => thread.post(body).await.map(|()| Stuck::Created),
+    }
+}

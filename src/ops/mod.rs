@@ -10,6 +10,7 @@ pub mod export;
 pub mod load;
 pub mod memory;
 pub mod release;
+pub mod review;
 pub mod source;
 pub mod world;
 pub mod write;

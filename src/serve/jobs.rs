@@ -11,27 +11,24 @@ use crate::config::{self, Config};
 use crate::control::ControlStore;
 use crate::core::audit::Entry;
 use crate::core::chatops::{self, Command, Parsed};
-use crate::core::check;
 use crate::core::matrix;
-use crate::core::mode::Mode;
 use crate::core::policy;
-use crate::forge::github::{ApiError, Repo};
+use crate::forge::github::Repo;
+use crate::forge::{ApiError, sticky};
 use crate::ops::memory::Memory;
 use crate::ops::release::{self, BundleOut, PromoteArgs, RollbackArgs};
+use crate::ops::review::{self, BODY_LIMIT, PR_MARKER, fence_for, fit};
 use crate::ops::world::Reach;
 use crate::ops::{Failure, Output, exit};
 use crate::render;
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
-/// The marker that finds the bot's comment on a pull request.
-pub const PR_MARKER: &str = "<!-- envgate:pr -->";
 const RELEASE_OPEN: &str = "<!-- envgate:release -->";
 const RELEASE_CLOSE: &str = "<!-- /envgate:release -->";
-/// GitHub's limits on a comment body and a check run's summary.
-const BODY_LIMIT: usize = 65_000;
 /// The actor the bot's own reads are recorded as.
 const BOT: &str = "envgate[bot]";
 
@@ -207,24 +204,21 @@ impl Worker {
         let remembered = memory.remembered(&world.envs, &world.labels).await;
         let m = matrix::compute(&world.discovery.migrations, &world.inputs(&remembered));
         memory.after_status(&world.envs, &world.labels, &m).await;
-        let conclusion = check::conclusion(&m);
-        let notes = crate::cli::status::mode_notes(&world.envs);
-        let markdown = world
-            .redactor
-            .redact(&render::status_markdown(&world.envs, &m, &notes));
-        let annotations = check::annotations(&m);
-        let title = check::title(&m);
-        let (first, rest) = annotations.split_at(annotations.len().min(50));
+        let summary = review::summary(&world, &m);
+        let (title, markdown) = (&summary.title, fit(&summary.markdown, BODY_LIMIT));
+        let (first, rest) = summary
+            .annotations
+            .split_at(summary.annotations.len().min(50));
         gh.complete_check_run(
             check_id,
-            conclusion.as_str(),
-            &json!({"title": title, "summary": fit(&markdown, BODY_LIMIT), "annotations": first}),
+            summary.conclusion.as_str(),
+            &json!({"title": title, "summary": markdown, "annotations": first}),
         )
         .await?;
         for chunk in rest.chunks(50) {
             gh.annotate_check_run(
                 check_id,
-                &json!({"title": title, "summary": fit(&markdown, BODY_LIMIT), "annotations": chunk}),
+                &json!({"title": title, "summary": markdown, "annotations": chunk}),
             )
             .await?;
         }
@@ -233,131 +227,17 @@ impl Worker {
         };
         // The pull request's own migrations, where they stand, and the
         // bundle the first export_only environment would receive.
-        let added: std::collections::HashSet<String> = gh
+        let added: HashSet<String> = gh
             .pull_files(number)
             .await?
             .into_iter()
             .filter(|f| f.status == "added")
             .map(|f| f.filename)
             .collect();
-        let ids: std::collections::HashSet<String> = world
-            .discovery
-            .migrations
-            .iter()
-            .filter(|x| added.contains(&x.up.path))
-            .map(|x| x.id().to_owned())
-            .collect();
-        #[derive(Serialize)]
-        struct EnvView<'a> {
-            name: &'a str,
-            mode: Mode,
-        }
-        #[derive(Serialize)]
-        struct NewRow {
-            label: String,
-            states: Vec<&'static str>,
-        }
-        #[derive(Serialize)]
-        struct Preview {
-            env: String,
-            file: String,
-            sql: String,
-            fence: String,
-        }
-        let new: Vec<NewRow> = m
-            .rows
-            .iter()
-            .enumerate()
-            .filter(|(_, row)| ids.contains(row.version))
-            .map(|(i, row)| NewRow {
-                label: format!("{}_{}", row.version, row.name),
-                states: m.cells(i).iter().map(|c| c.state.as_str()).collect(),
-            })
-            .collect();
-        let mut preview = None;
-        let mut preview_note = None;
-        if let Some(e) = world
-            .envs
-            .iter()
-            .position(|env| env.mode == Mode::ExportOnly)
-            && !ids.is_empty()
-        {
-            let env = world.envs[e];
-            match (&world.ledgers[e], &world.targets[e]) {
-                (Ok(ledger), Ok(target)) => {
-                    let dialect = crate::ops::common::dialect(target);
-                    let p = crate::core::plan::plan(&crate::core::plan::PlanInput {
-                        env: &env.name,
-                        mode: env.mode,
-                        dialect,
-                        migrations: &world.discovery.migrations,
-                        ledger,
-                        target: None,
-                        allow_drift: true,
-                        only: Some(&ids),
-                        accepted: remembered.accepted[e].as_ref(),
-                    });
-                    if let Ok(p) = p
-                        && !p.steps.is_empty()
-                    {
-                        let b = crate::ops::export::build(
-                            env,
-                            &p,
-                            crate::core::plan::Direction::Up,
-                            dialect,
-                            None,
-                            BOT,
-                        );
-                        let sql = fit(&world.redactor.redact(&b.sql), BODY_LIMIT / 2);
-                        preview = Some(Preview {
-                            env: env.name.clone(),
-                            file: format!("{}.sql", b.stem),
-                            fence: fence_for(&sql),
-                            sql,
-                        });
-                    }
-                }
-                (Err(err), _) => {
-                    preview_note = Some(format!(
-                        "No bundle preview: {} could not be read ({err}).",
-                        env.name
-                    ));
-                }
-                _ => {}
-            }
-        }
-        #[derive(Serialize)]
-        struct View<'a> {
-            marker: &'a str,
-            title: String,
-            sha: &'a str,
-            envs: Vec<EnvView<'a>>,
-            new: Vec<NewRow>,
-            preview: Option<Preview>,
-            preview_note: Option<String>,
-            matrix: String,
-        }
-        let body = render::pr_comment(&View {
-            marker: PR_MARKER,
-            title,
-            sha,
-            envs: world
-                .envs
-                .iter()
-                .map(|e| EnvView {
-                    name: &e.name,
-                    mode: e.mode,
-                })
-                .collect(),
-            new,
-            preview,
-            preview_note,
-            matrix: fit(&markdown, BODY_LIMIT / 2),
-        });
-        let body = world.redactor.redact(&fit(&body, BODY_LIMIT));
+        let body = review::pr_comment(&world, &m, &remembered, &added, sha, BOT);
         let key = format!("comment:{}/{}#{number}", r.owner, r.name);
         self.locked(memory, &key, async {
-            sticky(&gh, number, PR_MARKER, &body).await?;
+            sticky(&gh.thread(number), PR_MARKER, &body).await?;
             Ok(())
         })
         .await
@@ -488,6 +368,7 @@ impl Worker {
         };
         let said = command.describe();
         if command == Command::Help {
+            audit_or_transient(memory, audit("ok", None, said.clone(), None)).await?;
             gh.create_comment(issue, &reply(chatops::HELP.to_owned()))
                 .await?;
             return Ok(());
@@ -496,6 +377,16 @@ impl Worker {
         let config = match self.config_at(r, &head).await? {
             Some(Ok(c)) => c,
             Some(Err(e)) => {
+                audit_or_transient(
+                    memory,
+                    audit(
+                        "failed",
+                        command.environment(),
+                        said.clone(),
+                        Some(format!("envgate.toml is not valid: {e}")),
+                    ),
+                )
+                .await?;
                 gh.create_comment(
                     issue,
                     &reply(format!("envgate.toml is not valid:\n\n```\n{e}\n```")),
@@ -504,6 +395,16 @@ impl Worker {
                 return Ok(());
             }
             None => {
+                audit_or_transient(
+                    memory,
+                    audit(
+                        "refused",
+                        command.environment(),
+                        said.clone(),
+                        Some("the repository has no envgate.toml".into()),
+                    ),
+                )
+                .await?;
                 gh.create_comment(
                     issue,
                     &reply(format!(
@@ -523,6 +424,11 @@ impl Worker {
             {
                 Ok(w) => w,
                 Err(f) => {
+                    audit_or_transient(
+                        memory,
+                        audit("failed", None, said.clone(), Some(f.message.clone())),
+                    )
+                    .await?;
                     gh.create_comment(
                         issue,
                         &reply(format!("cannot read the migrations: {}", f.message)),
@@ -586,6 +492,16 @@ impl Worker {
                     None => match self.newest_release(&config, &remote).await {
                         Ok(Some(t)) => t,
                         Ok(None) => {
+                            audit_or_transient(
+                                memory,
+                                audit(
+                                    "refused",
+                                    Some(env.as_str()),
+                                    said.clone(),
+                                    Some("there is no release yet".into()),
+                                ),
+                            )
+                            .await?;
                             gh.create_comment(
                                 issue,
                                 &reply(format!(
@@ -749,49 +665,6 @@ async fn audit_or_transient(memory: &Memory, entry: Entry) -> Result<(), JobErro
         .map_err(|f| JobError::Transient(f.message, Duration::from_secs(5)))
 }
 
-/// Creates the comment holding `marker`, or edits it; never a second one.
-async fn sticky(gh: &Repo<'_>, issue: u64, marker: &str, body: &str) -> Result<(), ApiError> {
-    let comments = gh.comments(issue).await?;
-    let mine = comments.iter().find(|c| {
-        c.body.as_deref().is_some_and(|b| b.contains(marker))
-            && c.user.as_ref().is_some_and(|u| u.kind == "Bot")
-    });
-    match mine {
-        Some(c) if c.body.as_deref() == Some(body) => Ok(()),
-        Some(c) => gh.update_comment(c.id, body).await,
-        None => gh.create_comment(issue, body).await.map(|_| ()),
-    }
-}
-
-/// A code fence longer than any run of backticks in `text`.
-fn fence_for(text: &str) -> String {
-    let mut longest = 0;
-    let mut run = 0;
-    for c in text.chars() {
-        if c == '`' {
-            run += 1;
-            longest = longest.max(run);
-        } else {
-            run = 0;
-        }
-    }
-    "`".repeat((longest + 1).max(3))
-}
-
-/// Cuts text to at most `limit` bytes at a line boundary, saying so.
-pub fn fit(text: &str, limit: usize) -> String {
-    if text.len() <= limit {
-        return text.to_owned();
-    }
-    let note = "\n\n… (cut: too long to show here; `envgate status` shows all of it)\n";
-    let mut end = limit.saturating_sub(note.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let cut = text[..end].rfind('\n').unwrap_or(end);
-    format!("{}{note}", &text[..cut])
-}
-
 /// Puts the bot's section into a release description, replacing an
 /// earlier one and keeping everything else.
 fn replace_section(body: &str, section: &str) -> String {
@@ -821,15 +694,5 @@ mod tests {
         let twice = replace_section(&once, &s2);
         assert_eq!(twice, format!("Release notes by people.\n\n{s2}"));
         assert_eq!(replace_section("", &s1), s1);
-    }
-
-    #[test]
-    fn fences_and_fitting() {
-        assert_eq!(fence_for("SELECT 1"), "```");
-        assert_eq!(fence_for("-- ```` four"), "`````");
-        let long = "line\n".repeat(1000);
-        let cut = fit(&long, 200);
-        assert!(cut.len() <= 200, "{}", cut.len());
-        assert!(cut.ends_with("shows all of it)\n"));
     }
 }

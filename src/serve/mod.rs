@@ -30,6 +30,7 @@ use metrics::Metrics;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tracing::Instrument;
 
 /// The App manifest for GitHub's manifest flow: permissions and events,
 /// the webhook at `<url>/webhooks/github`.
@@ -287,13 +288,17 @@ async fn github_webhook(State(app): State<App>, headers: HeaderMap, body: Bytes)
     let event = header("x-github-event").unwrap_or("").to_owned();
     let delivery = header("x-github-delivery").unwrap_or("").to_owned();
     let m = &app.shared.metrics;
-    let count = |outcome: &str| {
+    // Until the signature holds, the event header is anyone's text: it
+    // must not mint metric labels.
+    let count = |verified: bool, outcome: &str| {
+        let label = match (verified, event.as_str()) {
+            (false, _) => "unverified",
+            (true, "") => "unknown",
+            (true, e) => e,
+        };
         m.inc(
             "envgate_webhook_deliveries_total",
-            &[
-                ("event", if event.is_empty() { "unknown" } else { &event }),
-                ("outcome", outcome),
-            ],
+            &[("event", label), ("outcome", outcome)],
         )
     };
     // The signature first: nothing unsigned is even parsed.
@@ -302,62 +307,65 @@ async fn github_webhook(State(app): State<App>, headers: HeaderMap, body: Bytes)
         &body,
         header("x-hub-signature-256"),
     ) {
-        count("rejected");
+        count(false, "rejected");
         tracing::warn!(delivery = %delivery, "webhook rejected: {e}");
         return reply(StatusCode::UNAUTHORIZED, &e.to_string());
     }
     if event.is_empty() || delivery.is_empty() {
-        count("malformed");
+        count(true, "malformed");
         return reply(
             StatusCode::BAD_REQUEST,
             "missing X-GitHub-Event or X-GitHub-Delivery",
         );
     }
     let span = tracing::info_span!("delivery", id = %delivery, event = %event);
-    let _enter = span.enter();
-    let work = match event::classify(&event, &body) {
-        Ok(Some(w)) => w,
-        Ok(None) => {
-            count("ignored");
-            return reply(StatusCode::ACCEPTED, "ignored");
+    async {
+        let work = match event::classify(&event, &body) {
+            Ok(Some(w)) => w,
+            Ok(None) => {
+                count(true, "ignored");
+                return reply(StatusCode::ACCEPTED, "ignored");
+            }
+            Err(e) => {
+                count(true, "malformed");
+                tracing::warn!("malformed payload: {e}");
+                return reply(StatusCode::BAD_REQUEST, &e);
+            }
+        };
+        let job = NewJob {
+            delivery: delivery.clone(),
+            event: event.clone(),
+            payload: serde_json::to_string(&work).expect("work serializes"),
+        };
+        let (tx, rx) = oneshot::channel();
+        if app.intake.send(Intake::Job(job, tx)).await.is_err() {
+            count(true, "error");
+            return reply(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
         }
-        Err(e) => {
-            count("malformed");
-            tracing::warn!("malformed payload: {e}");
-            return reply(StatusCode::BAD_REQUEST, &e);
+        match rx.await {
+            Ok(Ok(Enqueued::New)) | Ok(Ok(Enqueued::Retried)) => {
+                count(true, "queued");
+                app.wake.notify_waiters();
+                reply(StatusCode::ACCEPTED, "queued")
+            }
+            Ok(Ok(Enqueued::Duplicate)) => {
+                count(true, "duplicate");
+                reply(
+                    StatusCode::ACCEPTED,
+                    "duplicate delivery: already processed",
+                )
+            }
+            _ => {
+                count(true, "error");
+                reply(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "cannot record the delivery; GitHub will show it as failed, redeliver it",
+                )
+            }
         }
-    };
-    let job = NewJob {
-        delivery: delivery.clone(),
-        event: event.clone(),
-        payload: serde_json::to_string(&work).expect("work serializes"),
-    };
-    let (tx, rx) = oneshot::channel();
-    if app.intake.send(Intake::Job(job, tx)).await.is_err() {
-        count("error");
-        return reply(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     }
-    match rx.await {
-        Ok(Ok(Enqueued::New)) | Ok(Ok(Enqueued::Retried)) => {
-            count("queued");
-            app.wake.notify_waiters();
-            reply(StatusCode::ACCEPTED, "queued")
-        }
-        Ok(Ok(Enqueued::Duplicate)) => {
-            count("duplicate");
-            reply(
-                StatusCode::ACCEPTED,
-                "duplicate delivery: already processed",
-            )
-        }
-        _ => {
-            count("error");
-            reply(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "cannot record the delivery; GitHub will show it as failed, redeliver it",
-            )
-        }
-    }
+    .instrument(span)
+    .await
 }
 
 /// Ready when the control store answers and GitHub accepts the App's JWT
@@ -437,6 +445,7 @@ async fn work(
         name: name.clone(),
     };
     let mut last_depth = Instant::now() - Duration::from_secs(60);
+    let mut heartbeat: Option<ControlStore> = None;
     loop {
         if *stop.borrow() {
             return;
@@ -482,21 +491,47 @@ async fn work(
             }
         };
         let span = tracing::info_span!("job", delivery = %job.delivery, event = %job.event, attempt = job.attempts);
-        let _enter = span.enter();
         let started = Instant::now();
-        let outcome = match serde_json::from_str::<event::Work>(&job.payload) {
-            // A bug in one job must not take the worker with it.
-            Ok(work) => match std::panic::AssertUnwindSafe(worker.run(&work))
-                .catch_unwind()
-                .await
-            {
-                Ok(r) => r,
-                Err(_) => Err(jobs::JobError::Permanent(
-                    "envgate failed on this job (a bug; see the log)".into(),
-                )),
-            },
-            Err(e) => Err(jobs::JobError::Permanent(format!("unreadable job: {e}"))),
+        // While the job runs, its lease (and its named locks) are renewed
+        // over a connection of their own, so a long job is never claimed
+        // by a second worker.
+        if heartbeat.is_none() {
+            heartbeat = ControlStore::open(&shared.cfg.control_store).await.ok();
+        }
+        let renew = async {
+            let Some(hb) = heartbeat.as_ref() else {
+                return std::future::pending().await;
+            };
+            loop {
+                tokio::time::sleep(config::LEASE / 3).await;
+                let until = now_ms() + config::LEASE.as_millis() as i64;
+                if let Err(e) = hb.renew(&job, &name, until).await {
+                    tracing::warn!("cannot renew the job's lease: {e}");
+                }
+            }
         };
+        let run = async {
+            match serde_json::from_str::<event::Work>(&job.payload) {
+                // A bug in one job must not take the worker with it.
+                Ok(work) => match std::panic::AssertUnwindSafe(worker.run(&work))
+                    .catch_unwind()
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(_) => Err(jobs::JobError::Permanent(
+                        "envgate failed on this job (a bug; see the log)".into(),
+                    )),
+                },
+                Err(e) => Err(jobs::JobError::Permanent(format!("unreadable job: {e}"))),
+            }
+        }
+        .instrument(span.clone());
+        let outcome = tokio::select! {
+            r = run => r,
+            () = renew => unreachable!("the heartbeat never ends"),
+        };
+        // This runtime runs this one task, so the span stays its own.
+        let _enter = span.enter();
         if worker.store.is_none() {
             // The job panicked holding the store: open another.
             worker.store = ControlStore::open(&shared.cfg.control_store).await.ok();

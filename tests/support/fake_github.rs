@@ -822,17 +822,32 @@ fn repo_endpoint(
             match m
                 .releases
                 .get(full)
-                .and_then(|rs| rs.iter().find(|r| r.tag == tag))
+                .and_then(|rs| rs.iter().find(|r| r.tag == tag && !r.draft))
             {
+                // As on GitHub: drafts are not found by tag.
                 Some(r) => answer(200, release_json(base, full, r)),
                 None => not_found(),
             }
+        }
+        ("GET", ["releases"]) => {
+            let items: Vec<Value> = m
+                .releases
+                .get(full)
+                .map(|rs| {
+                    rs.iter()
+                        .rev()
+                        .map(|r| release_json(base, full, r))
+                        .collect()
+                })
+                .unwrap_or_default();
+            paginate(items)
         }
         ("POST", ["releases"]) => {
             let tag = json_body["tag_name"].as_str().unwrap_or("").to_owned();
             if m.releases
                 .get(full)
-                .is_some_and(|rs| rs.iter().any(|r| r.tag == tag))
+                .is_some_and(|rs| rs.iter().any(|r| r.tag == tag && !r.draft))
+                && !json_body["draft"].as_bool().unwrap_or(false)
             {
                 return answer(
                     422,

@@ -1,0 +1,639 @@
+//! `envgate ci`: envgate inside the CI a team already has. It finds out
+//! where it runs (GitHub Actions, GitLab CI, neither) from the standard
+//! variables, optionally runs a command first (export, promote, apply),
+//! then computes the matrix and does what the event calls for:
+//!
+//! - a pull or merge request: the matrix in the job summary and one sticky
+//!   comment (the same body and marker as the bot's);
+//! - a release tag: each export_only environment's release bundle, written
+//!   to the output directory and attached to the release;
+//! - anything else, or no CI at all: the matrix, like `status`.
+//!
+//! Outputs go to `$GITHUB_OUTPUT` (GitHub) or a dotenv file (GitLab); the
+//! exit code follows `--fail-on`.
+
+use super::{Failure, ReportFormat, exit};
+use crate::config::Config;
+use crate::core::ci::{self, Ci, GitHubRun, GitLabRun, Tally, Trigger};
+use crate::core::matrix;
+use crate::core::mode::Mode;
+use crate::forge::{ApiError, Stuck, github, gitlab, sticky};
+use crate::ops::memory::{Memory, Remembered};
+use crate::ops::review::{self, PR_MARKER};
+use crate::ops::source::LocalGit;
+use crate::ops::world::{Local, World};
+use crate::ops::{Output, common};
+use crate::render;
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// What `envgate ci` runs before it reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CiCommand {
+    /// Only report (the default).
+    Status,
+    /// Write each export_only environment's pending bundle.
+    Export,
+    /// Promote a release (--release, else the tag being built) to the
+    /// next environment or --env.
+    Promote,
+    /// Apply pending migrations to the --env environments (managed).
+    Apply,
+}
+
+pub struct CiArgs {
+    pub command: CiCommand,
+    pub envs: Vec<String>,
+    pub release: Option<String>,
+    pub fail_on: String,
+    pub comment: bool,
+    pub out_dir: Option<PathBuf>,
+}
+
+/// A bundle written for the release: (file name, content type, path).
+type Written = (String, &'static str, PathBuf);
+
+fn var(k: &str) -> Option<String> {
+    std::env::var(k).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn io_fail(path: &Path, e: std::io::Error) -> Failure {
+    Failure::internal(format!("{}: {e}", path.display()))
+}
+
+/// A warning in the job log: a workflow command on GitHub, a plain line
+/// elsewhere.
+fn warn(on_github: bool, text: &str) {
+    if on_github {
+        println!("::warning title=envgate::{}", ci::command_data(text));
+    } else {
+        eprintln!("warning: {text}");
+    }
+}
+
+pub async fn run(config: &Config, args: CiArgs) -> Result<i32, Failure> {
+    let fail_on = ci::parse_fail_on(&args.fail_on).map_err(Failure::usage)?;
+    let detected = ci::detect(var).map_err(Failure::usage)?;
+    let out_dir = args.out_dir.clone().unwrap_or_else(|| match &detected {
+        Ci::GitHub(_) => var("RUNNER_TEMP").map_or_else(
+            || PathBuf::from("envgate-ci"),
+            |t| PathBuf::from(t).join("envgate"),
+        ),
+        _ => PathBuf::from("envgate-ci"),
+    });
+    std::fs::create_dir_all(&out_dir).map_err(|e| io_fail(&out_dir, e))?;
+    if detected == Ci::None {
+        eprintln!(
+            "envgate ci: not running in GitHub Actions or GitLab CI (neither GITHUB_ACTIONS nor GITLAB_CI is \"true\"): showing the status only"
+        );
+    }
+    let tag = match &detected {
+        Ci::GitHub(run) => ci::tag_of(&run.git_ref).map(str::to_owned),
+        Ci::GitLab(run) => run.tag.clone(),
+        Ci::None => None,
+    };
+
+    let command_code = run_command(config, &args, tag.as_deref(), &out_dir).await?;
+
+    // The matrix: every environment when a command ran on some of them.
+    let names = if args.command == CiCommand::Status {
+        args.envs.clone()
+    } else {
+        Vec::new()
+    };
+    let envs = common::select(config, &names)?;
+    let world = World::read(config, envs).await?;
+    let memory = Memory::open(config, common::actor(None), false).await?;
+    if let Err(e) = memory.track_modes(config, &world.envs, false).await {
+        eprintln!("warning: control store: {e}");
+    }
+    let remembered = memory.remembered(&world.envs, &world.labels).await;
+    let m = matrix::compute(&world.discovery.migrations, &world.inputs(&remembered));
+    memory.after_status(&world.envs, &world.labels, &m).await;
+    let tally = ci::tally(&m);
+    let notes = super::status::mode_notes(&world.envs);
+    common::print(
+        &world.redactor,
+        &render::status_table(&world.envs, &m, &notes, false),
+    )?;
+    let matrix_json = out_dir.join("matrix.json");
+    std::fs::write(
+        &matrix_json,
+        world.redactor.redact(&render::status_json(&world.envs, &m)),
+    )
+    .map_err(|e| io_fail(&matrix_json, e))?;
+
+    let ctx = Ctx {
+        config,
+        args: &args,
+        world: &world,
+        m: &m,
+        remembered: &remembered,
+        memory: &memory,
+        out_dir: &out_dir,
+    };
+    match &detected {
+        Ci::GitHub(run) => on_github(&ctx, run).await?,
+        Ci::GitLab(run) => on_gitlab(&ctx, run).await?,
+        Ci::None => {}
+    }
+
+    let bundles = bundle_paths(&out_dir)?;
+    match &detected {
+        Ci::GitHub(run) => {
+            if let Some(path) = &run.output {
+                let text = ci::github_outputs(&outputs(&tally, &matrix_json, &bundles));
+                append(Path::new(path), &text)?;
+            }
+        }
+        Ci::GitLab(_) => {
+            let path = out_dir.join("envgate.env");
+            let text: String = outputs(&tally, &matrix_json, &bundles)
+                .into_iter()
+                .map(|(k, v)| {
+                    format!(
+                        "ENVGATE_{}={}\n",
+                        k.to_uppercase().replace('-', "_"),
+                        v.replace('\n', " ")
+                    )
+                })
+                .collect();
+            std::fs::write(&path, text).map_err(|e| io_fail(&path, e))?;
+        }
+        Ci::None => {}
+    }
+
+    if command_code != exit::OK {
+        return Ok(command_code);
+    }
+    let failing = ci::failing(&fail_on, &tally);
+    if failing.is_empty() {
+        Ok(exit::OK)
+    } else {
+        let text = format!(
+            "envgate: {} (fail-on: {})",
+            failing.join(", "),
+            fail_on
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        if matches!(detected, Ci::GitHub(_)) {
+            println!("::error title=envgate::{}", ci::command_data(&text));
+        } else {
+            eprintln!("{text}");
+        }
+        Ok(exit::CHECK_FAILED)
+    }
+}
+
+fn outputs(t: &Tally, matrix_json: &Path, bundles: &[PathBuf]) -> Vec<(&'static str, String)> {
+    vec![
+        ("drifted", t.drifted.to_string()),
+        ("pending", t.pending.to_string()),
+        ("failed", t.failed.to_string()),
+        ("missing", t.missing.to_string()),
+        ("unreachable", t.unreachable.to_string()),
+        ("matrix-json", matrix_json.display().to_string()),
+        (
+            "bundles",
+            bundles
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+    ]
+}
+
+/// The SQL bundles in the output directory, sorted.
+fn bundle_paths(dir: &Path) -> Result<Vec<PathBuf>, Failure> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| io_fail(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+fn append(path: &Path, text: &str) -> Result<(), Failure> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| io_fail(path, e))
+}
+
+/// Runs `--command`; its exit code.
+async fn run_command(
+    config: &Config,
+    args: &CiArgs,
+    tag: Option<&str>,
+    out_dir: &Path,
+) -> Result<i32, Failure> {
+    let mut code = exit::OK;
+    match args.command {
+        CiCommand::Status => {}
+        CiCommand::Export => {
+            let envs: Vec<String> = if args.envs.is_empty() {
+                config
+                    .environments
+                    .iter()
+                    .filter(|e| e.mode == Mode::ExportOnly)
+                    .map(|e| e.name.clone())
+                    .collect()
+            } else {
+                args.envs.clone()
+            };
+            for env in envs {
+                let c = super::export::run(
+                    config,
+                    super::export::ExportArgs {
+                        env,
+                        to: None,
+                        out: Some(out_dir.to_owned()),
+                        allow_drift: false,
+                        actor: None,
+                        format: ReportFormat::Table,
+                    },
+                )
+                .await?;
+                code = code.max(c);
+            }
+        }
+        CiCommand::Promote => {
+            let release = args.release.clone().or(tag.map(str::to_owned)).ok_or_else(|| {
+                Failure::usage(
+                    "--command promote needs a release: --release (the action's `release` input) or a tag build",
+                )
+            })?;
+            if args.envs.len() > 1 {
+                return Err(Failure::usage(
+                    "--command promote takes one environment (--env)",
+                ));
+            }
+            code = super::release::promote(
+                config,
+                super::release::PromoteCli {
+                    release,
+                    to: args.envs.first().cloned(),
+                    dry_run: false,
+                    actor: None,
+                    force: false,
+                    reason: None,
+                    allow_drift: false,
+                    out: Some(out_dir.to_owned()),
+                    format: ReportFormat::Table,
+                },
+            )
+            .await?;
+        }
+        CiCommand::Apply => {
+            if args.envs.is_empty() {
+                return Err(Failure::usage(
+                    "--command apply needs the environments to apply to (--env)",
+                ));
+            }
+            for env in &args.envs {
+                let c = super::apply::run(
+                    config,
+                    super::apply::ApplyArgs {
+                        env: env.clone(),
+                        to: None,
+                        dry_run: false,
+                        allow_drift: false,
+                        actor: None,
+                        lock_timeout: None,
+                        format: ReportFormat::Table,
+                    },
+                )
+                .await?;
+                code = code.max(c);
+            }
+        }
+    }
+    Ok(code)
+}
+
+struct Ctx<'a> {
+    config: &'a Config,
+    args: &'a CiArgs,
+    world: &'a World<'a>,
+    m: &'a matrix::Matrix<'a>,
+    remembered: &'a Remembered,
+    memory: &'a Memory,
+    out_dir: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn comment(&self, added: &HashSet<String>, sha: &str) -> String {
+        review::pr_comment(
+            self.world,
+            self.m,
+            self.remembered,
+            added,
+            sha,
+            &self.memory.actor,
+        )
+    }
+
+    /// Builds each export_only environment's bundle of the release and
+    /// writes it (SQL and manifest) to the output directory.
+    async fn release_bundles(&self, tag: &str) -> Result<Vec<Written>, Failure> {
+        let reply = crate::ops::release::show(
+            self.config,
+            self.memory,
+            &LocalGit::new(self.config),
+            &Local,
+            tag,
+            Output::Json,
+            false,
+        )
+        .await?;
+        let mut written = Vec::new();
+        for b in &reply.bundles {
+            for (name, content_type, bytes) in [
+                (format!("{}.sql", b.stem), "application/sql", b.sql.clone()),
+                (
+                    format!("{}.manifest.json", b.stem),
+                    "application/json",
+                    render::json(&b.manifest),
+                ),
+            ] {
+                let path = self.out_dir.join(&name);
+                std::fs::write(&path, bytes).map_err(|e| io_fail(&path, e))?;
+                eprintln!("envgate ci: wrote {}", path.display());
+                written.push((name, content_type, path));
+            }
+        }
+        Ok(written)
+    }
+}
+
+/// Why a token could not comment, for the log.
+fn cannot_write(e: &ApiError) -> bool {
+    matches!(
+        e,
+        ApiError::Status {
+            status: 401 | 403 | 404,
+            ..
+        }
+    )
+}
+
+async fn on_github(ctx: &Ctx<'_>, run: &GitHubRun) -> Result<(), Failure> {
+    let event: Option<ci::Event> = match &run.event_path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| io_fail(Path::new(p), e))?;
+            Some(serde_json::from_str(&text).map_err(|e| {
+                Failure::usage(format!(
+                    "{p} (GITHUB_EVENT_PATH): not an event payload: {e}"
+                ))
+            })?)
+        }
+        None => None,
+    };
+    let trigger = match (event.and_then(|e| e.pull_request), ci::tag_of(&run.git_ref)) {
+        (Some(pr), _) if run.event_name.starts_with("pull_request") => Trigger::Review {
+            number: pr.number,
+            fork: pr.from_fork() && run.event_name != "pull_request_target",
+            head: pr.head.sha,
+        },
+        (_, Some(tag)) if crate::core::release::tag_matches(&ctx.config.release_tags, tag) => {
+            Trigger::Release {
+                tag: tag.to_owned(),
+            }
+        }
+        _ => Trigger::Other,
+    };
+    let client = match var("GITHUB_TOKEN") {
+        Some(t) => Some(github::GitHub::with_token(&run.api_url, t).map_err(Failure::usage)?),
+        None => None,
+    };
+    let (owner, name) = run.repository.split_once('/').ok_or_else(|| {
+        Failure::usage(format!(
+            "GITHUB_REPOSITORY: '{}' is not owner/name",
+            run.repository
+        ))
+    })?;
+    let repo = client.as_ref().map(|c| c.repo(0, owner, name));
+    let mut summary = String::new();
+    match trigger {
+        Trigger::Review { number, head, fork } => {
+            let mut added = HashSet::new();
+            if let Some(repo) = &repo {
+                match repo.pull_files(number).await {
+                    Ok(files) => {
+                        added = files
+                            .into_iter()
+                            .filter(|f| f.status == "added")
+                            .map(|f| f.filename)
+                            .collect()
+                    }
+                    Err(e) => warn(
+                        true,
+                        &format!(
+                            "cannot list the pull request's files ({e}); its new migrations are not singled out"
+                        ),
+                    ),
+                }
+            }
+            let body = ctx.comment(&added, &head);
+            summary.push_str(&body);
+            let skipped = if !ctx.args.comment {
+                None
+            } else if fork {
+                Some("the pull request comes from a fork, where the workflow's token may not write. The matrix is in the job summary.".to_owned())
+            } else if let Some(repo) = &repo {
+                match sticky(&repo.thread(number), PR_MARKER, &body).await {
+                    Ok(s) => {
+                        eprintln!(
+                            "envgate ci: pull request #{number}: comment {}",
+                            match s {
+                                Stuck::Created => "created",
+                                Stuck::Edited => "updated",
+                                Stuck::Unchanged => "unchanged",
+                            }
+                        );
+                        None
+                    }
+                    Err(e) if cannot_write(&e) => Some(format!(
+                        "the token may not comment ({e}). Give the job `permissions: pull-requests: write`."
+                    )),
+                    Err(e) => return Err(Failure::internal(format!("pull request comment: {e}"))),
+                }
+            } else {
+                Some(
+                    "GITHUB_TOKEN is not set (the action passes its `github-token` input)."
+                        .to_owned(),
+                )
+            };
+            if let Some(why) = skipped {
+                warn(true, &format!("No pull request comment: {why}"));
+                summary.push_str(&format!("\n\n> No pull request comment: {why}\n"));
+            }
+        }
+        Trigger::Release { tag } => {
+            let written = ctx.release_bundles(&tag).await?;
+            summary.push_str(&format!(
+                "### envgate · release {tag}\n\n{}\n",
+                written
+                    .iter()
+                    .map(|(n, _, _)| format!("- `{n}`"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ));
+            match &repo {
+                Some(repo) if !written.is_empty() => {
+                    upload_github(repo, &tag, &written)
+                        .await
+                        .map_err(|e| Failure::internal(format!("release {tag}: {e}")))?;
+                }
+                None if !written.is_empty() => warn(
+                    true,
+                    "GITHUB_TOKEN is not set: the bundles are not attached to the release",
+                ),
+                _ => {}
+            }
+            summary.push_str("\n\n");
+            summary.push_str(&review::summary(ctx.world, ctx.m).markdown);
+        }
+        Trigger::Other => summary.push_str(&review::summary(ctx.world, ctx.m).markdown),
+    }
+    if let Some(path) = &run.step_summary {
+        append(Path::new(path), &format!("{}\n", summary.trim_end()))?;
+    }
+    Ok(())
+}
+
+/// Attaches files to the tag's release (created when missing), replacing
+/// same-named assets.
+async fn upload_github(
+    repo: &github::Repo<'_>,
+    tag: &str,
+    files: &[Written],
+) -> Result<(), ApiError> {
+    let release = match repo.release_by_tag(tag).await? {
+        Some(r) => r,
+        None => repo.create_release(tag, false, "").await?,
+    };
+    for (name, content_type, path) in files {
+        let bytes = std::fs::read(path).map_err(|e| ApiError::Invalid(format!("{name}: {e}")))?;
+        for old in release.assets.iter().filter(|a| &a.name == name) {
+            repo.delete_asset(old.id).await?;
+        }
+        repo.upload_asset(&release, name, content_type, bytes)
+            .await?;
+        eprintln!("envgate ci: attached {name} to release {tag}");
+    }
+    Ok(())
+}
+
+async fn on_gitlab(ctx: &Ctx<'_>, run: &GitLabRun) -> Result<(), Failure> {
+    let token = match (var("ENVGATE_GITLAB_TOKEN"), var("CI_JOB_TOKEN")) {
+        (Some(t), _) => Some(gitlab::Token::Private(t)),
+        (None, Some(t)) => Some(gitlab::Token::Job(t)),
+        _ => None,
+    };
+    let client = match token {
+        Some(t) => Some(gitlab::GitLab::new(&run.api_url, t).map_err(Failure::usage)?),
+        None => None,
+    };
+    let project = client.as_ref().map(|c| c.project(&run.project_id));
+    let trigger = match (run.merge_request_iid, &run.tag) {
+        (Some(iid), _) => Trigger::Review {
+            number: iid,
+            head: run.sha.clone(),
+            fork: false,
+        },
+        (None, Some(tag)) if crate::core::release::tag_matches(&ctx.config.release_tags, tag) => {
+            Trigger::Release { tag: tag.clone() }
+        }
+        _ => Trigger::Other,
+    };
+    let mut summary = String::new();
+    match trigger {
+        Trigger::Review { number, head, .. } => {
+            let mut added = HashSet::new();
+            if let Some(p) = &project {
+                match p.diffs(number).await {
+                    Ok(d) => {
+                        added = d
+                            .into_iter()
+                            .filter(|d| d.new_file)
+                            .map(|d| d.new_path)
+                            .collect()
+                    }
+                    Err(e) => warn(
+                        false,
+                        &format!(
+                            "cannot list the merge request's changes ({e}); its new migrations are not singled out"
+                        ),
+                    ),
+                }
+            }
+            let body = ctx.comment(&added, &head);
+            summary.push_str(&body);
+            let writable = client.as_ref().is_some_and(|c| c.token().can_write_notes());
+            if ctx.args.comment && !writable {
+                warn(
+                    false,
+                    "No merge request note: CI_JOB_TOKEN may not write notes. Set ENVGATE_GITLAB_TOKEN to a project access token (api scope, Reporter or above).",
+                );
+            } else if ctx.args.comment
+                && let Some(p) = &project
+            {
+                match sticky(&p.thread(number), PR_MARKER, &body).await {
+                    Ok(s) => eprintln!("envgate ci: merge request !{number}: note {s:?}"),
+                    Err(e) if cannot_write(&e) => {
+                        warn(false, &format!("No merge request note: {e}"))
+                    }
+                    Err(e) => return Err(Failure::internal(format!("merge request note: {e}"))),
+                }
+            }
+        }
+        Trigger::Release { tag } => {
+            let written = ctx.release_bundles(&tag).await?;
+            if let Some(p) = &project
+                && !written.is_empty()
+            {
+                upload_gitlab(p, &tag, &written)
+                    .await
+                    .map_err(|e| Failure::internal(format!("release {tag}: {e}")))?;
+            }
+            summary.push_str(&review::summary(ctx.world, ctx.m).markdown);
+        }
+        Trigger::Other => summary.push_str(&review::summary(ctx.world, ctx.m).markdown),
+    }
+    let path = ctx.out_dir.join("summary.md");
+    std::fs::write(&path, summary).map_err(|e| io_fail(&path, e))
+}
+
+/// Uploads files to the generic package `envgate/<tag>` and links them
+/// from the tag's release (created when missing), replacing same-named
+/// links.
+async fn upload_gitlab(
+    p: &gitlab::Project<'_>,
+    tag: &str,
+    files: &[Written],
+) -> Result<(), ApiError> {
+    let mut urls = Vec::new();
+    for (name, _, path) in files {
+        let bytes = std::fs::read(path).map_err(|e| ApiError::Invalid(format!("{name}: {e}")))?;
+        urls.push((name, p.upload_package("envgate", tag, name, bytes).await?));
+    }
+    p.ensure_release(tag).await?;
+    let links = p.links(tag).await?;
+    for (name, url) in urls {
+        for old in links.iter().filter(|l| &l.name == name) {
+            p.delete_link(tag, old.id).await?;
+        }
+        p.create_link(tag, name, &url).await?;
+        eprintln!("envgate ci: linked {name} from release {tag}");
+    }
+    Ok(())
+}

@@ -1,0 +1,410 @@
+//! GitLab's REST API (v4), for `envgate ci` in GitLab pipelines: merge
+//! request notes, the files a merge request adds, releases, their asset
+//! links and generic packages.
+//!
+//! Authentication is a project, group or personal access token
+//! (`PRIVATE-TOKEN`) or the job's own `CI_JOB_TOKEN` (`JOB-TOKEN`), which
+//! may upload packages and manage releases but not write notes. Requests
+//! retry on transport errors, 5xx and 429 (after `Retry-After` when it is
+//! short); the token only ever goes to the configured API origin.
+
+use super::{ApiError, Note, Thread};
+use reqwest::{Method, StatusCode, header};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::time::Duration;
+
+const ATTEMPTS: u32 = 4;
+const MAX_INLINE_WAIT: Duration = Duration::from_secs(20);
+
+/// A token and the header it travels in.
+pub enum Token {
+    /// Project, group or personal access token: `PRIVATE-TOKEN`.
+    Private(String),
+    /// `CI_JOB_TOKEN`: `JOB-TOKEN`.
+    Job(String),
+}
+
+impl Token {
+    pub fn can_write_notes(&self) -> bool {
+        matches!(self, Token::Private(_))
+    }
+}
+
+pub struct GitLab {
+    http: reqwest::Client,
+    api: url::Url,
+    token: Token,
+}
+
+/// One project, by numeric id or `group/name` path.
+pub struct Project<'a> {
+    gl: &'a GitLab,
+    id: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct GlNote {
+    pub id: u64,
+    pub body: String,
+    #[serde(default)]
+    pub system: bool,
+    pub author: Option<Author>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Author {
+    pub username: String,
+    #[serde(default)]
+    pub bot: Option<bool>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Diff {
+    pub new_path: String,
+    #[serde(default)]
+    pub new_file: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Link {
+    pub id: u64,
+    pub name: String,
+    pub url: String,
+}
+
+/// A path segment, percent-encoded (project paths and file names carry
+/// slashes and dots).
+fn seg(s: &str) -> String {
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(s, SET).to_string()
+}
+
+fn error_message(body: &[u8]) -> String {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v) => match (&v["message"], &v["error"]) {
+            (Value::String(s), _) | (_, Value::String(s)) => s.clone(),
+            (m, _) if !m.is_null() => m.to_string(),
+            _ => v.to_string().chars().take(200).collect(),
+        },
+        Err(_) => String::from_utf8_lossy(body).chars().take(200).collect(),
+    }
+}
+
+impl GitLab {
+    pub fn new(api_url: &str, token: Token) -> Result<GitLab, String> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let api = url::Url::parse(&format!("{}/", api_url.trim_end_matches('/')))
+            .map_err(|e| format!("GitLab API URL '{api_url}': {e}"))?;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("envgate/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(GitLab { http, api, token })
+    }
+
+    pub fn token(&self) -> &Token {
+        &self.token
+    }
+
+    pub fn project(&self, id: &str) -> Project<'_> {
+        Project {
+            gl: self,
+            id: id.to_owned(),
+        }
+    }
+
+    /// The API's own URL for a path under it.
+    pub fn url(&self, path: &str) -> Result<url::Url, ApiError> {
+        self.api
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| ApiError::Invalid(format!("{path}: {e}")))
+    }
+
+    /// Sends a request, retrying where GitLab says to.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(Vec<u8>, &str)>,
+    ) -> Result<(StatusCode, header::HeaderMap, bytes::Bytes), ApiError> {
+        let url = self.url(path)?;
+        let mut last = String::new();
+        for attempt in 1..=ATTEMPTS {
+            let mut req = self.http.request(method.clone(), url.clone());
+            req = match &self.token {
+                Token::Private(t) => req.header("PRIVATE-TOKEN", t),
+                Token::Job(t) => req.header("JOB-TOKEN", t),
+            };
+            if let Some((bytes, content_type)) = &body {
+                req = req
+                    .header(header::CONTENT_TYPE, *content_type)
+                    .body(bytes.clone());
+            }
+            let m = method.as_str();
+            let response = match req.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    last = format!("{m} {}: {e}", url.path());
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+            };
+            let status = response.status();
+            let headers = response.headers().clone();
+            let bytes = response.bytes().await.unwrap_or_default();
+            if status.is_success() {
+                return Ok((status, headers, bytes));
+            }
+            let message = error_message(&bytes);
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let wait = headers
+                    .get(header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map_or(Duration::from_secs(60), Duration::from_secs);
+                last = format!("{m} {}: rate limited: {message}", url.path());
+                if wait > MAX_INLINE_WAIT || attempt == ATTEMPTS {
+                    return Err(ApiError::Transient {
+                        message: last,
+                        after: wait,
+                    });
+                }
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            if status.is_server_error() {
+                last = format!("{m} {}: {status}: {message}", url.path());
+                tokio::time::sleep(backoff(attempt)).await;
+                continue;
+            }
+            return Err(ApiError::Status {
+                status: status.as_u16(),
+                message: format!("{m} {}: {message}", url.path()),
+            });
+        }
+        Err(ApiError::Transient {
+            message: last,
+            after: Duration::from_secs(30),
+        })
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<T, ApiError> {
+        let body = body.map(|b| (b.to_string().into_bytes(), "application/json"));
+        let (_, _, bytes) = self.send(method, path, body).await?;
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::Invalid(format!("{path}: {e}")))
+    }
+
+    /// Every page of a list (`per_page=100`, following `X-Next-Page`).
+    async fn pages<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, ApiError> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut all = Vec::new();
+        let mut page = 1u32;
+        loop {
+            let (_, headers, bytes) = self
+                .send(
+                    Method::GET,
+                    &format!("{path}{sep}per_page=100&page={page}"),
+                    None,
+                )
+                .await?;
+            let items: Vec<T> = serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::Invalid(format!("{path}: {e}")))?;
+            all.extend(items);
+            let next = headers
+                .get("x-next-page")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u32>().ok());
+            match next {
+                Some(n) if n > page && n <= 100 => page = n,
+                Some(n) if n > 100 => {
+                    return Err(ApiError::Invalid(format!("{path}: more than 100 pages")));
+                }
+                _ => return Ok(all),
+            }
+        }
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(200 * 2u64.pow(attempt.saturating_sub(1)))
+}
+
+impl Project<'_> {
+    fn base(&self) -> String {
+        format!("projects/{}", seg(&self.id))
+    }
+
+    pub async fn notes(&self, iid: u64) -> Result<Vec<GlNote>, ApiError> {
+        self.gl
+            .pages(&format!(
+                "{}/merge_requests/{iid}/notes?sort=asc&order_by=created_at",
+                self.base()
+            ))
+            .await
+    }
+
+    pub async fn create_note(&self, iid: u64, body: &str) -> Result<GlNote, ApiError> {
+        self.gl
+            .json(
+                Method::POST,
+                &format!("{}/merge_requests/{iid}/notes", self.base()),
+                Some(&serde_json::json!({ "body": body })),
+            )
+            .await
+    }
+
+    pub async fn update_note(&self, iid: u64, id: u64, body: &str) -> Result<(), ApiError> {
+        self.gl
+            .json::<Value>(
+                Method::PUT,
+                &format!("{}/merge_requests/{iid}/notes/{id}", self.base()),
+                Some(&serde_json::json!({ "body": body })),
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// The merge request's conversation.
+    pub fn thread(&self, iid: u64) -> MergeRequestThread<'_> {
+        MergeRequestThread { project: self, iid }
+    }
+
+    /// The files the merge request changes.
+    pub async fn diffs(&self, iid: u64) -> Result<Vec<Diff>, ApiError> {
+        self.gl
+            .pages(&format!("{}/merge_requests/{iid}/diffs", self.base()))
+            .await
+    }
+
+    /// Whether the tag has a release; creates one (named after the tag)
+    /// when it has not.
+    pub async fn ensure_release(&self, tag: &str) -> Result<(), ApiError> {
+        match self
+            .gl
+            .json::<Value>(
+                Method::GET,
+                &format!("{}/releases/{}", self.base(), seg(tag)),
+                None,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => self
+                .gl
+                .json::<Value>(
+                    Method::POST,
+                    &format!("{}/releases", self.base()),
+                    Some(&serde_json::json!({"tag_name": tag, "name": tag})),
+                )
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn links(&self, tag: &str) -> Result<Vec<Link>, ApiError> {
+        self.gl
+            .pages(&format!(
+                "{}/releases/{}/assets/links",
+                self.base(),
+                seg(tag)
+            ))
+            .await
+    }
+
+    pub async fn delete_link(&self, tag: &str, id: u64) -> Result<(), ApiError> {
+        self.gl
+            .send(
+                Method::DELETE,
+                &format!("{}/releases/{}/assets/links/{id}", self.base(), seg(tag)),
+                None,
+            )
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn create_link(&self, tag: &str, name: &str, url: &str) -> Result<(), ApiError> {
+        self.gl
+            .json::<Value>(
+                Method::POST,
+                &format!("{}/releases/{}/assets/links", self.base(), seg(tag)),
+                Some(&serde_json::json!({"name": name, "url": url, "link_type": "other"})),
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// Uploads a file to the project's generic package registry
+    /// (replacing nothing: GitLab keeps every upload, the newest wins on
+    /// download) and returns its download URL.
+    pub async fn upload_package(
+        &self,
+        package: &str,
+        version: &str,
+        file: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String, ApiError> {
+        let path = format!(
+            "{}/packages/generic/{}/{}/{}",
+            self.base(),
+            seg(package),
+            seg(version),
+            seg(file)
+        );
+        self.gl
+            .send(
+                Method::PUT,
+                &path,
+                Some((bytes, "application/octet-stream")),
+            )
+            .await?;
+        Ok(self.gl.url(&path)?.to_string())
+    }
+}
+
+/// The notes of one merge request.
+pub struct MergeRequestThread<'a> {
+    project: &'a Project<'a>,
+    iid: u64,
+}
+
+impl Thread for MergeRequestThread<'_> {
+    async fn notes(&self) -> Result<Vec<Note>, ApiError> {
+        Ok(self
+            .project
+            .notes(self.iid)
+            .await?
+            .into_iter()
+            .filter(|n| !n.system)
+            .map(|n| Note {
+                id: n.id,
+                // Access tokens act as bot users; an older GitLab does not
+                // say, so the marker alone decides there.
+                by_bot: n.author.as_ref().and_then(|a| a.bot).unwrap_or(true),
+                body: n.body,
+            })
+            .collect())
+    }
+
+    async fn post(&self, body: &str) -> Result<(), ApiError> {
+        self.project.create_note(self.iid, body).await.map(|_| ())
+    }
+
+    async fn edit(&self, id: u64, body: &str) -> Result<(), ApiError> {
+        self.project.update_note(self.iid, id, body).await
+    }
+}

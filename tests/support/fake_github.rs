@@ -369,6 +369,11 @@ impl FakeGitHub {
         });
     }
 
+    /// Accepts `token` as is, like a workflow's `GITHUB_TOKEN`.
+    pub fn accept_token(&self, token: &str) {
+        self.with(|m| m.tokens.push(token.to_owned()));
+    }
+
     pub fn requests(&self) -> Vec<Request> {
         self.with(|m| m.requests.clone())
     }
@@ -609,7 +614,7 @@ fn repo_endpoint(
     rest: &[&str],
     params: &HashMap<String, String>,
     body: &Bytes,
-    _req: &Request,
+    req: &Request,
     paginate: impl Fn(Vec<Value>) -> Response,
 ) -> Response {
     let json_body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
@@ -772,7 +777,17 @@ fn repo_endpoint(
                 id,
                 issue: n.parse().unwrap_or(0),
                 body: json_body["body"].as_str().unwrap_or("").to_owned(),
-                login: "envgate[bot]".into(),
+                // The App's tokens are the fake's own; anything else is a
+                // workflow's GITHUB_TOKEN.
+                login: if req
+                    .authorization
+                    .as_deref()
+                    .is_some_and(|a| a.starts_with("Bearer ghs_fake_"))
+                {
+                    "envgate[bot]".into()
+                } else {
+                    "github-actions[bot]".into()
+                },
                 bot: true,
             };
             m.comments.push(c.clone());

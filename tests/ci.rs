@@ -1,0 +1,693 @@
+//! `envgate ci` as a process, with the variables GitHub Actions and GitLab
+//! CI set, real event payloads, real PostgreSQL environments, and fake
+//! GitHub and GitLab APIs that record every request.
+
+#[path = "support/fake_github.rs"]
+mod fake_github;
+#[path = "support/fake_gitlab.rs"]
+mod fake_gitlab;
+mod support;
+
+use fake_github::FakeGitHub;
+use fake_gitlab::FakeGitLab;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::{PgDb, Project, Run};
+
+const REPO: &str = "Codertocat/Hello-World";
+const TOKEN: &str = "ghs_workflow_token_for_tests";
+const ORDERS: &str = "CREATE TABLE orders (id bigint PRIMARY KEY);\n";
+const ITEMS: &str = "CREATE TABLE items (id bigint PRIMARY KEY);\n";
+
+/// Runs `envgate ci` in `dir` with exactly these CI variables: any the
+/// test itself runs under are removed first.
+fn ci(dir: &Path, args: &[&str], vars: &[(&str, String)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_envgate"));
+    cmd.current_dir(dir)
+        .arg("ci")
+        .args(args)
+        .env("NO_COLOR", "1");
+    for (k, _) in std::env::vars() {
+        if ["GITHUB_", "GITLAB_", "CI_", "RUNNER_", "ENVGATE_"]
+            .iter()
+            .any(|p| k.starts_with(p))
+            || k == "CI"
+        {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run envgate");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=CI Tester",
+            "-c",
+            "user.email=ci@example.com",
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "tag.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .output()
+        .expect("git is not installed: apt-get install git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// dev (managed) and staging (export_only), each its own PostgreSQL
+/// database; the first migration applied to dev.
+fn project(dev: &PgDb, staging: &PgDb) -> Project {
+    let config = format!(
+        "[environments.dev]\nurl = \"{}\"\nmode = \"managed\"\n\
+         [environments.staging]\nurl = \"{}\"\nmode = \"export_only\"\n",
+        dev.url(),
+        staging.url()
+    );
+    let p = Project::new(&config, &[("1_orders.sql", ORDERS)]);
+    let applied = p.envgate(&["apply", "--env", "dev"]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    p
+}
+
+fn pr_event(dir: &Path, head_repo: &str, head: &str) -> PathBuf {
+    let mut ev: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/github/pull_request.opened.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    ev["pull_request"]["head"]["sha"] = head.into();
+    ev["pull_request"]["head"]["repo"]["full_name"] = head_repo.into();
+    let path = dir.join("event.json");
+    std::fs::write(&path, ev.to_string()).unwrap();
+    path
+}
+
+struct Actions {
+    dir: tempfile::TempDir,
+}
+
+impl Actions {
+    fn new() -> Actions {
+        Actions {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap_or_default()
+    }
+
+    /// The variables of a GitHub Actions job.
+    fn vars(
+        &self,
+        api: &str,
+        event: &str,
+        git_ref: &str,
+        event_path: &Path,
+    ) -> Vec<(&str, String)> {
+        vec![
+            ("GITHUB_ACTIONS", "true".into()),
+            ("GITHUB_EVENT_NAME", event.into()),
+            ("GITHUB_EVENT_PATH", event_path.display().to_string()),
+            ("GITHUB_REF", git_ref.into()),
+            ("GITHUB_REPOSITORY", REPO.into()),
+            ("GITHUB_API_URL", api.into()),
+            (
+                "GITHUB_SHA",
+                "6dcb09b5b57875f334f61aebed695e2e4193db5e".into(),
+            ),
+            ("GITHUB_ACTOR", "Codertocat".into()),
+            (
+                "GITHUB_STEP_SUMMARY",
+                self.path("summary.md").display().to_string(),
+            ),
+            ("GITHUB_OUTPUT", self.path("output").display().to_string()),
+            ("RUNNER_TEMP", self.dir.path().display().to_string()),
+            ("GITHUB_TOKEN", TOKEN.into()),
+        ]
+    }
+}
+
+fn writes(gh: &FakeGitHub, from: usize) -> Vec<String> {
+    gh.requests()[from..]
+        .iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| r.line())
+        .collect()
+}
+
+#[test]
+fn github_pull_request_summary_outputs_and_one_sticky_comment() {
+    let (dev, staging) = (PgDb::create("ci_gh_dev"), PgDb::create("ci_gh_stg"));
+    let p = project(&dev, &staging);
+    p.write("migrations/2_items.sql", ITEMS);
+    let gh = FakeGitHub::start();
+    gh.accept_token(TOKEN);
+    gh.pull_files(REPO, 2, &[("migrations/2_items.sql", "added")]);
+    let actions = Actions::new();
+    let event = pr_event(
+        actions.dir.path(),
+        REPO,
+        "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
+    );
+    let vars = actions.vars(&gh.url, "pull_request", "refs/pull/2/merge", &event);
+
+    // First run: the comment is created.
+    let run = ci(p.path(), &[], &vars);
+    assert_eq!(
+        run.code, 0,
+        "only pending: nothing fails by default\n{run:?}"
+    );
+    assert_eq!(
+        writes(&gh, 0),
+        vec![format!("POST /repos/{REPO}/issues/2/comments")]
+    );
+    let first = gh.writes()[0].json()["body"].as_str().unwrap().to_owned();
+    assert!(first.starts_with("<!-- envgate:pr -->"), "{first}");
+    assert!(
+        first.contains("This pull request adds 1 migration"),
+        "{first}"
+    );
+    assert!(
+        first.contains("| `2_items` | pending | pending |"),
+        "{first}"
+    );
+    assert!(
+        first.contains("Bundle for <b>staging</b> (export_only)"),
+        "{first}"
+    );
+    assert!(first.contains("CREATE TABLE items"), "{first}");
+    assert!(!first.contains(&dev.url()), "credentials stay out: {first}");
+    // The job summary has the same body; the outputs are set.
+    assert!(
+        actions
+            .read("summary.md")
+            .contains("This pull request adds 1 migration")
+    );
+    let outputs = actions.read("output");
+    let matrix_json = actions.path("envgate/matrix.json");
+    for line in [
+        "drifted=0".to_owned(),
+        "pending=3".to_owned(),
+        "failed=0".to_owned(),
+        format!("matrix-json={}", matrix_json.display()),
+        "bundles=\n".to_owned(),
+    ] {
+        assert!(outputs.contains(&line), "{line:?} not in:\n{outputs}");
+    }
+    let matrix: Value =
+        serde_json::from_str(&std::fs::read_to_string(&matrix_json).unwrap()).unwrap();
+    assert_eq!(matrix["environments"][0]["name"], "dev");
+
+    // A new push: the same comment is edited, never a second one.
+    p.write("migrations/3_more.sql", "CREATE TABLE more (id int);\n");
+    gh.pull_files(
+        REPO,
+        2,
+        &[
+            ("migrations/2_items.sql", "added"),
+            ("migrations/3_more.sql", "added"),
+        ],
+    );
+    let before = gh.requests().len();
+    let run = ci(p.path(), &[], &vars);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        writes(&gh, before),
+        vec!["PATCH /repos/Codertocat/Hello-World/issues/comments/2001".to_owned()]
+    );
+    let edited = gh.with(|m| m.comments.clone());
+    assert_eq!(edited.len(), 1);
+    assert!(
+        edited[0]
+            .body
+            .contains("This pull request adds 2 migrations")
+    );
+    assert_eq!(edited[0].login, "github-actions[bot]");
+
+    // Nothing changed: nothing is written.
+    let before = gh.requests().len();
+    assert_eq!(ci(p.path(), &[], &vars).code, 0);
+    assert_eq!(writes(&gh, before), Vec::<String>::new());
+
+    // --fail-on pending fails the job, and says why.
+    let run = ci(p.path(), &["--fail-on", "pending"], &vars);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("::error title=envgate::envgate: 5 pending (fail-on: pending)"),
+        "{run:?}"
+    );
+    let bad = ci(p.path(), &["--fail-on", "drift,typo"], &vars);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("fail-on: 'typo'"), "{bad:?}");
+
+    // Drift in dev fails the job by default.
+    p.write("migrations/1_orders.sql", "CREATE TABLE orders (id int);\n");
+    let run = ci(p.path(), &[], &vars);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(actions.read("output").contains("drifted=1"));
+}
+
+#[test]
+fn github_fork_pull_request_gets_a_summary_and_a_warning_not_a_failure() {
+    let (dev, staging) = (PgDb::create("ci_fork_dev"), PgDb::create("ci_fork_stg"));
+    let p = project(&dev, &staging);
+    let gh = FakeGitHub::start();
+    gh.accept_token(TOKEN);
+    gh.pull_files(REPO, 2, &[]);
+    let actions = Actions::new();
+    let event = pr_event(
+        actions.dir.path(),
+        "eve/Hello-World",
+        "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
+    );
+    let run = ci(
+        p.path(),
+        &[],
+        &actions.vars(&gh.url, "pull_request", "refs/pull/2/merge", &event),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(writes(&gh, 0), Vec::<String>::new(), "no comment on a fork");
+    assert!(
+        run.stdout.contains(
+            "::warning title=envgate::No pull request comment: the pull request comes from a fork"
+        ),
+        "{run:?}"
+    );
+    let summary = actions.read("summary.md");
+    assert!(summary.contains("<!-- envgate:pr -->"), "{summary}");
+    assert!(summary.contains("> No pull request comment: the pull request comes from a fork"));
+
+    // A token that may not write (GitHub answers 403): a warning, not a
+    // failure.
+    let event = pr_event(
+        actions.dir.path(),
+        REPO,
+        "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
+    );
+    gh.script(
+        &format!("POST /repos/{REPO}/issues/2/comments"),
+        403,
+        &[],
+        serde_json::json!({"message": "Resource not accessible by integration"}),
+    );
+    let run = ci(
+        p.path(),
+        &[],
+        &actions.vars(&gh.url, "pull_request", "refs/pull/2/merge", &event),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("Resource not accessible by integration")
+            && run.stdout.contains("pull-requests: write"),
+        "{run:?}"
+    );
+}
+
+/// A git repository with the migrations committed and tagged v1.0.0.
+fn tagged(dev: &PgDb, staging: &PgDb) -> Project {
+    let p = project(dev, staging);
+    p.write("migrations/2_items.sql", ITEMS);
+    p.write(".gitignore", ".envgate/\nenvgate-ci/\n");
+    git(p.path(), &["init", "-q"]);
+    git(p.path(), &["add", "-A"]);
+    git(p.path(), &["commit", "-q", "-m", "v1"]);
+    git(p.path(), &["tag", "v1.0.0"]);
+    p
+}
+
+#[test]
+fn github_release_tag_attaches_bundles_once() {
+    let (dev, staging) = (PgDb::create("ci_rel_dev"), PgDb::create("ci_rel_stg"));
+    let p = tagged(&dev, &staging);
+    let gh = FakeGitHub::start();
+    gh.accept_token(TOKEN);
+    gh.pull_files(REPO, 1, &[]);
+    let actions = Actions::new();
+    let event = actions.path("push.json");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/github/push.tag.json"),
+        &event,
+    )
+    .unwrap();
+    let vars = actions.vars(&gh.url, "push", "refs/tags/v1.0.0", &event);
+    let run = ci(p.path(), &[], &vars);
+    assert_eq!(run.code, 0, "{run:?}");
+    let stem = "staging-v1.0.0";
+    let names: Vec<String> = gh.writes().iter().map(|r| r.line()).collect();
+    assert_eq!(
+        names,
+        vec![
+            format!("POST /repos/{REPO}/releases"),
+            format!("POST /uploads/repos/{REPO}/releases/3001/assets"),
+            format!("POST /uploads/repos/{REPO}/releases/3001/assets"),
+        ],
+        "{run:?}"
+    );
+    let assets = gh.with(|m| m.releases[REPO][0].assets.clone());
+    let asset_names: Vec<&str> = assets.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(asset_names.len(), 2, "{asset_names:?}");
+    assert!(
+        asset_names[0].starts_with(stem) && asset_names[0].ends_with(".sql"),
+        "{asset_names:?}"
+    );
+    assert!(
+        asset_names[1].ends_with(".manifest.json"),
+        "{asset_names:?}"
+    );
+    let sql = String::from_utf8(assets[0].bytes.clone()).unwrap();
+    assert!(
+        sql.contains("CREATE TABLE items") && sql.contains("CREATE TABLE orders"),
+        "{sql}"
+    );
+    let written = actions.path("envgate").join(&assets[0].name);
+    assert_eq!(std::fs::read_to_string(&written).unwrap(), sql);
+    assert!(
+        actions
+            .read("output")
+            .contains(&format!("bundles={}\n", written.display())),
+        "{}",
+        actions.read("output")
+    );
+
+    // The tag built again: the assets are replaced, not duplicated.
+    let before = gh.requests().len();
+    let run = ci(p.path(), &[], &vars);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        writes(&gh, before),
+        vec![
+            format!("DELETE /repos/{REPO}/releases/assets/4001"),
+            format!("POST /uploads/repos/{REPO}/releases/3001/assets"),
+            format!("DELETE /repos/{REPO}/releases/assets/4002"),
+            format!("POST /uploads/repos/{REPO}/releases/3001/assets"),
+        ]
+    );
+    assert_eq!(gh.with(|m| m.releases[REPO].len()), 1);
+    assert_eq!(gh.with(|m| m.releases[REPO][0].assets.len()), 2);
+}
+
+fn gitlab_vars(
+    gl: &FakeGitLab,
+    out: &Path,
+    extra: &[(&'static str, &str)],
+) -> Vec<(&'static str, String)> {
+    let mut v = vec![
+        ("GITLAB_CI", "true".to_owned()),
+        ("CI_API_V4_URL", gl.api.clone()),
+        ("CI_PROJECT_ID", fake_gitlab::PROJECT.to_owned()),
+        (
+            "CI_COMMIT_SHA",
+            "ec26c3e57ca3a959ca5aad62de7213c562f8c821".to_owned(),
+        ),
+        ("CI_JOB_TOKEN", fake_gitlab::JOB_TOKEN.to_owned()),
+        ("GITLAB_USER_LOGIN", "alice".to_owned()),
+    ];
+    v.extend(extra.iter().map(|(k, x)| (*k, x.to_string())));
+    let _ = out;
+    v
+}
+
+#[test]
+fn gitlab_merge_request_note_is_kept_once_and_needs_an_access_token() {
+    let (dev, staging) = (PgDb::create("ci_gl_dev"), PgDb::create("ci_gl_stg"));
+    let p = project(&dev, &staging);
+    p.write("migrations/2_items.sql", ITEMS);
+    let gl = FakeGitLab::start();
+    gl.with(|m| {
+        m.diffs
+            .insert(7, vec![("migrations/2_items.sql".into(), true)]);
+    });
+    let out = p.path().join("envgate-ci");
+
+    // The job token alone may not write notes: a warning, no failure.
+    let run = ci(
+        p.path(),
+        &[],
+        &gitlab_vars(&gl, &out, &[("CI_MERGE_REQUEST_IID", "7")]),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("No merge request note: CI_JOB_TOKEN may not write notes"),
+        "{run:?}"
+    );
+    assert!(
+        gl.requests().iter().all(|r| r.method == "GET"),
+        "{:?}",
+        gl.lines_from(0)
+    );
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("<!-- envgate:pr -->"));
+
+    // With a project access token: one note, then edited in place.
+    let token = [
+        ("CI_MERGE_REQUEST_IID", "7"),
+        ("ENVGATE_GITLAB_TOKEN", fake_gitlab::ACCESS_TOKEN),
+    ];
+    let before = gl.requests().len();
+    let run = ci(p.path(), &[], &gitlab_vars(&gl, &out, &token));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        gl.lines_from(before),
+        vec![
+            "GET /api/v4/projects/42/merge_requests/7/diffs",
+            "GET /api/v4/projects/42/merge_requests/7/notes",
+            "POST /api/v4/projects/42/merge_requests/7/notes",
+        ]
+    );
+    let note = gl.with(|m| m.notes[0].body.clone());
+    assert!(
+        note.contains("This pull request adds 1 migration"),
+        "{note}"
+    );
+    assert!(note.contains("| `2_items` | pending | pending |"), "{note}");
+
+    p.write("migrations/3_more.sql", "CREATE TABLE more (id int);\n");
+    gl.with(|m| {
+        m.diffs
+            .get_mut(&7)
+            .unwrap()
+            .push(("migrations/3_more.sql".into(), true))
+    });
+    let before = gl.requests().len();
+    assert_eq!(ci(p.path(), &[], &gitlab_vars(&gl, &out, &token)).code, 0);
+    assert_eq!(
+        gl.lines_from(before)[2],
+        "PUT /api/v4/projects/42/merge_requests/7/notes/501"
+    );
+    assert_eq!(gl.with(|m| m.notes.len()), 1);
+    // The dotenv report for later jobs.
+    let env = std::fs::read_to_string(out.join("envgate.env")).unwrap();
+    assert!(
+        env.contains("ENVGATE_PENDING=5\n") && env.contains("ENVGATE_DRIFTED=0\n"),
+        "{env}"
+    );
+}
+
+#[test]
+fn gitlab_tag_pipeline_uploads_packages_and_links_them_once() {
+    let (dev, staging) = (PgDb::create("ci_gltag_dev"), PgDb::create("ci_gltag_stg"));
+    let p = tagged(&dev, &staging);
+    let gl = FakeGitLab::start();
+    let out = p.path().join("envgate-ci");
+    let vars = gitlab_vars(&gl, &out, &[("CI_COMMIT_TAG", "v1.0.0")]);
+    let run = ci(p.path(), &[], &vars);
+    assert_eq!(run.code, 0, "{run:?}");
+    let lines = gl.lines_from(0);
+    assert_eq!(lines.len(), 7, "{lines:#?}");
+    assert!(
+        lines[0]
+            .starts_with("PUT /api/v4/projects/42/packages/generic/envgate/v1.0.0/staging-v1.0.0"),
+        "{lines:#?}"
+    );
+    assert!(lines[1].ends_with(".manifest.json"), "{lines:#?}");
+    assert_eq!(
+        lines[2..],
+        [
+            "GET /api/v4/projects/42/releases/v1.0.0",
+            "POST /api/v4/projects/42/releases",
+            "GET /api/v4/projects/42/releases/v1.0.0/assets/links",
+            "POST /api/v4/projects/42/releases/v1.0.0/assets/links",
+            "POST /api/v4/projects/42/releases/v1.0.0/assets/links",
+        ]
+    );
+    let links = gl.with(|m| m.releases["v1.0.0"].clone());
+    assert_eq!(links.len(), 2);
+    assert!(links[0].url.starts_with(&format!(
+        "{}/projects/42/packages/generic/envgate/v1.0.0/",
+        gl.api
+    )));
+    let pkg = gl.with(|m| {
+        m.packages
+            .iter()
+            .find(|(k, _)| k.ends_with(".sql"))
+            .map(|(_, v)| String::from_utf8(v.clone()).unwrap())
+            .unwrap()
+    });
+    assert!(pkg.contains("CREATE TABLE items"), "{pkg}");
+
+    // Again: links replaced, never duplicated.
+    let before = gl.requests().len();
+    assert_eq!(ci(p.path(), &[], &vars).code, 0);
+    let again = gl.lines_from(before);
+    assert_eq!(
+        again.iter().filter(|l| l.starts_with("DELETE")).count(),
+        2,
+        "{again:#?}"
+    );
+    assert_eq!(gl.with(|m| m.releases["v1.0.0"].len()), 2);
+}
+
+#[test]
+fn outside_ci_it_shows_the_status_and_says_so() {
+    let (dev, staging) = (PgDb::create("ci_none_dev"), PgDb::create("ci_none_stg"));
+    let p = project(&dev, &staging);
+    let run = ci(p.path(), &[], &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("not running in GitHub Actions or GitLab CI"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("1_orders"), "{run:?}");
+    assert!(p.path().join("envgate-ci/matrix.json").exists());
+}
+
+/// templates/gitlab-ci.yml's job, run as GitLab's runner would: its
+/// variables set, `before_script` and `script` in a shell, in a merge
+/// request pipeline against the fake GitLab.
+#[test]
+fn gitlab_template_job_runs_envgate_ci() {
+    use yaml_rust2::{Yaml, YamlLoader};
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/gitlab-ci.yml"),
+    )
+    .unwrap();
+    let doc = &YamlLoader::load_from_str(&text).unwrap()[0];
+    let job = &doc["envgate"];
+    assert_eq!(job["extends"].as_str(), Some(".envgate"));
+    let rules: Vec<&str> = job["rules"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|r| r["if"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "$CI_PIPELINE_SOURCE == \"merge_request_event\"",
+            "$CI_COMMIT_TAG"
+        ]
+    );
+    let base = &doc[".envgate"];
+    assert_eq!(
+        base["artifacts"]["reports"]["dotenv"].as_str(),
+        Some("envgate-ci/envgate.env"),
+        "the report is where envgate ci writes it"
+    );
+    let lines = |y: &Yaml| -> Vec<String> {
+        y.as_vec()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let shell = [lines(&base["before_script"]), lines(&base["script"])]
+        .concat()
+        .join("\n");
+
+    let (dev, staging) = (PgDb::create("ci_tpl_dev"), PgDb::create("ci_tpl_stg"));
+    let p = project(&dev, &staging);
+    p.write("migrations/2_items.sql", ITEMS);
+    let gl = FakeGitLab::start();
+    gl.with(|m| {
+        m.diffs
+            .insert(3, vec![("migrations/2_items.sql".into(), true)]);
+    });
+    let project_dir = p.path().display().to_string();
+    let mut vars: Vec<(String, String)> = doc["variables"]
+        .as_hash()
+        .unwrap()
+        .iter()
+        .chain(base["variables"].as_hash().unwrap())
+        .map(|(k, v)| {
+            (
+                k.as_str().unwrap().to_owned(),
+                v.as_str().unwrap().replace("$CI_PROJECT_DIR", &project_dir),
+            )
+        })
+        .collect();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_envgate")).parent().unwrap();
+    vars.push((
+        "PATH".into(),
+        format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()),
+    ));
+    vars.push(("CI_PROJECT_DIR".into(), project_dir.clone()));
+    vars.push(("CI_PIPELINE_SOURCE".into(), "merge_request_event".into()));
+    vars.push(("CI_MERGE_REQUEST_IID".into(), "3".into()));
+    vars.push((
+        "ENVGATE_GITLAB_TOKEN".into(),
+        fake_gitlab::ACCESS_TOKEN.into(),
+    ));
+    let out = p.path().join("envgate-ci");
+    for (k, v) in gitlab_vars(&gl, &out, &[]) {
+        vars.push((k.to_owned(), v));
+    }
+    let mut cmd = Command::new("bash");
+    cmd.current_dir(p.path()).args(["-euc", &shell]);
+    for (k, _) in std::env::vars() {
+        if ["GITHUB_", "GITLAB_", "CI_", "RUNNER_", "ENVGATE_"]
+            .iter()
+            .any(|pre| k.starts_with(pre))
+        {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.envs(vars);
+    let run = cmd.output().unwrap();
+    let log = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(run.status.success(), "{log}");
+    assert_eq!(
+        gl.lines_from(0),
+        vec![
+            "GET /api/v4/projects/42/merge_requests/3/diffs",
+            "GET /api/v4/projects/42/merge_requests/3/notes",
+            "POST /api/v4/projects/42/merge_requests/3/notes",
+        ],
+        "{log}"
+    );
+    assert!(out.join("envgate.env").exists() && out.join("matrix.json").exists());
+}

@@ -1,0 +1,300 @@
+//! A fake GitLab REST API (v4) on loopback: it records every request and
+//! keeps merge request notes, releases, release links and generic package
+//! files. It behaves like GitLab where clients go wrong: `PRIVATE-TOKEN`
+//! or `JOB-TOKEN` is required, the job token may not write notes (403),
+//! lists are paginated with `X-Next-Page`, a missing release is a 404.
+
+#![allow(dead_code)]
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub const PROJECT: &str = "42";
+pub const ACCESS_TOKEN: &str = "glpat-fake-access-token";
+pub const JOB_TOKEN: &str = "glcbt-fake-job-token";
+
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    pub fn line(&self) -> String {
+        format!("{} {}", self.method, self.path.split('?').next().unwrap())
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Note {
+    pub id: u64,
+    pub iid: u64,
+    pub body: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Link {
+    pub id: u64,
+    pub name: String,
+    pub url: String,
+}
+
+#[derive(Default)]
+pub struct Model {
+    pub requests: Vec<Request>,
+    pub notes: Vec<Note>,
+    /// iid → (path, new file)
+    pub diffs: HashMap<u64, Vec<(String, bool)>>,
+    /// tag → links
+    pub releases: HashMap<String, Vec<Link>>,
+    /// "package/version/file" → bytes (the newest upload)
+    pub packages: HashMap<String, Vec<u8>>,
+    next_id: u64,
+}
+
+impl Model {
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        500 + self.next_id
+    }
+}
+
+pub struct FakeGitLab {
+    /// The API's base: `http://127.0.0.1:<port>/api/v4`.
+    pub api: String,
+    pub state: Arc<Mutex<Model>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn answer(status: u16, body: Value) -> Response {
+    (
+        StatusCode::from_u16(status).unwrap(),
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+impl FakeGitLab {
+    pub fn start() -> FakeGitLab {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let state = Arc::new(Mutex::new(Model::default()));
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(state.clone());
+        runtime.spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        FakeGitLab {
+            api: format!("http://127.0.0.1:{port}/api/v4"),
+            state,
+            _runtime: runtime,
+        }
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&mut Model) -> T) -> T {
+        f(&mut self.state.lock().unwrap())
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.with(|m| m.requests.clone())
+    }
+
+    /// "METHOD /path" of every request, from `from` on.
+    pub fn lines_from(&self, from: usize) -> Vec<String> {
+        self.requests()[from..].iter().map(Request::line).collect()
+    }
+}
+
+async fn handle(
+    State(state): State<Arc<Mutex<Model>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path_q = uri.path_and_query().map(|p| p.as_str()).unwrap_or("");
+    let (path, query) = path_q.split_once('?').unwrap_or((path_q, ""));
+    let params: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let mut m = state.lock().unwrap();
+    m.requests.push(Request {
+        method: method.to_string(),
+        path: path_q.to_owned(),
+        body: body.to_vec(),
+    });
+    let header = |k: &str| headers.get(k).and_then(|v| v.to_str().ok());
+    let job = match (header("private-token"), header("job-token")) {
+        (Some(ACCESS_TOKEN), _) => false,
+        (None, Some(JOB_TOKEN)) => true,
+        _ => return answer(401, json!({"message": "401 Unauthorized"})),
+    };
+    let Some(rest) = path.strip_prefix(&format!("/api/v4/projects/{PROJECT}/")) else {
+        return answer(404, json!({"message": "404 Project Not Found"}));
+    };
+    let seg: Vec<String> = rest
+        .split('/')
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    let seg: Vec<&str> = seg.iter().map(String::as_str).collect();
+    let json_body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let page: usize = params.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+    let per_page: usize = params
+        .get("per_page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(20)
+        .min(100);
+    let paginate = |items: Vec<Value>| -> Response {
+        let start = (page - 1) * per_page;
+        let chunk: Vec<Value> = items.iter().skip(start).take(per_page).cloned().collect();
+        let mut r = answer(200, Value::Array(chunk));
+        let next = if start + per_page < items.len() {
+            (page + 1).to_string()
+        } else {
+            String::new()
+        };
+        r.headers_mut().insert("x-next-page", next.parse().unwrap());
+        r
+    };
+    let forbidden = || answer(403, json!({"message": "403 Forbidden"}));
+    match (method.as_str(), &seg[..]) {
+        ("GET", ["merge_requests", iid, "notes"]) => {
+            let iid: u64 = iid.parse().unwrap_or(0);
+            let items = m
+                .notes
+                .iter()
+                .filter(|n| n.iid == iid)
+                .map(|n| {
+                    json!({"id": n.id, "body": n.body, "system": false, "noteable_type": "MergeRequest",
+                           "author": {"id": 9, "username": "project_42_bot_1", "bot": true}})
+                })
+                .collect();
+            paginate(items)
+        }
+        ("POST", ["merge_requests", iid, "notes"]) => {
+            if job {
+                return forbidden();
+            }
+            let id = m.id();
+            let note = Note {
+                id,
+                iid: iid.parse().unwrap_or(0),
+                body: json_body["body"].as_str().unwrap_or("").to_owned(),
+            };
+            m.notes.push(note.clone());
+            answer(201, json!({"id": id, "body": note.body, "system": false}))
+        }
+        ("PUT", ["merge_requests", iid, "notes", id]) => {
+            if job {
+                return forbidden();
+            }
+            let (iid, id): (u64, u64) = (iid.parse().unwrap_or(0), id.parse().unwrap_or(0));
+            match m.notes.iter_mut().find(|n| n.id == id && n.iid == iid) {
+                Some(n) => {
+                    n.body = json_body["body"].as_str().unwrap_or("").to_owned();
+                    answer(200, json!({"id": id, "body": n.body, "system": false}))
+                }
+                None => answer(404, json!({"message": "404 Not found"})),
+            }
+        }
+        ("GET", ["merge_requests", iid, "diffs"]) => {
+            if job {
+                return forbidden();
+            }
+            let iid: u64 = iid.parse().unwrap_or(0);
+            let items = m
+                .diffs
+                .get(&iid)
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(p, new)| json!({"old_path": p, "new_path": p, "new_file": new, "deleted_file": false}))
+                .collect();
+            paginate(items)
+        }
+        ("GET", ["releases", tag]) => match m.releases.get(*tag) {
+            Some(_) => answer(200, json!({"tag_name": tag, "name": tag})),
+            None => answer(404, json!({"message": "404 Not Found"})),
+        },
+        ("POST", ["releases"]) => {
+            let tag = json_body["tag_name"].as_str().unwrap_or("").to_owned();
+            if m.releases.contains_key(&tag) {
+                return answer(409, json!({"message": "Release already exists"}));
+            }
+            m.releases.insert(tag.clone(), Vec::new());
+            answer(201, json!({"tag_name": tag, "name": json_body["name"]}))
+        }
+        ("GET", ["releases", tag, "assets", "links"]) => {
+            let Some(links) = m.releases.get(*tag) else {
+                return answer(404, json!({"message": "404 Not Found"}));
+            };
+            let items = links
+                .iter()
+                .map(|l| json!({"id": l.id, "name": l.name, "url": l.url, "link_type": "other"}))
+                .collect();
+            paginate(items)
+        }
+        ("POST", ["releases", tag, "assets", "links"]) => {
+            let id = m.id();
+            let Some(links) = m.releases.get_mut(*tag) else {
+                return answer(404, json!({"message": "404 Not Found"}));
+            };
+            let name = json_body["name"].as_str().unwrap_or("").to_owned();
+            if links.iter().any(|l| l.name == name) {
+                return answer(
+                    400,
+                    json!({"message": {"name": ["has already been taken"]}}),
+                );
+            }
+            let url = json_body["url"].as_str().unwrap_or("").to_owned();
+            links.push(Link {
+                id,
+                name: name.clone(),
+                url: url.clone(),
+            });
+            answer(201, json!({"id": id, "name": name, "url": url}))
+        }
+        ("DELETE", ["releases", tag, "assets", "links", id]) => {
+            let id: u64 = id.parse().unwrap_or(0);
+            let Some(links) = m.releases.get_mut(*tag) else {
+                return answer(404, json!({"message": "404 Not Found"}));
+            };
+            let before = links.len();
+            links.retain(|l| l.id != id);
+            if links.len() == before {
+                answer(404, json!({"message": "404 Not found"}))
+            } else {
+                answer(200, json!({"id": id}))
+            }
+        }
+        ("PUT", ["packages", "generic", package, version, file]) => {
+            m.packages
+                .insert(format!("{package}/{version}/{file}"), body.to_vec());
+            answer(201, json!({"message": "201 Created"}))
+        }
+        _ => answer(404, json!({"message": "404 Not Found"})),
+    }
+}

@@ -115,7 +115,12 @@ impl GitLab {
         &self.token
     }
 
-    pub fn project(&self, id: &str) -> Project<'_> {
+    /// Whether the API answers with this token.
+    pub async fn ping(&self) -> Result<(), ApiError> {
+        self.send(Method::GET, "version", None).await.map(|_| ())
+    }
+
+        pub fn project(&self, id: &str) -> Project<'_> {
         Project {
             gl: self,
             id: id.to_owned(),

@@ -37,8 +37,20 @@ struct Raw {
     control_store: Option<String>,
     workers: Option<usize>,
     max_body: Option<String>,
+    config_path: Option<String>,
     github: Option<RawGithub>,
+    gitlab: Option<RawGitlab>,
     credentials: Option<RawCredentials>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGitlab {
+    api_url: Option<String>,
+    token: Option<String>,
+    token_file: Option<PathBuf>,
+    webhook_secret: Option<String>,
+    webhook_secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -66,9 +78,36 @@ pub struct ServeConfig {
     pub control_store: ControlStoreLocation,
     pub workers: usize,
     pub max_body: usize,
-    pub github: GithubConfig,
+    /// Where envgate.toml sits in a repository.
+    pub config_path: String,
+    /// The GitHub App, when envgate serves GitHub.
+    pub github: Option<GithubConfig>,
+    /// GitLab, when envgate serves GitLab.
+    pub gitlab: Option<GitlabConfig>,
     pub credentials: Credentials,
 }
+
+/// GitLab: its API, a project or group access token, the webhook secret.
+#[derive(Clone)]
+pub struct GitlabConfig {
+    /// `https://gitlab.com/api/v4`, or a self-managed instance's.
+    pub api_url: String,
+    pub token: String,
+    pub webhook_secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for GitlabConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitlabConfig")
+            .field("api_url", &self.api_url)
+            .field("token", &"***")
+            .field("webhook_secret", &"***")
+            .finish()
+    }
+}
+
+/// GitLab.com's API.
+pub const GITLAB_API: &str = "https://gitlab.com/api/v4";
 
 #[derive(Clone)]
 pub struct GithubConfig {
@@ -180,6 +219,7 @@ pub fn load(file: Option<&Path>) -> Result<ServeConfig, String> {
     let interpolate = |what: &str, s: &str| {
         crate::config::interpolate(s, &lookup).map_err(|m| format!("{what}: {m}"))
     };
+    let has_github = raw.github.is_some();
     let gh = raw.github.unwrap_or_default();
     let creds = raw.credentials.unwrap_or_default();
 
@@ -220,60 +260,113 @@ pub fn load(file: Option<&Path>) -> Result<ServeConfig, String> {
         None => 25 * 1024 * 1024,
     };
 
-    let app_id = match var("ENVGATE_GITHUB_APP_ID") {
-        Some(v) => v
-            .parse()
-            .map_err(|_| format!("ENVGATE_GITHUB_APP_ID: '{v}' is not a number"))?,
-        None => gh
-            .app_id
-            .ok_or("github.app_id is not set (or ENVGATE_GITHUB_APP_ID)")?,
-    };
-    let key_file = var("ENVGATE_GITHUB_PRIVATE_KEY_FILE")
-        .map(PathBuf::from)
-        .or(gh.private_key_file.map(|p| base.join(p)))
-        .ok_or("github.private_key_file is not set (or ENVGATE_GITHUB_PRIVATE_KEY_FILE)")?;
-    let private_key = std::fs::read(&key_file)
-        .map_err(|e| format!("github.private_key_file {}: {e}", key_file.display()))?;
-    let webhook_secret = match (
-        var("ENVGATE_GITHUB_WEBHOOK_SECRET"),
-        gh.webhook_secret,
-        gh.webhook_secret_file,
-    ) {
-        (Some(s), _, _) => s,
-        (None, Some(s), _) => interpolate("github.webhook_secret", &s)?,
-        (None, None, Some(f)) => {
-            let f = base.join(f);
-            std::fs::read_to_string(&f)
-                .map_err(|e| format!("github.webhook_secret_file {}: {e}", f.display()))?
-                .trim()
-                .to_owned()
+    // A secret from the variable, the value (with ${VAR}) or a file.
+    let secret = |what: &str,
+                  env: &str,
+                  value: Option<String>,
+                  file: Option<PathBuf>|
+     -> Result<Option<String>, String> {
+        let s = match (var(env), value, file) {
+            (Some(s), _, _) => s,
+            (None, Some(s), _) => interpolate(what, &s)?,
+            (None, None, Some(f)) => {
+                let f = base.join(f);
+                std::fs::read_to_string(&f)
+                    .map_err(|e| format!("{what}_file {}: {e}", f.display()))?
+                    .trim()
+                    .to_owned()
+            }
+            (None, None, None) => return Ok(None),
+        };
+        if s.is_empty() {
+            return Err(format!("{what} is empty"));
         }
-        (None, None, None) => {
-            return Err("github.webhook_secret (or webhook_secret_file, or ENVGATE_GITHUB_WEBHOOK_SECRET) is not set: envgate does not accept unsigned webhooks".into());
-        }
+        Ok(Some(s))
     };
-    if webhook_secret.is_empty() {
-        return Err("the webhook secret is empty".into());
+
+    let github_wanted = has_github || var("ENVGATE_GITHUB_APP_ID").is_some();
+    let gitlab_wanted = raw.gitlab.is_some()
+        || var("ENVGATE_GITLAB_TOKEN").is_some()
+        || var("ENVGATE_GITLAB_WEBHOOK_SECRET").is_some();
+    if !github_wanted && !gitlab_wanted {
+        return Err("neither [github] nor [gitlab] is configured (or ENVGATE_GITHUB_APP_ID, ENVGATE_GITLAB_TOKEN): envgate serve needs at least one forge".into());
     }
-    let api_url = var("ENVGATE_GITHUB_API_URL")
-        .or(gh.api_url)
-        .unwrap_or_else(|| GITHUB_API.to_owned())
-        .trim_end_matches('/')
-        .to_owned();
-    url::Url::parse(&api_url).map_err(|e| format!("github.api_url '{api_url}': {e}"))?;
+    let config_path = raw
+        .config_path
+        .or_else(|| gh.config_path.clone())
+        .unwrap_or_else(|| "envgate.toml".to_owned());
+    let github = if github_wanted {
+        let app_id = match var("ENVGATE_GITHUB_APP_ID") {
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("ENVGATE_GITHUB_APP_ID: '{v}' is not a number"))?,
+            None => gh
+                .app_id
+                .ok_or("github.app_id is not set (or ENVGATE_GITHUB_APP_ID)")?,
+        };
+        let key_file = var("ENVGATE_GITHUB_PRIVATE_KEY_FILE")
+            .map(PathBuf::from)
+            .or(gh.private_key_file.map(|p| base.join(p)))
+            .ok_or("github.private_key_file is not set (or ENVGATE_GITHUB_PRIVATE_KEY_FILE)")?;
+        let private_key = std::fs::read(&key_file)
+            .map_err(|e| format!("github.private_key_file {}: {e}", key_file.display()))?;
+        let webhook_secret = secret(
+            "github.webhook_secret",
+            "ENVGATE_GITHUB_WEBHOOK_SECRET",
+            gh.webhook_secret,
+            gh.webhook_secret_file,
+        )?
+        .ok_or("github.webhook_secret (or webhook_secret_file, or ENVGATE_GITHUB_WEBHOOK_SECRET) is not set: envgate does not accept unsigned webhooks")?;
+        let api_url = var("ENVGATE_GITHUB_API_URL")
+            .or(gh.api_url)
+            .unwrap_or_else(|| GITHUB_API.to_owned())
+            .trim_end_matches('/')
+            .to_owned();
+        url::Url::parse(&api_url).map_err(|e| format!("github.api_url '{api_url}': {e}"))?;
+        Some(GithubConfig {
+            app_id,
+            private_key,
+            webhook_secret: webhook_secret.into_bytes(),
+            api_url,
+            config_path: config_path.clone(),
+            draft_releases: gh.draft_releases.unwrap_or(false),
+        })
+    } else {
+        None
+    };
+    let gitlab = if gitlab_wanted {
+        let gl = raw.gitlab.unwrap_or_default();
+        let token = secret("gitlab.token", "ENVGATE_GITLAB_TOKEN", gl.token, gl.token_file)?
+            .ok_or("gitlab.token (or token_file, or ENVGATE_GITLAB_TOKEN) is not set: a project or group access token with the api scope")?;
+        let webhook_secret = secret(
+            "gitlab.webhook_secret",
+            "ENVGATE_GITLAB_WEBHOOK_SECRET",
+            gl.webhook_secret,
+            gl.webhook_secret_file,
+        )?
+        .ok_or("gitlab.webhook_secret (or webhook_secret_file, or ENVGATE_GITLAB_WEBHOOK_SECRET) is not set: envgate does not accept unauthenticated webhooks")?;
+        let api_url = var("ENVGATE_GITLAB_API_URL")
+            .or(gl.api_url)
+            .unwrap_or_else(|| GITLAB_API.to_owned())
+            .trim_end_matches('/')
+            .to_owned();
+        url::Url::parse(&api_url).map_err(|e| format!("gitlab.api_url '{api_url}': {e}"))?;
+        Some(GitlabConfig {
+            api_url,
+            token,
+            webhook_secret: webhook_secret.into_bytes(),
+        })
+    } else {
+        None
+    };
     Ok(ServeConfig {
         listen,
         control_store,
         workers,
         max_body,
-        github: GithubConfig {
-            app_id,
-            private_key,
-            webhook_secret: webhook_secret.into_bytes(),
-            api_url,
-            config_path: gh.config_path.unwrap_or_else(|| "envgate.toml".to_owned()),
-            draft_releases: gh.draft_releases.unwrap_or(false),
-        },
+        config_path,
+        github,
+        gitlab,
         credentials: Credentials {
             dir: var("ENVGATE_CREDENTIALS_DIR")
                 .map(PathBuf::from)

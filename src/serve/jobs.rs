@@ -5,19 +5,19 @@
 //! own credentials.
 
 use super::event::{RepoRef, Work};
-use super::remote::Remote;
+use super::chat::{Chat, GitHubChat, bundle_files};
+use super::remote::{Remote, RepoApi};
 use super::{Shared, now_ms};
 use crate::config::{self, Config};
 use crate::control::ControlStore;
 use crate::core::audit::Entry;
 use crate::core::chatops::{self, Command, Parsed};
 use crate::core::matrix;
-use crate::core::policy;
 use crate::forge::github::Repo;
 use crate::forge::{ApiError, sticky};
 use crate::ops::memory::Memory;
 use crate::ops::release::{self, BundleOut, PromoteArgs, RollbackArgs};
-use crate::ops::review::{self, BODY_LIMIT, PR_MARKER, fence_for, fit};
+use crate::ops::review::{self, BODY_LIMIT, PR_MARKER, fit};
 use crate::ops::world::Reach;
 use crate::ops::{Failure, Output, exit};
 use crate::render;
@@ -90,8 +90,13 @@ impl Worker {
                 body,
                 ..
             } => {
-                self.command(&memory, repo, *issue, *comment, login, body)
-                    .await
+                let chat = GitHubChat {
+                    repo: self.repo(repo),
+                    issue: *issue,
+                    comment: *comment,
+                    default_branch: &repo.default_branch,
+                };
+                self.command(&memory, &chat, login, body).await
             }
         };
         self.store = memory.into_store();
@@ -99,26 +104,45 @@ impl Worker {
     }
 
     fn repo<'a>(&'a self, r: &'a RepoRef) -> Repo<'a> {
-        self.shared.github.repo(r.installation, &r.owner, &r.name)
+        self.shared
+            .github
+            .as_ref()
+            .expect("GitHub jobs are checked for a GitHub client first")
+            .repo(r.installation, &r.owner, &r.name)
     }
 
-    fn remote<'a>(&'a self, r: &'a RepoRef, at: &str) -> Remote<'a> {
+    fn draft_releases(&self) -> bool {
+        self.shared
+            .cfg
+            .github
+            .as_ref()
+            .is_some_and(|g| g.draft_releases)
+    }
+
+    /// A repository through its forge at a commit, with the bot's
+    /// credentials for its environments.
+    pub(super) fn remote_of<'a, R: RepoApi>(&'a self, repo: &'a R, at: &str) -> Remote<'a, R> {
         Remote {
-            repo: self.repo(r),
+            repo,
             at: at.to_owned(),
             credentials: &self.shared.cfg.credentials,
             blobs: &self.shared.blobs,
         }
     }
 
+    /// Where envgate.toml sits in a repository.
+    pub(super) fn config_path(&self) -> &str {
+        &self.shared.cfg.config_path
+    }
+
     /// envgate.toml at a revision; None when the repository has none.
-    async fn config_at(
+    pub(super) async fn config_at(
         &self,
-        r: &RepoRef,
+        repo: &impl RepoApi,
         at: &str,
     ) -> Result<Option<Result<Config, String>>, JobError> {
-        let path = &self.shared.cfg.github.config_path;
-        let Some(bytes) = self.repo(r).file(path, at).await? else {
+        let path = self.config_path();
+        let Some(bytes) = repo.file(path, at).await? else {
             return Ok(None);
         };
         let text = match String::from_utf8(bytes) {
@@ -166,7 +190,7 @@ impl Worker {
         sha: &str,
         pull: Option<u64>,
     ) -> Result<(), JobError> {
-        let Some(config) = self.config_at(r, sha).await? else {
+        let Some(config) = self.config_at(&self.repo(r), sha).await? else {
             tracing::info!(repo = %format!("{}/{}", r.owner, r.name), "no envgate.toml: nothing to do");
             return Ok(());
         };
@@ -183,7 +207,7 @@ impl Worker {
                 return Ok(());
             }
         };
-        let remote = self.remote(r, sha);
+        let remote = self.remote_of(&gh, sha);
         let world = match remote
             .world(&config, config.environments.iter().collect())
             .await
@@ -246,7 +270,7 @@ impl Worker {
     // ---- release tags ----
 
     async fn release_tag(&self, memory: &Memory, r: &RepoRef, tag: &str) -> Result<(), JobError> {
-        let Some(config) = self.config_at(r, tag).await? else {
+        let Some(config) = self.config_at(&self.repo(r), tag).await? else {
             return Ok(());
         };
         let config = match config {
@@ -259,7 +283,7 @@ impl Worker {
         }
         let gh = self.repo(r);
         let commit = gh.commit_of(tag).await?;
-        let remote = self.remote(r, &commit);
+        let remote = self.remote_of(&gh, &commit);
         let key = format!("release:{}/{}@{tag}", r.owner, r.name);
         self.locked(memory, &key, async {
             let reply =
@@ -278,25 +302,13 @@ impl Worker {
             let release = match gh.release_by_tag(tag).await? {
                 Some(rel) => rel,
                 None => {
-                    gh.create_release(tag, self.shared.cfg.github.draft_releases, "")
+                    gh.create_release(tag, self.draft_releases(), "")
                         .await?
                 }
             };
             let mut names = Vec::new();
             for b in &reply.bundles {
-                let files = [
-                    (
-                        format!("{}.sql", b.stem),
-                        "application/sql",
-                        b.sql.clone().into_bytes(),
-                    ),
-                    (
-                        format!("{}.manifest.json", b.stem),
-                        "application/json",
-                        render::json(&b.manifest).into_bytes(),
-                    ),
-                ];
-                for (name, content_type, bytes) in files {
+                for (name, content_type, bytes) in bundle_files(b) {
                     // A re-delivery replaces what an earlier one uploaded.
                     for old in release.assets.iter().filter(|a| a.name == name) {
                         gh.delete_asset(old.id).await?;
@@ -332,18 +344,15 @@ impl Worker {
 
     // ---- chat-ops ----
 
-    #[allow(clippy::too_many_arguments)]
-    async fn command(
+    /// A chat-ops command, on whichever forge `chat` is.
+    pub(super) async fn command<C: Chat>(
         &self,
         memory: &Memory,
-        r: &RepoRef,
-        issue: u64,
-        comment: u64,
+        chat: &C,
         login: &str,
         body: &str,
     ) -> Result<(), JobError> {
-        let gh = self.repo(r);
-        gh.react(comment, "eyes").await?;
+        chat.seen().await?;
         let parsed = chatops::parse(body);
         let audit =
             |outcome: &str, env: Option<&str>, details: String, error: Option<String>| Entry {
@@ -360,7 +369,7 @@ impl Worker {
                     audit("refused", None, line.clone(), Some(problem.clone())),
                 )
                 .await?;
-                gh.create_comment(issue, &reply(format!("{problem}.\n\n{}", chatops::HELP)))
+                chat.reply(&reply(format!("{problem}.\n\n{}", chatops::HELP)))
                     .await?;
                 return Ok(());
             }
@@ -369,12 +378,12 @@ impl Worker {
         let said = command.describe();
         if command == Command::Help {
             audit_or_transient(memory, audit("ok", None, said.clone(), None)).await?;
-            gh.create_comment(issue, &reply(chatops::HELP.to_owned()))
+            chat.reply(&reply(chatops::HELP.to_owned()))
                 .await?;
             return Ok(());
         }
-        let head = gh.commit_of(&r.default_branch).await?;
-        let config = match self.config_at(r, &head).await? {
+        let head = chat.repo().commit_of(chat.default_branch()).await?;
+        let config = match self.config_at(chat.repo(), &head).await? {
             Some(Ok(c)) => c,
             Some(Err(e)) => {
                 audit_or_transient(
@@ -387,9 +396,7 @@ impl Worker {
                     ),
                 )
                 .await?;
-                gh.create_comment(
-                    issue,
-                    &reply(format!("envgate.toml is not valid:\n\n```\n{e}\n```")),
+                chat.reply(&reply(format!("envgate.toml is not valid:\n\n```\n{e}\n```")),
                 )
                 .await?;
                 return Ok(());
@@ -405,18 +412,16 @@ impl Worker {
                     ),
                 )
                 .await?;
-                gh.create_comment(
-                    issue,
-                    &reply(format!(
+                chat.reply(&reply(format!(
                         "this repository has no {} on {}.",
-                        self.shared.cfg.github.config_path, r.default_branch
+                        self.config_path(), chat.default_branch()
                     )),
                 )
                 .await?;
                 return Ok(());
             }
         };
-        let remote = self.remote(r, &head);
+        let remote = self.remote_of(chat.repo(), &head);
         if command == Command::Status {
             let world = match remote
                 .world(&config, config.environments.iter().collect())
@@ -429,9 +434,7 @@ impl Worker {
                         audit("failed", None, said.clone(), Some(f.message.clone())),
                     )
                     .await?;
-                    gh.create_comment(
-                        issue,
-                        &reply(format!("cannot read the migrations: {}", f.message)),
+                    chat.reply(&reply(format!("cannot read the migrations: {}", f.message)),
                     )
                     .await?;
                     return Ok(());
@@ -443,10 +446,8 @@ impl Worker {
                 .redactor
                 .redact(&render::status_markdown(&world.envs, &m, &[]));
             audit_or_transient(memory, audit("ok", None, said, None)).await?;
-            gh.create_comment(
-                issue,
-                &fit(
-                    &reply(format!("status of {}:\n\n{md}", r.default_branch)),
+            chat.reply(&fit(
+                    &reply(format!("status of {}:\n\n{md}", chat.default_branch())),
                     BODY_LIMIT,
                 ),
             )
@@ -455,16 +456,12 @@ impl Worker {
         }
         let env_name = command.environment().unwrap_or_default().to_owned();
         // Write permission on the repository, and the environment's lists.
-        let permission = gh.permission(login).await?;
-        let allowed_repo = matches!(permission.as_str(), "admin" | "write" | "maintain");
-        let mut refusal = (!allowed_repo).then(|| {
-            format!("{login} has {permission} access to {}/{}; promoting and rolling back need write access", r.owner, r.name)
-        });
+        let mut refusal = chat.write_refusal(login).await?;
         if refusal.is_none()
             && let Some(env) = config.env(&env_name)
         {
             let listed: Vec<String> = env.admins.iter().chain(&env.promoters).cloned().collect();
-            if !listed.is_empty() && !self.is_listed(&gh, login, &listed).await? {
+            if !listed.is_empty() && !chat.is_listed(login, &listed).await? {
                 refusal = Some(format!(
                     "{login} is not one of the admins or promoters of '{env_name}' ({})",
                     listed.join(", ")
@@ -477,7 +474,7 @@ impl Worker {
                 audit("refused", Some(&env_name), said.clone(), Some(why.clone())),
             )
             .await?;
-            gh.create_comment(issue, &reply(format!("`{said}` refused: {why}.")))
+            chat.reply(&reply(format!("`{said}` refused: {why}.")))
                 .await?;
             return Ok(());
         }
@@ -502,9 +499,7 @@ impl Worker {
                                 ),
                             )
                             .await?;
-                            gh.create_comment(
-                                issue,
-                                &reply(format!(
+                            chat.reply(&reply(format!(
                                     "`{said}`: there is no release yet (no tag matches '{}').",
                                     config.release_tags
                                 )),
@@ -557,7 +552,7 @@ impl Worker {
                     reply_.text.trim_end().replace("```", "'''")
                 );
                 for b in &reply_.bundles {
-                    text.push_str(&self.deliver_bundle(&gh, &tag, b).await?);
+                    text.push_str(&chat.deliver(&tag, b).await?);
                 }
                 text
             }
@@ -570,35 +565,16 @@ impl Worker {
                 format!("`{said}` {what}: {message}")
             }
         };
-        gh.create_comment(issue, &fit(&reply(text), BODY_LIMIT))
+        chat.reply(&fit(&reply(text), BODY_LIMIT))
             .await?;
         Ok(())
-    }
-
-    /// Whether `login` is in a list of logins and `@org/team`s.
-    async fn is_listed(
-        &self,
-        gh: &Repo<'_>,
-        login: &str,
-        listed: &[String],
-    ) -> Result<bool, JobError> {
-        let mut teams = Vec::new();
-        for entry in listed {
-            if let Some(team) = entry.strip_prefix('@')
-                && let Some((org, slug)) = team.split_once('/')
-                && gh.in_team(org, slug, login).await?
-            {
-                teams.push(team.to_owned());
-            }
-        }
-        Ok(policy::is_admin(login, listed, &teams))
     }
 
     /// The newest release tag.
     async fn newest_release(
         &self,
         config: &Config,
-        remote: &Remote<'_>,
+        remote: &Remote<'_, impl RepoApi>,
     ) -> Result<Option<String>, String> {
         use crate::ops::source::Source;
         let mut tags = remote.tags(&config.release_tags).await?;
@@ -607,54 +583,6 @@ impl Worker {
             crate::core::release::tag_version(t, &config.release_tags)
                 .is_none_or(|v| v.pre.is_empty())
         }))
-    }
-
-    /// Attaches a bundle to the tag's release when there is one (a link in
-    /// the reply), else shows it collapsed.
-    async fn deliver_bundle(
-        &self,
-        gh: &Repo<'_>,
-        tag: &str,
-        b: &crate::core::bundle::Bundle,
-    ) -> Result<String, JobError> {
-        let sql_name = format!("{}.sql", b.stem);
-        if let Some(rel) = gh.release_by_tag(tag).await? {
-            let manifest = render::json(&b.manifest);
-            let mut links = Vec::new();
-            for (name, content_type, bytes) in [
-                (
-                    sql_name.clone(),
-                    "application/sql",
-                    b.sql.clone().into_bytes(),
-                ),
-                (
-                    format!("{}.manifest.json", b.stem),
-                    "application/json",
-                    manifest.into_bytes(),
-                ),
-            ] {
-                for old in rel.assets.iter().filter(|a| a.name == name) {
-                    gh.delete_asset(old.id).await?;
-                }
-                let asset = gh.upload_asset(&rel, &name, content_type, bytes).await?;
-                links.push(match asset.browser_download_url {
-                    Some(url) => format!("[`{name}`]({url})"),
-                    None => format!("`{name}`"),
-                });
-            }
-            return Ok(format!(
-                "\n\nThe bundle is attached to release {tag}: {} (bundle {}, sha256 `{}`).",
-                links.join(" and "),
-                b.manifest.bundle_id,
-                b.manifest.bundle_sha256
-            ));
-        }
-        let sql = fit(&b.sql, BODY_LIMIT / 2);
-        let fence = fence_for(&sql);
-        Ok(format!(
-            "\n\n<details><summary><code>{sql_name}</code> (bundle {}, sha256 <code>{}</code>)</summary>\n\n{fence}sql\n{sql}\n{fence}\n\n</details>",
-            b.manifest.bundle_id, b.manifest.bundle_sha256
-        ))
     }
 }
 

@@ -8,6 +8,7 @@
 //! connection) take jobs from the queue — on PostgreSQL with `SKIP LOCKED`,
 //! so several replicas share the work — and retry with backoff.
 
+pub mod chat;
 pub mod config;
 pub mod event;
 pub mod jobs;
@@ -78,7 +79,8 @@ pub fn now_ms() -> i64 {
 /// What every part of the bot shares.
 pub struct Shared {
     pub cfg: ServeConfig,
-    pub github: GitHub,
+    pub github: Option<GitHub>,
+    pub gitlab: Option<crate::forge::gitlab::GitLab>,
     pub metrics: Arc<Metrics>,
     /// Blobs by id, for every worker (a blob never changes).
     pub blobs: remote::BlobCache,
@@ -103,10 +105,21 @@ struct App {
 /// Runs the bot until SIGTERM or Ctrl-C.
 pub fn run(cfg: ServeConfig) -> Result<(), String> {
     let metrics = Arc::new(Metrics::default());
-    let github = GitHub::new(&cfg.github, metrics.clone())?;
+    let github = match &cfg.github {
+        Some(g) => Some(GitHub::new(g, metrics.clone())?),
+        None => None,
+    };
+    let gitlab = match &cfg.gitlab {
+        Some(g) => Some(crate::forge::gitlab::GitLab::new(
+            &g.api_url,
+            crate::forge::gitlab::Token::Private(g.token.clone()),
+        )?),
+        None => None,
+    };
     let shared = Arc::new(Shared {
         cfg,
         github,
+        gitlab,
         metrics,
         blobs: remote::BlobCache::default(),
     });
@@ -301,9 +314,12 @@ async fn github_webhook(State(app): State<App>, headers: HeaderMap, body: Bytes)
             &[("event", label), ("outcome", outcome)],
         )
     };
+    let Some(github) = &app.shared.cfg.github else {
+        return reply(StatusCode::NOT_FOUND, "GitHub is not configured here");
+    };
     // The signature first: nothing unsigned is even parsed.
     if let Err(e) = webhook::verify_github(
-        &app.shared.cfg.github.webhook_secret,
+        &github.webhook_secret,
         &body,
         header("x-hub-signature-256"),
     ) {
@@ -384,23 +400,29 @@ async fn readyz(State(app): State<App>) -> Response {
         Ok(()) => rx.await.unwrap_or_else(|_| Err("no answer".into())),
         Err(_) => Err("shutting down".into()),
     };
-    let github = match app.shared.github.jwt() {
-        Ok(jwt) => app
-            .shared
-            .github
-            .send(reqwest::Method::GET, "app", Some(&jwt), None)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e),
+    let github = match &app.shared.github {
+        None => Ok(()),
+        Some(gh) => match gh.jwt() {
+            Ok(jwt) => gh
+                .send(reqwest::Method::GET, "app", Some(&jwt), None)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        },
     };
-    let r = match (store, github) {
-        (Ok(()), Ok(())) => Ok(()),
-        (Err(e), _) => Err(format!(
+    let gitlab = match &app.shared.gitlab {
+        None => Ok(()),
+        Some(gl) => gl.ping().await.map_err(|e| e.to_string()),
+    };
+    let r = match (store, github, gitlab) {
+        (Ok(()), Ok(()), Ok(())) => Ok(()),
+        (Err(e), _, _) => Err(format!(
             "control store: {}",
             crate::core::redact::mask_url(&e)
         )),
-        (_, Err(e)) => Err(format!("GitHub: {e}")),
+        (_, Err(e), _) => Err(format!("GitHub: {e}")),
+        (_, _, Err(e)) => Err(format!("GitLab: {e}")),
     };
     *app.ready_cache.lock().expect("ready cache") = Some((Instant::now(), r.clone()));
     match r {

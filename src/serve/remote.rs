@@ -1,4 +1,4 @@
-//! A repository as the bot sees it: through GitHub's API at a commit, with
+//! A repository as the bot sees it: through its forge's API at a commit, with
 //! environment URLs from the bot's own credentials. It is both the
 //! [`Source`] of release history and the [`Reach`] of a command, so the
 //! operations the command line runs (status, promote, rollback, show) run
@@ -7,7 +7,8 @@
 use super::config::Credentials;
 use crate::config::{Config, EnvConfig};
 use crate::core::release::tag_matches;
-use crate::forge::github::{ApiError, Repo};
+use crate::forge::ApiError;
+use crate::forge::github::Repo;
 use crate::ops::Failure;
 use crate::ops::source::{History, Source, TreeEntry, migrations_dir};
 use crate::ops::world::{Reach, World};
@@ -43,8 +44,36 @@ impl BlobCache {
     }
 }
 
-pub struct Remote<'a> {
-    pub repo: Repo<'a>,
+/// What a forge's API offers a job about one repository, at any
+/// revision: GitHub's repository or GitLab's project.
+pub trait RepoApi: Sync {
+    /// Whose credentials the environments use: (owner, name); GitLab's
+    /// owner is the namespace path (`group/subgroup`).
+    fn owner_name(&self) -> (&str, &str);
+    /// A file at a revision; None when there is none.
+    fn file(
+        &self,
+        path: &str,
+        rev: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, ApiError>> + Send;
+    /// The files under `dir` at a commit, recursively.
+    fn files_under(
+        &self,
+        commit: &str,
+        dir: &str,
+    ) -> impl Future<Output = Result<Vec<TreeEntry>, String>> + Send;
+    /// A blob's content by id.
+    fn blob(&self, id: &str) -> impl Future<Output = Result<Vec<u8>, ApiError>> + Send;
+    /// Tag names starting with `prefix`.
+    fn tag_names(&self, prefix: &str)
+    -> impl Future<Output = Result<Vec<String>, ApiError>> + Send;
+    /// The commit a revision (a commit id, a tag, a branch) names.
+    fn commit_of(&self, rev: &str) -> impl Future<Output = Result<String, ApiError>> + Send;
+    fn tag_exists(&self, tag: &str) -> impl Future<Output = bool> + Send;
+}
+
+pub struct Remote<'a, R> {
+    pub repo: &'a R,
     /// The commit "now" means for this job.
     pub at: String,
     pub credentials: &'a Credentials,
@@ -55,35 +84,17 @@ fn api(e: ApiError) -> String {
     e.to_string()
 }
 
-impl Remote<'_> {
-    /// The commit a revision names: a commit id as is, else a tag.
-    async fn commit(&self, rev: &str) -> Result<String, String> {
-        if rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Ok(rev.to_owned());
-        }
-        let tags = self.repo.tags(rev).await.map_err(api)?;
-        let (_, sha, kind) = tags
-            .into_iter()
-            .find(|(name, _, _)| name == rev)
-            .ok_or_else(|| format!("no tag {rev}"))?;
-        if kind == "tag" {
-            self.repo.peel_tag(&sha).await.map_err(api)
-        } else {
-            Ok(sha)
-        }
-    }
-
+impl<R: RepoApi> Remote<'_, R> {
     /// The URLs of the configured environments, from the bot's credentials.
     pub fn targets(
         &self,
         envs: &[&EnvConfig],
         redactor: &mut crate::core::redact::Redactor,
     ) -> Vec<Result<Target, String>> {
+        let (owner, name) = self.repo.owner_name();
         envs.iter()
             .map(|env| {
-                let url = self
-                    .credentials
-                    .url(self.repo.owner, self.repo.name, &env.name)?;
+                let url = self.credentials.url(owner, name, &env.name)?;
                 redactor.add_url(&url);
                 Target::parse(&url, std::path::Path::new(".")).map_err(|m| {
                     format!("environment '{}': {m}", crate::core::redact::mask_url(&url))
@@ -93,34 +104,25 @@ impl Remote<'_> {
     }
 }
 
-impl Source for Remote<'_> {
-    async fn tags(&self, pattern: &str) -> Result<Vec<String>, String> {
-        let prefix: String = pattern
-            .chars()
-            .take_while(|c| !"*?[".contains(*c))
-            .collect();
-        Ok(self
-            .repo
-            .tags(&prefix)
-            .await
-            .map_err(api)?
-            .into_iter()
-            .map(|(name, _, _)| name)
-            .filter(|name| tag_matches(pattern, name))
-            .collect())
+impl RepoApi for Repo<'_> {
+    fn owner_name(&self) -> (&str, &str) {
+        (self.owner, self.name)
     }
 
-    async fn tree(&self, rev: &str, dir: &str) -> Result<Vec<TreeEntry>, String> {
-        let commit = self.commit(rev).await?;
+    async fn file(&self, path: &str, rev: &str) -> Result<Option<Vec<u8>>, ApiError> {
+        Repo::file(self, path, rev).await
+    }
+
+    async fn files_under(&self, commit: &str, dir: &str) -> Result<Vec<TreeEntry>, String> {
         // Walk down to the directory, then list it recursively: cheaper
         // than the whole repository, and never truncated by its size.
-        let mut sha = commit;
+        let mut sha = commit.to_owned();
         let parts: Vec<&str> = dir
             .split('/')
             .filter(|p| !p.is_empty() && *p != ".")
             .collect();
         for part in &parts {
-            let (items, _) = self.repo.tree(&sha, false).await.map_err(api)?;
+            let (items, _) = self.tree(&sha, false).await.map_err(api)?;
             match items
                 .into_iter()
                 .find(|i| i.path == *part && i.kind == "tree")
@@ -129,10 +131,10 @@ impl Source for Remote<'_> {
                 None => return Ok(Vec::new()),
             }
         }
-        let (items, truncated) = self.repo.tree(&sha, true).await.map_err(api)?;
+        let (items, truncated) = self.tree(&sha, true).await.map_err(api)?;
         if truncated {
             return Err(format!(
-                "the tree of {dir} at {rev} is too large for GitHub to list"
+                "the tree of {dir} at {commit} is too large for GitHub to list"
             ));
         }
         let prefix = if parts.is_empty() {
@@ -148,6 +150,58 @@ impl Source for Remote<'_> {
                 blob: i.sha,
             })
             .collect())
+    }
+
+    async fn blob(&self, id: &str) -> Result<Vec<u8>, ApiError> {
+        Repo::blob(self, id).await
+    }
+
+    async fn tag_names(&self, prefix: &str) -> Result<Vec<String>, ApiError> {
+        Ok(self
+            .tags(prefix)
+            .await?
+            .into_iter()
+            .map(|(name, _, _)| name)
+            .collect())
+    }
+
+    async fn commit_of(&self, rev: &str) -> Result<String, ApiError> {
+        if rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(rev.to_owned());
+        }
+        let tags = self.tags(rev).await?;
+        match tags.into_iter().find(|(name, _, _)| name == rev) {
+            Some((_, sha, kind)) if kind == "tag" => self.peel_tag(&sha).await,
+            Some((_, sha, _)) => Ok(sha),
+            // A branch or anything else the commits endpoint resolves.
+            None => Repo::commit_of(self, rev).await,
+        }
+    }
+
+    async fn tag_exists(&self, tag: &str) -> bool {
+        Repo::tag_exists(self, tag).await.unwrap_or(false)
+    }
+}
+
+impl<R: RepoApi> Source for Remote<'_, R> {
+    async fn tags(&self, pattern: &str) -> Result<Vec<String>, String> {
+        let prefix: String = pattern
+            .chars()
+            .take_while(|c| !"*?[".contains(*c))
+            .collect();
+        Ok(self
+            .repo
+            .tag_names(&prefix)
+            .await
+            .map_err(api)?
+            .into_iter()
+            .filter(|name| tag_matches(pattern, name))
+            .collect())
+    }
+
+    async fn tree(&self, rev: &str, dir: &str) -> Result<Vec<TreeEntry>, String> {
+        let commit = self.repo.commit_of(rev).await.map_err(api)?;
+        self.repo.files_under(&commit, dir).await
     }
 
     async fn blobs(&self, ids: &[String]) -> Result<HashMap<String, Vec<u8>>, String> {
@@ -182,11 +236,11 @@ impl Source for Remote<'_> {
     }
 
     async fn tag_exists(&self, tag: &str) -> bool {
-        self.repo.tag_exists(tag).await.unwrap_or(false)
+        self.repo.tag_exists(tag).await
     }
 }
 
-impl Reach for Remote<'_> {
+impl<R: RepoApi> Reach for Remote<'_, R> {
     async fn world<'c>(
         &self,
         config: &'c Config,

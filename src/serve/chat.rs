@@ -1,0 +1,140 @@
+//! Where a chat-ops command was given: a pull request or issue comment on
+//! GitHub, a merge request or issue note on GitLab. The command itself runs
+//! the same on both ([`super::jobs::Worker::command`]); this is what
+//! differs: acknowledging, replying, who may write, the environments'
+//! lists, and where a bundle goes.
+
+use super::remote::RepoApi;
+use crate::core::bundle::Bundle;
+use crate::core::policy;
+use crate::forge::github::Repo;
+use crate::forge::{ApiError, gitlab};
+use crate::ops::review::{BODY_LIMIT, fence_for, fit};
+use crate::render;
+
+#[allow(async_fn_in_trait)]
+pub trait Chat {
+    type Repo: RepoApi;
+    fn repo(&self) -> &Self::Repo;
+    /// `owner/name` or `group/project`, for messages.
+    fn place(&self) -> String;
+    fn default_branch(&self) -> &str;
+    /// Acknowledges the command at once (👀).
+    async fn seen(&self) -> Result<(), ApiError>;
+    async fn reply(&self, text: &str) -> Result<(), ApiError>;
+    /// Why `login` may not promote or roll back here, if so.
+    async fn write_refusal(&self, login: &str) -> Result<Option<String>, ApiError>;
+    /// Whether `login` is in an environment's admins/promoters.
+    async fn is_listed(&self, login: &str, listed: &[String]) -> Result<bool, ApiError>;
+    /// Delivers a bundle; the text to add to the reply.
+    async fn deliver(&self, tag: &str, b: &Bundle) -> Result<String, ApiError>;
+}
+
+/// A bundle shown in the reply itself, collapsed.
+pub fn collapsed(b: &Bundle) -> String {
+    let sql = fit(&b.sql, BODY_LIMIT / 2);
+    let fence = fence_for(&sql);
+    format!(
+        "\n\n<details><summary><code>{}.sql</code> (bundle {}, sha256 <code>{}</code>)</summary>\n\n{fence}sql\n{sql}\n{fence}\n\n</details>",
+        b.stem, b.manifest.bundle_id, b.manifest.bundle_sha256
+    )
+}
+
+/// The bundle's files: (name, content type, bytes).
+pub fn bundle_files(b: &Bundle) -> [(String, &'static str, Vec<u8>); 2] {
+    [
+        (
+            format!("{}.sql", b.stem),
+            "application/sql",
+            b.sql.clone().into_bytes(),
+        ),
+        (
+            format!("{}.manifest.json", b.stem),
+            "application/json",
+            render::json(&b.manifest).into_bytes(),
+        ),
+    ]
+}
+
+/// A comment on a GitHub pull request or issue.
+pub struct GitHubChat<'a> {
+    pub repo: Repo<'a>,
+    pub issue: u64,
+    pub comment: u64,
+    pub default_branch: &'a str,
+}
+
+impl<'a> Chat for GitHubChat<'a> {
+    type Repo = Repo<'a>;
+
+    fn repo(&self) -> &Repo<'a> {
+        &self.repo
+    }
+
+    fn place(&self) -> String {
+        format!("{}/{}", self.repo.owner, self.repo.name)
+    }
+
+    fn default_branch(&self) -> &str {
+        self.default_branch
+    }
+
+    async fn seen(&self) -> Result<(), ApiError> {
+        self.repo.react(self.comment, "eyes").await
+    }
+
+    async fn reply(&self, text: &str) -> Result<(), ApiError> {
+        self.repo.create_comment(self.issue, text).await.map(|_| ())
+    }
+
+    async fn write_refusal(&self, login: &str) -> Result<Option<String>, ApiError> {
+        let permission = self.repo.permission(login).await?;
+        Ok((!matches!(permission.as_str(), "admin" | "write" | "maintain")).then(|| {
+            format!(
+                "{login} has {permission} access to {}; promoting and rolling back need write access",
+                self.place()
+            )
+        }))
+    }
+
+    async fn is_listed(&self, login: &str, listed: &[String]) -> Result<bool, ApiError> {
+        let mut teams = Vec::new();
+        for entry in listed {
+            if let Some(team) = entry.strip_prefix('@')
+                && let Some((org, slug)) = team.split_once('/')
+                && self.repo.in_team(org, slug, login).await?
+            {
+                teams.push(team.to_owned());
+            }
+        }
+        Ok(policy::is_admin(login, listed, &teams))
+    }
+
+    /// Attaches the bundle to the tag's release when there is one (links
+    /// in the reply), else shows it collapsed.
+    async fn deliver(&self, tag: &str, b: &Bundle) -> Result<String, ApiError> {
+        let Some(rel) = self.repo.release_by_tag(tag).await? else {
+            return Ok(collapsed(b));
+        };
+        let mut links = Vec::new();
+        for (name, content_type, bytes) in bundle_files(b) {
+            for old in rel.assets.iter().filter(|a| a.name == name) {
+                self.repo.delete_asset(old.id).await?;
+            }
+            let asset = self
+                .repo
+                .upload_asset(&rel, &name, content_type, bytes)
+                .await?;
+            links.push(match asset.browser_download_url {
+                Some(url) => format!("[`{name}`]({url})"),
+                None => format!("`{name}`"),
+            });
+        }
+        Ok(format!(
+            "\n\nThe bundle is attached to release {tag}: {} (bundle {}, sha256 `{}`).",
+            links.join(" and "),
+            b.manifest.bundle_id,
+            b.manifest.bundle_sha256
+        ))
+    }
+}

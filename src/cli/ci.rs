@@ -613,26 +613,19 @@ async fn on_gitlab(ctx: &Ctx<'_>, run: &GitLabRun) -> Result<(), Failure> {
     std::fs::write(&path, summary).map_err(|e| io_fail(&path, e))
 }
 
-/// Uploads files to the generic package `envgate/<tag>` and links them
-/// from the tag's release (created when missing), replacing same-named
-/// links.
+/// Uploads the files as the generic package `envgate/<tag>`, linked from
+/// the tag's release.
 async fn upload_gitlab(
     p: &gitlab::Project<'_>,
     tag: &str,
     files: &[Written],
 ) -> Result<(), ApiError> {
-    let mut urls = Vec::new();
+    let mut contents = Vec::new();
     for (name, _, path) in files {
         let bytes = std::fs::read(path).map_err(|e| ApiError::Invalid(format!("{name}: {e}")))?;
-        urls.push((name, p.upload_package("envgate", tag, name, bytes).await?));
+        contents.push((name.clone(), bytes));
     }
-    p.ensure_release(tag).await?;
-    let links = p.links(tag).await?;
-    for (name, url) in urls {
-        for old in links.iter().filter(|l| &l.name == name) {
-            p.delete_link(tag, old.id).await?;
-        }
-        p.create_link(tag, name, &url).await?;
+    for (name, _) in p.attach(tag, contents).await? {
         eprintln!("envgate ci: linked {name} from release {tag}");
     }
     Ok(())

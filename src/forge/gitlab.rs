@@ -42,6 +42,8 @@ pub struct GitLab {
 pub struct Project<'a> {
     gl: &'a GitLab,
     id: String,
+    /// `group/subgroup/name`, when known (webhooks say it).
+    pub path: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -66,6 +68,33 @@ pub struct Diff {
     #[serde(default)]
     pub new_file: bool,
 }
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct TreeItem {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub path: String,
+}
+
+/// Where a note sits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Noteable {
+    MergeRequest(u64),
+    Issue(u64),
+}
+
+impl Noteable {
+    fn path(self) -> String {
+        match self {
+            Noteable::MergeRequest(iid) => format!("merge_requests/{iid}"),
+            Noteable::Issue(iid) => format!("issues/{iid}"),
+        }
+    }
+}
+
+/// GitLab's access levels.
+pub const DEVELOPER: u64 = 30;
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct Link {
@@ -120,15 +149,34 @@ impl GitLab {
         self.send(Method::GET, "version", None).await.map(|_| ())
     }
 
-        pub fn project(&self, id: &str) -> Project<'_> {
+    pub fn project(&self, id: &str) -> Project<'_> {
+        self.project_at(id, id)
+    }
+
+    /// A project by id, knowing its path (`group/subgroup/name`).
+    pub fn project_at(&self, id: &str, path: &str) -> Project<'_> {
         Project {
             gl: self,
             id: id.to_owned(),
+            path: path.to_owned(),
         }
     }
 
-    /// The API's own URL for a path under it.
+    /// The API's own URL for a path under it, or an absolute URL (a
+    /// pagination link) on the API's own origin: the token goes nowhere
+    /// else.
     pub fn url(&self, path: &str) -> Result<url::Url, ApiError> {
+        if path.starts_with("https://") || path.starts_with("http://") {
+            let url =
+                url::Url::parse(path).map_err(|e| ApiError::Invalid(format!("{path}: {e}")))?;
+            if url.origin() != self.api.origin() {
+                return Err(ApiError::Invalid(format!(
+                    "refusing to send the token to {}",
+                    url.host_str().unwrap_or("?")
+                )));
+            }
+            return Ok(url);
+        }
         self.api
             .join(path.trim_start_matches('/'))
             .map_err(|e| ApiError::Invalid(format!("{path}: {e}")))
@@ -213,35 +261,54 @@ impl GitLab {
         serde_json::from_slice(&bytes).map_err(|e| ApiError::Invalid(format!("{path}: {e}")))
     }
 
-    /// Every page of a list (`per_page=100`, following `X-Next-Page`).
+    /// Every page of a list (`per_page=100`), following the `Link`
+    /// header (keyset pagination) or `X-Next-Page` (offset pagination).
     async fn pages<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, ApiError> {
         let sep = if path.contains('?') { '&' } else { '?' };
         let mut all = Vec::new();
-        let mut page = 1u32;
-        loop {
-            let (_, headers, bytes) = self
-                .send(
-                    Method::GET,
-                    &format!("{path}{sep}per_page=100&page={page}"),
-                    None,
-                )
-                .await?;
+        let mut next = Some(format!("{path}{sep}per_page=100"));
+        let mut pages = 0;
+        while let Some(p) = next.take() {
+            pages += 1;
+            if pages > 200 {
+                return Err(ApiError::Invalid(format!("{path}: more than 200 pages")));
+            }
+            let (_, headers, bytes) = self.send(Method::GET, &p, None).await?;
             let items: Vec<T> = serde_json::from_slice(&bytes)
                 .map_err(|e| ApiError::Invalid(format!("{path}: {e}")))?;
+            let empty = items.is_empty();
             all.extend(items);
-            let next = headers
-                .get("x-next-page")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u32>().ok());
-            match next {
-                Some(n) if n > page && n <= 100 => page = n,
-                Some(n) if n > 100 => {
-                    return Err(ApiError::Invalid(format!("{path}: more than 100 pages")));
+            let header = |k| headers.get(k).and_then(|v| v.to_str().ok());
+            next = match (header("link").and_then(next_link), header("x-next-page")) {
+                (Some(link), _) if !empty => Some(link),
+                (_, Some(n)) if !n.trim().is_empty() && !empty => {
+                    let n: u32 = n
+                        .trim()
+                        .parse()
+                        .map_err(|_| ApiError::Invalid(format!("{path}: X-Next-Page '{n}'")))?;
+                    Some(format!("{path}{sep}per_page=100&page={n}"))
                 }
-                _ => return Ok(all),
-            }
+                _ => None,
+            };
         }
+        Ok(all)
     }
+}
+
+/// The `rel="next"` URL of a `Link` header.
+fn next_link(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        params
+            .split(';')
+            .any(|p| p.trim() == "rel=\"next\"")
+            .then(|| {
+                url.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_owned()
+            })
+    })
 }
 
 fn backoff(attempt: u32) -> Duration {
@@ -378,6 +445,207 @@ impl Project<'_> {
             )
             .await?;
         Ok(self.gl.url(&path)?.to_string())
+    }
+
+    /// A file at a revision; None when there is none.
+    pub async fn file(&self, path: &str, rev: &str) -> Result<Option<Vec<u8>>, ApiError> {
+        let url = format!(
+            "{}/repository/files/{}/raw?ref={}",
+            self.base(),
+            seg(path),
+            seg(rev)
+        );
+        match self.gl.send(Method::GET, &url, None).await {
+            Ok((_, _, bytes)) => Ok(Some(bytes.to_vec())),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The files under `dir` at a revision, recursively (an absent
+    /// directory is empty).
+    pub async fn tree(&self, dir: &str, rev: &str) -> Result<Vec<TreeItem>, ApiError> {
+        let mut url = format!(
+            "{}/repository/tree?ref={}&recursive=true&pagination=keyset",
+            self.base(),
+            seg(rev)
+        );
+        if !dir.is_empty() {
+            url.push_str(&format!("&path={}", seg(dir)));
+        }
+        match self.gl.pages(&url).await {
+            Ok(items) => Ok(items),
+            Err(e) if e.is_not_found() => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn blob(&self, sha: &str) -> Result<Vec<u8>, ApiError> {
+        let url = format!("{}/repository/blobs/{}/raw", self.base(), seg(sha));
+        Ok(self.gl.send(Method::GET, &url, None).await?.2.to_vec())
+    }
+
+    /// Tags whose names start with `prefix`: (name, commit id).
+    pub async fn tags(&self, prefix: &str) -> Result<Vec<(String, String)>, ApiError> {
+        #[derive(Deserialize)]
+        struct Commit {
+            id: String,
+        }
+        #[derive(Deserialize)]
+        struct Tag {
+            name: String,
+            commit: Commit,
+        }
+        let mut url = format!("{}/repository/tags", self.base());
+        if !prefix.is_empty() {
+            url.push_str(&format!("?search=%5E{}", seg(prefix)));
+        }
+        let tags: Vec<Tag> = self.gl.pages(&url).await?;
+        Ok(tags
+            .into_iter()
+            .filter(|t| t.name.starts_with(prefix))
+            .map(|t| (t.name, t.commit.id))
+            .collect())
+    }
+
+    pub async fn tag_exists(&self, tag: &str) -> Result<bool, ApiError> {
+        let url = format!("{}/repository/tags/{}", self.base(), seg(tag));
+        match self.gl.send(Method::GET, &url, None).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The commit a revision (id, branch, tag) names.
+    pub async fn commit_of(&self, rev: &str) -> Result<String, ApiError> {
+        let v: Value = self
+            .gl
+            .json(
+                Method::GET,
+                &format!("{}/repository/commits/{}", self.base(), seg(rev)),
+                None,
+            )
+            .await?;
+        v["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::Invalid(format!("commit {rev}: no id")))
+    }
+
+    /// Sets the commit status `name` (pending, running, success, failed,
+    /// canceled). Setting the state a status already has is not an error.
+    pub async fn set_status(
+        &self,
+        sha: &str,
+        name: &str,
+        state: &str,
+        description: &str,
+    ) -> Result<(), ApiError> {
+        let description: String = description.chars().take(255).collect();
+        let r = self
+            .gl
+            .json::<Value>(
+                Method::POST,
+                &format!("{}/statuses/{}", self.base(), seg(sha)),
+                Some(
+                    &serde_json::json!({"state": state, "name": name, "description": description}),
+                ),
+            )
+            .await;
+        match r {
+            Err(ApiError::Status {
+                status: 400,
+                message,
+            }) if message.contains("Cannot transition") => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// A user's access level here, inherited ones included; 0 for none.
+    pub async fn access_level(&self, user_id: u64) -> Result<u64, ApiError> {
+        match self
+            .gl
+            .json::<Value>(
+                Method::GET,
+                &format!("{}/members/all/{user_id}", self.base()),
+                None,
+            )
+            .await
+        {
+            Ok(v) => Ok(v["access_level"].as_u64().unwrap_or(0)),
+            Err(e) if e.is_not_found() => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the user is a member of the group (`group/sub`).
+    pub async fn in_group(&self, group: &str, user_id: u64) -> Result<bool, ApiError> {
+        match self
+            .gl
+            .json::<Value>(
+                Method::GET,
+                &format!("groups/{}/members/all/{user_id}", seg(group)),
+                None,
+            )
+            .await
+        {
+            Ok(v) => Ok(v["access_level"].as_u64().unwrap_or(0) > 0),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A note on a merge request or issue.
+    pub async fn note_on(&self, on: Noteable, body: &str) -> Result<(), ApiError> {
+        self.gl
+            .json::<Value>(
+                Method::POST,
+                &format!("{}/{}/notes", self.base(), on.path()),
+                Some(&serde_json::json!({ "body": body })),
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// Reacts to a note (`eyes`); an emoji already there is fine.
+    pub async fn award(&self, on: Noteable, note: u64, emoji: &str) -> Result<(), ApiError> {
+        match self
+            .gl
+            .json::<Value>(
+                Method::POST,
+                &format!("{}/{}/notes/{note}/award_emoji", self.base(), on.path()),
+                Some(&serde_json::json!({ "name": emoji })),
+            )
+            .await
+        {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// Uploads files to the generic package `envgate/<tag>` and links them
+    /// from the tag's release (created when missing), replacing same-named
+    /// links. Returns (name, download URL).
+    pub async fn attach(
+        &self,
+        tag: &str,
+        files: Vec<(String, Vec<u8>)>,
+    ) -> Result<Vec<(String, String)>, ApiError> {
+        let mut urls = Vec::new();
+        for (name, bytes) in files {
+            let url = self.upload_package("envgate", tag, &name, bytes).await?;
+            urls.push((name, url));
+        }
+        self.ensure_release(tag).await?;
+        let links = self.links(tag).await?;
+        for (name, url) in &urls {
+            for old in links.iter().filter(|l| &l.name == name) {
+                self.delete_link(tag, old.id).await?;
+            }
+            self.create_link(tag, name, url).await?;
+        }
+        Ok(urls)
     }
 }
 

@@ -138,3 +138,85 @@ impl<'a> Chat for GitHubChat<'a> {
         ))
     }
 }
+
+/// A note on a GitLab merge request or issue.
+pub struct GitLabChat<'a> {
+    pub project: gitlab::Project<'a>,
+    pub on: gitlab::Noteable,
+    pub note: u64,
+    pub user_id: u64,
+    pub default_branch: &'a str,
+}
+
+impl<'a> Chat for GitLabChat<'a> {
+    type Repo = gitlab::Project<'a>;
+
+    fn repo(&self) -> &gitlab::Project<'a> {
+        &self.project
+    }
+
+    fn place(&self) -> String {
+        self.project.path.clone()
+    }
+
+    fn default_branch(&self) -> &str {
+        self.default_branch
+    }
+
+    async fn seen(&self) -> Result<(), ApiError> {
+        self.project.award(self.on, self.note, "eyes").await
+    }
+
+    async fn reply(&self, text: &str) -> Result<(), ApiError> {
+        self.project.note_on(self.on, text).await
+    }
+
+    async fn write_refusal(&self, login: &str) -> Result<Option<String>, ApiError> {
+        let level = self.project.access_level(self.user_id).await?;
+        Ok((level < gitlab::DEVELOPER).then(|| {
+            format!(
+                "{login} has access level {level} on {}; promoting and rolling back need Developer (30) or above",
+                self.place()
+            )
+        }))
+    }
+
+    /// Logins, and `@group/subgroup` for a group's members.
+    async fn is_listed(&self, login: &str, listed: &[String]) -> Result<bool, ApiError> {
+        let mut groups = Vec::new();
+        for entry in listed {
+            if let Some(group) = entry.strip_prefix('@')
+                && self.project.in_group(group, self.user_id).await?
+            {
+                groups.push(group.to_owned());
+            }
+        }
+        Ok(policy::is_admin(login, listed, &groups))
+    }
+
+    /// Uploads the bundle as the generic package `envgate/<tag>`, linked
+    /// from the tag's release when the tag exists; else shows it
+    /// collapsed.
+    async fn deliver(&self, tag: &str, b: &Bundle) -> Result<String, ApiError> {
+        if !self.project.tag_exists(tag).await? {
+            return Ok(collapsed(b));
+        }
+        let files = bundle_files(b)
+            .into_iter()
+            .map(|(name, _, bytes)| (name, bytes))
+            .collect();
+        let links: Vec<String> = self
+            .project
+            .attach(tag, files)
+            .await?
+            .into_iter()
+            .map(|(name, url)| format!("[`{name}`]({url})"))
+            .collect();
+        Ok(format!(
+            "\n\nThe bundle is attached to release {tag}: {} (bundle {}, sha256 `{}`).",
+            links.join(" and "),
+            b.manifest.bundle_id,
+            b.manifest.bundle_sha256
+        ))
+    }
+}

@@ -155,8 +155,10 @@ impl Credentials {
             return Ok(v.trim().to_owned());
         }
         if let Some(dir) = &self.dir {
-            let safe = |s: &str| !s.is_empty() && !s.contains(['/', '\\']) && s != "..";
-            if safe(owner) && safe(repo) && safe(env) {
+            let safe = |s: &str| !s.is_empty() && !s.contains(['/', '\\']) && s != ".." && s != ".";
+            // GitLab's owner is a namespace path: group/subgroup.
+            let safe_owner = owner.split('/').all(safe);
+            if safe_owner && safe(repo) && safe(env) {
                 let file = dir.join(owner).join(repo).join(format!("{env}.url"));
                 match std::fs::read_to_string(&file) {
                     Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_owned()),

@@ -27,6 +27,26 @@ pub enum Work {
     },
     /// A release tag: bundles as release assets, progress on the release.
     ReleaseTag { repo: RepoRef, tag: String },
+    /// GitLab: the matrix for a commit (a commit status), and for a merge
+    /// request the sticky note.
+    GitLabMatrix {
+        project: GlProject,
+        sha: String,
+        merge_request: Option<u64>,
+    },
+    /// GitLab: a release tag's bundles, linked from its release.
+    GitLabTag { project: GlProject, tag: String },
+    /// GitLab: a chat-ops command in a merge request or issue note.
+    GitLabNote {
+        project: GlProject,
+        /// The merge request's iid (`merge_request: true`) or the issue's.
+        merge_request: bool,
+        iid: u64,
+        note: u64,
+        user_id: u64,
+        username: String,
+        body: String,
+    },
     /// A chat-ops command in a comment.
     Command {
         repo: RepoRef,
@@ -38,14 +58,13 @@ pub enum Work {
     },
 }
 
-impl Work {
-    pub fn repo(&self) -> &RepoRef {
-        match self {
-            Work::Matrix { repo, .. }
-            | Work::ReleaseTag { repo, .. }
-            | Work::Command { repo, .. } => repo,
-        }
-    }
+/// A GitLab project an event concerns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GlProject {
+    pub id: u64,
+    /// `group/subgroup/name`.
+    pub path: String,
+    pub default_branch: String,
 }
 
 #[derive(Deserialize)]
@@ -239,6 +258,168 @@ pub fn classify(event: &str, body: &[u8]) -> Result<Option<Work>, String> {
         }
         _ => {
             // Still JSON, or it is not GitHub talking.
+            serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(bad)?;
+            None
+        }
+    })
+}
+
+#[derive(Deserialize)]
+struct GlProjectBody {
+    id: u64,
+    path_with_namespace: String,
+    default_branch: Option<String>,
+}
+
+impl From<GlProjectBody> for GlProject {
+    fn from(p: GlProjectBody) -> GlProject {
+        GlProject {
+            id: p.id,
+            path: p.path_with_namespace,
+            default_branch: p.default_branch.unwrap_or_else(|| "main".to_owned()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct GlLastCommit {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct GlMrAttributes {
+    iid: u64,
+    action: Option<String>,
+    oldrev: Option<String>,
+    last_commit: Option<GlLastCommit>,
+}
+
+#[derive(Deserialize)]
+struct GlMrEvent {
+    project: GlProjectBody,
+    object_attributes: GlMrAttributes,
+}
+
+#[derive(Deserialize)]
+struct GlPushEvent {
+    project: GlProjectBody,
+    #[serde(rename = "ref")]
+    reference: String,
+    after: String,
+}
+
+#[derive(Deserialize)]
+struct GlUser {
+    id: u64,
+    username: String,
+}
+
+#[derive(Deserialize)]
+struct GlNoteAttributes {
+    id: u64,
+    note: String,
+    noteable_type: String,
+    action: Option<String>,
+    #[serde(default)]
+    system: bool,
+}
+
+#[derive(Deserialize)]
+struct GlIid {
+    iid: u64,
+}
+
+#[derive(Deserialize)]
+struct GlNoteEvent {
+    project: GlProjectBody,
+    user: GlUser,
+    object_attributes: GlNoteAttributes,
+    merge_request: Option<GlIid>,
+    issue: Option<GlIid>,
+}
+
+/// Project and group access tokens act as bot users named
+/// `project_<id>_bot…` / `group_<id>_bot…`: envgate's own notes.
+fn gitlab_bot(username: &str) -> bool {
+    ["project_", "group_"].iter().any(|p| {
+        username.strip_prefix(p).is_some_and(|rest| {
+            let digits = rest.chars().take_while(char::is_ascii_digit).count();
+            digits > 0 && rest[digits..].starts_with("_bot")
+        })
+    })
+}
+
+/// Reads a GitLab delivery by its `X-Gitlab-Event`. `Err`: not the JSON
+/// GitLab sends; `Ok(None)`: nothing to do.
+pub fn classify_gitlab(event: &str, body: &[u8]) -> Result<Option<Work>, String> {
+    let bad = |e: serde_json::Error| format!("{event} payload: {e}");
+    let zero = |sha: &str| sha.bytes().all(|b| b == b'0');
+    Ok(match event {
+        "Merge Request Hook" => {
+            let e: GlMrEvent = serde_json::from_slice(body).map_err(bad)?;
+            let a = e.object_attributes;
+            let wanted = match a.action.as_deref() {
+                Some("open" | "reopen") => true,
+                // An update with new commits; title edits and the like
+                // have no oldrev.
+                Some("update") => a.oldrev.is_some(),
+                _ => false,
+            };
+            match (wanted, a.last_commit) {
+                (true, Some(c)) => Some(Work::GitLabMatrix {
+                    project: e.project.into(),
+                    sha: c.id,
+                    merge_request: Some(a.iid),
+                }),
+                _ => None,
+            }
+        }
+        "Push Hook" => {
+            let e: GlPushEvent = serde_json::from_slice(body).map_err(bad)?;
+            let project: GlProject = e.project.into();
+            (e.reference == format!("refs/heads/{}", project.default_branch) && !zero(&e.after))
+                .then_some(Work::GitLabMatrix {
+                    project,
+                    sha: e.after,
+                    merge_request: None,
+                })
+        }
+        "Tag Push Hook" => {
+            let e: GlPushEvent = serde_json::from_slice(body).map_err(bad)?;
+            match e.reference.strip_prefix("refs/tags/") {
+                Some(tag) if !zero(&e.after) => Some(Work::GitLabTag {
+                    project: e.project.into(),
+                    tag: tag.to_owned(),
+                }),
+                _ => None,
+            }
+        }
+        "Note Hook" => {
+            let e: GlNoteEvent = serde_json::from_slice(body).map_err(bad)?;
+            let a = e.object_attributes;
+            let created = a.action.as_deref().is_none_or(|x| x == "create");
+            if !created || a.system || gitlab_bot(&e.user.username) {
+                return Ok(None);
+            }
+            if chatops::parse(&a.note) == chatops::Parsed::Nothing {
+                return Ok(None);
+            }
+            let (merge_request, iid) = match (a.noteable_type.as_str(), e.merge_request, e.issue) {
+                ("MergeRequest", Some(m), _) => (true, m.iid),
+                ("Issue", _, Some(i)) => (false, i.iid),
+                _ => return Ok(None),
+            };
+            Some(Work::GitLabNote {
+                project: e.project.into(),
+                merge_request,
+                iid,
+                note: a.id,
+                user_id: e.user.id,
+                username: e.user.username,
+                body: a.note,
+            })
+        }
+        _ => {
             serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(bad)?;
             None
         }

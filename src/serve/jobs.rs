@@ -4,8 +4,8 @@
 //! [`Remote`]: the repository via GitHub's API, environments via the bot's
 //! own credentials.
 
+use super::chat::{Chat, GitHubChat, GitLabChat, bundle_files};
 use super::event::{RepoRef, Work};
-use super::chat::{Chat, GitHubChat, bundle_files};
 use super::remote::{Remote, RepoApi};
 use super::{Shared, now_ms};
 use crate::config::{self, Config};
@@ -14,6 +14,7 @@ use crate::core::audit::Entry;
 use crate::core::chatops::{self, Command, Parsed};
 use crate::core::matrix;
 use crate::forge::github::Repo;
+use crate::forge::gitlab::Noteable;
 use crate::forge::{ApiError, sticky};
 use crate::ops::memory::Memory;
 use crate::ops::release::{self, BundleOut, PromoteArgs, RollbackArgs};
@@ -30,7 +31,7 @@ use std::time::Duration;
 const RELEASE_OPEN: &str = "<!-- envgate:release -->";
 const RELEASE_CLOSE: &str = "<!-- /envgate:release -->";
 /// The actor the bot's own reads are recorded as.
-const BOT: &str = "envgate[bot]";
+pub(super) const BOT: &str = "envgate[bot]";
 
 #[derive(Debug)]
 pub enum JobError {
@@ -73,13 +74,65 @@ impl Worker {
                 Duration::from_secs(5),
             )
         })?;
+        let gitlab_work = matches!(
+            work,
+            Work::GitLabMatrix { .. } | Work::GitLabTag { .. } | Work::GitLabNote { .. }
+        );
+        let configured = if gitlab_work {
+            self.shared.gitlab.is_some()
+        } else {
+            self.shared.github.is_some()
+        };
+        if !configured {
+            self.store = Some(store);
+            return Err(JobError::Permanent(format!(
+                "{} is not configured here (serve.toml)",
+                if gitlab_work { "GitLab" } else { "GitHub" }
+            )));
+        }
         let (actor, commit) = match work {
             Work::Command { login, .. } => (login.clone(), None),
-            Work::Matrix { sha, .. } => (BOT.to_owned(), Some(sha.clone())),
-            Work::ReleaseTag { tag, .. } => (BOT.to_owned(), Some(tag.clone())),
+            Work::GitLabNote { username, .. } => (username.clone(), None),
+            Work::Matrix { sha, .. } | Work::GitLabMatrix { sha, .. } => {
+                (BOT.to_owned(), Some(sha.clone()))
+            }
+            Work::ReleaseTag { tag, .. } | Work::GitLabTag { tag, .. } => {
+                (BOT.to_owned(), Some(tag.clone()))
+            }
         };
         let memory = Memory::with_store(store, actor, commit);
         let result = match work {
+            Work::GitLabMatrix {
+                project,
+                sha,
+                merge_request,
+            } => {
+                self.gitlab_matrix(&memory, project, sha, *merge_request)
+                    .await
+            }
+            Work::GitLabTag { project, tag } => self.gitlab_tag(&memory, project, tag).await,
+            Work::GitLabNote {
+                project,
+                merge_request,
+                iid,
+                note,
+                user_id,
+                username,
+                body,
+            } => {
+                let chat = GitLabChat {
+                    project: self.project(project),
+                    on: if *merge_request {
+                        Noteable::MergeRequest(*iid)
+                    } else {
+                        Noteable::Issue(*iid)
+                    },
+                    note: *note,
+                    user_id: *user_id,
+                    default_branch: &project.default_branch,
+                };
+                self.command(&memory, &chat, username, body).await
+            }
             Work::Matrix { repo, sha, pull } => self.matrix(&memory, repo, sha, *pull).await,
             Work::ReleaseTag { repo, tag } => self.release_tag(&memory, repo, tag).await,
             Work::Command {
@@ -156,7 +209,7 @@ impl Worker {
 
     /// Runs `f` holding the named lock; if another worker holds it, the job
     /// comes back shortly.
-    async fn locked<T>(
+    pub(super) async fn locked<T>(
         &self,
         memory: &Memory,
         key: &str,
@@ -301,10 +354,7 @@ impl Worker {
                 .map_err(|e| JobError::Permanent(format!("release show: {e}")))?;
             let release = match gh.release_by_tag(tag).await? {
                 Some(rel) => rel,
-                None => {
-                    gh.create_release(tag, self.draft_releases(), "")
-                        .await?
-                }
+                None => gh.create_release(tag, self.draft_releases(), "").await?,
             };
             let mut names = Vec::new();
             for b in &reply.bundles {
@@ -378,8 +428,7 @@ impl Worker {
         let said = command.describe();
         if command == Command::Help {
             audit_or_transient(memory, audit("ok", None, said.clone(), None)).await?;
-            chat.reply(&reply(chatops::HELP.to_owned()))
-                .await?;
+            chat.reply(&reply(chatops::HELP.to_owned())).await?;
             return Ok(());
         }
         let head = chat.repo().commit_of(chat.default_branch()).await?;
@@ -396,8 +445,9 @@ impl Worker {
                     ),
                 )
                 .await?;
-                chat.reply(&reply(format!("envgate.toml is not valid:\n\n```\n{e}\n```")),
-                )
+                chat.reply(&reply(format!(
+                    "envgate.toml is not valid:\n\n```\n{e}\n```"
+                )))
                 .await?;
                 return Ok(());
             }
@@ -413,10 +463,10 @@ impl Worker {
                 )
                 .await?;
                 chat.reply(&reply(format!(
-                        "this repository has no {} on {}.",
-                        self.config_path(), chat.default_branch()
-                    )),
-                )
+                    "this repository has no {} on {}.",
+                    self.config_path(),
+                    chat.default_branch()
+                )))
                 .await?;
                 return Ok(());
             }
@@ -434,9 +484,8 @@ impl Worker {
                         audit("failed", None, said.clone(), Some(f.message.clone())),
                     )
                     .await?;
-                    chat.reply(&reply(format!("cannot read the migrations: {}", f.message)),
-                    )
-                    .await?;
+                    chat.reply(&reply(format!("cannot read the migrations: {}", f.message)))
+                        .await?;
                     return Ok(());
                 }
             };
@@ -447,10 +496,9 @@ impl Worker {
                 .redact(&render::status_markdown(&world.envs, &m, &[]));
             audit_or_transient(memory, audit("ok", None, said, None)).await?;
             chat.reply(&fit(
-                    &reply(format!("status of {}:\n\n{md}", chat.default_branch())),
-                    BODY_LIMIT,
-                ),
-            )
+                &reply(format!("status of {}:\n\n{md}", chat.default_branch())),
+                BODY_LIMIT,
+            ))
             .await?;
             return Ok(());
         }
@@ -500,10 +548,9 @@ impl Worker {
                             )
                             .await?;
                             chat.reply(&reply(format!(
-                                    "`{said}`: there is no release yet (no tag matches '{}').",
-                                    config.release_tags
-                                )),
-                            )
+                                "`{said}`: there is no release yet (no tag matches '{}').",
+                                config.release_tags
+                            )))
                             .await?;
                             return Ok(());
                         }
@@ -565,8 +612,7 @@ impl Worker {
                 format!("`{said}` {what}: {message}")
             }
         };
-        chat.reply(&fit(&reply(text), BODY_LIMIT))
-            .await?;
+        chat.reply(&fit(&reply(text), BODY_LIMIT)).await?;
         Ok(())
     }
 
@@ -586,7 +632,7 @@ impl Worker {
     }
 }
 
-async fn audit_or_transient(memory: &Memory, entry: Entry) -> Result<(), JobError> {
+pub(super) async fn audit_or_transient(memory: &Memory, entry: Entry) -> Result<(), JobError> {
     memory
         .audit(entry)
         .await

@@ -11,6 +11,7 @@
 pub mod chat;
 pub mod config;
 pub mod event;
+mod gitlab_jobs;
 pub mod jobs;
 pub mod metrics;
 pub mod remote;
@@ -169,6 +170,7 @@ pub fn run(cfg: ServeConfig) -> Result<(), String> {
     let result = runtime.block_on(async move {
         let router = Router::new()
             .route("/webhooks/github", post(github_webhook))
+            .route("/webhooks/gitlab", post(gitlab_webhook))
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics_text))
@@ -318,11 +320,9 @@ async fn github_webhook(State(app): State<App>, headers: HeaderMap, body: Bytes)
         return reply(StatusCode::NOT_FOUND, "GitHub is not configured here");
     };
     // The signature first: nothing unsigned is even parsed.
-    if let Err(e) = webhook::verify_github(
-        &github.webhook_secret,
-        &body,
-        header("x-hub-signature-256"),
-    ) {
+    if let Err(e) =
+        webhook::verify_github(&github.webhook_secret, &body, header("x-hub-signature-256"))
+    {
         count(false, "rejected");
         tracing::warn!(delivery = %delivery, "webhook rejected: {e}");
         return reply(StatusCode::UNAUTHORIZED, &e.to_string());
@@ -348,40 +348,127 @@ async fn github_webhook(State(app): State<App>, headers: HeaderMap, body: Bytes)
                 return reply(StatusCode::BAD_REQUEST, &e);
             }
         };
-        let job = NewJob {
-            delivery: delivery.clone(),
-            event: event.clone(),
-            payload: serde_json::to_string(&work).expect("work serializes"),
-        };
-        let (tx, rx) = oneshot::channel();
-        if app.intake.send(Intake::Job(job, tx)).await.is_err() {
-            count(true, "error");
-            return reply(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
-        }
-        match rx.await {
-            Ok(Ok(Enqueued::New)) | Ok(Ok(Enqueued::Retried)) => {
-                count(true, "queued");
-                app.wake.notify_waiters();
-                reply(StatusCode::ACCEPTED, "queued")
-            }
-            Ok(Ok(Enqueued::Duplicate)) => {
-                count(true, "duplicate");
-                reply(
-                    StatusCode::ACCEPTED,
-                    "duplicate delivery: already processed",
-                )
-            }
-            _ => {
-                count(true, "error");
-                reply(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "cannot record the delivery; GitHub will show it as failed, redeliver it",
-                )
-            }
-        }
+        enqueue(&app, delivery.clone(), event.clone(), &work, &|o| {
+            count(true, o)
+        })
+        .await
     }
     .instrument(span)
     .await
+}
+
+/// Queues a delivery's work; the answer to the forge.
+async fn enqueue(
+    app: &App,
+    delivery: String,
+    event: String,
+    work: &event::Work,
+    count: &(dyn Fn(&str) + Sync),
+) -> Response {
+    let job = NewJob {
+        delivery,
+        event,
+        payload: serde_json::to_string(work).expect("work serializes"),
+    };
+    let (tx, rx) = oneshot::channel();
+    if app.intake.send(Intake::Job(job, tx)).await.is_err() {
+        count("error");
+        return reply(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    }
+    match rx.await {
+        Ok(Ok(Enqueued::New)) | Ok(Ok(Enqueued::Retried)) => {
+            count("queued");
+            app.wake.notify_waiters();
+            reply(StatusCode::ACCEPTED, "queued")
+        }
+        Ok(Ok(Enqueued::Duplicate)) => {
+            count("duplicate");
+            reply(
+                StatusCode::ACCEPTED,
+                "duplicate delivery: already processed",
+            )
+        }
+        _ => {
+            count("error");
+            reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot record the delivery; the forge will show it as failed: redeliver it",
+            )
+        }
+    }
+}
+
+async fn gitlab_webhook(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let header = |k: &str| headers.get(k).and_then(|v| v.to_str().ok());
+    let m = &app.shared.metrics;
+    let event = header("x-gitlab-event").unwrap_or("").to_owned();
+    let label = format!(
+        "gitlab:{}",
+        event
+            .trim_end_matches(" Hook")
+            .to_ascii_lowercase()
+            .replace(' ', "_")
+    );
+    let count = |verified: bool, outcome: &str| {
+        let label = if verified {
+            label.as_str()
+        } else {
+            "unverified"
+        };
+        m.inc(
+            "envgate_webhook_deliveries_total",
+            &[("event", label), ("outcome", outcome)],
+        )
+    };
+    let Some(gitlab) = &app.shared.cfg.gitlab else {
+        return reply(StatusCode::NOT_FOUND, "GitLab is not configured here");
+    };
+    // The secret first: nothing unauthenticated is even parsed.
+    let secret = String::from_utf8_lossy(&gitlab.webhook_secret);
+    if let Err(e) = webhook::verify_gitlab(&secret, header("x-gitlab-token")) {
+        count(false, "rejected");
+        tracing::warn!("GitLab webhook rejected: {e}");
+        return reply(StatusCode::UNAUTHORIZED, &e.to_string());
+    }
+    if event.is_empty() {
+        count(true, "malformed");
+        return reply(StatusCode::BAD_REQUEST, "missing X-Gitlab-Event");
+    }
+    // Idempotency-Key (GitLab 17.4+) stays the same when GitLab retries
+    // or someone resends a delivery; before it, the body's hash does.
+    let delivery = match header("idempotency-key").filter(|k| !k.trim().is_empty()) {
+        Some(k) => format!("gitlab:{k}"),
+        None => format!("gitlab:sha256:{}", hex_sha256(&body)),
+    };
+    let span = tracing::info_span!("delivery", id = %delivery, event = %event);
+    async {
+        let work = match event::classify_gitlab(&event, &body) {
+            Ok(Some(w)) => w,
+            Ok(None) => {
+                count(true, "ignored");
+                return reply(StatusCode::ACCEPTED, "ignored");
+            }
+            Err(e) => {
+                count(true, "malformed");
+                tracing::warn!("malformed payload: {e}");
+                return reply(StatusCode::BAD_REQUEST, &e);
+            }
+        };
+        enqueue(&app, delivery.clone(), label.clone(), &work, &|o| {
+            count(true, o)
+        })
+        .await
+    }
+    .instrument(span)
+    .await
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Ready when the control store answers and GitHub accepts the App's JWT

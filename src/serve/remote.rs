@@ -9,6 +9,7 @@ use crate::config::{Config, EnvConfig};
 use crate::core::release::tag_matches;
 use crate::forge::ApiError;
 use crate::forge::github::Repo;
+use crate::forge::gitlab;
 use crate::ops::Failure;
 use crate::ops::source::{History, Source, TreeEntry, migrations_dir};
 use crate::ops::world::{Reach, World};
@@ -180,6 +181,58 @@ impl RepoApi for Repo<'_> {
 
     async fn tag_exists(&self, tag: &str) -> bool {
         Repo::tag_exists(self, tag).await.unwrap_or(false)
+    }
+}
+
+impl RepoApi for gitlab::Project<'_> {
+    fn owner_name(&self) -> (&str, &str) {
+        self.path.rsplit_once('/').unwrap_or(("", &self.path))
+    }
+
+    async fn file(&self, path: &str, rev: &str) -> Result<Option<Vec<u8>>, ApiError> {
+        gitlab::Project::file(self, path, rev).await
+    }
+
+    async fn files_under(&self, commit: &str, dir: &str) -> Result<Vec<TreeEntry>, String> {
+        let dir = dir.trim_start_matches("./").trim_matches('/');
+        let dir = if dir == "." { "" } else { dir };
+        Ok(self
+            .tree(dir, commit)
+            .await
+            .map_err(api)?
+            .into_iter()
+            .filter(|i| i.kind == "blob")
+            .map(|i| TreeEntry {
+                path: i.path,
+                blob: i.id,
+            })
+            .collect())
+    }
+
+    async fn blob(&self, id: &str) -> Result<Vec<u8>, ApiError> {
+        gitlab::Project::blob(self, id).await
+    }
+
+    async fn tag_names(&self, prefix: &str) -> Result<Vec<String>, ApiError> {
+        Ok(self
+            .tags(prefix)
+            .await?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect())
+    }
+
+    async fn commit_of(&self, rev: &str) -> Result<String, ApiError> {
+        if rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(rev.to_owned());
+        }
+        gitlab::Project::commit_of(self, rev).await
+    }
+
+    async fn tag_exists(&self, tag: &str) -> bool {
+        gitlab::Project::tag_exists(self, tag)
+            .await
+            .unwrap_or(false)
     }
 }
 

@@ -11,7 +11,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 pub const PROJECT: &str = "42";
@@ -49,9 +50,32 @@ pub struct Link {
     pub url: String,
 }
 
+/// A commit status as set.
+#[derive(Clone, Debug)]
+pub struct Status {
+    pub sha: String,
+    pub name: String,
+    pub state: String,
+    pub description: String,
+}
+
 #[derive(Default)]
 pub struct Model {
     pub requests: Vec<Request>,
+    /// commit id → files
+    pub commits: HashMap<String, BTreeMap<String, Vec<u8>>>,
+    pub branches: HashMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    pub statuses: Vec<Status>,
+    /// user id → access level
+    pub members: HashMap<u64, u64>,
+    /// "group" → user ids
+    pub groups: HashMap<String, Vec<u64>>,
+    /// (noteable path, note id, emoji)
+    pub awards: Vec<(String, u64, String)>,
+    /// Notes on issues: (iid, body)
+    pub issue_notes: Vec<(u64, String)>,
+    blobs: HashMap<String, Vec<u8>>,
     pub notes: Vec<Note>,
     /// iid → (path, new file)
     pub diffs: HashMap<u64, Vec<(String, bool)>>,
@@ -74,6 +98,30 @@ pub struct FakeGitLab {
     pub api: String,
     pub state: Arc<Mutex<Model>>,
     _runtime: tokio::runtime::Runtime,
+}
+
+fn blob_id(bytes: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(format!("blob {}\0", bytes.len()).as_bytes());
+    h.update(bytes);
+    hex::encode(&h.finalize()[..20])
+}
+
+fn raw(bytes: Vec<u8>) -> Response {
+    (
+        StatusCode::OK,
+        [("content-type", "text/plain; charset=utf-8")],
+        bytes,
+    )
+        .into_response()
+}
+
+/// A commit by id, branch or tag.
+fn resolve(m: &Model, rev: &str) -> Option<String> {
+    if m.commits.contains_key(rev) {
+        return Some(rev.to_owned());
+    }
+    m.branches.get(rev).or_else(|| m.tags.get(rev)).cloned()
 }
 
 fn answer(status: u16, body: Value) -> Response {
@@ -114,6 +162,40 @@ impl FakeGitLab {
         f(&mut self.state.lock().unwrap())
     }
 
+    /// Adds a commit with these files; returns its id.
+    pub fn commit(&self, files: &[(&str, &str)], salt: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(salt.as_bytes());
+        let files: BTreeMap<String, Vec<u8>> = files
+            .iter()
+            .map(|(p, b)| {
+                h.update(p.as_bytes());
+                h.update(b.as_bytes());
+                (p.to_string(), b.as_bytes().to_vec())
+            })
+            .collect();
+        let id = hex::encode(&h.finalize()[..20]);
+        self.with(|m| {
+            for b in files.values() {
+                m.blobs.insert(blob_id(b), b.clone());
+            }
+            m.commits.insert(id.clone(), files);
+        });
+        id
+    }
+
+    pub fn branch(&self, name: &str, commit: &str) {
+        self.with(|m| m.branches.insert(name.to_owned(), commit.to_owned()));
+    }
+
+    pub fn tag(&self, name: &str, commit: &str) {
+        self.with(|m| m.tags.insert(name.to_owned(), commit.to_owned()));
+    }
+
+    pub fn member(&self, user_id: u64, access_level: u64) {
+        self.with(|m| m.members.insert(user_id, access_level));
+    }
+
     pub fn requests(&self) -> Vec<Request> {
         self.with(|m| m.requests.clone())
     }
@@ -143,6 +225,33 @@ async fn handle(
         body: body.to_vec(),
     });
     let header = |k: &str| headers.get(k).and_then(|v| v.to_str().ok());
+    if path == "/api/v4/version" && header("private-token") == Some(ACCESS_TOKEN) {
+        return answer(200, json!({"version": "17.6.0", "revision": "fake"}));
+    }
+    if let Some(rest) = path.strip_prefix("/api/v4/groups/") {
+        let parts: Vec<String> = rest
+            .split('/')
+            .map(|s| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+            .collect();
+        if let [group, members, all, id] = &parts[..]
+            && members == "members"
+            && all == "all"
+        {
+            let id: u64 = id.parse().unwrap_or(0);
+            return if m.groups.get(group).is_some_and(|g| g.contains(&id)) {
+                answer(
+                    200,
+                    json!({"id": id, "access_level": 30, "state": "active"}),
+                )
+            } else {
+                answer(404, json!({"message": "404 Not found"}))
+            };
+        }
+    }
     let job = match (header("private-token"), header("job-token")) {
         (Some(ACCESS_TOKEN), _) => false,
         (None, Some(JOB_TOKEN)) => true,
@@ -289,6 +398,171 @@ async fn handle(
             } else {
                 answer(200, json!({"id": id}))
             }
+        }
+        ("GET", ["repository", "files", file, "raw"]) => {
+            let Some(c) = params.get("ref").and_then(|r| resolve(&m, r)) else {
+                return answer(404, json!({"message": "404 Commit Not Found"}));
+            };
+            match m.commits[&c].get(*file) {
+                Some(b) => raw(b.clone()),
+                None => answer(404, json!({"message": "404 File Not Found"})),
+            }
+        }
+        ("GET", ["repository", "tree"]) => {
+            if job {
+                return forbidden();
+            }
+            let Some(c) = params.get("ref").and_then(|r| resolve(&m, r)) else {
+                return answer(404, json!({"message": "404 Tree Not Found"}));
+            };
+            let dir = params.get("path").cloned().unwrap_or_default();
+            let prefix = if dir.is_empty() {
+                String::new()
+            } else {
+                format!("{dir}/")
+            };
+            // Directories, then files, as GitLab lists them.
+            let mut dirs = std::collections::BTreeSet::new();
+            let mut items = Vec::new();
+            for (p, b) in &m.commits[&c] {
+                let Some(rel) = p.strip_prefix(&prefix) else {
+                    continue;
+                };
+                let parts: Vec<&str> = rel.split('/').collect();
+                for i in 1..parts.len() {
+                    dirs.insert(format!("{prefix}{}", parts[..i].join("/")));
+                }
+                items.push(json!({"id": blob_id(b), "name": parts[parts.len() - 1], "type": "blob", "path": p, "mode": "100644"}));
+            }
+            if items.is_empty() {
+                return answer(404, json!({"message": "404 Tree Not Found"}));
+            }
+            let mut all: Vec<Value> = dirs
+                .into_iter()
+                .map(|d| json!({"id": "0000000000000000000000000000000000000000", "name": d.rsplit('/').next(), "type": "tree", "path": d, "mode": "040000"}))
+                .collect();
+            all.extend(items);
+            // Keyset pagination: a Link to the next page's token.
+            let from: usize = params
+                .get("page_token")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0);
+            let chunk: Vec<Value> = all.iter().skip(from).take(per_page).cloned().collect();
+            let mut r = answer(200, Value::Array(chunk));
+            if from + per_page < all.len() {
+                let next = format!(
+                    "<http://{}{}?ref={}&recursive=true&pagination=keyset&per_page={per_page}&page_token={}&path={}>; rel=\"next\"",
+                    header("host").unwrap_or("127.0.0.1"),
+                    path,
+                    params["ref"],
+                    from + per_page,
+                    dir
+                );
+                r.headers_mut().insert("link", next.parse().unwrap());
+            }
+            r
+        }
+        ("GET", ["repository", "blobs", sha, "raw"]) => {
+            if job {
+                return forbidden();
+            }
+            match m.blobs.get(*sha) {
+                Some(b) => raw(b.clone()),
+                None => answer(404, json!({"message": "404 Blob Not Found"})),
+            }
+        }
+        ("GET", ["repository", "tags"]) => {
+            let search = params.get("search").cloned().unwrap_or_default();
+            let items = m
+                .tags
+                .iter()
+                .filter(|(t, _)| match search.strip_prefix('^') {
+                    Some(p) => t.starts_with(p),
+                    None => t.contains(&search),
+                })
+                .map(|(t, c)| json!({"name": t, "commit": {"id": c}}))
+                .collect();
+            paginate(items)
+        }
+        ("GET", ["repository", "tags", tag]) => match m.tags.get(*tag) {
+            Some(c) => answer(200, json!({"name": tag, "commit": {"id": c}})),
+            None => answer(404, json!({"message": "404 Tag Not Found"})),
+        },
+        ("GET", ["repository", "commits", rev]) => match resolve(&m, rev) {
+            Some(c) => answer(200, json!({"id": c, "short_id": &c[..8]})),
+            None => answer(404, json!({"message": "404 Commit Not Found"})),
+        },
+        ("POST", ["statuses", sha]) => {
+            if job {
+                return forbidden();
+            }
+            let state = json_body["state"].as_str().unwrap_or("").to_owned();
+            let name = json_body["name"].as_str().unwrap_or("default").to_owned();
+            let same = m
+                .statuses
+                .iter()
+                .rev()
+                .find(|s| s.sha == *sha && s.name == name)
+                .is_some_and(|s| s.state == state);
+            if same {
+                return answer(
+                    400,
+                    json!({"message": format!("Cannot transition status via :run from :{state}")}),
+                );
+            }
+            m.statuses.push(Status {
+                sha: sha.to_string(),
+                name: name.clone(),
+                state: state.clone(),
+                description: json_body["description"].as_str().unwrap_or("").to_owned(),
+            });
+            answer(201, json!({"sha": sha, "name": name, "status": state}))
+        }
+        ("GET", ["members", "all", id]) => {
+            let id: u64 = id.parse().unwrap_or(0);
+            match m.members.get(&id) {
+                Some(level) => answer(
+                    200,
+                    json!({"id": id, "access_level": level, "state": "active"}),
+                ),
+                None => answer(404, json!({"message": "404 Not found"})),
+            }
+        }
+        (
+            "POST",
+            [
+                kind @ ("merge_requests" | "issues"),
+                iid,
+                "notes",
+                note,
+                "award_emoji",
+            ],
+        ) => {
+            if job {
+                return forbidden();
+            }
+            let key = format!("{kind}/{iid}");
+            let name = json_body["name"].as_str().unwrap_or("").to_owned();
+            let note: u64 = note.parse().unwrap_or(0);
+            if m.awards
+                .iter()
+                .any(|a| a.0 == key && a.1 == note && a.2 == name)
+            {
+                return answer(
+                    404,
+                    json!({"message": "404 Award Emoji Name has already been taken Not Found"}),
+                );
+            }
+            m.awards.push((key, note, name.clone()));
+            answer(201, json!({"id": 1, "name": name}))
+        }
+        ("POST", ["issues", iid, "notes"]) => {
+            if job {
+                return forbidden();
+            }
+            let body = json_body["body"].as_str().unwrap_or("").to_owned();
+            m.issue_notes.push((iid.parse().unwrap_or(0), body.clone()));
+            answer(201, json!({"id": 900, "body": body}))
         }
         ("PUT", ["packages", "generic", package, version, file]) => {
             m.packages

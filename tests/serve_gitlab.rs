@@ -1,0 +1,439 @@
+//! `envgate serve` for GitLab: webhook deliveries (GitLab's documented
+//! example payloads) against a fake GitLab API that records every request,
+//! environments in real PostgreSQL databases.
+
+#[path = "support/fake_gitlab.rs"]
+mod fake_gitlab;
+mod support;
+
+use fake_gitlab::FakeGitLab;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{PgDb, http};
+
+const SECRET: &str = "gitlab-webhook-secret";
+const PATH: &str = "acme/shop";
+const USERS: &str = "CREATE TABLE users (id bigint PRIMARY KEY);\n";
+const ORDERS: &str = "CREATE TABLE orders (id bigint PRIMARY KEY);\n";
+const CONFIG: &str = "[environments.dev]\nurl = \"${DEV_URL}\"\nmode = \"managed\"\n\n\
+                      [environments.staging]\nurl = \"${STAGING_URL}\"\nmode = \"export_only\"\n";
+
+struct Bot {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Bot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Bot {
+    /// A bot serving GitLab only, with credentials for acme/shop.
+    fn start(gl: &FakeGitLab, urls: &[(&str, String)]) -> Bot {
+        let dir = tempfile::tempdir().unwrap();
+        let port = support::free_port();
+        std::fs::write(
+            dir.path().join("serve.toml"),
+            format!(
+                "listen = \"127.0.0.1:{port}\"\ncontrol_store = \"sqlite://state.db\"\nworkers = 2\n\n\
+                 [gitlab]\napi_url = \"{}\"\ntoken = \"{}\"\nwebhook_secret = \"{SECRET}\"\n\n\
+                 [credentials]\ndir = \"creds\"\n",
+                gl.api,
+                fake_gitlab::ACCESS_TOKEN
+            ),
+        )
+        .unwrap();
+        let creds = dir.path().join("creds").join(PATH);
+        std::fs::create_dir_all(&creds).unwrap();
+        for (env, url) in urls {
+            std::fs::write(creds.join(format!("{env}.url")), url).unwrap();
+        }
+        let child = Command::new(env!("CARGO_BIN_EXE_envgate"))
+            .current_dir(dir.path())
+            .args(["serve", "--config-file", "serve.toml"])
+            .env("ENVGATE_LOG", "envgate=debug,info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("serve.log")).unwrap(),
+            ))
+            .spawn()
+            .expect("start envgate serve");
+        let bot = Bot { child, port, dir };
+        let start = Instant::now();
+        while http(port, "GET", "/healthz", &[], b"").0 != 200 {
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "serve did not start:\n{}",
+                bot.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bot
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+    }
+
+    fn deliver(
+        &self,
+        event: &str,
+        key: &str,
+        token: Option<&str>,
+        payload: &Value,
+    ) -> (u16, String) {
+        let body = payload.to_string();
+        let mut headers = vec![
+            ("X-Gitlab-Event", event),
+            ("Idempotency-Key", key),
+            ("Content-Type", "application/json"),
+        ];
+        if let Some(t) = token {
+            headers.push(("X-Gitlab-Token", t));
+        }
+        http(
+            self.port,
+            "POST",
+            "/webhooks/gitlab",
+            &headers,
+            body.as_bytes(),
+        )
+    }
+
+    fn jobs(&self) -> Vec<(String, String)> {
+        let c = rusqlite::Connection::open(self.dir.path().join("state.db")).unwrap();
+        let mut st = c
+            .prepare("SELECT delivery, state FROM jobs ORDER BY id")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    fn audit(&self) -> Vec<(String, String, String)> {
+        let c = rusqlite::Connection::open(self.dir.path().join("state.db")).unwrap();
+        let mut st = c
+            .prepare("SELECT action, actor, outcome FROM audit_log ORDER BY seq")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    fn wait(&self, gl: &FakeGitLab, what: &str, check: impl Fn(&fake_gitlab::Model) -> bool) {
+        let start = Instant::now();
+        while !gl.with(|m| check(m)) {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "timed out waiting for {what}; requests:\n{}\nlog:\n{}",
+                gl.lines_from(0).join("\n"),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// One of GitLab's documented payloads, moved to project 42 (acme/shop).
+fn payload(name: &str) -> Value {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/gitlab")
+            .join(name),
+    )
+    .unwrap();
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    v["project"]["id"] = 42.into();
+    v["project"]["path_with_namespace"] = PATH.into();
+    v["project"]["default_branch"] = "main".into();
+    v
+}
+
+fn merge_request(name: &str, iid: u64, head: &str) -> Value {
+    let mut v = payload(name);
+    v["object_attributes"]["iid"] = iid.into();
+    v["object_attributes"]["last_commit"]["id"] = head.into();
+    v
+}
+
+fn note(iid: u64, note_id: u64, user_id: u64, username: &str, text: &str) -> Value {
+    let mut v = payload("note_merge_request.json");
+    v["merge_request"]["iid"] = iid.into();
+    v["object_attributes"]["id"] = note_id.into();
+    v["object_attributes"]["note"] = text.into();
+    v["user"]["id"] = user_id.into();
+    v["user"]["username"] = username.into();
+    v
+}
+
+fn writes(gl: &FakeGitLab, from: usize) -> Vec<String> {
+    gl.requests()[from..]
+        .iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| r.line())
+        .collect()
+}
+
+#[test]
+fn merge_requests_get_a_commit_status_and_one_note_and_forgeries_nothing() {
+    let (dev, staging) = (PgDb::create("glbot_mr_dev"), PgDb::create("glbot_mr_stg"));
+    let gl = FakeGitLab::start();
+    let main = gl.commit(
+        &[("envgate.toml", CONFIG), ("migrations/1_users.sql", USERS)],
+        "main",
+    );
+    gl.branch("main", &main);
+    let head = gl.commit(
+        &[
+            ("envgate.toml", CONFIG),
+            ("migrations/1_users.sql", USERS),
+            ("migrations/2_orders.sql", ORDERS),
+        ],
+        "mr-1",
+    );
+    gl.with(|m| {
+        m.diffs
+            .insert(1, vec![("migrations/2_orders.sql".into(), true)]);
+    });
+    let bot = Bot::start(
+        &gl,
+        &[
+            ("dev", dev.url()),
+            ("staging", staging.url_with_password("pw-staging")),
+        ],
+    );
+
+    // Forged and missing tokens: 401, nothing queued, nothing read.
+    let open = merge_request("merge_request_open.json", 1, &head);
+    assert_eq!(
+        bot.deliver("Merge Request Hook", "k0", Some("guess"), &open)
+            .0,
+        401
+    );
+    assert_eq!(bot.deliver("Merge Request Hook", "k0", None, &open).0, 401);
+    assert!(bot.jobs().is_empty());
+    assert!(gl.requests().is_empty());
+
+    let (status, body) = bot.deliver("Merge Request Hook", "k1", Some(SECRET), &open);
+    assert_eq!((status, body.trim()), (202, "queued"));
+    bot.wait(&gl, "the merge request note", |m| !m.notes.is_empty());
+    assert_eq!(
+        writes(&gl, 0),
+        vec![
+            format!("POST /api/v4/projects/42/statuses/{head}"),
+            format!("POST /api/v4/projects/42/statuses/{head}"),
+            "POST /api/v4/projects/42/merge_requests/1/notes".to_owned(),
+        ]
+    );
+    let statuses = gl.with(|m| m.statuses.clone());
+    assert_eq!(
+        statuses
+            .iter()
+            .map(|s| (s.name.as_str(), s.state.as_str()))
+            .collect::<Vec<_>>(),
+        [("envgate", "running"), ("envgate", "success")]
+    );
+    assert_eq!(statuses[1].description, "4 pending");
+    let first = gl.with(|m| m.notes[0].body.clone());
+    assert!(first.starts_with("<!-- envgate:pr -->"), "{first}");
+    assert!(
+        first.contains("| `2_orders` | pending | pending |"),
+        "{first}"
+    );
+    assert!(
+        first.contains("Bundle for <b>staging</b> (export_only)"),
+        "{first}"
+    );
+    assert!(
+        !first.contains("pw-staging"),
+        "credentials stay out: {first}"
+    );
+
+    // GitLab redelivers: acknowledged, not processed again.
+    let before = gl.requests().len();
+    let (status, body) = bot.deliver("Merge Request Hook", "k1", Some(SECRET), &open);
+    assert_eq!(
+        (status, body.trim()),
+        (202, "duplicate delivery: already processed")
+    );
+
+    // New commits on the merge request: the note is edited in place.
+    let head2 = gl.commit(
+        &[
+            ("envgate.toml", CONFIG),
+            ("migrations/1_users.sql", USERS),
+            ("migrations/2_orders.sql", ORDERS),
+            ("migrations/3_trash.sql", "CREATE TABLE trash (id int);\n"),
+        ],
+        "mr-2",
+    );
+    gl.with(|m| {
+        m.diffs
+            .get_mut(&1)
+            .unwrap()
+            .push(("migrations/3_trash.sql".into(), true));
+    });
+    let update = merge_request("merge_request_update.json", 1, &head2);
+    assert_eq!(
+        bot.deliver("Merge Request Hook", "k2", Some(SECRET), &update)
+            .0,
+        202
+    );
+    bot.wait(&gl, "the edited note", |m| {
+        m.notes[0].body.contains("3_trash")
+    });
+    let w = writes(&gl, before);
+    assert_eq!(
+        w.last().unwrap(),
+        &format!(
+            "PUT /api/v4/projects/42/merge_requests/1/notes/{}",
+            gl.with(|m| m.notes[0].id)
+        )
+    );
+    assert!(
+        !w.iter()
+            .any(|l| l.starts_with("POST") && l.ends_with("/notes")),
+        "{w:?}"
+    );
+    assert_eq!(gl.with(|m| m.notes.len()), 1);
+    let jobs = bot.jobs();
+    assert_eq!(
+        jobs,
+        [
+            ("gitlab:k1".to_owned(), "done".to_owned()),
+            ("gitlab:k2".to_owned(), "done".to_owned())
+        ]
+    );
+
+    // Title edits (an update without new commits) and other events are
+    // acknowledged and ignored.
+    let mut edit = merge_request("merge_request_update.json", 1, &head2);
+    edit["object_attributes"]
+        .as_object_mut()
+        .unwrap()
+        .remove("oldrev");
+    assert_eq!(
+        bot.deliver("Merge Request Hook", "k3", Some(SECRET), &edit)
+            .1
+            .trim(),
+        "ignored"
+    );
+    assert_eq!(
+        bot.deliver(
+            "Pipeline Hook",
+            "k4",
+            Some(SECRET),
+            &serde_json::json!({"object_kind": "pipeline"})
+        )
+        .1
+        .trim(),
+        "ignored"
+    );
+    assert_eq!(
+        bot.deliver("Push Hook", "k5", Some(SECRET), &serde_json::json!("["))
+            .0,
+        400
+    );
+}
+
+#[test]
+fn notes_promote_for_developers_only_and_tags_get_their_bundles() {
+    let (dev, staging) = (
+        PgDb::create("glbot_note_dev"),
+        PgDb::create("glbot_note_stg"),
+    );
+    let gl = FakeGitLab::start();
+    let v1 = gl.commit(
+        &[("envgate.toml", CONFIG), ("migrations/1_users.sql", USERS)],
+        "v1",
+    );
+    gl.branch("main", &v1);
+    gl.tag("v1.0.0", &v1);
+    gl.member(7, 20); // reporter
+    gl.member(8, 30); // developer
+    let bot = Bot::start(&gl, &[("dev", dev.url()), ("staging", staging.url())]);
+
+    // A Reporter asks: refused, with the reason, and audited.
+    let c = note(1, 301, 7, "rita", "/promote dev v1.0.0");
+    assert_eq!(bot.deliver("Note Hook", "n1", Some(SECRET), &c).0, 202);
+    bot.wait(&gl, "the refusal", |m| !m.notes.is_empty());
+    let refusal = gl.with(|m| m.notes[0].body.clone());
+    assert!(
+        refusal.starts_with(
+            "@rita `/promote dev v1.0.0` refused: rita has access level 20 on acme/shop"
+        ),
+        "{refusal}"
+    );
+    assert_eq!(
+        gl.with(|m| m.awards.clone()),
+        [("merge_requests/1".to_owned(), 301, "eyes".to_owned())]
+    );
+    assert!(dev.query_strings("SELECT to_regclass('users')::text")[0][0].is_none());
+
+    // A Developer asks: applied to dev, as them.
+    let c = note(1, 302, 8, "dave", "/promote dev v1.0.0");
+    assert_eq!(bot.deliver("Note Hook", "n2", Some(SECRET), &c).0, 202);
+    bot.wait(&gl, "the answer", |m| m.notes.len() == 2);
+    let answer = gl.with(|m| m.notes[1].body.clone());
+    assert!(
+        answer.contains("release v1.0.0: applied 1 migration to 'dev' as dave"),
+        "{answer}\n{}",
+        bot.log()
+    );
+    assert_eq!(
+        dev.query_strings("SELECT version, applied_by FROM envgate_migrations")[0],
+        [Some("1".to_owned()), Some("dave".to_owned())]
+    );
+    let audit = bot.audit();
+    assert!(
+        audit.contains(&(
+            "chatops".to_owned(),
+            "rita".to_owned(),
+            "refused".to_owned()
+        )),
+        "{audit:?}"
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|(a, who, outcome)| a == "promote" && who == "dave" && outcome == "ok"),
+        "{audit:?}"
+    );
+
+    // The tag: staging's bundle as a generic package, linked from the
+    // release (created), once.
+    let mut tag = payload("tag_push.json");
+    tag["ref"] = "refs/tags/v1.0.0".into();
+    tag["after"] = v1.clone().into();
+    assert_eq!(
+        bot.deliver("Tag Push Hook", "t1", Some(SECRET), &tag).0,
+        202
+    );
+    bot.wait(&gl, "the release links", |m| {
+        m.releases.get("v1.0.0").is_some_and(|l| l.len() == 2)
+    });
+    let names: Vec<String> = gl.with(|m| {
+        m.releases["v1.0.0"]
+            .iter()
+            .map(|l| l.name.clone())
+            .collect()
+    });
+    assert_eq!(
+        names,
+        ["staging-v1.0.0.sql", "staging-v1.0.0.manifest.json"]
+    );
+    let sql = gl.with(|m| m.packages["envgate/v1.0.0/staging-v1.0.0.sql"].clone());
+    assert!(
+        String::from_utf8(sql)
+            .unwrap()
+            .contains("CREATE TABLE users")
+    );
+}

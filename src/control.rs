@@ -123,11 +123,20 @@ impl ControlStore {
         let conn = rusqlite::Connection::open(path).map_err(|e| fail(&e))?;
         conn.busy_timeout(Duration::from_secs(30))
             .map_err(|e| fail(&e))?;
-        // Readers (a status, the bot's workers) do not wait for a writer.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| fail(&e))?;
-        conn.execute_batch(SCHEMA).map_err(|e| fail(&e))?;
-        Ok(ControlStore::Sqlite(conn))
+        // Several processes may open a new store at once (two applies, a
+        // bot's workers): switching it to WAL takes a lock SQLite does not
+        // wait for, so that step is retried for as long as the busy
+        // timeout.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match prepare_sqlite(&conn) {
+                Ok(()) => return Ok(ControlStore::Sqlite(conn)),
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(fail(&e)),
+            }
+        }
     }
 
     pub(crate) async fn exec(&self, sql: &str) -> Result<(), String> {
@@ -473,6 +482,24 @@ impl ControlStore {
         ))
         .await
     }
+}
+
+/// WAL mode (readers such as a status or the bot's workers do not wait for
+/// a writer; it persists, so later opens only read it), then the schema.
+fn prepare_sqlite(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+    }
+    conn.execute_batch(SCHEMA)
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 #[cfg(test)]

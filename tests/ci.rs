@@ -13,7 +13,7 @@ use fake_gitlab::FakeGitLab;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::{PgDb, Project, Run};
+use support::{PgDb, Project, Run, git};
 
 const REPO: &str = "Codertocat/Hello-World";
 const TOKEN: &str = "ghs_workflow_token_for_tests";
@@ -46,31 +46,6 @@ fn ci(dir: &Path, args: &[&str], vars: &[(&str, String)]) -> Run {
         stdout: String::from_utf8(out.stdout).unwrap(),
         stderr: String::from_utf8(out.stderr).unwrap(),
     }
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=CI Tester",
-            "-c",
-            "user.email=ci@example.com",
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "tag.gpgsign=false",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .output()
-        .expect("git is not installed: apt-get install git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// dev (managed) and staging (export_only), each its own PostgreSQL

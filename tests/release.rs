@@ -8,7 +8,7 @@ mod support;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-use support::{PgDb, Project, Run};
+use support::{PgDb, Project, Run, git};
 
 const USERS: &str = "CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL);\n";
 const USERS_DOWN: &str = "DROP TABLE users;\n";
@@ -17,32 +17,6 @@ const ORDERS: &str =
 const ORDERS_DOWN: &str = "DROP TABLE orders;\n";
 const TRASH: &str = "CREATE TABLE trash (id bigint PRIMARY KEY);\n";
 const TRASH_DOWN: &str = "DROP TABLE trash;\n";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=Release Tester",
-            "-c",
-            "user.email=release@example.com",
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "tag.gpgsign=false",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .output()
-        .expect("git is not installed: apt-get install git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// Commits everything in the project and tags the commit.
 fn commit_and_tag(project: &Project, message: &str, tag: Option<&str>) {

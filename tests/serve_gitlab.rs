@@ -9,7 +9,7 @@ mod support;
 use fake_gitlab::FakeGitLab;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 use support::{PgDb, http};
 
@@ -54,27 +54,8 @@ impl Bot {
         for (env, url) in urls {
             std::fs::write(creds.join(format!("{env}.url")), url).unwrap();
         }
-        let child = Command::new(env!("CARGO_BIN_EXE_envgate"))
-            .current_dir(dir.path())
-            .args(["serve", "--config-file", "serve.toml"])
-            .env("ENVGATE_LOG", "envgate=debug,info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.path().join("serve.log")).unwrap(),
-            ))
-            .spawn()
-            .expect("start envgate serve");
-        let bot = Bot { child, port, dir };
-        let start = Instant::now();
-        while http(port, "GET", "/healthz", &[], b"").0 != 200 {
-            assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "serve did not start:\n{}",
-                bot.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        bot
+        let child = support::start_serve(dir.path(), port);
+        Bot { child, port, dir }
     }
 
     fn log(&self) -> String {

@@ -486,3 +486,58 @@ pub fn http(
         .unwrap_or_default();
     (status, body)
 }
+
+/// Runs git in `dir` as a test identity, unsigned, `main` as the first
+/// branch; its stdout. Panics with git's stderr when it fails.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=Release Tester",
+            "-c",
+            "user.email=release@example.com",
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "tag.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .output()
+        .expect("git is not installed: apt-get install git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Starts `envgate serve --config-file serve.toml` in `dir` (its log in
+/// `dir/serve.log`) and waits until `port` answers `/healthz`.
+pub fn start_serve(dir: &Path, port: u16) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_envgate"))
+        .current_dir(dir)
+        .args(["serve", "--config-file", "serve.toml"])
+        .env("ENVGATE_LOG", "envgate=debug,info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.join("serve.log")).unwrap(),
+        ))
+        .spawn()
+        .expect("start envgate serve");
+    let start = std::time::Instant::now();
+    while http(port, "GET", "/healthz", &[], b"").0 != 200 {
+        if start.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            panic!(
+                "serve did not start:\n{}",
+                std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}

@@ -666,3 +666,55 @@ fn gitlab_template_job_runs_envgate_ci() {
     );
     assert!(out.join("envgate.env").exists() && out.join("matrix.json").exists());
 }
+
+/// The action's install step: which binary for which runner, cached under a
+/// key that changes with the source (or the release asked for).
+#[test]
+fn action_install_plan_keys_on_runner_and_source() {
+    let plan = |os: &str, arch: &str, version: &str| -> String {
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let run = Command::new("bash")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/action-install.sh"))
+            .arg("plan")
+            .env("GITHUB_OUTPUT", out.path())
+            .env("ACTION_PATH", env!("CARGO_MANIFEST_DIR"))
+            .env("ACTION_REPOSITORY", "acme/envgate")
+            .env("VERSION", version)
+            .env("OS", os)
+            .env("ARCH", arch)
+            .env("RUNNER_TOOL_CACHE", "/opt/hostedtoolcache")
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        std::fs::read_to_string(out.path()).unwrap()
+    };
+    let linux = plan("Linux", "X64", "");
+    assert!(
+        linux.starts_with("target=x86_64-unknown-linux-gnu\n"),
+        "{linux}"
+    );
+    assert!(
+        linux.contains("root=/opt/hostedtoolcache/envgate/src-"),
+        "{linux}"
+    );
+    assert!(
+        linux.contains("key=envgate-x86_64-unknown-linux-gnu-src-"),
+        "{linux}"
+    );
+    assert_eq!(
+        plan("Linux", "X64", ""),
+        linux,
+        "the same source, the same key"
+    );
+    let mac = plan("macOS", "ARM64", "v0.2.0");
+    assert_eq!(
+        mac,
+        "target=aarch64-apple-darwin\n\
+         root=/opt/hostedtoolcache/envgate/release-v0.2.0-aarch64-apple-darwin\n\
+         key=envgate-aarch64-apple-darwin-release-v0.2.0\n"
+    );
+}

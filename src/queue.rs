@@ -56,6 +56,8 @@ pub struct Job {
     pub payload: String,
     /// Attempts so far, this one included.
     pub attempts: u32,
+    /// When the delivery arrived, ms since the epoch.
+    pub received_at: i64,
 }
 
 /// A job's state, for inspection.
@@ -192,7 +194,7 @@ impl ControlStore {
             ControlStore::Sqlite(c) => {
                 let sql = format!(
                     "UPDATE jobs SET {set} WHERE id = (SELECT id FROM jobs WHERE {ready} ORDER BY id LIMIT 1) \
-                     RETURNING id, delivery, event, payload, attempts"
+                     RETURNING id, delivery, event, payload, attempts, received_at"
                 );
                 let tx = rusqlite::Transaction::new_unchecked(
                     c,
@@ -209,6 +211,7 @@ impl ControlStore {
                             event: r.get(2).map_err(|e| e.to_string())?,
                             payload: r.get(3).map_err(|e| e.to_string())?,
                             attempts: r.get(4).map_err(|e| e.to_string())?,
+                            received_at: r.get(5).map_err(|e| e.to_string())?,
                         }),
                         None => None,
                     }
@@ -219,7 +222,7 @@ impl ControlStore {
             ControlStore::Postgres(c) => {
                 let sql = format!(
                     "UPDATE jobs SET {set} WHERE id = (SELECT id FROM jobs WHERE {ready} ORDER BY id LIMIT 1 \
-                     FOR UPDATE SKIP LOCKED) RETURNING id, delivery, event, payload, attempts"
+                     FOR UPDATE SKIP LOCKED) RETURNING id, delivery, event, payload, attempts, received_at"
                 );
                 pg_rows(c.simple_query(&sql).await.map_err(describe)?)
             }
@@ -234,6 +237,7 @@ impl ControlStore {
             event: text(2),
             payload: text(3),
             attempts: text(4).parse().unwrap_or(1),
+            received_at: text(5).parse().unwrap_or(0),
         }))
     }
 

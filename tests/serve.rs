@@ -313,6 +313,23 @@ fn a_pull_request_gets_a_check_run_and_one_sticky_comment() {
             ("d-sync".to_owned(), "done".to_owned())
         ]
     );
+    // A job for an older commit that finishes last (out of order) gets
+    // its check run but leaves the comment to the newer commit.
+    fake.pull_head(REPO, 2, &head2);
+    let stale = pr_payload("pull_request.synchronize.json", 2, &head);
+    assert_eq!(bot.deliver("pull_request", "d-stale", &stale).0, 202);
+    fake.wait(Duration::from_secs(20), "the stale job", |m| {
+        m.check_runs.len() == 3 && m.check_runs[2].conclusion.is_some()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        lines(&fake.writes()[writes.len()..]),
+        [
+            "POST /repos/acme/shop/check-runs",
+            "PATCH /repos/acme/shop/check-runs/1003"
+        ]
+    );
+    assert!(fake.with(|m| m.comments[0].body.contains("3_trash")));
 }
 
 #[test]

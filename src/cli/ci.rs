@@ -448,6 +448,16 @@ async fn on_github(ctx: &Ctx<'_>, run: &GitHubRun) -> Result<(), Failure> {
                 None
             } else if fork {
                 Some("the pull request comes from a fork, where the workflow's token may not write. The matrix is in the job summary.".to_owned())
+            } else if let Some(repo) = &repo
+                && let Ok(Some(newer)) = repo.pull_head(number).await
+                && newer != head
+            {
+                // A run for an older commit that ends last must not write
+                // over the newer commit's comment.
+                eprintln!(
+                    "envgate ci: pull request #{number} is at {newer} now: its own run writes the comment"
+                );
+                None
             } else if let Some(repo) = &repo {
                 match sticky(&repo.thread(number), PR_MARKER, &body).await {
                     Ok(s) => {

@@ -713,6 +713,19 @@ impl Repo<'_> {
         .await
     }
 
+    /// The pull request's current head commit; None when there is no
+    /// such pull request.
+    pub async fn pull_head(&self, number: u64) -> Result<Option<String>, ApiError> {
+        match self
+            .call::<Value>(Method::GET, &format!("pulls/{number}"), None)
+            .await
+        {
+            Ok(v) => Ok(v["head"]["sha"].as_str().map(str::to_owned)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A pull request's (or issue's) conversation.
     pub fn thread(&self, issue: u64) -> IssueThread<'_> {
         IssueThread { repo: self, issue }

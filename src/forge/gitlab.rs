@@ -350,6 +350,24 @@ impl Project<'_> {
             .map(|_| ())
     }
 
+    /// The merge request's current head commit; None when there is no
+    /// such merge request.
+    pub async fn merge_request_head(&self, iid: u64) -> Result<Option<String>, ApiError> {
+        match self
+            .gl
+            .json::<Value>(
+                Method::GET,
+                &format!("{}/merge_requests/{iid}", self.base()),
+                None,
+            )
+            .await
+        {
+            Ok(v) => Ok(v["sha"].as_str().map(str::to_owned)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The merge request's conversation.
     pub fn thread(&self, iid: u64) -> MergeRequestThread<'_> {
         MergeRequestThread { project: self, iid }

@@ -103,6 +103,14 @@ impl Worker {
         let body = review::pr_comment(&world, &m, &remembered, &added, sha, super::jobs::BOT);
         let key = format!("note:{}!{iid}", p.path);
         self.locked(memory, &key, async {
+            // Jobs for two quick pushes may finish out of order: the note
+            // follows the merge request's head, not the last job.
+            if let Some(head) = project.merge_request_head(iid).await?
+                && head != sha
+            {
+                tracing::info!(%head, "a newer commit is there: its job writes the note");
+                return Ok(());
+            }
             sticky(&project.thread(iid), PR_MARKER, &body).await?;
             Ok(())
         })

@@ -314,6 +314,14 @@ impl Worker {
         let body = review::pr_comment(&world, &m, &remembered, &added, sha, BOT);
         let key = format!("comment:{}/{}#{number}", r.owner, r.name);
         self.locked(memory, &key, async {
+            // Jobs for two quick pushes may finish out of order: the
+            // comment follows the pull request's head, not the last job.
+            if let Some(head) = gh.pull_head(number).await?
+                && head != sha
+            {
+                tracing::info!(%head, "a newer commit is there: its job writes the comment");
+                return Ok(());
+            }
             sticky(&gh.thread(number), PR_MARKER, &body).await?;
             Ok(())
         })

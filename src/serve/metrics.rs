@@ -8,8 +8,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 /// Upper bounds of the latency buckets, seconds.
-const BUCKETS: [f64; 12] = [
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+const BUCKETS: [f64; 17] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+    600.0,
 ];
 
 #[derive(Default)]
@@ -44,7 +45,7 @@ fn labels(pairs: &[(&str, &str)]) -> String {
     format!("{{{}}}", inner.join(","))
 }
 
-const HELP: [(&str, &str, &str); 6] = [
+const HELP: [(&str, &str, &str); 7] = [
     (
         "envgate_webhook_deliveries_total",
         "counter",
@@ -58,7 +59,12 @@ const HELP: [(&str, &str, &str); 6] = [
     (
         "envgate_job_duration_seconds",
         "histogram",
-        "Time from delivery to the end of its job.",
+        "Time one attempt of a job ran.",
+    ),
+    (
+        "envgate_delivery_latency_seconds",
+        "histogram",
+        "Time from a delivery's arrival to the end of its job (retries and queueing included).",
     ),
     (
         "envgate_github_api_requests_total",

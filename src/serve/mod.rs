@@ -654,6 +654,13 @@ async fn work(
         let Some(store) = worker.store.as_ref() else {
             continue;
         };
+        if outcome.is_ok() || job.attempts >= MAX_ATTEMPTS {
+            shared.metrics.observe(
+                "envgate_delivery_latency_seconds",
+                &[("event", &job.event)],
+                (now_ms() - job.received_at).max(0) as f64 / 1000.0,
+            );
+        }
         let (label, result) = match &outcome {
             Ok(()) => ("done", store.finish(&job, &name, now_ms()).await),
             Err(jobs::JobError::Transient(msg, after)) if job.attempts < MAX_ATTEMPTS => {

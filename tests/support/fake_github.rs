@@ -103,6 +103,8 @@ pub struct Repo {
     pub tags: BTreeMap<String, String>,
     pub permissions: HashMap<String, String>,
     pub pull_files: HashMap<u64, Vec<(String, String)>>,
+    /// Pull request number → head commit.
+    pub pull_heads: HashMap<u64, String>,
 }
 
 #[derive(Default)]
@@ -351,6 +353,17 @@ impl FakeGitHub {
                         .map(|(f, s)| (f.to_string(), s.to_string()))
                         .collect(),
                 );
+        });
+    }
+
+    /// The pull request's head is now `sha`.
+    pub fn pull_head(&self, repo: &str, number: u64, sha: &str) {
+        self.with(|m| {
+            m.repos
+                .entry(repo.to_owned())
+                .or_default()
+                .pull_heads
+                .insert(number, sha.to_owned());
         });
     }
 
@@ -831,6 +844,16 @@ fn repo_endpoint(
                 .map(|(f, s)| json!({"filename": f, "status": s}))
                 .collect();
             paginate(items)
+        }
+        ("GET", ["pulls", n]) => {
+            let n: u64 = n.parse().unwrap_or(0);
+            match m.repos[full].pull_heads.get(&n) {
+                Some(sha) => answer(
+                    200,
+                    json!({"number": n, "state": "open", "head": {"sha": sha}}),
+                ),
+                None => not_found(),
+            }
         }
         ("GET", ["releases", "tags", tag @ ..]) => {
             let tag = tag.join("/");

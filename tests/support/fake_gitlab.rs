@@ -77,6 +77,8 @@ pub struct Model {
     pub issue_notes: Vec<(u64, String)>,
     blobs: HashMap<String, Vec<u8>>,
     pub notes: Vec<Note>,
+    /// iid → head commit
+    pub mr_heads: HashMap<u64, String>,
     /// iid → (path, new file)
     pub diffs: HashMap<u64, Vec<(String, bool)>>,
     /// tag → links
@@ -329,6 +331,10 @@ async fn handle(
                 None => answer(404, json!({"message": "404 Not found"})),
             }
         }
+        ("GET", ["merge_requests", iid]) => match m.mr_heads.get(&iid.parse().unwrap_or(0)) {
+            Some(sha) => answer(200, json!({"iid": iid, "sha": sha, "state": "opened"})),
+            None => answer(404, json!({"message": "404 Not found"})),
+        },
         ("GET", ["merge_requests", iid, "diffs"]) => {
             if job {
                 return forbidden();

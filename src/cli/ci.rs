@@ -533,11 +533,7 @@ async fn upload_github(
     };
     for (name, content_type, path) in files {
         let bytes = std::fs::read(path).map_err(|e| ApiError::Invalid(format!("{name}: {e}")))?;
-        for old in release.assets.iter().filter(|a| &a.name == name) {
-            repo.delete_asset(old.id).await?;
-        }
-        repo.upload_asset(&release, name, content_type, bytes)
-            .await?;
+        repo.put_asset(&release, name, content_type, bytes).await?;
         eprintln!("envgate ci: attached {name} to release {tag}");
     }
     Ok(())

@@ -458,6 +458,23 @@ pub struct Asset {
     pub id: u64,
     pub name: String,
     pub browser_download_url: Option<String>,
+    /// `sha256:<hex>`, which GitHub computes for uploads.
+    #[serde(default)]
+    pub digest: Option<String>,
+}
+
+impl Asset {
+    /// Whether the asset holds exactly these bytes (as far as GitHub says).
+    pub fn holds(&self, bytes: &[u8]) -> bool {
+        use sha2::Digest;
+        let hex: String = sha2::Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        self.digest
+            .as_deref()
+            .is_some_and(|d| d.eq_ignore_ascii_case(&format!("sha256:{hex}")))
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -848,6 +865,28 @@ impl Repo<'_> {
 
     /// Uploads a release asset to the release's `upload_url` (its
     /// `{?name,label}` template dropped).
+    /// Puts a file on the release under `name`: kept when the asset there
+    /// already holds these bytes (a redelivery), else replacing any
+    /// same-named asset, never adding a second.
+    pub async fn put_asset(
+        &self,
+        release: &Release,
+        name: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Asset, ApiError> {
+        let same: Vec<&Asset> = release.assets.iter().filter(|a| a.name == name).collect();
+        if let [only] = same[..]
+            && only.holds(&bytes)
+        {
+            return Ok(only.clone());
+        }
+        for old in same {
+            self.delete_asset(old.id).await?;
+        }
+        self.upload_asset(release, name, content_type, bytes).await
+    }
+
     pub async fn upload_asset(
         &self,
         release: &Release,

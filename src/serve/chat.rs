@@ -118,12 +118,9 @@ impl<'a> Chat for GitHubChat<'a> {
         };
         let mut links = Vec::new();
         for (name, content_type, bytes) in bundle_files(b) {
-            for old in rel.assets.iter().filter(|a| a.name == name) {
-                self.repo.delete_asset(old.id).await?;
-            }
             let asset = self
                 .repo
-                .upload_asset(&rel, &name, content_type, bytes)
+                .put_asset(&rel, &name, content_type, bytes)
                 .await?;
             links.push(match asset.browser_download_url {
                 Some(url) => format!("[`{name}`]({url})"),

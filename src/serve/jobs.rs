@@ -367,12 +367,7 @@ impl Worker {
             let mut names = Vec::new();
             for b in &reply.bundles {
                 for (name, content_type, bytes) in bundle_files(b) {
-                    // A re-delivery replaces what an earlier one uploaded.
-                    for old in release.assets.iter().filter(|a| a.name == name) {
-                        gh.delete_asset(old.id).await?;
-                    }
-                    gh.upload_asset(&release, &name, content_type, bytes)
-                        .await?;
+                    gh.put_asset(&release, &name, content_type, bytes).await?;
                     names.push(name);
                 }
             }

@@ -596,7 +596,8 @@ async fn handle(
             });
             answer(
                 201,
-                json!({"id": aid, "name": asset_name, "state": "uploaded",
+                json!({"id": aid, "name": asset_name, "state": "uploaded", "size": body.len(),
+                       "digest": format!("sha256:{}", hex::encode(Sha256::digest(body))),
                        "browser_download_url": format!("https://github.com/{full}/releases/download/{}/{asset_name}", rel.tag)}),
             )
         }
@@ -613,7 +614,8 @@ fn release_json(base: &str, full: &str, r: &Release) -> Value {
         "body": r.body,
         "html_url": format!("https://github.com/{full}/releases/tag/{}", r.tag),
         "upload_url": format!("{base}/uploads/repos/{full}/releases/{}/assets{{?name,label}}", r.id),
-        "assets": r.assets.iter().map(|a| json!({"id": a.id, "name": a.name,
+        "assets": r.assets.iter().map(|a| json!({"id": a.id, "name": a.name, "size": a.bytes.len(),
+            "digest": format!("sha256:{}", hex::encode(Sha256::digest(&a.bytes))),
             "browser_download_url": format!("https://github.com/{full}/releases/download/{}/{}", r.tag, a.name)})).collect::<Vec<_>>(),
     })
 }

@@ -7,9 +7,29 @@
 #                               else builds the action's own source with
 #                               cargo install --locked
 #
-# Variables: ACTION_PATH, ACTION_REPOSITORY, VERSION, OS, ARCH (plan);
-# TARGET and ROOT (install).
+# Variables: ACTION_PATH, VERSION, OS, ARCH (plan); TARGET and ROOT
+# (install); ACTION_REPOSITORY when known (github.action_repository is empty
+# inside composite actions, so by default it is read from the action's path,
+# .../_actions/<owner>/<repo>/<ref>).
 set -euo pipefail
+
+sha256() { # sha256 of stdin, hex (macOS runners have shasum, not sha256sum)
+    if command -v sha256sum >/dev/null 2>&1; then sha256sum; else shasum -a 256; fi | cut -c1-64
+}
+
+action_repository() {
+    if [ -n "${ACTION_REPOSITORY:-}" ]; then
+        echo "$ACTION_REPOSITORY"
+        return
+    fi
+    case "$ACTION_PATH" in
+        */_actions/*/*/*)
+            local rest=${ACTION_PATH#*/_actions/}
+            echo "${rest%%/*}/$(echo "$rest" | cut -d/ -f2)"
+            ;;
+        *) echo "" ;;
+    esac
+}
 
 plan() {
     local target
@@ -27,8 +47,10 @@ plan() {
     if [ -n "$VERSION" ]; then
         source="release-$VERSION"
     else
-        source="src-$(cd "$ACTION_PATH" && find Cargo.toml Cargo.lock src templates -type f -print0 \
-            | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
+        source="src-$(cd "$ACTION_PATH" && {
+            find Cargo.toml Cargo.lock src templates -type f | LC_ALL=C sort
+            find Cargo.toml Cargo.lock src templates -type f -print0 | LC_ALL=C sort -z | xargs -0 cat
+        } | sha256 | cut -c1-16)"
     fi
     {
         echo "target=$target"
@@ -39,8 +61,10 @@ plan() {
 
 install() {
     mkdir -p "$ROOT/bin"
-    if [ -n "$VERSION" ] && [ "$TARGET" != unknown ]; then
-        local url="${GITHUB_SERVER_URL:-https://github.com}/$ACTION_REPOSITORY/releases/download/$VERSION/envgate-$VERSION-$TARGET.tar.gz"
+    local repository
+    repository=$(action_repository)
+    if [ -n "$VERSION" ] && [ "$TARGET" != unknown ] && [ -n "$repository" ]; then
+        local url="${GITHUB_SERVER_URL:-https://github.com}/$repository/releases/download/$VERSION/envgate-$VERSION-$TARGET.tar.gz"
         if curl -fsSL --retry 3 "$url" | tar -xz -C "$ROOT/bin" envgate; then
             "$ROOT/bin/envgate" --version
             return

@@ -35,6 +35,11 @@ for (const [i, step] of (action.runs?.steps ?? []).entries()) {
   if (step.run && !step.shell) {
     problems.push(`action.yml: step ${i + 1} runs a script without 'shell'`);
   }
+  // Empty inside composite actions (actions/runner#2525).
+  const used = JSON.stringify(step).match(/github\.action_(repository|ref)/);
+  if (used) {
+    problems.push(`action.yml: step ${i + 1} uses ${used[0]}, which is empty in composite actions`);
+  }
 }
 for (const [name, out] of Object.entries(action.outputs ?? {})) {
   if (!out.value) problems.push(`action.yml: output '${name}' has no value`);
@@ -51,11 +56,8 @@ const workflow = {
     action: {
       "runs-on": "ubuntu-latest",
       steps: (action.runs?.steps ?? []).map((s) => {
-        // `github.action_path` and friends exist in actions only.
-        const text = JSON.stringify(s).replaceAll(
-          /github\.action_(path|repository|ref)/g,
-          "github.workspace",
-        );
+        // `github.action_path` exists in actions only.
+        const text = JSON.stringify(s).replaceAll(/github\.action_path/g, "github.workspace");
         return JSON.parse(text);
       }),
     },

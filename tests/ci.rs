@@ -280,6 +280,37 @@ fn github_fork_pull_request_gets_a_summary_and_a_warning_not_a_failure() {
     assert!(summary.contains("<!-- envgate:pr -->"), "{summary}");
     assert!(summary.contains("> No pull request comment: the pull request comes from a fork"));
 
+    // A fork's run has no secrets: an environment it cannot reach does not
+    // fail it (it does on the repository's own pull requests).
+    let cut_off = Project::new(
+        &format!(
+            "[environments.dev]\nurl = \"{}\"\nmode = \"managed\"\n\
+             [environments.staging]\nurl = \"postgres://envgate@127.0.0.1:1/none?connect_timeout=2\"\nmode = \"export_only\"\n",
+            dev.url()
+        ),
+        &[("1_orders.sql", ORDERS)],
+    );
+    let fork_vars = actions.vars(&gh.url, "pull_request", "refs/pull/2/merge", &event);
+    let run = ci(cut_off.path(), &["--comment", "false"], &fork_vars);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("unreachable environments do not fail this job"),
+        "{run:?}"
+    );
+    let own = pr_event(
+        actions.dir.path(),
+        REPO,
+        "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
+    );
+    let run = ci(
+        cut_off.path(),
+        &["--comment", "false"],
+        &actions.vars(&gh.url, "pull_request", "refs/pull/2/merge", &own),
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("1 unreachable"), "{run:?}");
+
     // A token that may not write (GitHub answers 403): a warning, not a
     // failure.
     let event = pr_event(
@@ -447,6 +478,15 @@ fn gitlab_merge_request_note_is_kept_once_and_needs_an_access_token() {
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(summary.contains("<!-- envgate:pr -->"));
 
+    // Someone quoted envgate's note, marker and all: theirs is never edited.
+    gl.with(|m| {
+        m.notes.push(fake_gitlab::Note {
+            id: 400,
+            iid: 7,
+            body: "> <!-- envgate:pr -->\n> what is this?".into(),
+            author: 5,
+        })
+    });
     // With a project access token: one note, then edited in place.
     let token = [
         ("CI_MERGE_REQUEST_IID", "7"),
@@ -459,11 +499,12 @@ fn gitlab_merge_request_note_is_kept_once_and_needs_an_access_token() {
         gl.lines_from(before),
         vec![
             "GET /api/v4/projects/42/merge_requests/7/diffs",
+            "GET /api/v4/user",
             "GET /api/v4/projects/42/merge_requests/7/notes",
             "POST /api/v4/projects/42/merge_requests/7/notes",
         ]
     );
-    let note = gl.with(|m| m.notes[0].body.clone());
+    let note = gl.with(|m| m.notes[1].body.clone());
     assert!(
         note.contains("This pull request adds 1 migration"),
         "{note}"
@@ -480,10 +521,15 @@ fn gitlab_merge_request_note_is_kept_once_and_needs_an_access_token() {
     let before = gl.requests().len();
     assert_eq!(ci(p.path(), &[], &gitlab_vars(&gl, &out, &token)).code, 0);
     assert_eq!(
-        gl.lines_from(before)[2],
+        gl.lines_from(before).last().unwrap(),
         "PUT /api/v4/projects/42/merge_requests/7/notes/501"
     );
-    assert_eq!(gl.with(|m| m.notes.len()), 1);
+    assert_eq!(
+        gl.with(|m| m.notes.len()),
+        2,
+        "the quote and envgate's note"
+    );
+    assert!(gl.with(|m| m.notes[0].body.contains("what is this?")));
     // The dotenv report for later jobs.
     let env = std::fs::read_to_string(out.join("envgate.env")).unwrap();
     assert!(
@@ -663,6 +709,7 @@ fn gitlab_template_job_runs_envgate_ci() {
         gl.lines_from(0),
         vec![
             "GET /api/v4/projects/42/merge_requests/3/diffs",
+            "GET /api/v4/user",
             "GET /api/v4/projects/42/merge_requests/3/notes",
             "POST /api/v4/projects/42/merge_requests/3/notes",
         ],

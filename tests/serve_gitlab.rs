@@ -223,6 +223,8 @@ fn merge_requests_get_a_commit_status_and_one_note_and_forgeries_nothing() {
         [("envgate", "running"), ("envgate", "success")]
     );
     assert_eq!(statuses[1].description, "4 pending");
+    // For the merge request's source branch.
+    assert_eq!(statuses[1].git_ref.as_deref(), Some("ms-viewport"));
     let first = gl.with(|m| m.notes[0].body.clone());
     assert!(first.starts_with("<!-- envgate:pr -->"), "{first}");
     assert!(

@@ -96,13 +96,10 @@ pub async fn run(config: &Config, args: CiArgs) -> Result<i32, Failure> {
 
     let command_code = run_command(config, &args, tag.as_deref(), &out_dir).await?;
 
-    // The matrix: every environment when a command ran on some of them.
-    let names = if args.command == CiCommand::Status {
-        args.envs.clone()
-    } else {
-        Vec::new()
-    };
-    let envs = common::select(config, &names)?;
+    // The matrix: the environments named (a command's targets: with
+    // secrets scoped per environment, the others may not be reachable
+    // from this job), else all.
+    let envs = common::select(config, &args.envs)?;
     let world = World::read(config, envs).await?;
     let memory = Memory::open(config, common::actor(None), false).await?;
     if let Err(e) = memory.track_modes(config, &world.envs, false).await {
@@ -133,10 +130,21 @@ pub async fn run(config: &Config, args: CiArgs) -> Result<i32, Failure> {
         memory: &memory,
         out_dir: &out_dir,
     };
-    match &detected {
+    let fork = match &detected {
         Ci::GitHub(run) => on_github(&ctx, run).await?,
         Ci::GitLab(run) => on_gitlab(&ctx, run).await?,
-        Ci::None => {}
+        Ci::None => false,
+    };
+    // A fork's pull request runs without the repository's secrets: its
+    // environments are unreachable by design, which is not the change's
+    // fault.
+    let mut fail_on = fail_on;
+    if fork && tally.unreachable > 0 && fail_on.contains(&ci::Finding::Unreachable) {
+        fail_on.retain(|f| *f != ci::Finding::Unreachable);
+        warn(
+            matches!(detected, Ci::GitHub(_)),
+            "unreachable environments do not fail this job: a request from a fork runs without the repository's secrets",
+        );
     }
 
     let bundles = bundle_paths(&out_dir)?;
@@ -374,6 +382,15 @@ impl Ctx<'_> {
     }
 }
 
+/// What happened to the sticky comment, for the log.
+fn said(s: Stuck) -> &'static str {
+    match s {
+        Stuck::Created => "created",
+        Stuck::Edited => "updated",
+        Stuck::Unchanged => "unchanged",
+    }
+}
+
 /// Why a token could not comment, for the log.
 fn cannot_write(e: &ApiError) -> bool {
     matches!(
@@ -385,7 +402,8 @@ fn cannot_write(e: &ApiError) -> bool {
     )
 }
 
-async fn on_github(ctx: &Ctx<'_>, run: &GitHubRun) -> Result<(), Failure> {
+/// The GitHub part; whether the run is for a fork's pull request.
+async fn on_github(ctx: &Ctx<'_>, run: &GitHubRun) -> Result<bool, Failure> {
     let event: Option<ci::Event> = match &run.event_path {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| io_fail(Path::new(p), e))?;
@@ -422,8 +440,10 @@ async fn on_github(ctx: &Ctx<'_>, run: &GitHubRun) -> Result<(), Failure> {
     })?;
     let repo = client.as_ref().map(|c| c.repo(0, owner, name));
     let mut summary = String::new();
+    let mut from_fork = false;
     match trigger {
         Trigger::Review { number, head, fork } => {
+            from_fork = fork;
             let mut added = HashSet::new();
             if let Some(repo) = &repo {
                 match repo.pull_files(number).await {
@@ -461,14 +481,7 @@ async fn on_github(ctx: &Ctx<'_>, run: &GitHubRun) -> Result<(), Failure> {
             } else if let Some(repo) = &repo {
                 match sticky(&repo.thread(number), PR_MARKER, &body).await {
                     Ok(s) => {
-                        eprintln!(
-                            "envgate ci: pull request #{number}: comment {}",
-                            match s {
-                                Stuck::Created => "created",
-                                Stuck::Edited => "updated",
-                                Stuck::Unchanged => "unchanged",
-                            }
-                        );
+                        eprintln!("envgate ci: pull request #{number}: comment {}", said(s));
                         None
                     }
                     Err(e) if cannot_write(&e) => Some(format!(
@@ -517,7 +530,7 @@ async fn on_github(ctx: &Ctx<'_>, run: &GitHubRun) -> Result<(), Failure> {
     if let Some(path) = &run.step_summary {
         append(Path::new(path), &format!("{}\n", summary.trim_end()))?;
     }
-    Ok(())
+    Ok(from_fork)
 }
 
 /// Attaches files to the tag's release (created when missing), replacing
@@ -527,10 +540,7 @@ async fn upload_github(
     tag: &str,
     files: &[Written],
 ) -> Result<(), ApiError> {
-    let release = match repo.release_by_tag(tag).await? {
-        Some(r) => r,
-        None => repo.create_release(tag, false, "").await?,
-    };
+    let release = repo.release_for(tag, false).await?;
     for (name, content_type, path) in files {
         let bytes = std::fs::read(path).map_err(|e| ApiError::Invalid(format!("{name}: {e}")))?;
         repo.put_asset(&release, name, content_type, bytes).await?;
@@ -539,7 +549,8 @@ async fn upload_github(
     Ok(())
 }
 
-async fn on_gitlab(ctx: &Ctx<'_>, run: &GitLabRun) -> Result<(), Failure> {
+/// The GitLab part; whether the run is for a fork's merge request.
+async fn on_gitlab(ctx: &Ctx<'_>, run: &GitLabRun) -> Result<bool, Failure> {
     let token = match (var("ENVGATE_GITLAB_TOKEN"), var("CI_JOB_TOKEN")) {
         (Some(t), _) => Some(gitlab::Token::Private(t)),
         (None, Some(t)) => Some(gitlab::Token::Job(t)),
@@ -554,7 +565,7 @@ async fn on_gitlab(ctx: &Ctx<'_>, run: &GitLabRun) -> Result<(), Failure> {
         (Some(iid), _) => Trigger::Review {
             number: iid,
             head: run.sha.clone(),
-            fork: false,
+            fork: run.fork,
         },
         (None, Some(tag)) if crate::core::release::tag_matches(&ctx.config.release_tags, tag) => {
             Trigger::Release { tag: tag.clone() }
@@ -562,8 +573,10 @@ async fn on_gitlab(ctx: &Ctx<'_>, run: &GitLabRun) -> Result<(), Failure> {
         _ => Trigger::Other,
     };
     let mut summary = String::new();
+    let mut from_fork = false;
     match trigger {
-        Trigger::Review { number, head, .. } => {
+        Trigger::Review { number, head, fork } => {
+            from_fork = fork;
             let mut added = HashSet::new();
             if let Some(p) = &project {
                 match p.diffs(number).await {
@@ -585,7 +598,12 @@ async fn on_gitlab(ctx: &Ctx<'_>, run: &GitLabRun) -> Result<(), Failure> {
             let body = ctx.comment(&added, &head);
             summary.push_str(&body);
             let writable = client.as_ref().is_some_and(|c| c.token().can_write_notes());
-            if ctx.args.comment && !writable {
+            if ctx.args.comment && fork {
+                warn(
+                    false,
+                    "No merge request note: the merge request comes from a fork, whose pipeline has no token for the target project. The matrix is in envgate-ci/summary.md.",
+                );
+            } else if ctx.args.comment && !writable {
                 warn(
                     false,
                     "No merge request note: CI_JOB_TOKEN may not write notes. Set ENVGATE_GITLAB_TOKEN to a project access token (api scope, Reporter or above).",
@@ -594,7 +612,7 @@ async fn on_gitlab(ctx: &Ctx<'_>, run: &GitLabRun) -> Result<(), Failure> {
                 && let Some(p) = &project
             {
                 match sticky(&p.thread(number), PR_MARKER, &body).await {
-                    Ok(s) => eprintln!("envgate ci: merge request !{number}: note {s:?}"),
+                    Ok(s) => eprintln!("envgate ci: merge request !{number}: note {}", said(s)),
                     Err(e) if cannot_write(&e) => {
                         warn(false, &format!("No merge request note: {e}"))
                     }
@@ -604,19 +622,25 @@ async fn on_gitlab(ctx: &Ctx<'_>, run: &GitLabRun) -> Result<(), Failure> {
         }
         Trigger::Release { tag } => {
             let written = ctx.release_bundles(&tag).await?;
-            if let Some(p) = &project
-                && !written.is_empty()
-            {
-                upload_gitlab(p, &tag, &written)
-                    .await
-                    .map_err(|e| Failure::internal(format!("release {tag}: {e}")))?;
+            match &project {
+                Some(p) if !written.is_empty() => {
+                    upload_gitlab(p, &tag, &written)
+                        .await
+                        .map_err(|e| Failure::internal(format!("release {tag}: {e}")))?;
+                }
+                None if !written.is_empty() => warn(
+                    false,
+                    "neither ENVGATE_GITLAB_TOKEN nor CI_JOB_TOKEN is set: the bundles are not attached to the release",
+                ),
+                _ => {}
             }
             summary.push_str(&review::summary(ctx.world, ctx.m).markdown);
         }
         Trigger::Other => summary.push_str(&review::summary(ctx.world, ctx.m).markdown),
     }
     let path = ctx.out_dir.join("summary.md");
-    std::fs::write(&path, summary).map_err(|e| io_fail(&path, e))
+    std::fs::write(&path, summary).map_err(|e| io_fail(&path, e))?;
+    Ok(from_fork)
 }
 
 /// Uploads the files as the generic package `envgate/<tag>`, linked from

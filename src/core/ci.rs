@@ -37,8 +37,12 @@ pub struct GitLabRun {
     pub project_id: String,
     pub merge_request_iid: Option<u64>,
     pub tag: Option<String>,
+    /// The merge request's head (not a merged-results pipeline's merge
+    /// commit), else the pipeline's commit.
     pub sha: String,
     pub user: Option<String>,
+    /// The merge request comes from a fork.
+    pub fork: bool,
 }
 
 /// Reads the CI from its variables (`get` reads the process environment, or a map in
@@ -76,8 +80,14 @@ pub fn detect(get: impl Fn(&str) -> Option<String>) -> Result<Ci, String> {
                 .map_or_else(|| need("CI_PROJECT_ID"), Ok)?,
             merge_request_iid: iid,
             tag: set("CI_COMMIT_TAG"),
-            sha: set("CI_COMMIT_SHA").unwrap_or_default(),
+            sha: set("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA")
+                .or_else(|| set("CI_COMMIT_SHA"))
+                .unwrap_or_default(),
             user: set("GITLAB_USER_LOGIN"),
+            fork: matches!(
+                (set("CI_MERGE_REQUEST_SOURCE_PROJECT_ID"), set("CI_MERGE_REQUEST_PROJECT_ID")),
+                (Some(a), Some(b)) if a != b
+            ),
         }));
     }
     Ok(Ci::None)
@@ -302,6 +312,22 @@ mod tests {
             (run.project_id.as_str(), run.merge_request_iid),
             ("12", Some(5))
         );
+        assert!(!run.fork);
+        let Ci::GitLab(fork) = detect(vars(&[
+            ("GITLAB_CI", "true"),
+            ("CI_API_V4_URL", "https://gitlab.example.com/api/v4"),
+            ("CI_PROJECT_ID", "99"),
+            ("CI_MERGE_REQUEST_PROJECT_ID", "12"),
+            ("CI_MERGE_REQUEST_SOURCE_PROJECT_ID", "99"),
+            ("CI_MERGE_REQUEST_IID", "5"),
+            ("CI_COMMIT_SHA", "merge-commit"),
+            ("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA", "head-commit"),
+        ]))
+        .unwrap() else {
+            panic!()
+        };
+        assert!(fork.fork);
+        assert_eq!(fork.sha, "head-commit");
         assert!(
             detect(vars(&[
                 ("GITLAB_CI", "true"),

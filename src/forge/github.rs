@@ -835,6 +835,22 @@ impl Repo<'_> {
         }
     }
 
+    /// The tag's release, created (a draft when asked) when it has none.
+    /// Two jobs creating it at once both end with the one release.
+    pub async fn release_for(&self, tag: &str, draft: bool) -> Result<Release, ApiError> {
+        if let Some(r) = self.release_by_tag(tag).await? {
+            return Ok(r);
+        }
+        match self.create_release(tag, draft, "").await {
+            Err(ApiError::Status { status: 422, .. }) => {
+                self.release_by_tag(tag).await?.ok_or_else(|| {
+                    ApiError::Invalid(format!("release {tag}: neither found nor created"))
+                })
+            }
+            other => other,
+        }
+    }
+
     pub async fn create_release(
         &self,
         tag: &str,

@@ -36,6 +36,8 @@ pub struct GitLab {
     http: reqwest::Client,
     api: url::Url,
     token: Token,
+    /// The token's own user id, once asked.
+    me: std::sync::Mutex<Option<u64>>,
 }
 
 /// One project, by numeric id or `group/name` path.
@@ -57,9 +59,8 @@ pub struct GlNote {
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct Author {
+    pub id: u64,
     pub username: String,
-    #[serde(default)]
-    pub bot: Option<bool>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -137,11 +138,28 @@ impl GitLab {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(GitLab { http, api, token })
+        Ok(GitLab {
+            http,
+            api,
+            token,
+            me: std::sync::Mutex::new(None),
+        })
     }
 
     pub fn token(&self) -> &Token {
         &self.token
+    }
+
+    /// The id of the user the token acts as (an access token's bot user);
+    /// None when GitLab will not say (a job token).
+    pub async fn me(&self) -> Option<u64> {
+        if let Some(id) = *self.me.lock().expect("me") {
+            return Some(id);
+        }
+        let v: Value = self.json(Method::GET, "user", None).await.ok()?;
+        let id = v["id"].as_u64()?;
+        *self.me.lock().expect("me") = Some(id);
+        Some(id)
     }
 
     /// Whether the API answers with this token.
@@ -556,19 +574,23 @@ impl Project<'_> {
     pub async fn set_status(
         &self,
         sha: &str,
+        branch: Option<&str>,
         name: &str,
         state: &str,
         description: &str,
     ) -> Result<(), ApiError> {
         let description: String = description.chars().take(255).collect();
+        let mut body =
+            serde_json::json!({"state": state, "name": name, "description": description});
+        if let Some(b) = branch {
+            body["ref"] = b.into();
+        }
         let r = self
             .gl
             .json::<Value>(
                 Method::POST,
                 &format!("{}/statuses/{}", self.base(), seg(sha)),
-                Some(
-                    &serde_json::json!({"state": state, "name": name, "description": description}),
-                ),
+                Some(&body),
             )
             .await;
         match r {
@@ -674,7 +696,10 @@ pub struct MergeRequestThread<'a> {
 }
 
 impl Thread for MergeRequestThread<'_> {
+    /// Only the token's own notes count as envgate's: a person quoting
+    /// the marker is never edited.
     async fn notes(&self) -> Result<Vec<Note>, ApiError> {
+        let me = self.project.gl.me().await;
         Ok(self
             .project
             .notes(self.iid)
@@ -683,9 +708,7 @@ impl Thread for MergeRequestThread<'_> {
             .filter(|n| !n.system)
             .map(|n| Note {
                 id: n.id,
-                // Access tokens act as bot users; an older GitLab does not
-                // say, so the marker alone decides there.
-                by_bot: n.author.as_ref().and_then(|a| a.bot).unwrap_or(true),
+                by_bot: me.is_some() && n.author.as_ref().map(|a| a.id) == me,
                 body: n.body,
             })
             .collect())

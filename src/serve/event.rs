@@ -33,6 +33,10 @@ pub enum Work {
         project: GlProject,
         sha: String,
         merge_request: Option<u64>,
+        /// The branch the commit status is for (GitLab attaches it to the
+        /// first branch holding the commit otherwise).
+        #[serde(default)]
+        branch: Option<String>,
     },
     /// GitLab: a release tag's bundles, linked from its release.
     GitLabTag { project: GlProject, tag: String },
@@ -289,6 +293,9 @@ struct GlLastCommit {
 #[derive(Deserialize)]
 struct GlMrAttributes {
     iid: u64,
+    source_branch: Option<String>,
+    source_project_id: Option<u64>,
+    target_project_id: Option<u64>,
     action: Option<String>,
     oldrev: Option<String>,
     last_commit: Option<GlLastCommit>,
@@ -365,11 +372,14 @@ pub fn classify_gitlab(event: &str, body: &[u8]) -> Result<Option<Work>, String>
                 Some("update") => a.oldrev.is_some(),
                 _ => false,
             };
+            // A fork's branch is not the target project's: no ref then.
+            let same_project = a.source_project_id == a.target_project_id;
             match (wanted, a.last_commit) {
                 (true, Some(c)) => Some(Work::GitLabMatrix {
                     project: e.project.into(),
                     sha: c.id,
                     merge_request: Some(a.iid),
+                    branch: a.source_branch.filter(|_| same_project),
                 }),
                 _ => None,
             }
@@ -379,6 +389,7 @@ pub fn classify_gitlab(event: &str, body: &[u8]) -> Result<Option<Work>, String>
             let project: GlProject = e.project.into();
             (e.reference == format!("refs/heads/{}", project.default_branch) && !zero(&e.after))
                 .then_some(Work::GitLabMatrix {
+                    branch: Some(project.default_branch.clone()),
                     project,
                     sha: e.after,
                     merge_request: None,

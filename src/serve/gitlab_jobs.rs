@@ -34,26 +34,36 @@ impl Worker {
         p: &GlProject,
         sha: &str,
         merge_request: Option<u64>,
+        branch: Option<&str>,
     ) -> Result<(), JobError> {
         let project = self.project(p);
+        // The status is a convenience: GitLab refusing it (a fork's commit
+        // it does not know a branch for) must not cost the note.
+        let status = |state: &'static str, description: String| {
+            let project = &project;
+            async move {
+                match project
+                    .set_status(sha, branch, STATUS, state, &description)
+                    .await
+                {
+                    Err(e @ crate::forge::ApiError::Transient { .. }) => Err(JobError::from(e)),
+                    Err(e) => {
+                        tracing::warn!("commit status not set: {e}");
+                        Ok(())
+                    }
+                    Ok(()) => Ok(()),
+                }
+            }
+        };
         let Some(config) = self.config_at(&project, sha).await? else {
             tracing::info!(project = %p.path, "no envgate.toml: nothing to do");
             return Ok(());
         };
-        project
-            .set_status(sha, STATUS, "running", "reading every environment")
-            .await?;
+        status("running", "reading every environment".into()).await?;
         let config = match config {
             Ok(c) => c,
             Err(e) => {
-                project
-                    .set_status(
-                        sha,
-                        STATUS,
-                        "failed",
-                        &format!("envgate.toml is not valid: {e}"),
-                    )
-                    .await?;
+                status("failed", format!("envgate.toml is not valid: {e}")).await?;
                 return Ok(());
             }
         };
@@ -64,14 +74,11 @@ impl Worker {
         {
             Ok(w) => w,
             Err(f) => {
-                project
-                    .set_status(
-                        sha,
-                        STATUS,
-                        "failed",
-                        &format!("cannot read the migrations: {}", f.message),
-                    )
-                    .await?;
+                status(
+                    "failed",
+                    format!("cannot read the migrations: {}", f.message),
+                )
+                .await?;
                 return Ok(());
             }
         };
@@ -87,9 +94,7 @@ impl Worker {
             Conclusion::Failure => "failed",
             Conclusion::Success | Conclusion::Neutral => "success",
         };
-        project
-            .set_status(sha, STATUS, state, &summary.title)
-            .await?;
+        status(state, summary.title.clone()).await?;
         let Some(iid) = merge_request else {
             return Ok(());
         };

@@ -106,8 +106,9 @@ impl Worker {
                 project,
                 sha,
                 merge_request,
+                branch,
             } => {
-                self.gitlab_matrix(&memory, project, sha, *merge_request)
+                self.gitlab_matrix(&memory, project, sha, *merge_request, branch.as_deref())
                     .await
             }
             Work::GitLabTag { project, tag } => self.gitlab_tag(&memory, project, tag).await,
@@ -360,10 +361,7 @@ impl Worker {
                 };
             let shown: Value = serde_json::from_str(&reply.text)
                 .map_err(|e| JobError::Permanent(format!("release show: {e}")))?;
-            let release = match gh.release_by_tag(tag).await? {
-                Some(rel) => rel,
-                None => gh.create_release(tag, self.draft_releases(), "").await?,
-            };
+            let release = gh.release_for(tag, self.draft_releases()).await?;
             let mut names = Vec::new();
             for b in &reply.bundles {
                 for (name, content_type, bytes) in bundle_files(b) {

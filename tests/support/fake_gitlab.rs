@@ -18,6 +18,8 @@ use std::sync::{Arc, Mutex};
 pub const PROJECT: &str = "42";
 pub const ACCESS_TOKEN: &str = "glpat-fake-access-token";
 pub const JOB_TOKEN: &str = "glcbt-fake-job-token";
+/// The user the access token acts as.
+pub const BOT_USER: u64 = 9;
 
 #[derive(Clone, Debug)]
 pub struct Request {
@@ -41,6 +43,8 @@ pub struct Note {
     pub id: u64,
     pub iid: u64,
     pub body: String,
+    /// The access token's bot user is 9.
+    pub author: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -57,6 +61,7 @@ pub struct Status {
     pub name: String,
     pub state: String,
     pub description: String,
+    pub git_ref: Option<String>,
 }
 
 #[derive(Default)]
@@ -227,6 +232,12 @@ async fn handle(
         body: body.to_vec(),
     });
     let header = |k: &str| headers.get(k).and_then(|v| v.to_str().ok());
+    if path == "/api/v4/user" && header("private-token") == Some(ACCESS_TOKEN) {
+        return answer(
+            200,
+            json!({"id": BOT_USER, "username": "project_42_bot_1", "bot": true}),
+        );
+    }
     if path == "/api/v4/version" && header("private-token") == Some(ACCESS_TOKEN) {
         return answer(200, json!({"version": "17.6.0", "revision": "fake"}));
     }
@@ -300,7 +311,7 @@ async fn handle(
                 .filter(|n| n.iid == iid)
                 .map(|n| {
                     json!({"id": n.id, "body": n.body, "system": false, "noteable_type": "MergeRequest",
-                           "author": {"id": 9, "username": "project_42_bot_1", "bot": true}})
+                           "author": {"id": n.author, "username": if n.author == BOT_USER { "project_42_bot_1" } else { "someone" }}})
                 })
                 .collect();
             paginate(items)
@@ -314,6 +325,7 @@ async fn handle(
                 id,
                 iid: iid.parse().unwrap_or(0),
                 body: json_body["body"].as_str().unwrap_or("").to_owned(),
+                author: BOT_USER,
             };
             m.notes.push(note.clone());
             answer(201, json!({"id": id, "body": note.body, "system": false}))
@@ -521,6 +533,7 @@ async fn handle(
                 name: name.clone(),
                 state: state.clone(),
                 description: json_body["description"].as_str().unwrap_or("").to_owned(),
+                git_ref: json_body["ref"].as_str().map(str::to_owned),
             });
             answer(201, json!({"sha": sha, "name": name, "status": state}))
         }

@@ -145,8 +145,8 @@ pub struct Credentials {
 
 impl Credentials {
     /// The URL of `env` for `owner/repo`: the environment variable
-    /// `<prefix>__<OWNER>__<REPO>__<ENV>` (upper case, anything but letters
-    /// and digits as `_`), else the file `<dir>/<owner>/<repo>/<env>.url`.
+    /// `<prefix>__<OWNER>__<REPO>__<ENV>` (upper case, each run of anything
+    /// but letters and digits as one `_`), else the file `<dir>/<owner>/<repo>/<env>.url`.
     pub fn url(&self, owner: &str, repo: &str, env: &str) -> Result<String, String> {
         let var = self.variable(owner, repo, env);
         if let Ok(v) = std::env::var(&var)
@@ -181,16 +181,19 @@ impl Credentials {
     }
 
     pub fn variable(&self, owner: &str, repo: &str, env: &str) -> String {
+        // Runs of other characters become one `_`, so `__` only ever
+        // separates the parts: repository `a`, environment `b__c` and
+        // repository `a__b`, environment `c` cannot share a variable.
         let part = |s: &str| -> String {
-            s.chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() {
-                        c.to_ascii_uppercase()
-                    } else {
-                        '_'
-                    }
-                })
-                .collect()
+            let mut out = String::new();
+            for c in s.chars() {
+                if c.is_ascii_alphanumeric() {
+                    out.push(c.to_ascii_uppercase());
+                } else if !out.ends_with('_') {
+                    out.push('_');
+                }
+            }
+            out.trim_matches('_').to_owned()
         };
         format!(
             "{}__{}__{}__{}",
@@ -422,6 +425,15 @@ mod tests {
         assert_eq!(
             c.variable("acme", "my-shop", "prod-eu"),
             "EGTEST_URL__ACME__MY_SHOP__PROD_EU"
+        );
+        assert_ne!(
+            c.variable("a", "b", "c__d"),
+            c.variable("a", "b__c", "d"),
+            "parts never run into each other"
+        );
+        assert_eq!(
+            c.variable("group/sub", "my--shop", "_x_"),
+            "EGTEST_URL__GROUP_SUB__MY_SHOP__X"
         );
         assert_eq!(c.url("acme", "shop", "prod").unwrap(), "postgres://p@h/db");
         let err = c.url("acme", "shop", "dev").unwrap_err();

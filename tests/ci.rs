@@ -409,7 +409,8 @@ fn github_release_tag_attaches_bundles_once() {
     let run = ci(p.path(), &[], &vars);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(writes(&gh, before), Vec::<String>::new());
-    // An asset that no longer holds the bundle is replaced, not doubled.
+    // A release whose SQL asset no longer holds the bundle gets the bundle
+    // again, SQL and manifest, each replacing its asset, never doubled.
     gh.with(|m| m.releases.get_mut(REPO).unwrap()[0].assets[0].bytes = b"stale".to_vec());
     let before = gh.requests().len();
     let run = ci(p.path(), &[], &vars);
@@ -418,6 +419,8 @@ fn github_release_tag_attaches_bundles_once() {
         writes(&gh, before),
         vec![
             format!("DELETE /repos/{REPO}/releases/assets/4001"),
+            format!("POST /uploads/repos/{REPO}/releases/3001/assets"),
+            format!("DELETE /repos/{REPO}/releases/assets/4002"),
             format!("POST /uploads/repos/{REPO}/releases/3001/assets"),
         ]
     );

@@ -287,6 +287,10 @@ fn merge_requests_get_a_commit_status_and_one_note_and_forgeries_nothing() {
         "{w:?}"
     );
     assert_eq!(gl.with(|m| m.notes.len()), 1);
+    // The job is done once GitLab has the note and the queue hears of it.
+    support::wait_until(Duration::from_secs(10), "the job to finish", || {
+        bot.jobs().iter().all(|(_, state)| state == "done")
+    });
     let jobs = bot.jobs();
     assert_eq!(
         jobs,

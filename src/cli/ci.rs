@@ -541,10 +541,17 @@ async fn upload_github(
     files: &[Written],
 ) -> Result<(), ApiError> {
     let release = repo.release_for(tag, false).await?;
-    for (name, content_type, path) in files {
-        let bytes = std::fs::read(path).map_err(|e| ApiError::Invalid(format!("{name}: {e}")))?;
-        repo.put_asset(&release, name, content_type, bytes).await?;
-        eprintln!("envgate ci: attached {name} to release {tag}");
+    // Written per bundle: its SQL, then its manifest.
+    for bundle in files.chunks(2) {
+        let mut contents = Vec::new();
+        for (name, content_type, path) in bundle {
+            let bytes =
+                std::fs::read(path).map_err(|e| ApiError::Invalid(format!("{name}: {e}")))?;
+            contents.push((name.clone(), *content_type, bytes));
+        }
+        for asset in repo.put_bundle(&release, contents).await? {
+            eprintln!("envgate ci: {} is on release {tag}", asset.name);
+        }
     }
     Ok(())
 }

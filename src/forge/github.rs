@@ -881,26 +881,38 @@ impl Repo<'_> {
 
     /// Uploads a release asset to the release's `upload_url` (its
     /// `{?name,label}` template dropped).
-    /// Puts a file on the release under `name`: kept when the asset there
-    /// already holds these bytes (a redelivery), else replacing any
-    /// same-named asset, never adding a second.
-    pub async fn put_asset(
+    /// Puts a bundle's files, its SQL first and then its manifest, on the
+    /// release. When the SQL asset there already holds these bytes, that
+    /// bundle is the one published and its assets are kept (the manifest
+    /// differs only in when it was generated); otherwise every file
+    /// replaces its same-named asset. Never a second asset of a name.
+    pub async fn put_bundle(
         &self,
         release: &Release,
-        name: &str,
-        content_type: &str,
-        bytes: Vec<u8>,
-    ) -> Result<Asset, ApiError> {
-        let same: Vec<&Asset> = release.assets.iter().filter(|a| a.name == name).collect();
-        if let [only] = same[..]
-            && only.holds(&bytes)
-        {
-            return Ok(only.clone());
+        files: Vec<(String, &str, Vec<u8>)>,
+    ) -> Result<Vec<Asset>, ApiError> {
+        let published = files.first().is_some_and(|(name, _, bytes)| {
+            release
+                .assets
+                .iter()
+                .any(|a| &a.name == name && a.holds(bytes))
+        });
+        let mut out = Vec::new();
+        for (name, content_type, bytes) in files {
+            let same: Vec<&Asset> = release.assets.iter().filter(|a| a.name == name).collect();
+            if published && let Some(kept) = same.first() {
+                out.push((*kept).clone());
+                continue;
+            }
+            for old in same {
+                self.delete_asset(old.id).await?;
+            }
+            out.push(
+                self.upload_asset(release, &name, content_type, bytes)
+                    .await?,
+            );
         }
-        for old in same {
-            self.delete_asset(old.id).await?;
-        }
-        self.upload_asset(release, name, content_type, bytes).await
+        Ok(out)
     }
 
     pub async fn upload_asset(

@@ -116,17 +116,17 @@ impl<'a> Chat for GitHubChat<'a> {
         let Some(rel) = self.repo.release_by_tag(tag).await? else {
             return Ok(collapsed(b));
         };
-        let mut links = Vec::new();
-        for (name, content_type, bytes) in bundle_files(b) {
-            let asset = self
-                .repo
-                .put_asset(&rel, &name, content_type, bytes)
-                .await?;
-            links.push(match asset.browser_download_url {
-                Some(url) => format!("[`{name}`]({url})"),
-                None => format!("`{name}`"),
-            });
-        }
+        let assets = self
+            .repo
+            .put_bundle(&rel, bundle_files(b).into_iter().collect())
+            .await?;
+        let links: Vec<String> = assets
+            .into_iter()
+            .map(|a| match a.browser_download_url {
+                Some(url) => format!("[`{}`]({url})", a.name),
+                None => format!("`{}`", a.name),
+            })
+            .collect();
         Ok(format!(
             "\n\nThe bundle is attached to release {tag}: {} (bundle {}, sha256 `{}`).",
             links.join(" and "),

@@ -364,10 +364,9 @@ impl Worker {
             let release = gh.release_for(tag, self.draft_releases()).await?;
             let mut names = Vec::new();
             for b in &reply.bundles {
-                for (name, content_type, bytes) in bundle_files(b) {
-                    gh.put_asset(&release, &name, content_type, bytes).await?;
-                    names.push(name);
-                }
+                let files: Vec<_> = bundle_files(b).into_iter().collect();
+                names.extend(files.iter().map(|(name, _, _)| name.clone()));
+                gh.put_bundle(&release, files).await?;
             }
             #[derive(Serialize)]
             struct Section<'a> {

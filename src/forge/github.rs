@@ -13,6 +13,7 @@
 //! JWT crate whose RSA backend carries a timing advisory: a JWT is two
 //! base64url JSON objects and one signature.
 
+use super::http::{self, Answer, Try, next_link};
 use crate::serve::config::GithubConfig;
 use crate::serve::metrics::Metrics;
 use base64::Engine;
@@ -27,9 +28,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The REST API version envgate was written against.
 const API_VERSION: &str = "2022-11-28";
-/// Waits shorter than this happen in place; longer ones are the queue's.
-const MAX_INLINE_WAIT: Duration = Duration::from_secs(20);
-const ATTEMPTS: u32 = 4;
 
 pub use super::ApiError;
 
@@ -52,13 +50,6 @@ pub struct GitHub {
     uploads_host: Option<String>,
     auth: Auth,
     metrics: Arc<Metrics>,
-}
-
-/// A response's parts.
-pub struct Answer {
-    pub status: StatusCode,
-    pub headers: header::HeaderMap,
-    pub body: bytes::Bytes,
 }
 
 fn now_secs() -> u64 {
@@ -230,83 +221,44 @@ impl GitHub {
                 url.host_str().unwrap_or("?")
             )));
         }
-        let mut last = String::new();
-        for attempt in 1..=ATTEMPTS {
-            let mut req = self
-                .http
-                .request(method.clone(), url.clone())
-                .header(header::ACCEPT, "application/vnd.github+json")
-                .header("X-GitHub-Api-Version", API_VERSION);
-            if let Some(t) = token {
-                req = req.bearer_auth(t);
-            }
-            if let Some((bytes, content_type)) = &body {
-                req = req
-                    .header(header::CONTENT_TYPE, *content_type)
-                    .body(bytes.clone());
-            }
-            let m = method.as_str();
-            let sent = req.send().await;
-            let response = match sent {
-                Ok(r) => r,
-                Err(e) => {
-                    self.metrics.inc(
-                        "envgate_github_api_errors_total",
-                        &[("method", m), ("kind", "transport")],
-                    );
-                    last = format!("{m} {}: {e}", url.path());
-                    tokio::time::sleep(backoff(attempt)).await;
-                    continue;
+        let m = method.as_str();
+        http::send(
+            &method,
+            &url,
+            || {
+                let mut req = self
+                    .http
+                    .request(method.clone(), url.clone())
+                    .header(header::ACCEPT, "application/vnd.github+json")
+                    .header("X-GitHub-Api-Version", API_VERSION);
+                if let Some(t) = token {
+                    req = req.bearer_auth(t);
                 }
-            };
-            let status = response.status();
-            self.metrics.inc(
-                "envgate_github_api_requests_total",
-                &[("method", m), ("status", status.as_str())],
-            );
-            let headers = response.headers().clone();
-            let bytes = response.bytes().await.unwrap_or_default();
-            if status.is_success() || status == StatusCode::NOT_MODIFIED {
-                return Ok(Answer {
-                    status,
-                    headers,
-                    body: bytes,
-                });
-            }
-            let message = error_message(&bytes);
-            if let Some(wait) = rate_limited(status, &headers, &message) {
-                self.metrics.inc(
-                    "envgate_github_api_errors_total",
-                    &[("method", m), ("kind", "rate_limit")],
-                );
-                last = format!("{m} {}: rate limited: {message}", url.path());
-                if wait > MAX_INLINE_WAIT || attempt == ATTEMPTS {
-                    return Err(ApiError::Transient {
-                        message: last,
-                        after: wait,
-                    });
+                if let Some((bytes, content_type)) = &body {
+                    req = req
+                        .header(header::CONTENT_TYPE, *content_type)
+                        .body(bytes.clone());
                 }
-                tokio::time::sleep(wait).await;
-                continue;
-            }
-            if status.is_server_error() {
-                self.metrics.inc(
-                    "envgate_github_api_errors_total",
-                    &[("method", m), ("kind", "server")],
-                );
-                last = format!("{m} {}: {status}: {message}", url.path());
-                tokio::time::sleep(backoff(attempt)).await;
-                continue;
-            }
-            return Err(ApiError::Status {
-                status: status.as_u16(),
-                message: format!("{m} {}: {message}", url.path()),
-            });
-        }
-        Err(ApiError::Transient {
-            message: last,
-            after: Duration::from_secs(30),
-        })
+                req
+            },
+            rate_limited,
+            |t| {
+                let (name, label) = match t {
+                    Try::Answered(status) => {
+                        self.metrics.inc(
+                            "envgate_github_api_requests_total",
+                            &[("method", m), ("status", status.as_str())],
+                        );
+                        return;
+                    }
+                    Try::Transport => ("envgate_github_api_errors_total", "transport"),
+                    Try::RateLimited => ("envgate_github_api_errors_total", "rate_limit"),
+                    Try::ServerError => ("envgate_github_api_errors_total", "server"),
+                };
+                self.metrics.inc(name, &[("method", m), ("kind", label)]);
+            },
+        )
+        .await
     }
 
     /// Sends JSON (or nothing) and decodes the JSON answer.
@@ -361,18 +313,6 @@ impl GitHub {
     }
 }
 
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(200 * 2u64.pow(attempt.saturating_sub(1)))
-}
-
-/// GitHub's `message` field, or the start of the body.
-fn error_message(body: &[u8]) -> String {
-    serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
-        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned())
-}
-
 /// How long to wait when GitHub rate-limits a request: `Retry-After`, else
 /// the primary limit's reset time, else a minute for a secondary limit.
 fn rate_limited(
@@ -383,10 +323,10 @@ fn rate_limited(
     if status != StatusCode::FORBIDDEN && status != StatusCode::TOO_MANY_REQUESTS {
         return None;
     }
-    let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok());
-    if let Some(s) = h("retry-after").and_then(|v| v.trim().parse::<u64>().ok()) {
-        return Some(Duration::from_secs(s));
+    if let Some(wait) = http::retry_after(headers) {
+        return Some(wait);
     }
+    let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok());
     if h("x-ratelimit-remaining") == Some("0") {
         return Some(
             h("x-ratelimit-reset")
@@ -401,22 +341,6 @@ fn rate_limited(
         || m.contains("secondary rate limit")
         || m.contains("abuse"))
     .then_some(Duration::from_secs(60))
-}
-
-/// The `rel="next"` URL of a `Link` header.
-fn next_link(link: &str) -> Option<String> {
-    link.split(',').find_map(|part| {
-        let (url, params) = part.split_once(';')?;
-        params
-            .split(';')
-            .any(|p| p.trim() == "rel=\"next\"")
-            .then(|| {
-                url.trim()
-                    .trim_start_matches('<')
-                    .trim_end_matches('>')
-                    .to_owned()
-            })
-    })
 }
 
 /// One file of a tree.

@@ -8,15 +8,13 @@
 //! retry on transport errors, 5xx and 429 (after `Retry-After` when it is
 //! short); the token only ever goes to the configured API origin.
 
+use super::http::{self, Answer, next_link};
 use super::{ApiError, Note, Thread};
 use reqwest::{Method, StatusCode, header};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::time::Duration;
-
-const ATTEMPTS: u32 = 4;
-const MAX_INLINE_WAIT: Duration = Duration::from_secs(20);
 
 /// A token and the header it travels in.
 pub enum Token {
@@ -115,17 +113,6 @@ fn seg(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, SET).to_string()
 }
 
-fn error_message(body: &[u8]) -> String {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(v) => match (&v["message"], &v["error"]) {
-            (Value::String(s), _) | (_, Value::String(s)) => s.clone(),
-            (m, _) if !m.is_null() => m.to_string(),
-            _ => v.to_string().chars().take(200).collect(),
-        },
-        Err(_) => String::from_utf8_lossy(body).chars().take(200).collect(),
-    }
-}
-
 impl GitLab {
     pub fn new(api_url: &str, token: Token) -> Result<GitLab, String> {
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -200,72 +187,38 @@ impl GitLab {
             .map_err(|e| ApiError::Invalid(format!("{path}: {e}")))
     }
 
-    /// Sends a request, retrying where GitLab says to.
+    /// Sends a request, retrying where GitLab says to (5xx; 429 after
+    /// `Retry-After`, a minute without one).
     pub async fn send(
         &self,
         method: Method,
         path: &str,
         body: Option<(Vec<u8>, &str)>,
-    ) -> Result<(StatusCode, header::HeaderMap, bytes::Bytes), ApiError> {
+    ) -> Result<Answer, ApiError> {
         let url = self.url(path)?;
-        let mut last = String::new();
-        for attempt in 1..=ATTEMPTS {
-            let mut req = self.http.request(method.clone(), url.clone());
-            req = match &self.token {
-                Token::Private(t) => req.header("PRIVATE-TOKEN", t),
-                Token::Job(t) => req.header("JOB-TOKEN", t),
-            };
-            if let Some((bytes, content_type)) = &body {
-                req = req
-                    .header(header::CONTENT_TYPE, *content_type)
-                    .body(bytes.clone());
-            }
-            let m = method.as_str();
-            let response = match req.send().await {
-                Ok(r) => r,
-                Err(e) => {
-                    last = format!("{m} {}: {e}", url.path());
-                    tokio::time::sleep(backoff(attempt)).await;
-                    continue;
+        http::send(
+            &method,
+            &url,
+            || {
+                let req = self.http.request(method.clone(), url.clone());
+                let mut req = match &self.token {
+                    Token::Private(t) => req.header("PRIVATE-TOKEN", t),
+                    Token::Job(t) => req.header("JOB-TOKEN", t),
+                };
+                if let Some((bytes, content_type)) = &body {
+                    req = req
+                        .header(header::CONTENT_TYPE, *content_type)
+                        .body(bytes.clone());
                 }
-            };
-            let status = response.status();
-            let headers = response.headers().clone();
-            let bytes = response.bytes().await.unwrap_or_default();
-            if status.is_success() {
-                return Ok((status, headers, bytes));
-            }
-            let message = error_message(&bytes);
-            if status == StatusCode::TOO_MANY_REQUESTS {
-                let wait = headers
-                    .get(header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map_or(Duration::from_secs(60), Duration::from_secs);
-                last = format!("{m} {}: rate limited: {message}", url.path());
-                if wait > MAX_INLINE_WAIT || attempt == ATTEMPTS {
-                    return Err(ApiError::Transient {
-                        message: last,
-                        after: wait,
-                    });
-                }
-                tokio::time::sleep(wait).await;
-                continue;
-            }
-            if status.is_server_error() {
-                last = format!("{m} {}: {status}: {message}", url.path());
-                tokio::time::sleep(backoff(attempt)).await;
-                continue;
-            }
-            return Err(ApiError::Status {
-                status: status.as_u16(),
-                message: format!("{m} {}: {message}", url.path()),
-            });
-        }
-        Err(ApiError::Transient {
-            message: last,
-            after: Duration::from_secs(30),
-        })
+                req
+            },
+            |status, headers, _| {
+                (status == StatusCode::TOO_MANY_REQUESTS)
+                    .then(|| http::retry_after(headers).unwrap_or(Duration::from_secs(60)))
+            },
+            |_| {},
+        )
+        .await
     }
 
     async fn json<T: DeserializeOwned>(
@@ -275,8 +228,8 @@ impl GitLab {
         body: Option<&Value>,
     ) -> Result<T, ApiError> {
         let body = body.map(|b| (b.to_string().into_bytes(), "application/json"));
-        let (_, _, bytes) = self.send(method, path, body).await?;
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::Invalid(format!("{path}: {e}")))
+        let answer = self.send(method, path, body).await?;
+        serde_json::from_slice(&answer.body).map_err(|e| ApiError::Invalid(format!("{path}: {e}")))
     }
 
     /// Every page of a list (`per_page=100`), following the `Link`
@@ -291,8 +244,8 @@ impl GitLab {
             if pages > 200 {
                 return Err(ApiError::Invalid(format!("{path}: more than 200 pages")));
             }
-            let (_, headers, bytes) = self.send(Method::GET, &p, None).await?;
-            let items: Vec<T> = serde_json::from_slice(&bytes)
+            let Answer { headers, body, .. } = self.send(Method::GET, &p, None).await?;
+            let items: Vec<T> = serde_json::from_slice(&body)
                 .map_err(|e| ApiError::Invalid(format!("{path}: {e}")))?;
             let empty = items.is_empty();
             all.extend(items);
@@ -311,26 +264,6 @@ impl GitLab {
         }
         Ok(all)
     }
-}
-
-/// The `rel="next"` URL of a `Link` header.
-fn next_link(link: &str) -> Option<String> {
-    link.split(',').find_map(|part| {
-        let (url, params) = part.split_once(';')?;
-        params
-            .split(';')
-            .any(|p| p.trim() == "rel=\"next\"")
-            .then(|| {
-                url.trim()
-                    .trim_start_matches('<')
-                    .trim_end_matches('>')
-                    .to_owned()
-            })
-    })
-}
-
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(200 * 2u64.pow(attempt.saturating_sub(1)))
 }
 
 impl Project<'_> {
@@ -492,7 +425,7 @@ impl Project<'_> {
             seg(rev)
         );
         match self.gl.send(Method::GET, &url, None).await {
-            Ok((_, _, bytes)) => Ok(Some(bytes.to_vec())),
+            Ok(answer) => Ok(Some(answer.body.to_vec())),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
@@ -518,7 +451,7 @@ impl Project<'_> {
 
     pub async fn blob(&self, sha: &str) -> Result<Vec<u8>, ApiError> {
         let url = format!("{}/repository/blobs/{}/raw", self.base(), seg(sha));
-        Ok(self.gl.send(Method::GET, &url, None).await?.2.to_vec())
+        Ok(self.gl.send(Method::GET, &url, None).await?.body.to_vec())
     }
 
     /// Tags whose names start with `prefix`: (name, commit id).

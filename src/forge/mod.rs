@@ -4,6 +4,7 @@
 
 pub mod github;
 pub mod gitlab;
+pub mod http;
 
 use std::time::Duration;
 

@@ -502,6 +502,7 @@ fn gitlab_merge_request_note_is_kept_once_and_needs_an_access_token() {
         gl.lines_from(before),
         vec![
             "GET /api/v4/projects/42/merge_requests/7/diffs",
+            "GET /api/v4/projects/42/merge_requests/7",
             "GET /api/v4/user",
             "GET /api/v4/projects/42/merge_requests/7/notes",
             "POST /api/v4/projects/42/merge_requests/7/notes",
@@ -533,6 +534,19 @@ fn gitlab_merge_request_note_is_kept_once_and_needs_an_access_token() {
         "the quote and envgate's note"
     );
     assert!(gl.with(|m| m.notes[0].body.contains("what is this?")));
+    // A run for a commit the merge request has moved on from leaves the note
+    // to the newer commit's run.
+    gl.with(|m| m.mr_heads.insert(7, "a-newer-commit".into()));
+    let before = gl.requests().len();
+    let run = ci(p.path(), &[], &gitlab_vars(&gl, &out, &token));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("merge request !7 is at a-newer-commit now"),
+        "{run:?}"
+    );
+    assert!(gl.requests()[before..].iter().all(|r| r.method == "GET"));
+    gl.with(|m| m.mr_heads.clear());
     // The dotenv report for later jobs.
     let env = std::fs::read_to_string(out.join("envgate.env")).unwrap();
     assert!(
@@ -712,6 +726,7 @@ fn gitlab_template_job_runs_envgate_ci() {
         gl.lines_from(0),
         vec![
             "GET /api/v4/projects/42/merge_requests/3/diffs",
+            "GET /api/v4/projects/42/merge_requests/3",
             "GET /api/v4/user",
             "GET /api/v4/projects/42/merge_requests/3/notes",
             "POST /api/v4/projects/42/merge_requests/3/notes",

@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::core::ci::{self, Ci, GitHubRun, GitLabRun, Tally, Trigger};
 use crate::core::matrix;
 use crate::core::mode::Mode;
-use crate::forge::{ApiError, Stuck, github, gitlab, sticky};
+use crate::forge::{ApiError, Stuck, Thread, github, gitlab, sticky};
 use crate::ops::memory::{Memory, Remembered};
 use crate::ops::review::{self, PR_MARKER};
 use crate::ops::source::LocalGit;
@@ -382,13 +382,82 @@ impl Ctx<'_> {
     }
 }
 
-/// What happened to the sticky comment, for the log.
-fn said(s: Stuck) -> &'static str {
-    match s {
-        Stuck::Created => "created",
-        Stuck::Edited => "updated",
-        Stuck::Unchanged => "unchanged",
+/// How to get a GitLab token that may write notes.
+const GITLAB_GRANT: &str =
+    "Set ENVGATE_GITLAB_TOKEN to a project access token (api scope, Developer role).";
+
+/// How a forge names things, for messages.
+struct Words {
+    /// Warnings as GitHub workflow commands.
+    github: bool,
+    request: &'static str,
+    note: &'static str,
+    /// `#2`, `!7`.
+    number: String,
+    /// What gives the token write access.
+    grant: &'static str,
+}
+
+/// A pull or merge request: its body (the job summary's part), and the
+/// sticky note kept unless there is a reason not to (`no_comment`, said
+/// as a warning and in the summary; a token refused is such a reason, not
+/// a failure). `thread` is None when there is no token at all.
+async fn review_request<T: Thread>(
+    ctx: &Ctx<'_>,
+    thread: Option<&T>,
+    head: &str,
+    no_comment: Option<String>,
+    w: &Words,
+) -> Result<String, Failure> {
+    let mut added = HashSet::new();
+    if let Some(t) = thread {
+        match t.added().await {
+            Ok(a) => added = a,
+            Err(e) => warn(
+                w.github,
+                &format!(
+                    "cannot list the {}'s files ({e}); its new migrations are not singled out",
+                    w.request
+                ),
+            ),
+        }
     }
+    let mut body = ctx.comment(&added, head);
+    let skipped = match (ctx.args.comment, no_comment, thread) {
+        (false, _, _) => None,
+        (true, Some(why), _) => Some(why),
+        (true, None, None) => None,
+        (true, None, Some(t)) => match sticky(t, PR_MARKER, head, &body).await {
+            Ok(Stuck::Superseded(newer)) => {
+                // A run for an older commit that ends last must not write
+                // over the newer commit's note.
+                eprintln!(
+                    "envgate ci: {} {} is at {newer} now: its own run writes the {}",
+                    w.request, w.number, w.note
+                );
+                None
+            }
+            Ok(s) => {
+                let done = match s {
+                    Stuck::Created => "created",
+                    Stuck::Edited => "updated",
+                    _ => "unchanged",
+                };
+                eprintln!("envgate ci: {} {}: {} {done}", w.request, w.number, w.note);
+                None
+            }
+            Err(e) if cannot_write(&e) => Some(format!(
+                "the token may not write the {} ({e}). {}",
+                w.note, w.grant
+            )),
+            Err(e) => return Err(Failure::internal(format!("{} {}: {e}", w.request, w.note))),
+        },
+    };
+    if let Some(why) = skipped {
+        warn(w.github, &format!("No {} {}: {why}", w.request, w.note));
+        body.push_str(&format!("\n\n> No {} {}: {why}\n", w.request, w.note));
+    }
+    Ok(body)
 }
 
 /// Why a token could not comment, for the log.
@@ -444,61 +513,26 @@ async fn on_github(ctx: &Ctx<'_>, run: &GitHubRun) -> Result<bool, Failure> {
     match trigger {
         Trigger::Review { number, head, fork } => {
             from_fork = fork;
-            let mut added = HashSet::new();
-            if let Some(repo) = &repo {
-                match repo.pull_files(number).await {
-                    Ok(files) => {
-                        added = files
-                            .into_iter()
-                            .filter(|f| f.status == "added")
-                            .map(|f| f.filename)
-                            .collect()
-                    }
-                    Err(e) => warn(
-                        true,
-                        &format!(
-                            "cannot list the pull request's files ({e}); its new migrations are not singled out"
-                        ),
-                    ),
-                }
-            }
-            let body = ctx.comment(&added, &head);
-            summary.push_str(&body);
-            let skipped = if !ctx.args.comment {
-                None
-            } else if fork {
+            let no_comment = if fork {
                 Some("the pull request comes from a fork, where the workflow's token may not write. The matrix is in the job summary.".to_owned())
-            } else if let Some(repo) = &repo
-                && let Ok(Some(newer)) = repo.pull_head(number).await
-                && newer != head
-            {
-                // A run for an older commit that ends last must not write
-                // over the newer commit's comment.
-                eprintln!(
-                    "envgate ci: pull request #{number} is at {newer} now: its own run writes the comment"
-                );
-                None
-            } else if let Some(repo) = &repo {
-                match sticky(&repo.thread(number), PR_MARKER, &body).await {
-                    Ok(s) => {
-                        eprintln!("envgate ci: pull request #{number}: comment {}", said(s));
-                        None
-                    }
-                    Err(e) if cannot_write(&e) => Some(format!(
-                        "the token may not comment ({e}). Give the job `permissions: pull-requests: write`."
-                    )),
-                    Err(e) => return Err(Failure::internal(format!("pull request comment: {e}"))),
-                }
-            } else {
+            } else if repo.is_none() {
                 Some(
                     "GITHUB_TOKEN is not set (the action passes its `github-token` input)."
                         .to_owned(),
                 )
+            } else {
+                None
             };
-            if let Some(why) = skipped {
-                warn(true, &format!("No pull request comment: {why}"));
-                summary.push_str(&format!("\n\n> No pull request comment: {why}\n"));
-            }
+            let thread = repo.as_ref().map(|r| r.thread(number));
+            let words = Words {
+                github: true,
+                request: "pull request",
+                note: "comment",
+                number: format!("#{number}"),
+                grant: "Give the job `permissions: pull-requests: write`.",
+            };
+            summary
+                .push_str(&review_request(ctx, thread.as_ref(), &head, no_comment, &words).await?);
         }
         Trigger::Release { tag } => {
             let written = ctx.release_bundles(&tag).await?;
@@ -584,48 +618,24 @@ async fn on_gitlab(ctx: &Ctx<'_>, run: &GitLabRun) -> Result<bool, Failure> {
     match trigger {
         Trigger::Review { number, head, fork } => {
             from_fork = fork;
-            let mut added = HashSet::new();
-            if let Some(p) = &project {
-                match p.diffs(number).await {
-                    Ok(d) => {
-                        added = d
-                            .into_iter()
-                            .filter(|d| d.new_file)
-                            .map(|d| d.new_path)
-                            .collect()
-                    }
-                    Err(e) => warn(
-                        false,
-                        &format!(
-                            "cannot list the merge request's changes ({e}); its new migrations are not singled out"
-                        ),
-                    ),
-                }
-            }
-            let body = ctx.comment(&added, &head);
-            summary.push_str(&body);
             let writable = client.as_ref().is_some_and(|c| c.token().can_write_notes());
-            if ctx.args.comment && fork {
-                warn(
-                    false,
-                    "No merge request note: the merge request comes from a fork, whose pipeline has no token for the target project. The matrix is in envgate-ci/summary.md.",
-                );
-            } else if ctx.args.comment && !writable {
-                warn(
-                    false,
-                    "No merge request note: CI_JOB_TOKEN may not write notes. Set ENVGATE_GITLAB_TOKEN to a project access token (api scope, Reporter or above).",
-                );
-            } else if ctx.args.comment
-                && let Some(p) = &project
-            {
-                match sticky(&p.thread(number), PR_MARKER, &body).await {
-                    Ok(s) => eprintln!("envgate ci: merge request !{number}: note {}", said(s)),
-                    Err(e) if cannot_write(&e) => {
-                        warn(false, &format!("No merge request note: {e}"))
-                    }
-                    Err(e) => return Err(Failure::internal(format!("merge request note: {e}"))),
-                }
-            }
+            let no_comment = if fork {
+                Some("the merge request comes from a fork, whose pipeline has no token for the target project. The matrix is in envgate-ci/summary.md.".to_owned())
+            } else if !writable {
+                Some(format!("CI_JOB_TOKEN may not write notes. {GITLAB_GRANT}"))
+            } else {
+                None
+            };
+            let thread = project.as_ref().map(|p| p.thread(number));
+            let words = Words {
+                github: false,
+                request: "merge request",
+                note: "note",
+                number: format!("!{number}"),
+                grant: GITLAB_GRANT,
+            };
+            summary
+                .push_str(&review_request(ctx, thread.as_ref(), &head, no_comment, &words).await?);
         }
         Trigger::Release { tag } => {
             let written = ctx.release_bundles(&tag).await?;

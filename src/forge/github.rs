@@ -931,6 +931,21 @@ impl super::Thread for IssueThread<'_> {
     async fn edit(&self, id: u64, body: &str) -> Result<(), ApiError> {
         self.repo.update_comment(id, body).await
     }
+
+    async fn head(&self) -> Result<Option<String>, ApiError> {
+        self.repo.pull_head(self.issue).await
+    }
+
+    async fn added(&self) -> Result<std::collections::HashSet<String>, ApiError> {
+        Ok(self
+            .repo
+            .pull_files(self.issue)
+            .await?
+            .into_iter()
+            .filter(|f| f.status == "added")
+            .map(|f| f.filename)
+            .collect())
+    }
 }
 
 #[cfg(test)]

@@ -654,4 +654,19 @@ impl Thread for MergeRequestThread<'_> {
     async fn edit(&self, id: u64, body: &str) -> Result<(), ApiError> {
         self.project.update_note(self.iid, id, body).await
     }
+
+    async fn head(&self) -> Result<Option<String>, ApiError> {
+        self.project.merge_request_head(self.iid).await
+    }
+
+    async fn added(&self) -> Result<std::collections::HashSet<String>, ApiError> {
+        Ok(self
+            .project
+            .diffs(self.iid)
+            .await?
+            .into_iter()
+            .filter(|d| d.new_file)
+            .map(|d| d.new_path)
+            .collect())
+    }
 }

@@ -6,6 +6,7 @@ pub mod github;
 pub mod gitlab;
 pub mod http;
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -46,25 +47,44 @@ pub struct Note {
     pub by_bot: bool,
 }
 
-/// A pull request's or merge request's conversation.
+/// A pull request or merge request, and its conversation.
 #[allow(async_fn_in_trait)]
 pub trait Thread {
     async fn notes(&self) -> Result<Vec<Note>, ApiError>;
     async fn post(&self, body: &str) -> Result<(), ApiError>;
     async fn edit(&self, id: u64, body: &str) -> Result<(), ApiError>;
+    /// The request's head commit now; None when the forge does not say.
+    async fn head(&self) -> Result<Option<String>, ApiError>;
+    /// The paths the request adds.
+    async fn added(&self) -> Result<HashSet<String>, ApiError>;
 }
 
 /// What [`sticky`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Stuck {
     Created,
     Edited,
     Unchanged,
+    /// Nothing: the request is at this other commit by now, whose own run
+    /// writes the note.
+    Superseded(String),
 }
 
-/// Creates the note holding `marker`, or edits it in place; never a
-/// second one.
-pub async fn sticky(thread: &impl Thread, marker: &str, body: &str) -> Result<Stuck, ApiError> {
+/// Keeps the one note holding `marker` for the request at commit `sha`:
+/// creates it, or edits it in place, never a second one. Runs for two quick
+/// pushes can end out of order, so when the request has moved on to
+/// another commit the note is left to that commit's run.
+pub async fn sticky(
+    thread: &impl Thread,
+    marker: &str,
+    sha: &str,
+    body: &str,
+) -> Result<Stuck, ApiError> {
+    if let Some(head) = thread.head().await?
+        && head != sha
+    {
+        return Ok(Stuck::Superseded(head));
+    }
     let notes = thread.notes().await?;
     match notes.iter().find(|n| n.by_bot && n.body.contains(marker)) {
         Some(n) if n.body == body => Ok(Stuck::Unchanged),

@@ -8,12 +8,11 @@ use super::jobs::{JobError, Worker};
 use crate::core::check::Conclusion;
 use crate::core::matrix;
 use crate::core::release::tag_matches;
-use crate::forge::{gitlab, sticky};
+use crate::forge::{Stuck, Thread, gitlab, sticky};
 use crate::ops::memory::Memory;
 use crate::ops::review::{self, PR_MARKER};
 use crate::ops::world::Reach;
 use crate::ops::{Output, exit, release};
-use std::collections::HashSet;
 use std::time::Duration;
 
 /// The commit status envgate keeps.
@@ -98,25 +97,14 @@ impl Worker {
         let Some(iid) = merge_request else {
             return Ok(());
         };
-        let added: HashSet<String> = project
-            .diffs(iid)
-            .await?
-            .into_iter()
-            .filter(|d| d.new_file)
-            .map(|d| d.new_path)
-            .collect();
+        let thread = project.thread(iid);
+        let added = thread.added().await?;
         let body = review::pr_comment(&world, &m, &remembered, &added, sha, super::jobs::BOT);
         let key = format!("note:{}!{iid}", p.path);
         self.locked(memory, &key, async {
-            // Jobs for two quick pushes may finish out of order: the note
-            // follows the merge request's head, not the last job.
-            if let Some(head) = project.merge_request_head(iid).await?
-                && head != sha
-            {
+            if let Stuck::Superseded(head) = sticky(&thread, PR_MARKER, sha, &body).await? {
                 tracing::info!(%head, "a newer commit is there: its job writes the note");
-                return Ok(());
             }
-            sticky(&project.thread(iid), PR_MARKER, &body).await?;
             Ok(())
         })
         .await

@@ -15,7 +15,7 @@ use crate::core::chatops::{self, Command, Parsed};
 use crate::core::matrix;
 use crate::forge::github::Repo;
 use crate::forge::gitlab::Noteable;
-use crate::forge::{ApiError, sticky};
+use crate::forge::{ApiError, Stuck, Thread, sticky};
 use crate::ops::memory::Memory;
 use crate::ops::release::{self, BundleOut, PromoteArgs, RollbackArgs};
 use crate::ops::review::{self, BODY_LIMIT, PR_MARKER, fit};
@@ -24,7 +24,6 @@ use crate::ops::{Failure, Output, exit};
 use crate::render;
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -305,25 +304,14 @@ impl Worker {
         };
         // The pull request's own migrations, where they stand, and the
         // bundle the first export_only environment would receive.
-        let added: HashSet<String> = gh
-            .pull_files(number)
-            .await?
-            .into_iter()
-            .filter(|f| f.status == "added")
-            .map(|f| f.filename)
-            .collect();
+        let thread = gh.thread(number);
+        let added = thread.added().await?;
         let body = review::pr_comment(&world, &m, &remembered, &added, sha, BOT);
         let key = format!("comment:{}/{}#{number}", r.owner, r.name);
         self.locked(memory, &key, async {
-            // Jobs for two quick pushes may finish out of order: the
-            // comment follows the pull request's head, not the last job.
-            if let Some(head) = gh.pull_head(number).await?
-                && head != sha
-            {
+            if let Stuck::Superseded(head) = sticky(&thread, PR_MARKER, sha, &body).await? {
                 tracing::info!(%head, "a newer commit is there: its job writes the comment");
-                return Ok(());
             }
-            sticky(&gh.thread(number), PR_MARKER, &body).await?;
             Ok(())
         })
         .await

@@ -42,12 +42,27 @@ pub enum CiCommand {
     Apply,
 }
 
+#[derive(clap::Args)]
 pub struct CiArgs {
+    /// Run this first
+    #[arg(long, value_enum, default_value = "status")]
     pub command: CiCommand,
+    /// Environments: those the matrix shows, and the command's targets;
+    /// repeatable or comma-separated [default: all]
+    #[arg(long = "env", value_name = "ENV", value_delimiter = ',')]
     pub envs: Vec<String>,
+    /// The release to promote [default: the tag being built]
+    #[arg(long)]
     pub release: Option<String>,
+    /// Findings that fail the job: drift, failed, missing, unreachable,
+    /// pending, or none
+    #[arg(long, default_value = crate::core::ci::DEFAULT_FAIL_ON)]
     pub fail_on: String,
+    /// Keep the sticky pull/merge request comment
+    #[arg(long, default_value = "true", action = clap::ArgAction::Set)]
     pub comment: bool,
+    /// Where matrix.json and bundles go [default: $RUNNER_TEMP/envgate, else ./envgate-ci]
+    #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
 }
 

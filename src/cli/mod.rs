@@ -229,33 +229,13 @@ enum Command {
     ///
     /// Outside CI it shows the status. Exit codes: 0 fine, 1 a --fail-on
     /// finding, 2 usage, 3 refused, 4 unreachable (from --command).
-    Ci {
-        /// Run this first
-        #[arg(long, value_enum, default_value = "status")]
-        command: ci::CiCommand,
-        /// Environments: the status's (status), the command's (export,
-        /// promote, apply); repeatable or comma-separated
-        #[arg(long = "env", value_name = "ENV", value_delimiter = ',')]
-        envs: Vec<String>,
-        /// The release to promote [default: the tag being built]
-        #[arg(long)]
-        release: Option<String>,
-        /// Findings that fail the job: drift, failed, missing,
-        /// unreachable, pending, or none
-        #[arg(long, default_value = crate::core::ci::DEFAULT_FAIL_ON)]
-        fail_on: String,
-        /// Keep the sticky pull/merge request comment
-        #[arg(long, default_value = "true", action = clap::ArgAction::Set)]
-        comment: bool,
-        /// Where matrix.json and bundles go [default: $RUNNER_TEMP/envgate, else ./envgate-ci]
-        #[arg(long, value_name = "DIR")]
-        out_dir: Option<PathBuf>,
-    },
-    /// Run the GitHub App webhook bot.
+    Ci(ci::CiArgs),
+    /// Run the webhook bot: a GitHub App, GitLab webhooks, or both.
     ///
     /// Configured by a file (--config-file) and ENVGATE_* variables, which
-    /// win: listen address, control store, App id, private key, webhook
-    /// secret, API URL, and where environment credentials come from.
+    /// win: listen address, control store, the GitHub App (id, private key,
+    /// webhook secret, API URL), GitLab (API URL, access token, webhook
+    /// secret), and where environment credentials come from.
     Serve {
         /// The bot's configuration file (serve.toml)
         #[arg(long, value_name = "FILE", env = "ENVGATE_SERVE_CONFIG")]
@@ -512,27 +492,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             )
             .await
         }
-        Command::Ci {
-            command,
-            envs,
-            release,
-            fail_on,
-            comment,
-            out_dir,
-        } => {
-            ci::run(
-                &config,
-                ci::CiArgs {
-                    command,
-                    envs,
-                    release,
-                    fail_on,
-                    comment,
-                    out_dir,
-                },
-            )
-            .await
-        }
+        Command::Ci(args) => ci::run(&config, args).await,
         Command::Releases { format } => {
             release::list(&config, format.unwrap_or(ReportFormat::Table)).await
         }

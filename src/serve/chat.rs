@@ -24,8 +24,20 @@ pub trait Chat {
     async fn reply(&self, text: &str) -> Result<(), ApiError>;
     /// Why `login` may not promote or roll back here, if so.
     async fn write_refusal(&self, login: &str) -> Result<Option<String>, ApiError>;
-    /// Whether `login` is in an environment's admins/promoters.
-    async fn is_listed(&self, login: &str, listed: &[String]) -> Result<bool, ApiError>;
+    /// Whether `login` belongs to the group an `@…` entry of admins or
+    /// promoters names (a GitHub `org/team`, a GitLab `group/subgroup`).
+    async fn member_of(&self, login: &str, group: &str) -> Result<bool, ApiError>;
+    /// Whether `login` is in an environment's admins/promoters: by login,
+    /// or through a group.
+    async fn is_listed(&self, login: &str, listed: &[String]) -> Result<bool, ApiError> {
+        let mut groups = Vec::new();
+        for group in listed.iter().filter_map(|e| e.strip_prefix('@')) {
+            if self.member_of(login, group).await? {
+                groups.push(group.to_owned());
+            }
+        }
+        Ok(policy::is_admin(login, listed, &groups))
+    }
     /// Delivers a bundle; the text to add to the reply.
     async fn deliver(&self, tag: &str, b: &Bundle) -> Result<String, ApiError>;
 }
@@ -37,6 +49,17 @@ pub fn collapsed(b: &Bundle) -> String {
     format!(
         "\n\n<details><summary><code>{}.sql</code> (bundle {}, sha256 <code>{}</code>)</summary>\n\n{fence}sql\n{sql}\n{fence}\n\n</details>",
         b.stem, b.manifest.bundle_id, b.manifest.bundle_sha256
+    )
+}
+
+/// The reply's line for a bundle attached to a release: its files as
+/// Markdown links.
+fn attached(tag: &str, links: &[String], b: &Bundle) -> String {
+    format!(
+        "\n\nThe bundle is attached to release {tag}: {} (bundle {}, sha256 `{}`).",
+        links.join(" and "),
+        b.manifest.bundle_id,
+        b.manifest.bundle_sha256
     )
 }
 
@@ -97,17 +120,11 @@ impl<'a> Chat for GitHubChat<'a> {
         }))
     }
 
-    async fn is_listed(&self, login: &str, listed: &[String]) -> Result<bool, ApiError> {
-        let mut teams = Vec::new();
-        for entry in listed {
-            if let Some(team) = entry.strip_prefix('@')
-                && let Some((org, slug)) = team.split_once('/')
-                && self.repo.in_team(org, slug, login).await?
-            {
-                teams.push(team.to_owned());
-            }
+    async fn member_of(&self, login: &str, team: &str) -> Result<bool, ApiError> {
+        match team.split_once('/') {
+            Some((org, slug)) => self.repo.in_team(org, slug, login).await,
+            None => Ok(false),
         }
-        Ok(policy::is_admin(login, listed, &teams))
     }
 
     /// Attaches the bundle to the tag's release when there is one (links
@@ -127,12 +144,7 @@ impl<'a> Chat for GitHubChat<'a> {
                 None => format!("`{}`", a.name),
             })
             .collect();
-        Ok(format!(
-            "\n\nThe bundle is attached to release {tag}: {} (bundle {}, sha256 `{}`).",
-            links.join(" and "),
-            b.manifest.bundle_id,
-            b.manifest.bundle_sha256
-        ))
+        Ok(attached(tag, &links, b))
     }
 }
 
@@ -178,17 +190,8 @@ impl<'a> Chat for GitLabChat<'a> {
         }))
     }
 
-    /// Logins, and `@group/subgroup` for a group's members.
-    async fn is_listed(&self, login: &str, listed: &[String]) -> Result<bool, ApiError> {
-        let mut groups = Vec::new();
-        for entry in listed {
-            if let Some(group) = entry.strip_prefix('@')
-                && self.project.in_group(group, self.user_id).await?
-            {
-                groups.push(group.to_owned());
-            }
-        }
-        Ok(policy::is_admin(login, listed, &groups))
+    async fn member_of(&self, _login: &str, group: &str) -> Result<bool, ApiError> {
+        self.project.in_group(group, self.user_id).await
     }
 
     /// Uploads the bundle as the generic package `envgate/<tag>`, linked
@@ -209,11 +212,6 @@ impl<'a> Chat for GitLabChat<'a> {
             .into_iter()
             .map(|(name, url)| format!("[`{name}`]({url})"))
             .collect();
-        Ok(format!(
-            "\n\nThe bundle is attached to release {tag}: {} (bundle {}, sha256 `{}`).",
-            links.join(" and "),
-            b.manifest.bundle_id,
-            b.manifest.bundle_sha256
-        ))
+        Ok(attached(tag, &links, b))
     }
 }

@@ -334,30 +334,40 @@ async fn github_webhook(State(app): State<App>, headers: HeaderMap, body: Bytes)
             "missing X-GitHub-Event or X-GitHub-Delivery",
         );
     }
+    let work = event::classify(&event, &body);
+    take(&app, delivery, event.clone(), work, &|o| count(true, o)).await
+}
+
+/// Takes a verified delivery, read into its work (`Ok(None)`: nothing to
+/// do; `Err`: not the forge's payload): queues it; the answer to the forge.
+async fn take(
+    app: &App,
+    delivery: String,
+    event: String,
+    work: Result<Option<event::Work>, String>,
+    count: &(dyn Fn(&str) + Sync),
+) -> Response {
     let span = tracing::info_span!("delivery", id = %delivery, event = %event);
     async {
-        let work = match event::classify(&event, &body) {
+        let work = match work {
             Ok(Some(w)) => w,
             Ok(None) => {
-                count(true, "ignored");
+                count("ignored");
                 return reply(StatusCode::ACCEPTED, "ignored");
             }
             Err(e) => {
-                count(true, "malformed");
+                count("malformed");
                 tracing::warn!("malformed payload: {e}");
                 return reply(StatusCode::BAD_REQUEST, &e);
             }
         };
-        enqueue(&app, delivery.clone(), event.clone(), &work, &|o| {
-            count(true, o)
-        })
-        .await
+        enqueue(app, delivery, event, &work, count).await
     }
     .instrument(span)
     .await
 }
 
-/// Queues a delivery's work; the answer to the forge.
+/// Queues a delivery's work.
 async fn enqueue(
     app: &App,
     delivery: String,
@@ -440,27 +450,8 @@ async fn gitlab_webhook(State(app): State<App>, headers: HeaderMap, body: Bytes)
         Some(k) => format!("gitlab:{k}"),
         None => format!("gitlab:sha256:{}", hex_sha256(&body)),
     };
-    let span = tracing::info_span!("delivery", id = %delivery, event = %event);
-    async {
-        let work = match event::classify_gitlab(&event, &body) {
-            Ok(Some(w)) => w,
-            Ok(None) => {
-                count(true, "ignored");
-                return reply(StatusCode::ACCEPTED, "ignored");
-            }
-            Err(e) => {
-                count(true, "malformed");
-                tracing::warn!("malformed payload: {e}");
-                return reply(StatusCode::BAD_REQUEST, &e);
-            }
-        };
-        enqueue(&app, delivery.clone(), label.clone(), &work, &|o| {
-            count(true, o)
-        })
-        .await
-    }
-    .instrument(span)
-    .await
+    let work = event::classify_gitlab(&event, &body);
+    take(&app, delivery, label.clone(), work, &|o| count(true, o)).await
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {

@@ -25,30 +25,15 @@ mod support;
 
 use fake_github::FakeGitHub;
 use serde_json::{Value, json};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-use support::PgDb;
+use support::{PgDb, Served};
 
 const SECRET: &str = "bench-secret";
 const REPO: &str = "acme/shop";
 
-struct Serve {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(api: &str, workers: usize, urls: &[(&str, String)]) -> Serve {
+fn serve(api: &str, workers: usize, urls: &[(&str, String)]) -> Served {
     let dir = tempfile::tempdir().unwrap();
     let port = support::free_port();
     let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/github/app-key.pem");
@@ -63,47 +48,18 @@ fn serve(api: &str, workers: usize, urls: &[(&str, String)]) -> Serve {
         ),
     )
     .unwrap();
-    for (env, url) in urls {
-        let d = dir.path().join("creds").join(REPO);
-        std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(d.join(format!("{env}.url")), url).unwrap();
-    }
-    let child = Command::new(env!("CARGO_BIN_EXE_envgate"))
-        .current_dir(dir.path())
-        .args(["serve", "--config-file", "serve.toml"])
-        .env("ENVGATE_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let s = Serve { child, port, dir };
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "serve did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    s
+    support::write_credentials(dir.path(), REPO, urls);
+    Served::start(dir, port, "warn")
 }
 
 fn post(port: u16, event: &str, delivery: &str, body: &[u8]) -> u16 {
     let sig = envgate::core::webhook::sign_github(SECRET.as_bytes(), body);
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let head = format!(
-        "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\
-         X-GitHub-Event: {event}\r\nX-GitHub-Delivery: {delivery}\r\nX-Hub-Signature-256: {sig}\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out.split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+    let headers = [
+        ("X-GitHub-Event", event),
+        ("X-GitHub-Delivery", delivery),
+        ("X-Hub-Signature-256", sig.as_str()),
+    ];
+    support::http(port, "POST", "/webhooks/github", &headers, body).0
 }
 
 fn fixture(name: &str) -> Value {

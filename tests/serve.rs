@@ -9,7 +9,6 @@ mod support;
 use fake_github::{FakeGitHub, INSTALLATION};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::Child;
 use std::time::{Duration, Instant};
 use support::{PgDb, http};
 
@@ -22,16 +21,13 @@ const TRASH: &str = "CREATE TABLE trash (id bigint PRIMARY KEY);\n";
 const CONFIG: &str = "[environments.dev]\nurl = \"${DEV_URL}\"\n\n[environments.staging]\nurl = \"${STAGING_URL}\"\n";
 
 /// A running `envgate serve`.
-struct Bot {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
+/// A running `envgate serve`.
+struct Bot(support::Served);
 
-impl Drop for Bot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Bot {
+    type Target = support::Served;
+    fn deref(&self) -> &support::Served {
+        &self.0
     }
 }
 
@@ -60,17 +56,8 @@ impl Bot {
             ),
         )
         .unwrap();
-        for (env, url) in urls {
-            let d = dir.path().join("creds").join(REPO);
-            std::fs::create_dir_all(&d).unwrap();
-            std::fs::write(d.join(format!("{env}.url")), url).unwrap();
-        }
-        let child = support::start_serve(dir.path(), port);
-        Bot { child, port, dir }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+        support::write_credentials(dir.path(), REPO, urls);
+        Bot(support::Served::start(dir, port, "envgate=debug,info"))
     }
 
     /// Posts a signed delivery; (status, body).
@@ -89,17 +76,6 @@ impl Bot {
             ],
             &body,
         )
-    }
-
-    fn jobs(&self) -> Vec<(String, String)> {
-        let c = rusqlite::Connection::open(self.dir.path().join("state.db")).unwrap();
-        let mut st = c
-            .prepare("SELECT delivery, state FROM jobs ORDER BY id")
-            .unwrap();
-        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
     }
 
     fn audit(&self) -> Vec<(String, String, String, Option<String>)> {

@@ -9,7 +9,6 @@ mod support;
 use fake_gitlab::FakeGitLab;
 use serde_json::Value;
 use std::path::Path;
-use std::process::Child;
 use std::time::{Duration, Instant};
 use support::{PgDb, http};
 
@@ -20,16 +19,13 @@ const ORDERS: &str = "CREATE TABLE orders (id bigint PRIMARY KEY);\n";
 const CONFIG: &str = "[environments.dev]\nurl = \"${DEV_URL}\"\nmode = \"managed\"\n\n\
                       [environments.staging]\nurl = \"${STAGING_URL}\"\nmode = \"export_only\"\n";
 
-struct Bot {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
+/// A running `envgate serve`.
+struct Bot(support::Served);
 
-impl Drop for Bot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Bot {
+    type Target = support::Served;
+    fn deref(&self) -> &support::Served {
+        &self.0
     }
 }
 
@@ -49,17 +45,8 @@ impl Bot {
             ),
         )
         .unwrap();
-        let creds = dir.path().join("creds").join(PATH);
-        std::fs::create_dir_all(&creds).unwrap();
-        for (env, url) in urls {
-            std::fs::write(creds.join(format!("{env}.url")), url).unwrap();
-        }
-        let child = support::start_serve(dir.path(), port);
-        Bot { child, port, dir }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+        support::write_credentials(dir.path(), PATH, urls);
+        Bot(support::Served::start(dir, port, "envgate=debug,info"))
     }
 
     fn deliver(
@@ -85,17 +72,6 @@ impl Bot {
             &headers,
             body.as_bytes(),
         )
-    }
-
-    fn jobs(&self) -> Vec<(String, String)> {
-        let c = rusqlite::Connection::open(self.dir.path().join("state.db")).unwrap();
-        let mut st = c
-            .prepare("SELECT delivery, state FROM jobs ORDER BY id")
-            .unwrap();
-        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
     }
 
     fn audit(&self) -> Vec<(String, String, String)> {

@@ -515,29 +515,71 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Starts `envgate serve --config-file serve.toml` in `dir` (its log in
-/// `dir/serve.log`) and waits until `port` answers `/healthz`.
-pub fn start_serve(dir: &Path, port: u16) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_envgate"))
-        .current_dir(dir)
-        .args(["serve", "--config-file", "serve.toml"])
-        .env("ENVGATE_LOG", "envgate=debug,info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(
-            std::fs::File::create(dir.join("serve.log")).unwrap(),
-        ))
-        .spawn()
-        .expect("start envgate serve");
-    let start = std::time::Instant::now();
-    while http(port, "GET", "/healthz", &[], b"").0 != 200 {
-        if start.elapsed() > Duration::from_secs(15) {
-            let _ = child.kill();
-            panic!(
+/// A running `envgate serve`, from the serve.toml its caller wrote into
+/// `dir` (its log goes to `dir/serve.log`); killed when dropped.
+pub struct Served {
+    child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Served {
+    /// Starts it with `ENVGATE_LOG=log` and waits until `port` answers
+    /// `/healthz`.
+    pub fn start(dir: tempfile::TempDir, port: u16, log: &str) -> Served {
+        let child = Command::new(env!("CARGO_BIN_EXE_envgate"))
+            .current_dir(dir.path())
+            .args(["serve", "--config-file", "serve.toml"])
+            .env("ENVGATE_LOG", log)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("serve.log")).unwrap(),
+            ))
+            .spawn()
+            .expect("start envgate serve");
+        let served = Served { child, port, dir };
+        let start = std::time::Instant::now();
+        while http(port, "GET", "/healthz", &[], b"").0 != 200 {
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
                 "serve did not start:\n{}",
-                std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default()
+                served.log()
             );
+            std::thread::sleep(Duration::from_millis(20));
         }
-        std::thread::sleep(Duration::from_millis(50));
+        served
     }
-    child
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+    }
+
+    /// The queue: (delivery, state), oldest first (SQLite control store
+    /// `state.db`).
+    pub fn jobs(&self) -> Vec<(String, String)> {
+        let c = rusqlite::Connection::open(self.dir.path().join("state.db")).unwrap();
+        let mut st = c
+            .prepare("SELECT delivery, state FROM jobs ORDER BY id")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes the bot's credential files: `<dir>/creds/<owner/repo>/<env>.url`.
+pub fn write_credentials(dir: &Path, repo: &str, urls: &[(&str, String)]) {
+    let d = dir.join("creds").join(repo);
+    std::fs::create_dir_all(&d).unwrap();
+    for (env, url) in urls {
+        std::fs::write(d.join(format!("{env}.url")), url).unwrap();
+    }
 }

@@ -24,8 +24,6 @@ pub struct GitHubRun {
     /// `owner/name`.
     pub repository: String,
     pub api_url: String,
-    pub sha: String,
-    pub actor: Option<String>,
     pub step_summary: Option<String>,
     pub output: Option<String>,
 }
@@ -40,7 +38,6 @@ pub struct GitLabRun {
     /// The merge request's head (not a merged-results pipeline's merge
     /// commit), else the pipeline's commit.
     pub sha: String,
-    pub user: Option<String>,
     /// The merge request comes from a fork.
     pub fork: bool,
 }
@@ -57,8 +54,6 @@ pub fn detect(get: impl Fn(&str) -> Option<String>) -> Result<Ci, String> {
             git_ref: set("GITHUB_REF").unwrap_or_default(),
             repository: need("GITHUB_REPOSITORY")?,
             api_url: set("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
-            sha: set("GITHUB_SHA").unwrap_or_default(),
-            actor: set("GITHUB_ACTOR"),
             step_summary: set("GITHUB_STEP_SUMMARY"),
             output: set("GITHUB_OUTPUT"),
         }));
@@ -83,7 +78,6 @@ pub fn detect(get: impl Fn(&str) -> Option<String>) -> Result<Ci, String> {
             sha: set("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA")
                 .or_else(|| set("CI_COMMIT_SHA"))
                 .unwrap_or_default(),
-            user: set("GITLAB_USER_LOGIN"),
             fork: matches!(
                 (set("CI_MERGE_REQUEST_SOURCE_PROJECT_ID"), set("CI_MERGE_REQUEST_PROJECT_ID")),
                 (Some(a), Some(b)) if a != b

@@ -14,8 +14,8 @@
 
 use super::{Failure, ReportFormat, exit};
 use crate::config::Config;
-use crate::core::ci::{self, Ci, GitHubRun, GitLabRun, Tally, Trigger};
-use crate::core::matrix;
+use crate::core::ci::{self, Ci, GitHubRun, GitLabRun, Trigger};
+use crate::core::matrix::{self, Tally};
 use crate::core::mode::Mode;
 use crate::forge::{ApiError, Stuck, Thread, github, gitlab, sticky};
 use crate::ops::memory::{Memory, Remembered};
@@ -123,7 +123,7 @@ pub async fn run(config: &Config, args: CiArgs) -> Result<i32, Failure> {
     let remembered = memory.remembered(&world.envs, &world.labels).await;
     let m = matrix::compute(&world.discovery.migrations, &world.inputs(&remembered));
     memory.after_status(&world.envs, &world.labels, &m).await;
-    let tally = ci::tally(&m);
+    let tally = m.tally();
     let notes = super::status::mode_notes(&world.envs);
     common::print(
         &world.redactor,

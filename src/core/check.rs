@@ -39,21 +39,13 @@ pub fn conclusion(m: &Matrix<'_>) -> Conclusion {
 
 /// "2 drifted, 1 unreachable, 3 pending" or "all applied".
 pub fn title(m: &Matrix<'_>) -> String {
-    let sum = |f: &dyn Fn(&super::matrix::Counts) -> usize| -> usize {
-        m.envs.iter().map(|e| f(&e.counts)).sum()
-    };
-    let unreachable = m.envs.iter().filter(|e| !e.reachable()).count();
-    let parts: Vec<String> = [
-        (sum(&|c| c.drifted), "drifted"),
-        (sum(&|c| c.failed), "failed"),
-        (sum(&|c| c.missing), "missing"),
-        (unreachable, "unreachable"),
-        (sum(&|c| c.pending), "pending"),
-    ]
-    .iter()
-    .filter(|(n, _)| *n > 0)
-    .map(|(n, what)| format!("{n} {what}"))
-    .collect();
+    let parts: Vec<String> = m
+        .tally()
+        .named()
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
     if parts.is_empty() {
         format!("{} migrations applied everywhere", m.rows.len())
     } else {

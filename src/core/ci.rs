@@ -2,7 +2,7 @@
 //! standard variables), what the event asks for, which findings fail the
 //! job, and the step outputs in GitHub's file format.
 
-use super::matrix::Matrix;
+use super::matrix::Tally;
 use serde::Deserialize;
 
 /// The CI envgate runs in.
@@ -193,28 +193,6 @@ pub fn parse_fail_on(text: &str) -> Result<Vec<Finding>, String> {
         }
     }
     Ok(out)
-}
-
-/// What a matrix holds, per finding.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Tally {
-    pub drifted: usize,
-    pub pending: usize,
-    pub failed: usize,
-    pub missing: usize,
-    pub unreachable: usize,
-}
-
-pub fn tally(m: &Matrix<'_>) -> Tally {
-    let mut t = Tally::default();
-    for e in &m.envs {
-        t.drifted += e.counts.drifted;
-        t.pending += e.counts.pending;
-        t.failed += e.counts.failed;
-        t.missing += e.counts.missing;
-        t.unreachable += usize::from(!e.reachable());
-    }
-    t
 }
 
 /// The findings in `fail_on` that the tally has, as "2 drifted".

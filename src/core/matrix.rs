@@ -376,7 +376,44 @@ fn judge(m: &Migration, recorded: &RecordedHash, observed: Option<&Observed>) ->
     }
 }
 
+/// What a matrix holds, summed over its environments.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub drifted: usize,
+    pub pending: usize,
+    pub failed: usize,
+    pub missing: usize,
+    /// Environments that could not be read.
+    pub unreachable: usize,
+}
+
+impl Tally {
+    /// The counts by name, most serious first.
+    pub fn named(&self) -> [(usize, &'static str); 5] {
+        [
+            (self.drifted, "drifted"),
+            (self.failed, "failed"),
+            (self.missing, "missing"),
+            (self.unreachable, "unreachable"),
+            (self.pending, "pending"),
+        ]
+    }
+}
+
 impl<'a> Matrix<'a> {
+    /// The cells of each state, and the unreachable environments, summed.
+    pub fn tally(&self) -> Tally {
+        let mut t = Tally::default();
+        for e in &self.envs {
+            t.drifted += e.counts.drifted;
+            t.pending += e.counts.pending;
+            t.failed += e.counts.failed;
+            t.missing += e.counts.missing;
+            t.unreachable += usize::from(!e.reachable());
+        }
+        t
+    }
+
     /// The cells of row `r`, one per environment.
     pub fn cells(&self, r: usize) -> &[Cell<'a>] {
         let w = self.envs.len();

@@ -48,6 +48,7 @@ fn bench(c: &mut Criterion) {
             }),
             applied_at: Some("2026-04-18T10:00:00.000Z".to_owned()),
             success: true,
+            error: None,
         })
         .collect();
     let envs = [

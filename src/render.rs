@@ -47,11 +47,25 @@ fn environment(color: bool) -> Environment<'static> {
     for (name, source) in TEMPLATES {
         env.add_template(name, source).expect("templates are valid");
     }
+    // Every value a template prints may come from outside (file names,
+    // database errors, logins): control characters are escaped, so none can
+    // steer a terminal. Only what envgate marks safe (its own colours) is
+    // written as it is.
+    env.set_formatter(|out, _state, value| {
+        let text = if value.is_safe() || value.is_number() {
+            value.to_string()
+        } else {
+            crate::core::text::visible_lines(&value.to_string()).into_owned()
+        };
+        out.write_str(&text).map_err(|e| {
+            minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "writing").with_source(e)
+        })
+    });
     env.add_filter("pad", pad);
     env.add_filter("md", md_escape);
     env.add_filter("short", short_hash);
     env.add_filter("paint", move |text: String, state: String| {
-        paint(color, &text, &state)
+        Value::from_safe_string(paint(color, &text, &state))
     });
     env
 }
@@ -114,6 +128,7 @@ struct Finding<'a> {
     today: Option<String>,
     recorded: Option<String>,
     applied_at: Option<&'a str>,
+    error: Option<&'a str>,
 }
 
 /// What the status templates see. The matrix body (one line per
@@ -127,7 +142,8 @@ struct StatusView<'a> {
     label_width: usize,
     envs: Vec<EnvView<'a>>,
     count_names: [&'static str; 5],
-    body: String,
+    /// Laid out here, colours included (see above): written as it is.
+    body: Value,
     drifted: Vec<Finding<'a>>,
     failed: Vec<Finding<'a>>,
     missing: Vec<Finding<'a>>,
@@ -251,6 +267,7 @@ fn view<'a>(
                 today: row.hash.map(|h| h.hex()),
                 recorded: cell.applied_hash().map(|h| h.display()),
                 applied_at: cell.applied_at(),
+                error: crate::report::failure(cell),
             };
             match cell.state {
                 State::Drifted => drifted.push(finding()),
@@ -274,7 +291,7 @@ fn view<'a>(
         label_width,
         envs: env_views,
         count_names: COUNT_NAMES,
-        body,
+        body: Value::from_safe_string(body),
         drifted,
         failed,
         missing,
@@ -295,7 +312,7 @@ fn labels(matrix: &Matrix<'_>) -> Vec<String> {
     matrix
         .rows
         .iter()
-        .map(|r| format!("{}_{}", r.version, r.name))
+        .map(|r| crate::core::text::visible(&format!("{}_{}", r.version, r.name)).into_owned())
         .collect()
 }
 

@@ -81,6 +81,10 @@ struct CellReport<'a> {
     /// Why the state is what it is, when that is not obvious.
     #[serde(skip_serializing_if = "Option::is_none")]
     note: Option<String>,
+    /// A failed cell: what the ledger recorded about the run, when it
+    /// recorded anything (an interrupted run says so here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
 }
 
 /// A content hash written as hex without an intermediate string.
@@ -103,6 +107,14 @@ impl Serialize for Recorded<'_> {
             Recorded::Hash(h) => s.collect_str(h),
             Recorded::Raw(raw) => s.serialize_str(raw),
         }
+    }
+}
+
+/// What the ledger says about a failed cell's run.
+pub fn failure<'a>(cell: &Cell<'a>) -> Option<&'a str> {
+    match cell.state {
+        State::Failed => cell.ledger.and_then(|l| l.error.as_deref()),
+        _ => None,
     }
 }
 
@@ -183,6 +195,7 @@ impl Serialize for Cells<'_> {
                     applied_checksum: applied_checksum(cell),
                     out_of_order: cell.out_of_order,
                     note: cell_note(cell),
+                    error: failure(cell),
                 },
             )?;
         }

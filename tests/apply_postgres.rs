@@ -595,7 +595,7 @@ fn a_ledger_table_of_another_shape_is_refused_clearly() {
     assert_eq!(run.code, 3, "{run:?}");
     assert!(
         run.stderr
-            .contains("environment 'dev': ledger table envgate_migrations cannot be read"),
+            .contains("environment 'dev': ledger table public.envgate_migrations cannot be read"),
         "{run:?}"
     );
     assert!(

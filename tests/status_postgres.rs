@@ -30,7 +30,7 @@ fn ledger(db: &PgDb, schema: Option<&str>, rows: &[(&str, &str, &str, bool)]) {
     }
     sql.push_str(&create_table_sql(Dialect::Postgres, schema));
     sql.push_str(";\n");
-    let table = envgate::ledger::envgate::qualified(schema);
+    let table = envgate::ledger::envgate::qualified(envgate::core::sql::Dialect::Postgres, schema);
     for (version, name, body, success) in rows {
         sql.push_str(&insert(
             &table,
@@ -291,7 +291,7 @@ fn ledger_with_an_unexpected_shape_is_reported_for_that_environment() {
     let j = run.json();
     let err = j["environments"][0]["error"].as_str().unwrap();
     assert!(
-        err.contains("ledger table envgate_migrations cannot be read"),
+        err.contains("ledger table public.envgate_migrations cannot be read"),
         "{err}"
     );
     assert!(err.contains("column \"name\" does not exist"), "{err}");

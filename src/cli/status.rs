@@ -63,7 +63,12 @@ pub async fn run(config: &Config, args: StatusArgs) -> Result<i32, Failure> {
     if args.verbose {
         let mut err = std::io::stderr().lock();
         for ig in &world.discovery.ignored {
-            let _ = writeln!(err, "ignored {}: {}", ig.path, ig.reason);
+            let _ = writeln!(
+                err,
+                "ignored {}: {}",
+                crate::core::text::visible(&ig.path),
+                crate::core::text::visible(&ig.reason)
+            );
         }
     }
     let memory = crate::ops::memory::Memory::open(config, common::actor(None), false).await?;

@@ -14,11 +14,12 @@
 //! Bundles are reproducible: the same state and migrations give the same
 //! bytes (the time of generation is only in the manifest).
 
+use super::client::{self, Placement};
 use super::ledger_table::{self, Elapsed, NewRow, lock_key, qualified};
 use super::migration::Script;
 use super::mode::Mode;
 use super::plan::{Direction, Plan, Step};
-use super::sql::{Dialect, quote_literal, split};
+use super::sql::{Dialect, line_col, quote_ident, quote_literal, split};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -167,11 +168,17 @@ pub fn build(input: &BundleInput<'_>) -> Bundle {
             plan.from.unwrap_or("empty")
         ),
     };
+    debug_assert!(
+        plan.blockers
+            .iter()
+            .all(|b| !matches!(b, super::plan::Blocker::Refused { .. })),
+        "refused steps never reach a bundle"
+    );
     let mut w = Writer {
         out: String::new(),
         input,
         id: &id,
-        table: qualified(input.schema),
+        table: qualified(input.dialect, input.schema),
     };
     w.header(&stem, to);
     w.full_guard();
@@ -232,10 +239,23 @@ struct Writer<'a> {
     table: String,
 }
 
+/// Text for a `--` comment: control characters escaped, so a name can never
+/// end the comment's line.
+fn comment(text: &str) -> std::borrow::Cow<'_, str> {
+    super::text::visible(text)
+}
+
 impl Writer<'_> {
     fn line(&mut self, s: &str) {
         self.out.push_str(s);
         self.out.push('\n');
+    }
+
+    /// `DO $tag$<body>$tag$;`, the tag chosen so that it occurs nowhere in
+    /// the body: names and versions inside it cannot end it early.
+    fn do_block(&mut self, label: &str, body: &str) {
+        let tag = client::tag(label, body);
+        self.line(&format!("DO {tag}{body}{tag};"));
     }
 
     fn header(&mut self, stem: &str, to: &str) {
@@ -265,12 +285,15 @@ impl Writer<'_> {
             ),
             match self.input.direction {
                 Direction::Up => format!(
-                    "-- Brings the ledger from {from} to {to}: {n} migration{}.",
+                    "-- Brings the ledger from {} to {}: {n} migration{}.",
+                    comment(&from),
+                    comment(to),
                     if n == 1 { "" } else { "s" }
                 ),
                 Direction::Down => format!(
-                    "-- Reverts {n} migration{} from {from}, newest first, with their down scripts.",
-                    if n == 1 { "" } else { "s" }
+                    "-- Reverts {n} migration{} from {}, newest first, with their down scripts.",
+                    if n == 1 { "" } else { "s" },
+                    comment(&from)
                 ),
             },
             "--".to_owned(),
@@ -283,6 +306,14 @@ impl Writer<'_> {
             format!("-- the second time. Without {stop}, a failed check still aborts each"),
             "-- transactional migration, but statements that run outside a transaction".to_owned(),
             "-- would not be stopped.".to_owned(),
+            match self.input.dialect {
+                Dialect::Postgres => "-- Each migration statement runs through DO … EXECUTE, so psql reads it as one \
+                                      string literal and nothing in it as a psql command."
+                    .to_owned(),
+                Dialect::Sqlite => "-- No line of a migration statement can be read by the sqlite3 shell as a \
+                                    dot-command (envgate refuses such migrations)."
+                    .to_owned(),
+            },
             format!(
                 "-- The manifest ({stem}.manifest.json) lists each migration's SHA-256 and this file's."
             ),
@@ -293,19 +324,44 @@ impl Writer<'_> {
         }
         for (k, s) in plan.steps.iter().enumerate() {
             let tx = match &s.no_transaction {
-                Some(why) => format!("  (outside a transaction: {why})"),
+                Some(why) => format!("  (outside a transaction: {})", comment(why)),
                 None => String::new(),
             };
             let m = s.migration;
             self.line(&format!(
                 "-- {:>3}. {}_{}  sha256 {}{tx}",
                 k + 1,
-                m.id(),
-                m.name,
+                comment(m.id()),
+                comment(&m.name),
                 m.up.hash.hex()
             ));
         }
         self.line("");
+        if self.input.dialect == Dialect::Postgres {
+            // psql follows both settings (the server reports them), so it
+            // reads the rest of the file as envgate wrote it, whatever the
+            // database's defaults; the server parses the migrations as
+            // `apply` has it do.
+            self.line("SET client_encoding = 'UTF8';");
+            self.line("SET standard_conforming_strings = on;");
+            self.line("");
+        }
+    }
+
+    /// Versions of the steps that may have a failed (or interrupted) row:
+    /// the retries the plan chose; any other failed row stops the bundle.
+    fn stuck_check(&self) -> Option<String> {
+        let plan = self.input.plan;
+        let not_retried: Vec<String> = plan
+            .steps
+            .iter()
+            .filter(|s| !s.retry)
+            .map(|s| quote_literal(s.migration.id()))
+            .collect();
+        if not_retried.is_empty() || self.input.direction == Direction::Down {
+            return None;
+        }
+        Some(not_retried.join(", "))
     }
 
     /// The check that the ledger is exactly as it was when the bundle was
@@ -329,34 +385,67 @@ impl Writer<'_> {
                     "SELECT coalesce(array_agg(version ORDER BY version), '{{}}') FROM {} WHERE success",
                     self.table
                 ));
-                self.line("-- Guard: the ledger must hold exactly the migrations applied when this bundle was built.");
-                self.line("DO $envgate_guard$");
-                self.line("DECLARE");
-                self.line(&format!("    expected text[] := {expected};"));
-                self.line("    actual text[] := '{}';");
-                self.line("    extra text[];");
-                self.line("    absent text[];");
-                self.line("BEGIN");
-                self.line(&format!("    IF to_regclass({table_lit}) IS NOT NULL THEN"));
-                self.line(&format!("        EXECUTE {select} INTO actual;"));
-                self.line("    END IF;");
-                self.line("    SELECT coalesce(array_agg(v ORDER BY v), '{}') INTO extra FROM unnest(actual) AS v WHERE v <> ALL (expected);");
-                self.line("    SELECT coalesce(array_agg(v ORDER BY v), '{}') INTO absent FROM unnest(expected) AS v WHERE v <> ALL (actual);");
-                self.line("    IF cardinality(extra) > 0 OR cardinality(absent) > 0 THEN");
+                let stuck = self.stuck_check().map(|versions| {
+                    quote_literal(&format!(
+                        "SELECT coalesce(array_agg(version ORDER BY version), '{{}}') FROM {} WHERE NOT success AND version IN ({versions})",
+                        self.table
+                    ))
+                });
+                let mut b = String::new();
+                let mut push = |l: &str| {
+                    b.push_str(l);
+                    b.push('\n');
+                };
+                push("");
+                push("DECLARE");
+                push(&format!("    expected text[] := {expected};"));
+                push("    actual text[] := '{}';");
+                push("    stuck text[] := '{}';");
+                push("    extra text[];");
+                push("    absent text[];");
+                push("BEGIN");
+                push(&format!("    IF to_regclass({table_lit}) IS NOT NULL THEN"));
+                push(&format!("        EXECUTE {select} INTO actual;"));
+                if let Some(stuck) = &stuck {
+                    push(&format!("        EXECUTE {stuck} INTO stuck;"));
+                }
+                push("    END IF;");
+                push(
+                    "    SELECT coalesce(array_agg(v ORDER BY v), '{}') INTO extra FROM unnest(actual) AS v WHERE v <> ALL (expected);",
+                );
+                push(
+                    "    SELECT coalesce(array_agg(v ORDER BY v), '{}') INTO absent FROM unnest(expected) AS v WHERE v <> ALL (actual);",
+                );
+                push("    IF cardinality(extra) > 0 OR cardinality(absent) > 0 THEN");
                 // Environment names are letters, digits, '-', '_' and '.':
                 // nothing to escape in a literal or a format string.
-                self.line(&format!(
+                push(&format!(
                     "        RAISE EXCEPTION 'envgate bundle {id}: the ledger of {env} is not in the state this bundle was built for; nothing was changed'"
                 ));
-                self.line("            USING DETAIL = format('applied now, not when the bundle was built: %s; applied then, not now: %s',");
-                self.line("                                  coalesce(nullif(array_to_string(extra, ', '), ''), 'none'),");
-                self.line("                                  coalesce(nullif(array_to_string(absent, ', '), ''), 'none')),");
-                self.line(&format!(
+                push(
+                    "            USING DETAIL = format('applied now, not when the bundle was built: %s; applied then, not now: %s',",
+                );
+                push(
+                    "                                  coalesce(nullif(array_to_string(extra, ', '), ''), 'none'),",
+                );
+                push(
+                    "                                  coalesce(nullif(array_to_string(absent, ', '), ''), 'none')),",
+                );
+                push(&format!(
                     "                  HINT = 'Export a new bundle from the current state: envgate export --env {env}';"
                 ));
-                self.line("    END IF;");
-                self.line("END");
-                self.line("$envgate_guard$;");
+                push("    END IF;");
+                push("    IF cardinality(stuck) > 0 THEN");
+                push(&format!(
+                    "        RAISE EXCEPTION 'envgate bundle {id}: the ledger of {env} records a failed or interrupted run of %; nothing was changed', array_to_string(stuck, ', ')"
+                ));
+                push(&format!(
+                    "            USING HINT = 'Check what it left behind (envgate status), then export a new bundle: envgate export --env {env}';"
+                ));
+                push("    END IF;");
+                push("END");
+                self.line("-- Guard: the ledger must hold exactly the migrations applied when this bundle was built.");
+                self.do_block("guard", &b);
                 self.line("");
             }
             Dialect::Sqlite => {
@@ -378,20 +467,25 @@ impl Writer<'_> {
                 .map(|v| format!("({})", quote_literal(v)))
                 .collect();
             self.line(&format!(
-                "INSERT INTO envgate_expected (version) VALUES {};",
+                "INSERT INTO temp.envgate_expected (version) VALUES {};",
                 values.join(", ")
             ));
         }
+        let stuck = self.stuck_check().map_or(String::new(), |versions| {
+            format!(
+                " UNION ALL SELECT 'envgate: a failed or interrupted run is recorded: ' || version FROM {t} WHERE success = 0 AND version IN ({versions})"
+            )
+        });
         let diff = format!(
-            "SELECT 'envgate: applied now, not when the bundle was built: ' || version FROM {t} WHERE success = 1 AND version NOT IN (SELECT version FROM envgate_expected) \
-             UNION ALL SELECT 'envgate: applied when the bundle was built, not now: ' || version FROM envgate_expected WHERE version NOT IN (SELECT version FROM {t} WHERE success = 1)"
+            "SELECT 'envgate: applied now, not when the bundle was built: ' || version FROM {t} WHERE success = 1 AND version NOT IN (SELECT version FROM temp.envgate_expected) \
+             UNION ALL SELECT 'envgate: applied when the bundle was built, not now: ' || version FROM temp.envgate_expected WHERE version NOT IN (SELECT version FROM {t} WHERE success = 1){stuck}"
         );
         self.line(&format!("{diff};"));
         self.line(&format!(
             "CREATE TEMP TABLE envgate_guard (ok INTEGER CONSTRAINT \"envgate bundle {id}: the ledger is not in the state this bundle was built for (differences above); nothing was changed\" CHECK (ok = 1));"
         ));
         self.line(&format!(
-            "INSERT INTO envgate_guard (ok) SELECT NOT EXISTS ({diff});"
+            "INSERT INTO temp.envgate_guard (ok) SELECT NOT EXISTS ({diff});"
         ));
         self.line(&format!(
             "CREATE TEMP TABLE envgate_step_guard (ok INTEGER CONSTRAINT \"envgate bundle {id}: the ledger is not where the previous step of this bundle left it\" CHECK (ok = 1));"
@@ -399,8 +493,9 @@ impl Writer<'_> {
     }
 
     /// The check each step makes: as many migrations applied as expected at
-    /// this point, the previous step's among them, this one not.
-    fn step_guard(&mut self, k: usize, lock: Option<&str>) {
+    /// this point, the previous step's among them, this one not. PostgreSQL:
+    /// a DO block (`prelude` first); SQLite: an INSERT that fails its CHECK.
+    fn step_guard(&mut self, k: usize, prelude: &[String]) {
         let plan = self.input.plan;
         let step = &plan.steps[k];
         let t = self.table.clone();
@@ -424,12 +519,16 @@ impl Writer<'_> {
                 let prev_check = prev.map_or(String::new(), |p| {
                     format!(" OR {prev_bad} (SELECT 1 FROM {t} WHERE version = {p} AND success)")
                 });
-                let lock = lock.map_or(String::new(), |l| format!("PERFORM {l}; "));
-                self.line(&format!(
-                    "DO $envgate_step$ BEGIN {lock}IF (SELECT count(*) FROM {t} WHERE success) <> {count} OR {this_bad} (SELECT 1 FROM {t} WHERE version = {this} AND success){prev_check} THEN RAISE EXCEPTION 'envgate bundle {}: before step {} the ledger is not where the previous step left it; this step changed nothing'; END IF; END $envgate_step$;",
+                let mut body = " BEGIN\n".to_owned();
+                for p in prelude {
+                    body.push_str(&format!("    {p}\n"));
+                }
+                body.push_str(&format!(
+                    "    IF (SELECT count(*) FROM {t} WHERE success) <> {count} OR {this_bad} (SELECT 1 FROM {t} WHERE version = {this} AND success){prev_check} THEN RAISE EXCEPTION 'envgate bundle {}: before step {} the ledger is not where the previous step left it; this step changed nothing'; END IF;\nEND ",
                     self.id,
                     k + 1,
                 ));
+                self.do_block("step", &body);
             }
             Dialect::Sqlite => {
                 let prev_check = prev.map_or(String::new(), |p| {
@@ -438,10 +537,36 @@ impl Writer<'_> {
                     )
                 });
                 self.line(&format!(
-                    "INSERT INTO envgate_step_guard (ok) SELECT (SELECT count(*) FROM {t} WHERE success = 1) = {count} AND {this_ok} (SELECT 1 FROM {t} WHERE version = {this} AND success = 1){prev_check};"
+                    "INSERT INTO temp.envgate_step_guard (ok) SELECT (SELECT count(*) FROM {t} WHERE success = 1) = {count} AND {this_ok} (SELECT 1 FROM {t} WHERE version = {this} AND success = 1){prev_check};"
                 ));
             }
         }
+    }
+
+    /// PostgreSQL: creates the ledger (and its schema) when missing, under
+    /// the lock and without the NOTICE a `CREATE … IF NOT EXISTS` prints: the
+    /// statements of a DO block.
+    fn create_ledger(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(s) = self.input.schema {
+            out.push(format!(
+                "IF to_regnamespace({}) IS NULL THEN CREATE SCHEMA {}; END IF;",
+                quote_literal(&quote_ident(s)),
+                quote_ident(s)
+            ));
+        }
+        let create = ledger_table::create_table_sql(Dialect::Postgres, self.input.schema);
+        let create_table = create
+            .lines()
+            .skip_while(|l| l.starts_with("CREATE SCHEMA"))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replacen(" IF NOT EXISTS", "", 1);
+        out.push(format!(
+            "IF to_regclass({}) IS NULL THEN {create_table}; END IF;",
+            quote_literal(&self.table)
+        ));
+        out
     }
 
     fn step(&mut self, k: usize, total: usize, step: &super::plan::Step<'_>) {
@@ -452,8 +577,9 @@ impl Writer<'_> {
         let hash = m.up.hash.tagged();
         let key = lock_key(schema);
         let transactional = step.no_transaction.is_none();
+        let down = self.input.direction == Direction::Down;
         let where_ = match &step.no_transaction {
-            Some(why) => format!("; runs outside a transaction: {why}"),
+            Some(why) => format!("; runs outside a transaction: {}", comment(why)),
             None => String::new(),
         };
         let script = match self.input.direction {
@@ -463,9 +589,9 @@ impl Writer<'_> {
         self.line(&format!(
             "-- [{}/{total}] {}_{} ({}{where_})",
             k + 1,
-            m.id(),
-            m.name,
-            script.path
+            comment(m.id()),
+            comment(&m.name),
+            comment(&script.path)
         ));
         let row = NewRow {
             version: m.id(),
@@ -486,52 +612,60 @@ impl Writer<'_> {
             Direction::Up => ledger_table::record_sql(dialect, schema, &row),
             Direction::Down => ledger_table::delete_sql(dialect, schema, m.id()),
         };
-        let set_path =
-            schema.map(|s| format!("SET LOCAL search_path TO {};", super::sql::quote_ident(s)));
+        let started = ledger_table::started_sql(dialect, schema, &row, down);
+        let create = if k == 0 && dialect == Dialect::Postgres {
+            self.create_ledger()
+        } else {
+            Vec::new()
+        };
         match (dialect, transactional) {
             (Dialect::Postgres, true) => {
                 self.line("BEGIN;");
-                if let Some(p) = &set_path {
-                    self.line(p);
+                if let Some(s) = schema {
+                    self.line(&format!("SET LOCAL search_path TO {};", quote_ident(s)));
                 }
-                if k == 0 {
-                    self.line(&format!(
-                        "{};",
-                        ledger_table::create_table_sql(dialect, schema)
-                    ));
-                }
-                self.step_guard(k, Some(&format!("pg_advisory_xact_lock({key})")));
-                self.migration_body(&script.sql);
+                // The lock comes first, in a statement of its own (the next
+                // one then sees what the previous holder committed): two runs
+                // of one bundle queue here rather than racing to create the
+                // ledger.
+                self.do_block(
+                    "lock",
+                    &format!(" BEGIN PERFORM pg_advisory_xact_lock({key}); END "),
+                );
+                self.step_guard(k, &create);
+                self.statements(script);
                 self.line(&format!("{record};"));
                 self.line("COMMIT;");
             }
             (Dialect::Postgres, false) => {
-                if k == 0 {
-                    self.line(&format!(
-                        "{};",
-                        ledger_table::create_table_sql(dialect, schema)
-                    ));
-                }
                 if let Some(s) = schema {
-                    self.line(&format!(
-                        "SET search_path TO {};",
-                        super::sql::quote_ident(s)
-                    ));
+                    self.line(&format!("SET search_path TO {};", quote_ident(s)));
                 }
                 // A session lock (released below, or when the session ends),
-                // and the start time for the ledger row.
-                self.step_guard(
-                    k,
-                    Some(&format!(
-                        "pg_advisory_lock({key}); PERFORM {}",
-                        ledger_table::mark_start_sql().trim_start_matches("SELECT ")
-                    )),
+                // the start time for the ledger row, and the row that says
+                // the migration started, written before its statements run.
+                self.do_block(
+                    "lock",
+                    &format!(" BEGIN PERFORM pg_advisory_lock({key}); END "),
                 );
-                for stmt in split(&script.sql, dialect) {
-                    self.line(&format!("{};", stmt.text));
-                }
+                let mut prelude = vec![format!(
+                    "PERFORM {};",
+                    ledger_table::mark_start_sql().trim_start_matches("SELECT ")
+                )];
+                prelude.extend(create);
+                self.step_guard(k, &prelude);
+                self.do_block(
+                    "started",
+                    &format!(" BEGIN {}; END ", started.replace('\n', " ")),
+                );
+                self.statements(script);
+                self.line("BEGIN;");
                 self.line(&format!("{record};"));
-                self.line(&format!("DO $envgate_unlock$ BEGIN PERFORM pg_advisory_unlock({key}); END $envgate_unlock$;"));
+                self.line("COMMIT;");
+                self.do_block(
+                    "unlock",
+                    &format!(" BEGIN PERFORM pg_advisory_unlock({key}); END "),
+                );
                 if schema.is_some() {
                     self.line("RESET search_path;");
                 }
@@ -545,36 +679,50 @@ impl Writer<'_> {
                     ));
                     self.sqlite_full_guard();
                 }
-                self.step_guard(k, None);
-                self.migration_body(&script.sql);
+                self.step_guard(k, &[]);
+                self.statements(script);
                 self.line(&format!("{record};"));
                 self.line("COMMIT;");
             }
             (Dialect::Sqlite, false) => {
+                self.line("BEGIN IMMEDIATE;");
                 if k == 0 {
-                    self.line("BEGIN IMMEDIATE;");
                     self.line(&format!(
                         "{};",
                         ledger_table::create_table_sql(dialect, schema)
                     ));
                     self.sqlite_full_guard();
-                    self.line("COMMIT;");
                 }
-                self.step_guard(k, None);
-                for stmt in split(&script.sql, dialect) {
-                    self.line(&format!("{};", stmt.text));
-                }
+                self.step_guard(k, &[]);
+                self.line(&format!("{started};"));
+                self.line("COMMIT;");
+                self.statements(script);
+                self.line("BEGIN IMMEDIATE;");
                 self.line(&format!("{record};"));
+                self.line("COMMIT;");
             }
         }
         self.line("");
     }
 
-    /// The migration's own SQL, ended so that a trailing comment or missing
-    /// semicolon cannot swallow what follows.
-    fn migration_body(&mut self, sql: &str) {
-        self.out.push_str(sql.trim_end());
-        self.out.push_str("\n;\n");
+    /// A script's statements, each as `apply` runs it: PostgreSQL through
+    /// `DO … EXECUTE` where it can (out of psql's reach), else as written;
+    /// SQLite as written. [`super::client::check`] has refused every text
+    /// for which this would not be safe; the plan does not hold refused steps.
+    fn statements(&mut self, script: &Script) {
+        let dialect = self.input.dialect;
+        for stmt in split(&script.sql, dialect) {
+            let line = line_col(&script.sql, stmt.offset).0;
+            self.line(&format!("-- {}:{line}", comment(&script.path)));
+            match (dialect, client::placement(stmt.text)) {
+                (Dialect::Postgres, Placement::Embedded) => {
+                    let text = format!("{};", stmt.text);
+                    let inner = client::tag("sql", &text);
+                    self.do_block("do", &format!(" BEGIN EXECUTE {inner}{text}{inner}; END "));
+                }
+                _ => self.line(&format!("{};", stmt.text)),
+            }
+        }
     }
 }
 
@@ -608,6 +756,7 @@ mod tests {
             ),
             applied_at: None,
             success: true,
+            error: None,
         }
     }
 

@@ -141,6 +141,7 @@ mod tests {
             hash: RecordedHash::Sha256Lf(ContentHash::of(body.as_bytes())),
             applied_at: None,
             success: true,
+            error: None,
         };
         let all = [row("1", "a"), row("2", "b")];
         let m = compute(&ms, &[EnvLedger::new("dev", Ok(&all))]);

@@ -15,4 +15,6 @@ pub struct LedgerRow {
     pub applied_at: Option<String>,
     /// `false` records a failed run.
     pub success: bool,
+    /// What the ledger says about a failed run, when it says anything.
+    pub error: Option<String>,
 }

@@ -20,17 +20,21 @@ use sha2::{Digest, Sha256};
 
 pub const TABLE: &str = "envgate_migrations";
 
-/// The table's name as SQL, qualified with the schema when there is one.
-pub fn qualified(schema: Option<&str>) -> String {
-    match schema {
-        Some(s) => format!("{}.{TABLE}", quote_ident(s)),
-        None => TABLE.to_owned(),
+/// The table's name as SQL, always qualified, so that no `search_path` a
+/// migration sets (a pg_dump baseline empties it) and no table a migration
+/// creates under the same name (SQLite's `temp` comes first) can move it:
+/// the configured schema, else `public` (PostgreSQL); `main` (SQLite).
+pub fn qualified(dialect: Dialect, schema: Option<&str>) -> String {
+    match (dialect, schema) {
+        (Dialect::Postgres, Some(s)) => format!("{}.{TABLE}", quote_ident(s)),
+        (Dialect::Postgres, None) => format!("public.{TABLE}"),
+        (Dialect::Sqlite, _) => format!("main.{TABLE}"),
     }
 }
 
 /// `CREATE TABLE IF NOT EXISTS` for the ledger (and its schema).
 pub fn create_table_sql(dialect: Dialect, schema: Option<&str>) -> String {
-    let table = qualified(schema);
+    let table = qualified(dialect, schema);
     match dialect {
         Dialect::Postgres => {
             let create_schema = schema.map_or(String::new(), |s| {
@@ -68,17 +72,18 @@ pub fn create_table_sql(dialect: Dialect, schema: Option<&str>) -> String {
     }
 }
 
-/// The columns readers select, `applied_at` as RFC 3339 UTC.
+/// The columns readers select, `applied_at` as RFC 3339 UTC: version,
+/// name, sha256, applied_at, success, error.
 pub fn select_sql(dialect: Dialect, schema: Option<&str>) -> String {
-    let table = qualified(schema);
+    let table = qualified(dialect, schema);
     match dialect {
         Dialect::Postgres => format!(
             "SELECT version, name, sha256, \
-             to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), success \
+             to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), success, error \
              FROM {table}"
         ),
         Dialect::Sqlite => {
-            format!("SELECT version, name, sha256, applied_at, success FROM {table}")
+            format!("SELECT version, name, sha256, applied_at, success, error FROM {table}")
         }
     }
 }
@@ -131,7 +136,7 @@ fn opt(v: Option<&str>) -> String {
 /// (a retry), then inserts. A successful row already there makes the insert
 /// fail on the primary key, so a migration is never recorded twice.
 pub fn record_sql(dialect: Dialect, schema: Option<&str>, row: &NewRow<'_>) -> String {
-    let table = qualified(schema);
+    let table = qualified(dialect, schema);
     let version = quote_literal(row.version);
     let not_success = match dialect {
         Dialect::Postgres => "NOT success",
@@ -145,10 +150,9 @@ pub fn record_sql(dialect: Dialect, schema: Option<&str>, row: &NewRow<'_>) -> S
 
 /// Removes a migration's rows (a rollback).
 pub fn delete_sql(dialect: Dialect, schema: Option<&str>, version: &str) -> String {
-    let _ = dialect;
     format!(
         "DELETE FROM {} WHERE version = {}",
-        qualified(schema),
+        qualified(dialect, schema),
         quote_literal(version)
     )
 }
@@ -167,7 +171,7 @@ pub fn accept_hash_sql(
     };
     format!(
         "UPDATE {} SET sha256 = {} WHERE version = {} AND {success}",
-        qualified(schema),
+        qualified(dialect, schema),
         quote_literal(sha256),
         quote_literal(version)
     )
@@ -214,6 +218,48 @@ fn insert_sql(dialect: Dialect, table: &str, row: &NewRow<'_>) -> String {
     )
 }
 
+/// The `error` of the row written just before a migration that runs
+/// outside a transaction starts; the run replaces it when it ends, so a row
+/// left with it means the run was interrupted.
+pub const INTERRUPTED: &str = "interrupted: it runs outside a transaction and started, but did not finish; \
+statements before the interruption may have taken effect (look for half-built objects, such as an INVALID \
+index left by CREATE INDEX CONCURRENTLY), then retry it with --allow-drift";
+
+/// The same, for a down script (a rollback) that runs outside a
+/// transaction: the row stays, marked as not applied.
+pub const INTERRUPTED_DOWN: &str = "interrupted while rolling back: the down script runs outside a \
+transaction and started, but did not finish; statements before the interruption may have taken effect";
+
+/// Marks, before its statements run, that a migration running outside a
+/// transaction has started (see [`INTERRUPTED`]): a failed row for an apply;
+/// for a rollback, the applied row is marked as failed.
+pub fn started_sql(
+    dialect: Dialect,
+    schema: Option<&str>,
+    row: &NewRow<'_>,
+    reverting: bool,
+) -> String {
+    if reverting {
+        let (fail, success) = match dialect {
+            Dialect::Postgres => ("false", "success"),
+            Dialect::Sqlite => ("0", "success = 1"),
+        };
+        return format!(
+            "UPDATE {} SET success = {fail}, error = {} WHERE version = {} AND {success}",
+            qualified(dialect, schema),
+            quote_literal(INTERRUPTED_DOWN),
+            quote_literal(row.version)
+        );
+    }
+    let started = NewRow {
+        success: false,
+        error: Some(INTERRUPTED),
+        elapsed: Elapsed::Millis(0),
+        ..row.clone()
+    };
+    record_sql(dialect, schema, &started)
+}
+
 /// PostgreSQL: remembers the current time in the session, for
 /// [`Elapsed::SinceMarker`].
 pub fn mark_start_sql() -> &'static str {
@@ -252,8 +298,8 @@ mod tests {
             ..row()
         };
         insta::assert_snapshot!(record_failure_sql(Dialect::Sqlite, None, &failed), @r"
-        DELETE FROM envgate_migrations WHERE version = '20260418_001' AND success = 0;
-        INSERT INTO envgate_migrations (version, name, sha256, applied_at, applied_by, execution_ms, success, release, applied_via, error) VALUES ('20260418_001', 'users', 'sha256-lf:ab', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'sqlite', 0, 0, NULL, 'managed', 'syntax error')
+        DELETE FROM main.envgate_migrations WHERE version = '20260418_001' AND success = 0;
+        INSERT INTO main.envgate_migrations (version, name, sha256, applied_at, applied_by, execution_ms, success, release, applied_via, error) VALUES ('20260418_001', 'users', 'sha256-lf:ab', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'sqlite', 0, 0, NULL, 'managed', 'syntax error')
         ");
     }
 

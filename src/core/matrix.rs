@@ -482,6 +482,7 @@ mod tests {
             hash: RecordedHash::Sha256Lf(ContentHash::of(body.as_bytes())),
             applied_at: Some("2026-04-18T10:00:00.000Z".into()),
             success: true,
+            error: None,
         }
     }
 

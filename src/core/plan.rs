@@ -4,6 +4,7 @@
 //!
 //! Used by `plan`, `apply` (recomputed under the lock) and `export`.
 
+use super::client;
 use super::ledger::LedgerRow;
 use super::matrix::{self, Accepted, EnvLedger, State};
 use super::migration::Migration;
@@ -41,6 +42,14 @@ pub enum Blocker {
     /// A rollback: applied after the release's first migration, and not
     /// part of the release; revert it (its release) first.
     AppliedAfter { version: String },
+    /// Its text could reach a client as something other than SQL, or
+    /// cannot be run as written (see [`super::client`]). Never waived.
+    Refused {
+        version: String,
+        file: String,
+        line: usize,
+        reason: String,
+    },
 }
 
 impl Blocker {
@@ -48,7 +57,8 @@ impl Blocker {
         match self {
             Blocker::Drifted { version, .. }
             | Blocker::Failed { version, .. }
-            | Blocker::AppliedAfter { version } => version,
+            | Blocker::AppliedAfter { version }
+            | Blocker::Refused { version, .. } => version,
         }
     }
 
@@ -60,6 +70,9 @@ impl Blocker {
             Blocker::AppliedAfter { version } => {
                 format!("{version} is applied after it and not part of it")
             }
+            Blocker::Refused {
+                file, line, reason, ..
+            } => format!("{file}:{line}: {reason}"),
         }
     }
 }
@@ -200,6 +213,11 @@ pub fn plan<'a>(input: &PlanInput<'a>) -> Result<Plan<'a>, PlanError> {
             _ => {}
         }
     }
+    blockers.extend(
+        steps
+            .iter()
+            .filter_map(|s| refusal(s, Direction::Up, input.dialect)),
+    );
     for s in &steps {
         if s.out_of_order {
             warnings.push(Warning::OutOfOrder {
@@ -234,6 +252,28 @@ fn step(m: &Migration, dialect: Dialect, retry: bool, out_of_order: bool) -> Ste
         retry,
         out_of_order,
     }
+}
+
+/// Why a step's script cannot be run (by `apply`, or by a client from a
+/// bundle), if it cannot.
+fn refusal(step: &Step<'_>, direction: Direction, dialect: Dialect) -> Option<Blocker> {
+    let m = step.migration;
+    let script = match direction {
+        Direction::Up => &m.up,
+        Direction::Down => m.down.as_ref()?,
+    };
+    let blocker = |line: usize, reason: String| Blocker::Refused {
+        version: m.id().to_owned(),
+        file: client::excerpt(&script.path),
+        line,
+        reason,
+    };
+    if let Err(reason) = client::check_name(&script.path).and(client::check_name(&m.name)) {
+        return Some(blocker(0, reason));
+    }
+    client::check(&script.sql, dialect)
+        .err()
+        .map(|r| blocker(r.line(&script.sql), r.reason))
 }
 
 /// Which way migrations move.
@@ -304,6 +344,11 @@ pub fn rollback<'a>(
     blockers.extend(later.into_iter().map(|v| Blocker::AppliedAfter {
         version: v.to_owned(),
     }));
+    blockers.extend(
+        steps
+            .iter()
+            .filter_map(|s| refusal(s, Direction::Down, dialect)),
+    );
     steps.reverse();
     let from = applied.last().copied();
     Plan {
@@ -362,6 +407,7 @@ mod tests {
             hash: RecordedHash::Sha256Lf(ContentHash::of(body.as_bytes())),
             applied_at: Some("2026-04-18T10:00:00.000Z".into()),
             success,
+            error: None,
         }
     }
 

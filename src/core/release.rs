@@ -514,6 +514,7 @@ mod tests {
             ),
             applied_at: None,
             success: true,
+            error: None,
         };
         let dev = [row("1", "1_a"), row("2", "2_b")];
         let staging = [row("1", "1_a")];

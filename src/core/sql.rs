@@ -151,7 +151,9 @@ pub fn no_transaction_reason(script: &str, dialect: Dialect) -> Option<String> {
     None
 }
 
-fn leading_words(stmt: &str, dialect: Dialect, n: usize) -> Vec<String> {
+/// The first `n` words of a statement, upper-cased (fewer when something
+/// else comes first).
+pub fn leading_words(stmt: &str, dialect: Dialect, n: usize) -> Vec<String> {
     Lexer::new(stmt, dialect)
         .filter(|t| !matches!(t.kind, TokKind::Space | TokKind::Comment))
         .take(n)
@@ -160,7 +162,8 @@ fn leading_words(stmt: &str, dialect: Dialect, n: usize) -> Vec<String> {
         .collect()
 }
 
-fn contains_word(stmt: &str, dialect: Dialect, word: &str) -> bool {
+/// Whether a statement holds a word (outside literals and comments).
+pub fn contains_word(stmt: &str, dialect: Dialect, word: &str) -> bool {
     Lexer::new(stmt, dialect)
         .any(|t| t.kind == TokKind::Word && stmt[t.start..t.end].eq_ignore_ascii_case(word))
 }
@@ -183,21 +186,35 @@ pub fn char_to_byte(text: &str, n: usize) -> usize {
     text.char_indices().nth(n).map_or(text.len(), |(i, _)| i)
 }
 
+/// What a token of SQL text is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum TokKind {
+pub enum TokKind {
     Space,
+    /// `-- …` or `/* … */`.
     Comment,
     Word,
+    /// A string literal or quoted identifier (`'…'`, `E'…'`, `"…"`, and
+    /// SQLite's `` `…` `` and `[…]`).
     Quoted,
+    /// A dollar-quoted body, `$tag$…$tag$` (PostgreSQL).
+    Dollar,
     Semicolon,
     Other,
 }
 
+/// One token: its kind, where it is, and whether a quote or comment it
+/// opens runs to the end of the text without being closed.
 #[derive(Clone, Copy, Debug)]
-struct Tok {
-    kind: TokKind,
-    start: usize,
-    end: usize,
+pub struct Tok {
+    pub kind: TokKind,
+    pub start: usize,
+    pub end: usize,
+    pub unclosed: bool,
+}
+
+/// The tokens of a script, as the splitter sees them.
+pub fn tokens(script: &str, dialect: Dialect) -> impl Iterator<Item = Tok> + '_ {
+    Lexer::new(script, dialect)
 }
 
 struct Lexer<'a> {
@@ -222,8 +239,9 @@ impl<'a> Lexer<'a> {
     }
 
     /// Skips to just after the first `close` from the current position (or
-    /// to the end), honouring doubled-quote escapes.
-    fn skip_quoted(&mut self, close: u8, backslash: bool) {
+    /// to the end), honouring doubled-quote escapes. False when the text
+    /// ends first.
+    fn skip_quoted(&mut self, close: u8, backslash: bool) -> bool {
         while self.pos < self.s.len() {
             let c = self.s[self.pos];
             self.pos += 1;
@@ -233,11 +251,12 @@ impl<'a> Lexer<'a> {
                 if self.peek(0) == Some(close) {
                     self.pos += 1;
                 } else {
-                    return;
+                    return true;
                 }
             }
         }
         self.pos = self.pos.min(self.s.len());
+        false
     }
 
     /// `$tag$` at the current position: the tag's length including both `$`.
@@ -264,6 +283,7 @@ impl Iterator for Lexer<'_> {
     fn next(&mut self) -> Option<Tok> {
         let start = self.pos;
         let c = *self.s.get(self.pos)?;
+        let mut unclosed = false;
         let kind = match c {
             b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => {
                 while matches!(
@@ -298,37 +318,46 @@ impl Iterator for Lexer<'_> {
                     }
                 }
                 self.pos = self.pos.min(self.s.len());
+                unclosed = depth > 0;
                 TokKind::Comment
             }
             b'\'' => {
                 self.pos += 1;
-                self.skip_quoted(b'\'', false);
+                unclosed = !self.skip_quoted(b'\'', false);
                 TokKind::Quoted
             }
             b'"' => {
                 self.pos += 1;
-                self.skip_quoted(b'"', false);
+                unclosed = !self.skip_quoted(b'"', false);
                 TokKind::Quoted
             }
             b'`' if self.dialect == Dialect::Sqlite => {
                 self.pos += 1;
-                self.skip_quoted(b'`', false);
+                unclosed = !self.skip_quoted(b'`', false);
                 TokKind::Quoted
             }
             b'[' if self.dialect == Dialect::Sqlite => {
-                self.pos = self.text[self.pos..]
-                    .find(']')
-                    .map_or(self.s.len(), |i| self.pos + i + 1);
+                match self.text[self.pos..].find(']') {
+                    Some(i) => self.pos += i + 1,
+                    None => {
+                        self.pos = self.s.len();
+                        unclosed = true;
+                    }
+                }
                 TokKind::Quoted
             }
             b'$' => match self.dollar_tag() {
                 Some(len) => {
                     let tag = &self.text[self.pos..self.pos + len];
                     self.pos += len;
-                    self.pos = self.text[self.pos..]
-                        .find(tag)
-                        .map_or(self.s.len(), |i| self.pos + i + len);
-                    TokKind::Quoted
+                    match self.text[self.pos..].find(tag) {
+                        Some(i) => self.pos += i + len,
+                        None => {
+                            self.pos = self.s.len();
+                            unclosed = true;
+                        }
+                    }
+                    TokKind::Dollar
                 }
                 None => {
                     self.pos += 1;
@@ -346,11 +375,12 @@ impl Iterator for Lexer<'_> {
                     && self.dialect == Dialect::Postgres
                 {
                     self.pos += 2;
-                    self.skip_quoted(b'\'', true);
+                    let closed = self.skip_quoted(b'\'', true);
                     return Some(Tok {
                         kind: TokKind::Quoted,
                         start,
                         end: self.pos,
+                        unclosed: !closed,
                     });
                 }
                 while let Some(c) = self.peek(0) {
@@ -374,6 +404,7 @@ impl Iterator for Lexer<'_> {
             kind,
             start,
             end: self.pos,
+            unclosed,
         })
     }
 }

@@ -7,7 +7,7 @@ use crate::target::{QueryError, ReadSession, TextRow};
 
 /// Reads the ledger. A missing table means nothing was applied yet.
 pub async fn read(session: &ReadSession) -> Result<Vec<LedgerRow>, String> {
-    let table = qualified(session.schema());
+    let table = qualified(session.dialect(), session.schema());
     let sql = select_sql(session.dialect(), session.schema());
     match session.query_map(&sql, Box::new(parse_row)).await {
         Ok(rows) => Ok(rows),
@@ -43,6 +43,7 @@ pub(crate) fn parse_row(row: &dyn TextRow) -> Result<LedgerRow, String> {
         hash: RecordedHash::parse(hash),
         applied_at: row.text(3).map(str::to_owned),
         success,
+        error: row.text(5).map(str::to_owned),
     })
 }
 
@@ -52,11 +53,16 @@ mod tests {
 
     #[test]
     fn qualifies_with_schema() {
-        assert_eq!(qualified(None), "envgate_migrations");
+        use crate::core::sql::Dialect;
         assert_eq!(
-            qualified(Some("tenant_a")),
+            qualified(Dialect::Postgres, None),
+            "public.envgate_migrations"
+        );
+        assert_eq!(
+            qualified(Dialect::Postgres, Some("tenant_a")),
             "\"tenant_a\".envgate_migrations"
         );
+        assert_eq!(qualified(Dialect::Sqlite, None), "main.envgate_migrations");
     }
 
     #[test]

@@ -23,12 +23,37 @@ pub fn open_read_only(target: &SqliteTarget, busy_timeout: Duration) -> Result<C
     Ok(conn)
 }
 
+/// The explanation, when a read-only read failed because a writer was
+/// interrupted mid-transaction and left a hot journal: SQLite must roll it
+/// back (a write) before anyone can read the file, and a read-only
+/// connection cannot (`SQLITE_READONLY_ROLLBACK`).
+fn hot_journal(conn: &Connection, e: &rusqlite::Error) -> Option<String> {
+    let rolled_back = matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_READONLY_ROLLBACK
+    );
+    let path = conn.path().filter(|p| !p.is_empty())?;
+    let journal = format!("{path}-journal");
+    let left = std::fs::metadata(&journal).is_ok_and(|m| m.len() > 0);
+    (rolled_back || (left && e.to_string().contains("readonly database"))).then(|| {
+        format!(
+            "{path} has a hot journal ({journal}): a writer was interrupted in the middle of a transaction, \
+             and SQLite must roll that transaction back before the file can be read. envgate reads this \
+             environment read-only and will not do it. Open the file once with write access to roll it back \
+             (for example `sqlite3 {path} 'PRAGMA quick_check;'`), then run again; keep {journal} until then, \
+             deleting it would corrupt the database"
+        )
+    })
+}
+
 /// Runs one statement and maps its rows, every value as text (integers and
 /// reals in their decimal form, blobs as lowercase hex).
 pub fn query<T>(conn: &Connection, sql: &str, mut map: RowMapper<T>) -> Result<Vec<T>, QueryError> {
     let classify = |e: rusqlite::Error| {
         let message = e.to_string();
-        if message.starts_with("no such table") {
+        if let Some(hot) = hot_journal(conn, &e) {
+            QueryError::Other(hot)
+        } else if message.starts_with("no such table") {
             QueryError::UndefinedTable(message)
         } else if message.contains("readonly database") {
             QueryError::ReadOnly(message)

@@ -298,6 +298,22 @@ impl WriteSession {
     }
 }
 
+/// The ledger row a rollback's start marker names (only its version is
+/// used).
+fn marker_row(m: &Migration) -> NewRow<'_> {
+    NewRow {
+        version: m.id(),
+        name: &m.name,
+        sha256: "",
+        applied_by: None,
+        elapsed: Elapsed::Millis(0),
+        success: false,
+        release: None,
+        applied_via: "managed",
+        error: None,
+    }
+}
+
 /// A PostgreSQL session that writes.
 pub struct PgWriter {
     client: Client,
@@ -385,7 +401,7 @@ impl PgWriter {
             let _ = self.batch("ROLLBACK").await;
             return Err(format!(
                 "cannot create the ledger table {}: {}",
-                qualified(self.schema.as_deref()),
+                qualified(Dialect::Postgres, self.schema.as_deref()),
                 describe(&e)
             ));
         }
@@ -479,7 +495,7 @@ impl PgWriter {
                 let _ = self.batch("ROLLBACK").await;
                 return Err(format!(
                     "ledger table {} cannot be read (is it envgate's ledger?): {}",
-                    qualified(self.schema.as_deref()),
+                    qualified(Dialect::Postgres, self.schema.as_deref()),
                     describe(&e)
                 ));
             }
@@ -490,14 +506,19 @@ impl PgWriter {
                 _ => None,
             })
             .collect::<Result<_, _>>()
-            .map_err(|e| format!("ledger table {}: {e}", qualified(self.schema.as_deref())))
+            .map_err(|e| {
+                format!(
+                    "ledger table {}: {e}",
+                    qualified(Dialect::Postgres, self.schema.as_deref())
+                )
+            })
     }
 
     /// Checks run at the start of each migration's transaction: the lock,
     /// the session (when there is one), and that nobody got there first
     /// (applied it, for an apply; reverted it, for a rollback).
     fn step_prelude(&self, version: &str, direction: Direction) -> String {
-        let table = qualified(self.schema.as_deref());
+        let table = qualified(Dialect::Postgres, self.schema.as_deref());
         let same_backend = self.pid.map_or(String::new(), |pid| {
             format!(
                 "IF pg_backend_pid() <> {pid} THEN RAISE EXCEPTION USING ERRCODE = '{BACKEND_CHANGED}', \
@@ -526,22 +547,35 @@ impl PgWriter {
     ) -> Result<StepOutcome, StepError> {
         let hash = m.up.hash.tagged();
         let schema = self.schema.clone();
-        let finish = |elapsed: Elapsed| {
-            let row = NewRow {
-                version: m.id(),
-                name: &m.name,
-                sha256: &hash,
-                applied_by: Some(ctx.applied_by),
-                elapsed,
-                success: true,
-                release: ctx.release,
-                applied_via: "managed",
-                error: None,
-            };
-            ledger_table::record_sql(Dialect::Postgres, schema.as_deref(), &row)
+        let row = |elapsed: Elapsed| NewRow {
+            version: m.id(),
+            name: &m.name,
+            sha256: &hash,
+            applied_by: Some(ctx.applied_by),
+            elapsed,
+            success: true,
+            release: ctx.release,
+            applied_via: "managed",
+            error: None,
         };
-        self.step(m.id(), &m.up.sql, transactional, Direction::Up, &finish)
-            .await
+        let started = ledger_table::started_sql(
+            Dialect::Postgres,
+            schema.as_deref(),
+            &row(Elapsed::Millis(0)),
+            false,
+        );
+        let finish = |elapsed: Elapsed| {
+            ledger_table::record_sql(Dialect::Postgres, schema.as_deref(), &row(elapsed))
+        };
+        self.step(
+            m.id(),
+            &m.up.sql,
+            transactional,
+            Direction::Up,
+            &started,
+            &finish,
+        )
+        .await
     }
 
     async fn revert(
@@ -550,10 +584,17 @@ impl PgWriter {
         down: &str,
         transactional: bool,
     ) -> Result<StepOutcome, StepError> {
-        let delete = ledger_table::delete_sql(Dialect::Postgres, self.schema.as_deref(), m.id());
-        self.step(m.id(), down, transactional, Direction::Down, &|_| {
-            delete.clone()
-        })
+        let schema = self.schema.as_deref();
+        let delete = ledger_table::delete_sql(Dialect::Postgres, schema, m.id());
+        let started = ledger_table::started_sql(Dialect::Postgres, schema, &marker_row(m), true);
+        self.step(
+            m.id(),
+            down,
+            transactional,
+            Direction::Down,
+            &started,
+            &|_| delete.clone(),
+        )
         .await
     }
 
@@ -569,6 +610,7 @@ impl PgWriter {
         sql: &str,
         transactional: bool,
         direction: Direction,
+        start_row: &str,
         finish: &dyn Fn(Elapsed) -> String,
     ) -> Result<StepOutcome, StepError> {
         let started = Instant::now();
@@ -617,7 +659,7 @@ impl PgWriter {
             ));
         }
         // Outside a transaction: check, then statement by statement.
-        let table = qualified(self.schema.as_deref());
+        let table = qualified(Dialect::Postgres, self.schema.as_deref());
         let check = format!(
             "SELECT pg_backend_pid(), EXISTS (SELECT 1 FROM {table} WHERE version = {} AND success)",
             quote_literal(version)
@@ -648,6 +690,13 @@ impl PgWriter {
         if done {
             return Ok(StepOutcome::AlreadyApplied);
         }
+        // Recorded before anything runs: if the run is killed midway, the
+        // ledger says so (see `ledger_table::INTERRUPTED`).
+        self.batch(&format!("{start_row};SET standard_conforming_strings = on"))
+            .await
+            .map_err(|e| {
+                StepError::Database(format!("recording the start failed: {}", describe(&e)))
+            })?;
         for (i, stmt) in statements.iter().enumerate() {
             if let Err(e) = self.batch(stmt.text).await {
                 return Err(self.classify(&e, sql, stmt.offset, i > 0));
@@ -822,7 +871,13 @@ impl SqliteWriter {
                 &select_sql(Dialect::Sqlite, None),
                 Box::new(crate::ledger::envgate::parse_row),
             )
-            .map_err(|e| format!("ledger table {}: {}", ledger_table::TABLE, e.message()))
+            .map_err(|e| {
+                format!(
+                    "ledger table {}: {}",
+                    ledger_table::qualified(Dialect::Sqlite, None),
+                    e.message()
+                )
+            })
         })
         .await
     }
@@ -835,21 +890,28 @@ impl SqliteWriter {
         release: Option<&str>,
     ) -> Result<StepOutcome, StepError> {
         let hash = m.up.hash.tagged();
-        let finish = |ms: u64| {
-            let row = NewRow {
-                version: m.id(),
-                name: &m.name,
-                sha256: &hash,
-                applied_by: Some(applied_by),
-                elapsed: Elapsed::Millis(ms),
-                success: true,
-                release,
-                applied_via: "managed",
-                error: None,
-            };
-            ledger_table::record_sql(Dialect::Sqlite, None, &row)
+        let row = |ms: u64| NewRow {
+            version: m.id(),
+            name: &m.name,
+            sha256: &hash,
+            applied_by: Some(applied_by),
+            elapsed: Elapsed::Millis(ms),
+            success: true,
+            release,
+            applied_via: "managed",
+            error: None,
         };
-        Self::step(c, m.id(), &m.up.sql, transactional, Direction::Up, &finish)
+        let started = ledger_table::started_sql(Dialect::Sqlite, None, &row(0), false);
+        let finish = |ms: u64| ledger_table::record_sql(Dialect::Sqlite, None, &row(ms));
+        Self::step(
+            c,
+            m.id(),
+            &m.up.sql,
+            transactional,
+            Direction::Up,
+            &started,
+            &finish,
+        )
     }
 
     fn revert(
@@ -859,9 +921,16 @@ impl SqliteWriter {
         transactional: bool,
     ) -> Result<StepOutcome, StepError> {
         let delete = ledger_table::delete_sql(Dialect::Sqlite, None, m.id());
-        Self::step(c, m.id(), down, transactional, Direction::Down, &|_| {
-            delete.clone()
-        })
+        let started = ledger_table::started_sql(Dialect::Sqlite, None, &marker_row(m), true);
+        Self::step(
+            c,
+            m.id(),
+            down,
+            transactional,
+            Direction::Down,
+            &started,
+            &|_| delete.clone(),
+        )
     }
 
     fn step(
@@ -870,6 +939,7 @@ impl SqliteWriter {
         sql: &str,
         transactional: bool,
         direction: Direction,
+        start_row: &str,
         finish: &dyn Fn(u64) -> String,
     ) -> Result<StepOutcome, StepError> {
         let db_err = |e: rusqlite::Error| StepError::Database(e.to_string());
@@ -885,7 +955,7 @@ impl SqliteWriter {
         let present: bool = match c.query_row(
             &format!(
                 "SELECT EXISTS (SELECT 1 FROM {} WHERE version = ?1 AND success = 1)",
-                ledger_table::TABLE
+                ledger_table::qualified(Dialect::Sqlite, None)
             ),
             [version],
             |r| r.get(0),
@@ -899,6 +969,14 @@ impl SqliteWriter {
         if present == (direction == Direction::Up) {
             rollback(c);
             return Ok(StepOutcome::AlreadyApplied);
+        }
+        if !transactional {
+            // Recorded before anything runs (see `ledger_table::INTERRUPTED`).
+            c.execute_batch(&format!("BEGIN IMMEDIATE;\n{start_row};\nCOMMIT;"))
+                .map_err(|e| {
+                    let _ = c.execute_batch("ROLLBACK");
+                    StepError::Database(format!("recording the start failed: {e}"))
+                })?;
         }
         for (i, stmt) in split(sql, Dialect::Sqlite).iter().enumerate() {
             if let Err(e) = c.execute_batch(stmt.text) {

@@ -177,6 +177,7 @@ pub fn ledger(rows: Vec<TextRow>, migrations: &[Migration]) -> Result<Vec<Ledger
             hash,
             applied_at: opt(r, 6),
             success: is_true(col(r, 5, "success")?),
+            error: None,
         };
         match current.iter_mut().find(|x| x.version == row.version) {
             Some(existing) => *existing = row,
@@ -194,6 +195,7 @@ pub fn ledger(rows: Vec<TextRow>, migrations: &[Migration]) -> Result<Vec<Ledger
                     hash: RecordedHash::Unverifiable("below baseline".to_owned()),
                     applied_at: None,
                     success: true,
+                    error: None,
                 });
             }
         }

@@ -48,6 +48,7 @@ pub fn ledger(rows: Vec<TextRow>) -> Result<Vec<LedgerRow>, String> {
                 hash: RecordedHash::None,
                 applied_at: opt(r, 2),
                 success: true,
+                error: None,
             });
         }
     }

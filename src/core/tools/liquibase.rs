@@ -573,6 +573,7 @@ pub fn ledger(rows: Vec<TextRow>, _migrations: &[Migration]) -> Result<Vec<Ledge
             hash,
             applied_at: opt(r, 5),
             success: exectype != "FAILED",
+            error: None,
         };
         // Rows have no key: the last one for a changeset stands.
         match out.iter_mut().find(|x| x.version == row.version) {

@@ -495,6 +495,7 @@ pub(crate) fn plain_row(version: String, name: String, applied_at: Option<String
         hash: RecordedHash::None,
         applied_at,
         success: true,
+        error: None,
     }
 }
 

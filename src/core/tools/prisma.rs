@@ -85,6 +85,7 @@ pub fn ledger(rows: Vec<TextRow>) -> Result<Vec<LedgerRow>, String> {
             hash: RecordedHash::Tool(col(r, 1, "checksum")?.to_owned()),
             applied_at: opt(r, 4),
             success: finished,
+            error: None,
         };
         match by_name.iter_mut().find(|x| x.version == row.version) {
             // A finished row stands; a later attempt replaces a failed one.

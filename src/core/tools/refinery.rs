@@ -80,6 +80,7 @@ pub fn ledger(rows: Vec<TextRow>) -> Result<Vec<LedgerRow>, String> {
                 hash: opt(r, 3).map_or(RecordedHash::None, RecordedHash::Tool),
                 applied_at: opt(r, 2),
                 success: true,
+                error: None,
             })
         })
         .collect()

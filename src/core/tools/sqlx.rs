@@ -91,6 +91,7 @@ pub fn ledger(rows: Vec<TextRow>) -> Result<Vec<LedgerRow>, String> {
                 hash: RecordedHash::Tool(col(r, 3, "checksum")?.to_ascii_lowercase()),
                 applied_at: opt(r, 4),
                 success: is_true(col(r, 2, "success")?),
+                error: None,
             })
         })
         .collect()

@@ -78,6 +78,12 @@ struct RawConfig {
     lock_timeout: Option<Spanned<String>>,
     /// Tags that are releases (a glob). Default: `v*`.
     release_tags: Option<String>,
+    /// The largest migration file envgate reads. Default: `64MiB`.
+    max_migration_size: Option<Spanned<String>>,
+    /// Follow symbolic links in the migrations directory that lead outside
+    /// the project's directory (and the migrations directory). Default:
+    /// `false`: such links are refused.
+    allow_links_outside: Option<bool>,
     /// Releases whose migrations are listed rather than taken from git:
     /// `[releases."v2.4.0"] migrations = ["20260418_001", …]`.
     releases: Option<IndexMap<String, RawRelease>>,
@@ -169,8 +175,34 @@ pub struct Config {
     pub releases: IndexMap<String, Vec<String>>,
     /// The migrations directory on disk.
     pub migrations_dir: PathBuf,
+    /// The largest migration file envgate reads, in bytes.
+    pub max_migration_size: u64,
+    /// Whether links out of the project may be followed.
+    pub allow_links_outside: bool,
     pub environments: Vec<EnvConfig>,
     text: String,
+}
+
+/// The default for `max_migration_size`.
+pub const DEFAULT_MAX_MIGRATION_SIZE: u64 = 64 * 1024 * 1024;
+
+/// `25MiB`, `512 KiB`, `100`: a size in bytes.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(digits);
+    let n: u64 = n.parse().ok()?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1000,
+        "kib" | "k" => 1024,
+        "mb" => 1_000_000,
+        "mib" | "m" => 1024 * 1024,
+        "gb" => 1_000_000_000,
+        "gib" | "g" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(mult)
 }
 
 /// Reads and parses a configuration file.
@@ -185,7 +217,17 @@ pub fn load(file: &Path) -> Result<Config, ConfigError> {
             format!("cannot read: {e}")
         },
     })?;
-    parse(file, &text)
+    let config = parse(file, &text)?;
+    // A literal password in the file is a secret too (see crate::secrets).
+    for env in &config.environments {
+        if let UrlSource::Inline(url) = &env.url {
+            crate::secrets::register_url(url);
+        }
+    }
+    if let ControlStoreLocation::Postgres(url) = &config.control_store {
+        crate::secrets::register_url(url);
+    }
+    Ok(config)
 }
 
 /// Parses the text of a configuration file. `file` is used for messages and
@@ -245,6 +287,18 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         }
     };
 
+    let max_migration_size = match &raw.max_migration_size {
+        Some(s) => parse_size(s.get_ref()).filter(|n| *n > 0).ok_or_else(|| {
+            err_at(
+                Some(s.span()),
+                format!(
+                    "`max_migration_size` = \"{}\" is not a size such as \"64MiB\"",
+                    s.get_ref()
+                ),
+            )
+        })?,
+        None => DEFAULT_MAX_MIGRATION_SIZE,
+    };
     let connect_timeout = match &raw.connect_timeout {
         Some(t) => parse_duration("connect_timeout", t).map_err(|m| err_at(Some(t.span()), m))?,
         None => DEFAULT_CONNECT_TIMEOUT,
@@ -412,6 +466,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             .map(|(tag, r)| (tag, r.migrations))
             .collect(),
         migrations_dir: base.join(&migrations),
+        max_migration_size,
+        allow_links_outside: raw.allow_links_outside.unwrap_or(false),
         migrations,
         environments,
         text: text.to_owned(),

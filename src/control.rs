@@ -190,7 +190,20 @@ impl ControlStore {
     // ---- audit trail ----
 
     /// Appends an entry to the audit trail, chained after the last record.
+    /// Every text in it is scrubbed of secrets first (see
+    /// [`crate::secrets`]): once hashed, a leaked secret could not be taken
+    /// out without breaking the chain.
     pub async fn append(&self, entry: Entry) -> Result<Record, String> {
+        let clean = |s: String| crate::secrets::scrubbed(&s);
+        let entry = Entry {
+            actor: clean(entry.actor),
+            environment: entry.environment.map(clean),
+            release: entry.release.map(clean),
+            migrations: entry.migrations.into_iter().map(clean).collect(),
+            error: entry.error.map(clean),
+            details: entry.details.map(clean),
+            ..entry
+        };
         self.exec(&self.begin()).await?;
         let result = async {
             let last = self.rows("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").await?;

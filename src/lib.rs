@@ -15,5 +15,6 @@ pub mod ops;
 pub mod queue;
 pub mod render;
 pub mod report;
+pub mod secrets;
 pub mod serve;
 pub mod target;

@@ -285,7 +285,7 @@ impl ControlStore {
         self.exec(&format!(
             "UPDATE jobs SET {state}, locked_by = NULL, locked_until = NULL, last_error = {} \
              WHERE id = {} AND locked_by = {}",
-            qo(Some(error)),
+            qo(Some(&crate::secrets::scrubbed(error))),
             job.id,
             q(worker)
         ))

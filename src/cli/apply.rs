@@ -5,12 +5,10 @@ use crate::apply::{self, ApplyRequest, Progress};
 use crate::config::Config;
 use crate::core::migration::Migration;
 use crate::core::plan::{PlanInput, plan};
-use crate::core::redact::Redactor;
 use crate::ops::memory::Memory;
 use crate::ops::{common, write};
 use crate::target::write::{StepError, StepOutcome};
 use crate::{render, report};
-use std::io::IsTerminal;
 use std::time::Duration;
 
 pub struct ApplyArgs {
@@ -40,8 +38,7 @@ pub async fn run(config: &Config, args: ApplyArgs) -> Result<i32, Failure> {
     let entry = memory.entry("apply", Some(&env.name), "ok");
     // The mode and the admins decide before anything connects.
     let access = write::gate(config, &memory, env, &entry).await?;
-    let mut redactor = Redactor::new();
-    let target = common::target(config, env, &mut redactor)?;
+    let target = common::target(config, env)?;
     let for_discovery = config.clone();
     let d = common::dialect(&target);
     let discovery = tokio::task::spawn_blocking(move || common::discover(&for_discovery, Some(d)))
@@ -75,7 +72,7 @@ pub async fn run(config: &Config, args: ApplyArgs) -> Result<i32, Failure> {
         only: None,
         accepted: None,
     };
-    let show_progress = args.format == ReportFormat::Table && std::io::stderr().is_terminal();
+    let show_progress = args.format == ReportFormat::Table && crate::secrets::stderr_is_terminal();
     let mut bar;
     let mut quiet = apply::Quiet;
     let progress: &mut dyn Progress = if show_progress {
@@ -89,7 +86,6 @@ pub async fn run(config: &Config, args: ApplyArgs) -> Result<i32, Failure> {
         write::Destination {
             env,
             target: &target,
-            redactor: &redactor,
         },
         &access,
         write::Operation::Apply(request),
@@ -98,7 +94,7 @@ pub async fn run(config: &Config, args: ApplyArgs) -> Result<i32, Failure> {
     )
     .await?;
     let reply = report.reply(args.format.into());
-    common::print(&redactor, &reply.text)?;
+    common::print(&reply.text)?;
     Ok(reply.code)
 }
 
@@ -123,7 +119,7 @@ async fn dry_run(config: &Config, args: &ApplyArgs) -> Result<i32, Failure> {
         ReportFormat::Table => format!("dry run: nothing is applied.\n{}", render::plan_text(&r)),
         ReportFormat::Json => render::json(&r),
     };
-    common::print(&inputs.redactor, &text)?;
+    common::print(&text)?;
     Ok(if p.blockers.is_empty() {
         exit::OK
     } else {

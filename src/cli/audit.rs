@@ -4,7 +4,6 @@
 use super::{Failure, exit};
 use crate::config::Config;
 use crate::core::audit::{self, Record};
-use crate::core::redact::Redactor;
 use crate::ops::common;
 use crate::ops::memory::Memory;
 use crate::render;
@@ -65,7 +64,7 @@ pub async fn export(config: &Config, args: AuditArgs) -> Result<i32, Failure> {
         AuditFormat::Csv => csv(&records)?,
     };
     // Records hold masked text already; mask again in case.
-    common::print(&Redactor::new(), &text)?;
+    common::print(&text)?;
     Ok(exit::OK)
 }
 
@@ -144,12 +143,12 @@ pub async fn verify(config: &Config) -> Result<i32, Failure> {
         Ok(()) => {
             let last = records.last();
             let text = render::audit_verified(records.len(), last);
-            common::print(&Redactor::new(), &text)?;
+            common::print(&text)?;
             return Ok(exit::OK);
         }
         Err(t) => format!("audit trail tampered with: {t}\n"),
     };
-    common::print(&Redactor::new(), &text)?;
+    common::print(&text)?;
     Ok(exit::CHECK_FAILED)
 }
 

@@ -81,9 +81,9 @@ fn io_fail(path: &Path, e: std::io::Error) -> Failure {
 /// elsewhere.
 fn warn(on_github: bool, text: &str) {
     if on_github {
-        println!("::warning title=envgate::{}", ci::command_data(text));
+        crate::outln!("::warning title=envgate::{}", ci::command_data(text));
     } else {
-        eprintln!("warning: {text}");
+        crate::errln!("warning: {text}");
     }
 }
 
@@ -99,7 +99,7 @@ pub async fn run(config: &Config, args: CiArgs) -> Result<i32, Failure> {
     });
     std::fs::create_dir_all(&out_dir).map_err(|e| io_fail(&out_dir, e))?;
     if detected == Ci::None {
-        eprintln!(
+        crate::errln!(
             "envgate ci: not running in GitHub Actions or GitLab CI (neither GITHUB_ACTIONS nor GITLAB_CI is \"true\"): showing the status only"
         );
     }
@@ -118,21 +118,18 @@ pub async fn run(config: &Config, args: CiArgs) -> Result<i32, Failure> {
     let world = World::read(config, envs).await?;
     let memory = Memory::open(config, common::actor(None), false).await?;
     if let Err(e) = memory.track_modes(config, &world.envs, false).await {
-        eprintln!("warning: control store: {e}");
+        crate::errln!("warning: control store: {e}");
     }
     let remembered = memory.remembered(&world.envs, &world.labels).await;
     let m = matrix::compute(&world.discovery.migrations, &world.inputs(&remembered));
     memory.after_status(&world.envs, &world.labels, &m).await;
     let tally = m.tally();
     let notes = super::status::mode_notes(&world.envs);
-    common::print(
-        &world.redactor,
-        &render::status_table(&world.envs, &m, &notes, false),
-    )?;
+    common::print(&render::status_table(&world.envs, &m, &notes, false))?;
     let matrix_json = out_dir.join("matrix.json");
     std::fs::write(
         &matrix_json,
-        world.redactor.redact(&render::status_json(&world.envs, &m)),
+        crate::secrets::scrubbed(&render::status_json(&world.envs, &m)),
     )
     .map_err(|e| io_fail(&matrix_json, e))?;
 
@@ -182,7 +179,8 @@ pub async fn run(config: &Config, args: CiArgs) -> Result<i32, Failure> {
                     )
                 })
                 .collect();
-            std::fs::write(&path, text).map_err(|e| io_fail(&path, e))?;
+            std::fs::write(&path, crate::secrets::scrubbed(&text))
+                .map_err(|e| io_fail(&path, e))?;
         }
         Ci::None => {}
     }
@@ -204,9 +202,9 @@ pub async fn run(config: &Config, args: CiArgs) -> Result<i32, Failure> {
                 .join(",")
         );
         if matches!(detected, Ci::GitHub(_)) {
-            println!("::error title=envgate::{}", ci::command_data(&text));
+            crate::outln!("::error title=envgate::{}", ci::command_data(&text));
         } else {
-            eprintln!("{text}");
+            crate::errln!("{text}");
         }
         Ok(exit::CHECK_FAILED)
     }
@@ -247,7 +245,7 @@ fn append(path: &Path, text: &str) -> Result<(), Failure> {
         .create(true)
         .append(true)
         .open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .and_then(|mut f| f.write_all(crate::secrets::scrub(text).as_bytes()))
         .map_err(|e| io_fail(path, e))
 }
 
@@ -389,7 +387,7 @@ impl Ctx<'_> {
             ] {
                 let path = self.out_dir.join(&name);
                 std::fs::write(&path, bytes).map_err(|e| io_fail(&path, e))?;
-                eprintln!("envgate ci: wrote {}", path.display());
+                crate::errln!("envgate ci: wrote {}", path.display());
                 written.push((name, content_type, path));
             }
         }
@@ -446,9 +444,11 @@ async fn review_request<T: Thread>(
             Ok(Stuck::Superseded(newer)) => {
                 // A run for an older commit that ends last must not write
                 // over the newer commit's note.
-                eprintln!(
+                crate::errln!(
                     "envgate ci: {} {} is at {newer} now: its own run writes the {}",
-                    w.request, w.number, w.note
+                    w.request,
+                    w.number,
+                    w.note
                 );
                 None
             }
@@ -458,7 +458,7 @@ async fn review_request<T: Thread>(
                     Stuck::Edited => "updated",
                     _ => "unchanged",
                 };
-                eprintln!("envgate ci: {} {}: {} {done}", w.request, w.number, w.note);
+                crate::errln!("envgate ci: {} {}: {} {done}", w.request, w.number, w.note);
                 None
             }
             Err(e) if cannot_write(&e) => Some(format!(
@@ -599,7 +599,7 @@ async fn upload_github(
             contents.push((name.clone(), *content_type, bytes));
         }
         for asset in repo.put_bundle(&release, contents).await? {
-            eprintln!("envgate ci: {} is on release {tag}", asset.name);
+            crate::errln!("envgate ci: {} is on release {tag}", asset.name);
         }
     }
     Ok(())
@@ -671,7 +671,7 @@ async fn on_gitlab(ctx: &Ctx<'_>, run: &GitLabRun) -> Result<bool, Failure> {
         Trigger::Other => summary.push_str(&review::summary(ctx.world, ctx.m).markdown),
     }
     let path = ctx.out_dir.join("summary.md");
-    std::fs::write(&path, summary).map_err(|e| io_fail(&path, e))?;
+    std::fs::write(&path, crate::secrets::scrubbed(&summary)).map_err(|e| io_fail(&path, e))?;
     Ok(from_fork)
 }
 
@@ -688,7 +688,7 @@ async fn upload_gitlab(
         contents.push((name.clone(), bytes));
     }
     for (name, _) in p.attach(tag, contents).await? {
-        eprintln!("envgate ci: linked {name} from release {tag}");
+        crate::errln!("envgate ci: linked {name} from release {tag}");
     }
     Ok(())
 }

@@ -71,13 +71,10 @@ pub async fn accept(config: &Config, args: AcceptArgs) -> Result<i32, Failure> {
     let today = match (cell.state, m.rows[row].hash) {
         (State::Drifted, Some(today)) => today,
         (State::Applied, _) => {
-            common::print(
-                &world.redactor,
-                &format!(
-                    "{version} is applied in '{}' with today's content: no drift to accept.\n",
-                    env.name
-                ),
-            )?;
+            common::print(&format!(
+                "{version} is applied in '{}' with today's content: no drift to accept.\n",
+                env.name
+            ))?;
             return Ok(exit::OK);
         }
         (state, _) => {
@@ -104,7 +101,7 @@ pub async fn accept(config: &Config, args: AcceptArgs) -> Result<i32, Failure> {
         let access = write::gate(config, &memory, env, &entry).await?;
         let target = world.target(0)?;
         let unreachable = |e: String| {
-            Failure::unreachable(world.redactor.redact(&format!(
+            Failure::unreachable(crate::secrets::scrubbed(&format!(
                 "environment '{}': {}: {e}",
                 env.name,
                 common::target_label(target)
@@ -174,18 +171,15 @@ pub async fn accept(config: &Config, args: AcceptArgs) -> Result<i32, Failure> {
             ..entry
         })
         .await?;
-    common::print(
-        &world.redactor,
-        &format!(
-            "accepted: {version} in '{}' is now applied with content {} ({}); recorded in the audit trail.\n",
-            env.name,
-            &today.hex()[..12],
-            if env.mode == Mode::Managed && env.ledger == Tool::Envgate {
-                "the ledger row was updated"
-            } else {
-                "recorded in the control store only, never in that database"
-            }
-        ),
-    )?;
+    common::print(&format!(
+        "accepted: {version} in '{}' is now applied with content {} ({}); recorded in the audit trail.\n",
+        env.name,
+        &today.hex()[..12],
+        if env.mode == Mode::Managed && env.ledger == Tool::Envgate {
+            "the ledger row was updated"
+        } else {
+            "recorded in the control store only, never in that database"
+        }
+    ))?;
     Ok(exit::OK)
 }

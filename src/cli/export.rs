@@ -97,6 +97,6 @@ pub async fn run(config: &Config, args: ExportArgs) -> Result<i32, Failure> {
         ReportFormat::Table => render::export_text(&report),
         ReportFormat::Json => render::json(&report),
     };
-    common::print(&inputs.redactor, &text)?;
+    common::print(&text)?;
     Ok(code)
 }

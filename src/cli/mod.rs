@@ -12,7 +12,6 @@ pub mod status;
 
 use crate::config;
 use clap::{Parser, Subcommand, ValueEnum};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 pub use crate::ops::{Failure, exit};
@@ -362,7 +361,7 @@ pub fn main() -> i32 {
         } => {
             return match crate::serve::manifest(&url, &name) {
                 Ok(text) => {
-                    print!("{text}");
+                    let _ = crate::secrets::out(&text);
                     exit::OK
                 }
                 Err(e) => report(Failure::usage(e)),
@@ -385,16 +384,21 @@ pub fn main() -> i32 {
 }
 
 fn report(failure: Failure) -> i32 {
-    eprintln!("error: {}", failure.message);
+    crate::errln!("error: {}", failure.message);
     failure.code
 }
 
 fn init_tracing(json: bool, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ENVGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Every log line goes through the scrubber (see `crate::secrets`); no
+    // colour codes where stderr is a file or NO_COLOR is set.
+    let color = crate::secrets::stderr_is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_ansi(color)
+        .with_writer(crate::secrets::LogWriter);
     let _ = if json {
         builder
             .json()
@@ -417,7 +421,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             format,
             check,
         } => {
-            let stdout_tty = std::io::stdout().is_terminal();
+            let stdout_tty = crate::secrets::stdout_is_terminal();
             let color = stdout_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
             status::run(
                 &config,

@@ -50,12 +50,9 @@ pub async fn confirm(config: &Config, env: &str, actor: Option<&str>) -> Result<
             ..entry
         })
         .await?;
-    common::print(
-        &crate::core::redact::Redactor::new(),
-        &format!(
-            "'{}': mode {} confirmed by {}; recorded in the audit trail.\n",
-            env.name, env.mode, memory.actor
-        ),
-    )?;
+    common::print(&format!(
+        "'{}': mode {} confirmed by {}; recorded in the audit trail.\n",
+        env.name, env.mode, memory.actor
+    ))?;
     Ok(exit::OK)
 }

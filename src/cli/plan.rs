@@ -34,6 +34,6 @@ pub async fn run(config: &Config, args: PlanArgs) -> Result<i32, Failure> {
         ReportFormat::Table => render::plan_text(&r),
         ReportFormat::Json => render::json(&r),
     };
-    common::print(&inputs.redactor, &text)?;
+    common::print(&text)?;
     Ok(exit::OK)
 }

@@ -21,7 +21,7 @@ impl From<ReportFormat> for Output {
 }
 
 fn print(reply: Reply) -> Result<i32, Failure> {
-    common::print(&crate::core::redact::Redactor::new(), &reply.text)?;
+    common::print(&reply.text)?;
     Ok(reply.code)
 }
 

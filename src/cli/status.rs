@@ -7,7 +7,6 @@ use crate::core::mode::{Mode, ModeSource};
 use crate::ops::common;
 use crate::ops::world::World;
 use crate::render;
-use std::io::Write;
 
 pub struct StatusArgs {
     pub envs: Vec<String>,
@@ -61,10 +60,8 @@ pub async fn run(config: &Config, args: StatusArgs) -> Result<i32, Failure> {
     let envs = common::select(config, &args.envs)?;
     let world = World::read(config, envs).await?;
     if args.verbose {
-        let mut err = std::io::stderr().lock();
         for ig in &world.discovery.ignored {
-            let _ = writeln!(
-                err,
+            crate::errln!(
                 "ignored {}: {}",
                 crate::core::text::visible(&ig.path),
                 crate::core::text::visible(&ig.reason)
@@ -73,10 +70,10 @@ pub async fn run(config: &Config, args: StatusArgs) -> Result<i32, Failure> {
     }
     let memory = crate::ops::memory::Memory::open(config, common::actor(None), false).await?;
     if let Err(e) = memory.track_modes(config, &world.envs, false).await {
-        eprintln!("warning: control store: {e}");
+        crate::errln!("warning: control store: {e}");
     }
     let remembered = memory.remembered(&world.envs, &world.labels).await;
-    let (envs, redactor, discovery) = (&world.envs, &world.redactor, &world.discovery);
+    let (envs, discovery) = (&world.envs, &world.discovery);
     let inputs = world.inputs(&remembered);
     let matrix = matrix::compute(&discovery.migrations, &inputs);
     memory.after_status(envs, &world.labels, &matrix).await;
@@ -84,9 +81,8 @@ pub async fn run(config: &Config, args: StatusArgs) -> Result<i32, Failure> {
     let notes = mode_notes(envs);
     let text = match args.format {
         Format::Json => {
-            let mut err = std::io::stderr().lock();
             for n in &notes {
-                let _ = writeln!(err, "{n}");
+                crate::errln!("{n}");
             }
             render::status_json(envs, &matrix)
         }
@@ -94,11 +90,7 @@ pub async fn run(config: &Config, args: StatusArgs) -> Result<i32, Failure> {
         Format::Table => render::status_table(envs, &matrix, &notes, args.color),
     };
     tracing::debug!(elapsed = ?started.elapsed(), "rendered");
-    let text = redactor.redact(&text);
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| Failure::internal(format!("writing the output: {e}")))?;
+    common::print(&text)?;
 
     Ok(if args.check && matrix.has_problems() {
         exit::CHECK_FAILED

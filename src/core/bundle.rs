@@ -544,28 +544,25 @@ impl Writer<'_> {
     }
 
     /// PostgreSQL: creates the ledger (and its schema) when missing, under
-    /// the lock and without the NOTICE a `CREATE … IF NOT EXISTS` prints: the
-    /// statements of a DO block.
+    /// the lock, without the NOTICE `IF NOT EXISTS` prints when it exists:
+    /// statements of a DO block. (`CREATE … IF NOT EXISTS` rather than a
+    /// catalog lookup: it sees what a run that held the lock before
+    /// committed, where a lookup could answer from a stale cache.)
     fn create_ledger(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if let Some(s) = self.input.schema {
-            out.push(format!(
-                "IF to_regnamespace({}) IS NULL THEN CREATE SCHEMA {}; END IF;",
-                quote_literal(&quote_ident(s)),
-                quote_ident(s)
-            ));
-        }
-        let create = ledger_table::create_table_sql(Dialect::Postgres, self.input.schema);
-        let create_table = create
-            .lines()
-            .skip_while(|l| l.starts_with("CREATE SCHEMA"))
-            .collect::<Vec<_>>()
-            .join("\n")
-            .replacen(" IF NOT EXISTS", "", 1);
-        out.push(format!(
-            "IF to_regclass({}) IS NULL THEN {create_table}; END IF;",
-            quote_literal(&self.table)
-        ));
+        let mut out = vec![
+            "PERFORM set_config('envgate.messages', current_setting('client_min_messages'), true);"
+                .to_owned(),
+            "PERFORM set_config('client_min_messages', 'warning', true);".to_owned(),
+        ];
+        out.extend(
+            ledger_table::create_table_sql(Dialect::Postgres, self.input.schema)
+                .split(";\n")
+                .map(|stmt| format!("{stmt};")),
+        );
+        out.push(
+            "PERFORM set_config('client_min_messages', current_setting('envgate.messages'), true);"
+                .to_owned(),
+        );
         out
     }
 

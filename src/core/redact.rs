@@ -60,38 +60,65 @@ fn is_secret_key(key: &str) -> bool {
     )
 }
 
-/// The secrets a URL carries: its password, raw and percent-decoded, and any
-/// `password=` query values.
-pub fn url_secrets(url: &str) -> Vec<String> {
+/// Every value in a connection string that may be a secret, whatever form
+/// it was written in and however a driver would read it: found by value,
+/// not by one parse, so a malformed string leaks no more than a good one.
+///
+/// - URLs: the password between `://` and the `@` that ends the user
+///   information, read as RFC 3986 does (the authority ends at `/`, `?` or
+///   `#`) and also up to the last `@` anywhere (a password holding `?`, `/`,
+///   `#` or `@` unescaped), and the pieces of it a driver could split off
+///   and show as a host or path;
+/// - `password=` and `sslpassword=` in a query string or in libpq's
+///   keyword/value form (`host=db password='it''s'`), quoted or not;
+/// - each of the above percent-decoded too.
+pub fn connection_secrets(text: &str) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(scheme_end) = url.find("://") {
-        let after = scheme_end + 3;
-        let authority_end = url[after..]
-            .find(['/', '?', '#'])
-            .map_or(url.len(), |i| after + i);
-        let authority = &url[after..authority_end];
-        if let Some(at) = authority.rfind('@')
-            && let Some((_, password)) = authority[..at].split_once(':')
-        {
-            out.push(password.to_owned());
+    if let Some(scheme_end) = text.find("://") {
+        let after = &text[scheme_end + 3..];
+        let authority_end = after.find(['/', '?', '#']).unwrap_or(after.len());
+        let mut userinfos = vec![];
+        if let Some(at) = after[..authority_end].rfind('@') {
+            userinfos.push(&after[..at]);
         }
-    }
-    if let Some((_, query)) = url.split_once('?') {
-        for pair in query.split('&') {
-            if let Some((k, v)) = pair.split_once('=')
-                && is_secret_key(k)
-            {
-                out.push(v.to_owned());
+        if let Some(at) = after.rfind('@') {
+            userinfos.push(&after[..at]);
+        }
+        if let Some(at) = after.find('@') {
+            userinfos.push(&after[..at]);
+        }
+        for userinfo in userinfos {
+            if let Some((_, password)) = userinfo.split_once(':') {
+                out.push(password.to_owned());
+                out.extend(password.split(['@', '/', '?', '#']).map(str::to_owned));
             }
         }
     }
+    // `user:password@host` anywhere, whatever comes before it (a scheme
+    // without `//`, say).
+    for (at, _) in text.match_indices('@') {
+        let before = &text[..at];
+        let start = before
+            .rfind(|c: char| c.is_whitespace() || c == '/')
+            .map_or(0, |i| i + 1);
+        if let Some((_, password)) = before[start..].split_once(':') {
+            out.push(password.to_owned());
+        }
+    }
+    out.extend(keyword_values(text));
     let decoded: Vec<String> = out
         .iter()
-        .filter_map(|s| {
-            percent_decode_str(s)
-                .decode_utf8()
-                .ok()
-                .map(|d| d.into_owned())
+        .flat_map(|s| {
+            let plus = s.replace('+', " ");
+            [s.as_str(), plus.as_str()]
+                .into_iter()
+                .filter_map(|v| {
+                    percent_decode_str(v)
+                        .decode_utf8()
+                        .ok()
+                        .map(|d| d.into_owned())
+                })
+                .collect::<Vec<_>>()
         })
         .collect();
     out.extend(decoded);
@@ -101,11 +128,102 @@ pub fn url_secrets(url: &str) -> Vec<String> {
     out
 }
 
-/// Masks every known secret in any text.
+/// The values of `password=`-like keys in a query string or a libpq
+/// keyword/value string: up to `&`, whitespace or the end; or, quoted with
+/// `'`, up to the closing quote (`\'` and `''` escape one).
+fn keyword_values(text: &str) -> Vec<String> {
+    let lower = text.to_ascii_lowercase();
+    let mut out = Vec::new();
+    for key in ["sslpassword", "password"] {
+        let mut from = 0;
+        while let Some(i) = lower[from..].find(key) {
+            let start = from + i;
+            from = start + key.len();
+            let before = lower[..start].chars().next_back();
+            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+                continue; // part of another key (sslpassword is found on its own)
+            }
+            let rest = text[from..].trim_start();
+            let Some(rest) = rest.strip_prefix('=') else {
+                continue;
+            };
+            let rest = rest.trim_start();
+            let value = if let Some(quoted) = rest.strip_prefix('\'') {
+                let mut v = String::new();
+                let mut end = quoted.len();
+                let mut chars = quoted.char_indices().peekable();
+                while let Some((i, c)) = chars.next() {
+                    match c {
+                        '\\' => v.extend(chars.next().map(|(_, c)| c)),
+                        '\'' if chars.peek().is_some_and(|(_, c)| *c == '\'') => {
+                            chars.next();
+                            v.push('\'');
+                        }
+                        '\'' => {
+                            end = i;
+                            break;
+                        }
+                        c => v.push(c),
+                    }
+                }
+                // The form as written too, as it may be echoed.
+                out.push(quoted[..end].to_owned());
+                v
+            } else {
+                rest.split(|c: char| c == '&' || c.is_whitespace())
+                    .next()
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            out.push(value);
+        }
+    }
+    out
+}
+
+/// The forms a secret takes once written into JSON, HTML, CSV, Markdown, a
+/// SQL literal, a URL or a debug string: each is masked too.
+fn variants(secret: &str) -> Vec<String> {
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    let json = json
+        .strip_prefix('"')
+        .and_then(|j| j.strip_suffix('"'))
+        .unwrap_or("")
+        .to_owned();
+    let html = secret
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;");
+    let markdown = secret
+        .replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let encoded = percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+        .to_string();
+    let mut out = vec![
+        secret.to_owned(),
+        json,
+        html,
+        markdown,
+        secret.replace('"', "\"\""),
+        secret.replace('\'', "''"),
+        secret.escape_debug().to_string(),
+        encoded,
+    ];
+    out.retain(|v| !v.is_empty());
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Masks every known secret in any text, in one pass (Aho-Corasick,
+/// longest match first, so a secret that contains another is masked whole).
 #[derive(Clone, Debug, Default)]
 pub struct Redactor {
-    /// Longest first, so a secret that contains another is masked whole.
     secrets: Vec<String>,
+    matcher: Option<aho_corasick::AhoCorasick>,
 }
 
 impl Redactor {
@@ -113,33 +231,55 @@ impl Redactor {
         Redactor::default()
     }
 
-    /// Registers a secret. Very short values (under 3 characters) are not
-    /// searched for in free text, since masking every `a` would garble the
-    /// output; URLs are still masked structurally by [`mask_url`].
+    /// Registers a secret, in every form it may be written (see
+    /// [`variants`]). Values under 3 characters are not searched for in free
+    /// text, since masking every `a` would garble the output; URLs are still
+    /// masked structurally by [`mask_url`].
     pub fn add(&mut self, secret: impl Into<String>) {
         let secret = secret.into();
-        if secret.chars().count() < 3 || self.secrets.contains(&secret) {
+        if secret.chars().count() < 3 {
             return;
         }
-        self.secrets.push(secret);
-        self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        let before = self.secrets.len();
+        for v in variants(&secret) {
+            if v.chars().count() >= 3 && !self.secrets.contains(&v) {
+                self.secrets.push(v);
+            }
+        }
+        if self.secrets.len() != before {
+            self.matcher = aho_corasick::AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                .build(&self.secrets)
+                .ok();
+        }
     }
 
-    /// Registers every secret a connection URL holds.
+    /// Registers every secret a connection string holds.
     pub fn add_url(&mut self, url: &str) {
-        for s in url_secrets(url) {
+        for s in connection_secrets(url) {
             self.add(s);
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
+    }
+
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for s in &self.secrets {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), MASK);
-            }
+        match &self.matcher {
+            Some(m) if m.is_match(text) => m.replace_all(text, &vec![MASK; self.secrets.len()]),
+            _ => text.to_owned(),
         }
-        out
+    }
+
+    /// The same for bytes (a request body, say).
+    pub fn redact_bytes(&self, bytes: &[u8]) -> Vec<u8> {
+        match &self.matcher {
+            Some(m) if m.is_match(bytes) => {
+                m.replace_all_bytes(bytes, &vec![MASK.as_bytes(); self.secrets.len()])
+            }
+            _ => bytes.to_vec(),
+        }
     }
 }
 
@@ -178,15 +318,39 @@ mod tests {
 
     #[test]
     fn collects_raw_and_decoded_secrets() {
-        assert_eq!(
-            url_secrets("postgres://app:p%40ss@db/app"),
-            ["p%40ss", "p@ss"]
+        let has = |text: &str, want: &[&str]| {
+            let got = connection_secrets(text);
+            for w in want {
+                assert!(got.iter().any(|g| g == w), "{text}: {w} not in {got:?}");
+            }
+        };
+        has("postgres://app:p%40ss@db/app", &["p%40ss", "p@ss"]);
+        has("postgres://db/app?password=hunter2", &["hunter2"]);
+        assert!(connection_secrets("postgres://app@db/app").is_empty());
+        // Malformed: every reading of the password.
+        has(
+            "postgres://app:Hunter2?secret@db/app",
+            &["Hunter2?secret", "Hunter2"],
         );
-        assert_eq!(
-            url_secrets("postgres://db/app?password=hunter2"),
-            ["hunter2"]
+        has(
+            "postgres://app:Hunter2@secret@127.0.0.1:5432/app",
+            &["Hunter2@secret", "Hunter2", "secret"],
         );
-        assert!(url_secrets("postgres://app@db/app").is_empty());
+        has("postgres://app:a/b#c@db/app", &["a/b#c"]);
+        has("postgres//app:noscheme@db/app", &["noscheme"]);
+        // libpq keyword/value, quoted or not.
+        has(
+            "user=app password=Hunter2secret host=db",
+            &["Hunter2secret"],
+        );
+        has(
+            "host=db password = 'it''s \\ secret' user=x",
+            &["it's  secret", "it''s \\ secret"],
+        );
+        has(
+            "postgres://db/app?sslmode=require&password=a+b%21c",
+            &["a b!c", "a+b!c"],
+        );
     }
 
     #[test]

@@ -86,6 +86,7 @@ impl GitHub {
     /// A client that sends `token` with every request, for every
     /// repository (`installation` is ignored).
     pub fn with_token(api_url: &str, token: String) -> Result<GitHub, String> {
+        crate::secrets::register(&token);
         GitHub::build(api_url, Auth::Token(token), Arc::new(Metrics::default()))
     }
 
@@ -180,6 +181,7 @@ impl GitHub {
             .lock()
             .expect("tokens")
             .insert(installation, (t.token.clone(), Instant::now() + lifetime));
+        crate::secrets::register(&t.token);
         Ok(t.token)
     }
 
@@ -215,6 +217,7 @@ impl GitHub {
         body: Option<(Vec<u8>, &str)>,
     ) -> Result<Answer, ApiError> {
         let url = self.url(path)?;
+        let body = body.map(super::scrub_body);
         if token.is_some() && !self.trusted(&url) {
             return Err(ApiError::Invalid(format!(
                 "refusing to send the token to {}",

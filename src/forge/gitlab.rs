@@ -115,6 +115,9 @@ fn seg(s: &str) -> String {
 
 impl GitLab {
     pub fn new(api_url: &str, token: Token) -> Result<GitLab, String> {
+        match &token {
+            Token::Private(t) | Token::Job(t) => crate::secrets::register(t),
+        }
         let _ = rustls::crypto::ring::default_provider().install_default();
         let api = url::Url::parse(&format!("{}/", api_url.trim_end_matches('/')))
             .map_err(|e| format!("GitLab API URL '{api_url}': {e}"))?;
@@ -196,6 +199,7 @@ impl GitLab {
         body: Option<(Vec<u8>, &str)>,
     ) -> Result<Answer, ApiError> {
         let url = self.url(path)?;
+        let body = body.map(super::scrub_body);
         http::send(
             &method,
             &url,

@@ -32,6 +32,21 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+/// A request body on its way out: JSON (comments, check runs, notes) is
+/// scrubbed of every registered secret (see [`crate::secrets`]). Uploaded
+/// files (bundles) are the repository's own bytes and must arrive exactly
+/// as their manifest says, so they go as they are.
+fn scrub_body((bytes, content_type): (Vec<u8>, &str)) -> (Vec<u8>, &str) {
+    if content_type.starts_with("application/json") {
+        (
+            crate::secrets::scrub_bytes(&bytes).into_owned(),
+            content_type,
+        )
+    } else {
+        (bytes, content_type)
+    }
+}
+
 impl ApiError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, ApiError::Status { status: 404, .. })

@@ -5,7 +5,6 @@ use super::Failure;
 use crate::config::{Config, EnvConfig, UrlSource};
 use crate::core::ledger::LedgerRow;
 use crate::core::migration::{Discovery, Migration};
-use crate::core::redact::{Redactor, mask_url};
 use crate::core::sql::Dialect;
 use crate::core::tools::Layout;
 use crate::ledger;
@@ -40,31 +39,36 @@ pub fn env<'a>(config: &'a Config, name: &str) -> Result<&'a EnvConfig, Failure>
     })
 }
 
-/// Resolves an environment's URL and target; registers its secrets with the
-/// redactor. Any problem is a configuration error, located in the file.
-pub fn target(
-    config: &Config,
-    env: &EnvConfig,
-    redactor: &mut Redactor,
-) -> Result<Target, Failure> {
+/// Resolves an environment's URL and target; registers its secrets (see
+/// [`crate::secrets`]) before anything else can see them. Any problem is a
+/// configuration error, located in the file.
+pub fn target(config: &Config, env: &EnvConfig) -> Result<Target, Failure> {
     let base = config.file.parent().unwrap_or(Path::new(""));
     let lookup = |var: &str| std::env::var(var).ok();
     let read_file = |p: &Path| std::fs::read_to_string(p);
     let url = env
         .resolve_url(config, &lookup, &read_file)
         .map_err(|e| Failure::usage(e.to_string()))?;
-    redactor.add_url(&url);
     if matches!(env.url, UrlSource::File(_)) {
         // The whole file is a secret.
-        redactor.add(url.clone());
+        crate::secrets::register_source(&url);
+    } else {
+        crate::secrets::register_url(&url);
     }
     let target = Target::parse(&url, base).map_err(|m| {
+        // A URL is shown with its password masked (and every reading of
+        // it registered above); anything else is not echoed at all (the
+        // file's line says where it comes from), and all of it counts as
+        // secret.
+        let shown = if url.contains("://") {
+            format!(" ({})", crate::core::redact::mask_url(&url))
+        } else {
+            crate::secrets::register(&url);
+            String::new()
+        };
         Failure::usage(
             config
-                .env_error(
-                    env,
-                    format!("environment '{}' ({}): {m}", env.name, mask_url(&url)),
-                )
+                .env_error(env, format!("environment '{}'{shown}: {m}", env.name))
                 .to_string(),
         )
     })?;
@@ -107,7 +111,7 @@ pub fn discover(config: &Config, dialect: Option<Dialect>) -> Result<Discovery, 
     } else {
         (config.migrations_dir.clone(), config.migrations.clone())
     };
-    let loaded = super::load::migrations_dir(&dir, &label, tool)?;
+    let loaded = super::load::migrations_dir(&dir, &label, tool, &read_limits(config, &dir))?;
     let layout = Layout {
         root: &config.migrations,
         dialect,
@@ -118,6 +122,24 @@ pub fn discover(config: &Config, dialect: Option<Dialect>) -> Result<Discovery, 
     d.ignored.extend(loaded.ignored);
     d.ignored.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(d)
+}
+
+/// How far reading the migrations directory may go: the configured size
+/// limit, and links only within the project's directory and the
+/// migrations directory (unless `allow_links_outside`).
+fn read_limits(config: &Config, dir: &Path) -> super::load::Limits {
+    let roots = if config.allow_links_outside {
+        Vec::new()
+    } else {
+        [super::source::config_dir(config), dir.to_path_buf()]
+            .iter()
+            .filter_map(|p| std::fs::canonicalize(p).ok())
+            .collect()
+    };
+    super::load::Limits {
+        max_file: config.max_migration_size,
+        roots,
+    }
 }
 
 /// Reads one environment's ledger through a read-only session: envgate's
@@ -211,7 +233,6 @@ pub struct PlanInputs {
     pub discovery: Discovery,
     pub ledger: Vec<LedgerRow>,
     pub target: Target,
-    pub redactor: Redactor,
 }
 
 /// Refuses commands that move an environment forward for one whose ledger
@@ -233,8 +254,7 @@ pub fn needs_envgate_ledger(env: &EnvConfig, command: &str) -> Result<(), Failur
 /// Discovers the migrations and reads the environment's ledger read-only,
 /// at the same time.
 pub async fn plan_inputs(config: &Config, env: &EnvConfig) -> Result<PlanInputs, Failure> {
-    let mut redactor = Redactor::new();
-    let target = target(config, env, &mut redactor)?;
+    let target = target(config, env)?;
     let for_discovery = config.clone();
     let d = dialect(&target);
     let discovery = tokio::task::spawn_blocking(move || discover(&for_discovery, Some(d)));
@@ -245,7 +265,7 @@ pub async fn plan_inputs(config: &Config, env: &EnvConfig) -> Result<PlanInputs,
     let ledger = ledger
         .and_then(|raw| ledger_rows(env, raw, &discovery.migrations))
         .map_err(|e| {
-            Failure::unreachable(redactor.redact(&format!(
+            Failure::unreachable(crate::secrets::scrubbed(&format!(
                 "environment '{}' could not be read: {}: {e}",
                 env.name,
                 target_label(&target)
@@ -255,7 +275,6 @@ pub async fn plan_inputs(config: &Config, env: &EnvConfig) -> Result<PlanInputs,
         discovery,
         ledger,
         target,
-        redactor,
     })
 }
 
@@ -268,11 +287,6 @@ pub fn dialect(target: &Target) -> crate::core::sql::Dialect {
 }
 
 /// Writes text to stdout, masking secrets.
-pub fn print(redactor: &Redactor, text: &str) -> Result<(), Failure> {
-    use std::io::Write;
-    let text = redactor.redact(text);
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| Failure::internal(format!("writing the output: {e}")))
+pub fn print(text: &str) -> Result<(), Failure> {
+    crate::secrets::out(text).map_err(|e| Failure::internal(format!("writing the output: {e}")))
 }

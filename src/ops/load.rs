@@ -3,6 +3,12 @@
 //! Projects hold thousands of small files, so the cost is system calls:
 //! entries are typed from the directory listing (no `stat` per file), files
 //! are read without a size probe, and reading is spread over a few threads.
+//!
+//! Everything here may be hostile (a pull request can add any file), so
+//! reading is bounded: special files (FIFOs, devices, sockets) are refused,
+//! one file is read up to a limit (`max_migration_size`), the walk stops at
+//! a depth and a number of entries, and a symbolic link that leads out of
+//! the project is refused unless the configuration allows it.
 
 use crate::core::migration::{self, Ignored, SourceFile};
 use crate::core::tools::{SKIPPED_DIRS, Tool};
@@ -13,6 +19,21 @@ use std::path::{Path, PathBuf};
 /// A file to read: the path users see, the path on disk, whether it is a
 /// regular file.
 type Wanted = (String, PathBuf, bool);
+
+/// How far reading may go.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// The largest file read, in bytes.
+    pub max_file: u64,
+    /// Where symbolic links may lead (canonical paths); empty: anywhere.
+    pub roots: Vec<PathBuf>,
+}
+
+/// Directories deeper than this are not walked.
+pub const MAX_DEPTH: usize = 32;
+/// A walk that meets more entries than this stops: the directory is not a
+/// migrations directory.
+pub const MAX_ENTRIES: usize = 200_000;
 
 /// Files found in the migrations directory.
 pub struct Loaded {
@@ -25,12 +46,18 @@ pub struct Loaded {
 /// Files that can only be ignored are listed, not read. Layouts that nest
 /// (diesel, Django, Flyway, …) are walked recursively, skipping hidden
 /// directories and dependency or build folders.
-pub fn migrations_dir(dir: &Path, label: &str, tool: Tool) -> Result<Loaded, String> {
+pub fn migrations_dir(
+    dir: &Path,
+    label: &str,
+    tool: Tool,
+    limits: &Limits,
+) -> Result<Loaded, String> {
     let label = label.trim_end_matches('/');
     let mut wanted: Vec<Wanted> = Vec::new();
     let mut ignored = Vec::new();
-    let mut pending: Vec<(PathBuf, String)> = vec![(dir.to_path_buf(), String::new())];
-    while let Some((on_disk, rel_dir)) = pending.pop() {
+    let mut pending: Vec<(PathBuf, String, usize)> = vec![(dir.to_path_buf(), String::new(), 0)];
+    let mut seen = 0usize;
+    while let Some((on_disk, rel_dir, depth)) = pending.pop() {
         let entries = std::fs::read_dir(&on_disk).map_err(|e| {
             let shown = if rel_dir.is_empty() {
                 label.to_owned()
@@ -48,6 +75,13 @@ pub fn migrations_dir(dir: &Path, label: &str, tool: Tool) -> Result<Loaded, Str
         for entry in entries {
             let entry =
                 entry.map_err(|e| format!("{label}: cannot list the migrations directory: {e}"))?;
+            seen += 1;
+            if seen > MAX_ENTRIES {
+                return Err(format!(
+                    "{}: more than {MAX_ENTRIES} entries under the migrations directory; is `migrations` right?",
+                    if label.is_empty() { "/" } else { label }
+                ));
+            }
             let name = entry.file_name();
             let Some(name) = name.to_str() else {
                 ignored.push(Ignored {
@@ -70,15 +104,17 @@ pub fn migrations_dir(dir: &Path, label: &str, tool: Tool) -> Result<Loaded, Str
                 .file_type()
                 .map_err(|e| format!("{path}: cannot read: {e}"))?;
             if file_type.is_symlink() {
-                // A migration may be a link; a dangling one is an error below.
+                // A migration may be a link, within the project; a dangling
+                // one is an error below.
                 if let Ok(meta) = std::fs::metadata(entry.path()) {
                     file_type = meta.file_type();
+                    check_link(&entry.path(), &path, limits)?;
                 }
             }
             if file_type.is_dir() {
                 let skip = name.starts_with('.') || SKIPPED_DIRS.contains(&name);
-                if tool.recursive() && !skip {
-                    pending.push((entry.path(), rel));
+                if tool.recursive() && !skip && depth < MAX_DEPTH {
+                    pending.push((entry.path(), rel, depth + 1));
                 } else if !tool.recursive() {
                     ignored.push(Ignored {
                         path,
@@ -99,17 +135,60 @@ pub fn migrations_dir(dir: &Path, label: &str, tool: Tool) -> Result<Loaded, Str
                 });
                 continue;
             }
+            if !file_type.is_file() && std::fs::metadata(entry.path()).is_ok() {
+                return Err(format!(
+                    "{}: not a regular file ({}): envgate reads only files",
+                    visible(&path),
+                    special_kind(&file_type)
+                ));
+            }
             wanted.push((path, entry.path(), file_type.is_file()));
         }
     }
     Ok(Loaded {
-        files: read_all(wanted)?,
+        files: read_all(wanted, limits.max_file)?,
         ignored,
     })
 }
 
+fn visible(path: &str) -> std::borrow::Cow<'_, str> {
+    crate::core::text::visible(path)
+}
+
+/// What kind of special file this is.
+fn special_kind(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else {
+        "not a file or directory"
+    }
+}
+
+/// Refuses a link that resolves outside the allowed roots.
+fn check_link(on_disk: &Path, shown: &str, limits: &Limits) -> Result<(), String> {
+    if limits.roots.is_empty() {
+        return Ok(());
+    }
+    let target = std::fs::canonicalize(on_disk)
+        .map_err(|e| format!("{}: cannot follow the link: {e}", visible(shown)))?;
+    if limits.roots.iter().any(|r| target.starts_with(r)) {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: a symbolic link to {}, outside the project; envgate does not follow it \
+         (set allow_links_outside = true in envgate.toml if it is meant)",
+        visible(shown),
+        visible(&target.display().to_string())
+    ))
+}
+
 /// Reads every file, on a few threads.
-fn read_all(wanted: Vec<Wanted>) -> Result<Vec<SourceFile>, String> {
+fn read_all(wanted: Vec<Wanted>, max_file: u64) -> Result<Vec<SourceFile>, String> {
     const PER_THREAD: usize = 256;
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
@@ -121,7 +200,7 @@ fn read_all(wanted: Vec<Wanted>) -> Result<Vec<SourceFile>, String> {
         let mut buf = vec![0u8; 64 * 1024];
         chunk
             .into_iter()
-            .map(|w| read_one(w, &mut buf))
+            .map(|w| read_one(w, &mut buf, max_file))
             .collect::<Result<Vec<_>, String>>()
     };
     if threads == 1 {
@@ -152,13 +231,22 @@ fn read_all(wanted: Vec<Wanted>) -> Result<Vec<SourceFile>, String> {
     })
 }
 
-fn read_one((path, on_disk, is_regular): Wanted, buf: &mut [u8]) -> Result<SourceFile, String> {
+fn read_one(
+    (path, on_disk, is_regular): Wanted,
+    buf: &mut [u8],
+    max_file: u64,
+) -> Result<SourceFile, String> {
     let mut bytes = Vec::new();
     let mut read = || -> std::io::Result<()> {
         let mut file = File::open(&on_disk)?;
         loop {
             let n = file.read(buf)?;
             bytes.extend_from_slice(&buf[..n]);
+            if bytes.len() as u64 > max_file {
+                return Err(std::io::Error::other(format!(
+                    "larger than max_migration_size ({max_file} bytes); raise it in envgate.toml if the file is meant"
+                )));
+            }
             // A regular file returns fewer bytes than asked only at its end
             // (POSIX), which saves a second read per file; anything else
             // (a pipe, say) is read until it says 0.
@@ -167,6 +255,6 @@ fn read_one((path, on_disk, is_regular): Wanted, buf: &mut [u8]) -> Result<Sourc
             }
         }
     };
-    read().map_err(|e| format!("{path}: cannot read: {e}"))?;
+    read().map_err(|e| format!("{}: cannot read: {e}", visible(&path)))?;
     Ok(SourceFile { path, bytes })
 }

@@ -39,6 +39,7 @@ impl Memory {
                 let lookup = |v: &str| std::env::var(v).ok();
                 let url = crate::config::interpolate(url, &lookup)
                     .map_err(|m| Failure::usage(format!("control_store: {m}")))?;
+                crate::secrets::register_url(&url);
                 ControlStoreLocation::Postgres(url)
             }
             other => other.clone(),
@@ -57,7 +58,7 @@ impl Memory {
                 crate::core::redact::mask_url(&e)
             ))),
             Err(e) => {
-                eprintln!(
+                crate::errln!(
                     "warning: {}; nothing is remembered this run",
                     crate::core::redact::mask_url(&e)
                 );
@@ -189,14 +190,14 @@ impl Memory {
                 store
                     .observed(&scope)
                     .await
-                    .map_err(|e| eprintln!("warning: control store: {e}"))
+                    .map_err(|e| crate::errln!("warning: control store: {e}"))
                     .ok()
             });
             accepted.push(
                 store
                     .accepted(&env.name, target)
                     .await
-                    .map_err(|e| eprintln!("warning: control store: {e}"))
+                    .map_err(|e| crate::errln!("warning: control store: {e}"))
                     .ok(),
             );
         }
@@ -224,7 +225,7 @@ impl Memory {
                     ledger: env.ledger.as_str(),
                 };
                 if let Err(err) = store.record_observed(&scope, &seen, &at).await {
-                    eprintln!("warning: control store: {err}");
+                    crate::errln!("warning: control store: {err}");
                 }
             }
             for r in 0..m.rows.len() {
@@ -254,11 +255,11 @@ impl Memory {
                             ..self.entry("drift_detected", Some(&env.name), "detected")
                         };
                         if let Err(err) = store.append(entry).await {
-                            eprintln!("warning: cannot write the audit trail: {err}");
+                            crate::errln!("warning: cannot write the audit trail: {err}");
                         }
                     }
                     Ok(false) => {}
-                    Err(err) => eprintln!("warning: control store: {err}"),
+                    Err(err) => crate::errln!("warning: control store: {err}"),
                 }
             }
         }
@@ -295,8 +296,7 @@ fn shares_a_database(config: &Config, location: &ControlStoreLocation) -> Option
         }
     };
     for env in &config.environments {
-        let mut quiet = crate::core::redact::Redactor::new();
-        let Ok(target) = super::common::target(config, env, &mut quiet) else {
+        let Ok(target) = super::common::target(config, env) else {
             continue;
         };
         let same = match (&store, &target) {

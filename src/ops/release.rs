@@ -44,7 +44,7 @@ impl<'c> Situation<'c> {
     ) -> Result<Situation<'c>, Failure> {
         let world = reach.world(config, envs).await?;
         if let Err(e) = memory.track_modes(config, &world.envs, false).await {
-            eprintln!("warning: control store: {e}");
+            crate::errln!("warning: control store: {e}");
         }
         let remembered = memory.remembered(&world.envs, &world.labels).await;
         Ok(Situation { world, remembered })
@@ -153,10 +153,7 @@ pub async fn list<S: Source>(
         Output::Json => render::json(&views),
         Output::Text => render::releases_text(&views, &config.release_tags),
     };
-    Ok(Reply::text(
-        situation.world.redactor.redact(&text),
-        exit::OK,
-    ))
+    Ok(Reply::text(crate::secrets::scrubbed(&text), exit::OK))
 }
 
 #[derive(Serialize)]
@@ -248,7 +245,7 @@ pub async fn show<S: Source>(
         Output::Text => render::release_text(&out, sql),
     };
     Ok(Reply {
-        text: situation.world.redactor.redact(&text),
+        text: crate::secrets::scrubbed(&text),
         code: exit::OK,
         bundles,
     })
@@ -495,7 +492,6 @@ pub async fn promote<S: Source>(
         accepted: situation.remembered.accepted[e].as_ref(),
     })
     .map_err(|e| Failure::usage(e.to_string()))?;
-    let redactor = &situation.world.redactor;
     match env.mode {
         Mode::ReconcileOnly => {
             let pending: Vec<&str> = p.steps.iter().map(|s| s.migration.id()).collect();
@@ -537,7 +533,6 @@ pub async fn promote<S: Source>(
             }
             deliver(
                 memory,
-                redactor,
                 Delivery {
                     env,
                     plan: &p,
@@ -566,7 +561,7 @@ pub async fn promote<S: Source>(
                         render::plan_text(&rep)
                     ),
                 };
-                return Ok(Reply::text(redactor.redact(&text), exit::OK));
+                return Ok(Reply::text(crate::secrets::scrubbed(&text), exit::OK));
             }
             let entry = Entry {
                 details: forced,
@@ -586,11 +581,7 @@ pub async fn promote<S: Source>(
             };
             let done = write::execute(
                 memory,
-                Destination {
-                    env,
-                    target: db,
-                    redactor,
-                },
+                Destination { env, target: db },
                 &access,
                 Operation::Apply(req),
                 entry,
@@ -617,12 +608,7 @@ struct Delivery<'a> {
 /// Builds the bundle and shows it (`--dry-run`), or writes it with its
 /// manifest (or keeps it in the reply), audits it with `entry`, and says
 /// how to apply it.
-async fn deliver(
-    memory: &Memory,
-    redactor: &crate::core::redact::Redactor,
-    d: Delivery<'_>,
-    entry: Entry,
-) -> Result<Reply, Failure> {
+async fn deliver(memory: &Memory, d: Delivery<'_>, entry: Entry) -> Result<Reply, Failure> {
     let b = super::export::build(
         d.env,
         d.plan,
@@ -640,7 +626,7 @@ async fn deliver(
             "dry run: nothing is written.\nrelease {}: '{}' is export_only; this {what} would be written as {}.sql:\n\n{}",
             d.tag, d.env.name, b.stem, b.sql
         );
-        return Ok(Reply::text(redactor.redact(&text), exit::OK));
+        return Ok(Reply::text(crate::secrets::scrubbed(&text), exit::OK));
     }
     let (files, status) = match d.out {
         BundleOut::Dir(dir) => (super::export::write_bundle(&b, dir, d.dialect)?, "exported"),
@@ -678,7 +664,7 @@ async fn deliver(
     };
     let keep = matches!(d.out, BundleOut::Keep);
     Ok(Reply {
-        text: redactor.redact(&text),
+        text: crate::secrets::scrubbed(&text),
         code: exit::OK,
         bundles: if keep { vec![b] } else { Vec::new() },
     })
@@ -761,7 +747,6 @@ pub async fn rollback<S: Source>(
             .collect(),
         ..base.clone()
     };
-    let redactor = &situation.world.redactor;
     if p.steps.is_empty() {
         return Ok(Reply::text(
             format!(
@@ -799,7 +784,6 @@ pub async fn rollback<S: Source>(
         Mode::ExportOnly => {
             deliver(
                 memory,
-                redactor,
                 Delivery {
                     env,
                     plan: &p,
@@ -834,7 +818,7 @@ pub async fn rollback<S: Source>(
                     env.name,
                     steps.join("\n")
                 );
-                return Ok(Reply::text(redactor.redact(&text), exit::OK));
+                return Ok(Reply::text(crate::secrets::scrubbed(&text), exit::OK));
             }
             let access = write::gate(config, memory, env, &entry).await?;
             let req = ApplyRequest {
@@ -850,11 +834,7 @@ pub async fn rollback<S: Source>(
             };
             let done = write::execute(
                 memory,
-                Destination {
-                    env,
-                    target: db,
-                    redactor,
-                },
+                Destination { env, target: db },
                 &access,
                 Operation::Rollback(req, &ids),
                 entry,

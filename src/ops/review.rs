@@ -35,9 +35,7 @@ pub fn summary(world: &World<'_>, m: &Matrix<'_>) -> Summary {
     Summary {
         conclusion: check::conclusion(m),
         title: check::title(m),
-        markdown: world
-            .redactor
-            .redact(&render::status_markdown(&world.envs, m, &notes)),
+        markdown: crate::secrets::scrubbed(&render::status_markdown(&world.envs, m, &notes)),
         annotations: check::annotations(m),
     }
 }
@@ -128,7 +126,7 @@ pub fn pr_comment(
                     && !p.steps.is_empty()
                 {
                     let b = super::export::build(env, &p, Direction::Up, dialect, None, actor);
-                    let sql = fit(&world.redactor.redact(&b.sql), BODY_LIMIT / 2);
+                    let sql = fit(&crate::secrets::scrubbed(&b.sql), BODY_LIMIT / 2);
                     preview = Some(Preview {
                         env: env.name.clone(),
                         file: format!("{}.sql", b.stem),
@@ -163,7 +161,7 @@ pub fn pr_comment(
         preview_note,
         matrix: fit(&s.markdown, BODY_LIMIT / 2),
     });
-    world.redactor.redact(&fit(&body, BODY_LIMIT))
+    crate::secrets::scrubbed(&fit(&body, BODY_LIMIT))
 }
 
 /// A code fence longer than any run of backticks in `text`.

@@ -6,7 +6,6 @@ use crate::config::{Config, EnvConfig};
 use crate::core::ledger::LedgerRow;
 use crate::core::matrix::EnvLedger;
 use crate::core::migration::Discovery;
-use crate::core::redact::Redactor;
 use crate::core::sql::Dialect;
 use crate::target::Target;
 
@@ -22,17 +21,15 @@ pub struct World<'c> {
     /// Each environment's ledger rows, or why it could not be read
     /// (credentials masked).
     pub ledgers: Vec<Result<Vec<LedgerRow>, String>>,
-    pub redactor: Redactor,
 }
 
 impl<'c> World<'c> {
     /// Reads the environments concurrently while discovering migrations
     /// from the working tree. Every environment's URL must resolve.
     pub async fn read(config: &Config, envs: Vec<&'c EnvConfig>) -> Result<World<'c>, Failure> {
-        let mut redactor = Redactor::new();
         let targets = envs
             .iter()
-            .map(|env| common::target(config, env, &mut redactor))
+            .map(|env| common::target(config, env))
             .collect::<Result<Vec<_>, _>>()?;
         // Liquibase skips changes meant for other databases: the dialect
         // matters when all environments share one.
@@ -47,13 +44,7 @@ impl<'c> World<'c> {
             tracing::debug!(elapsed = ?started.elapsed(), "migrations discovered");
             d
         };
-        World::gather(
-            envs,
-            targets.into_iter().map(Ok).collect(),
-            redactor,
-            discovery,
-        )
-        .await
+        World::gather(envs, targets.into_iter().map(Ok).collect(), discovery).await
     }
 
     /// Reads the environments' ledgers concurrently while `discovery`
@@ -62,7 +53,6 @@ impl<'c> World<'c> {
     pub async fn gather(
         envs: Vec<&'c EnvConfig>,
         targets: Vec<Result<Target, String>>,
-        redactor: Redactor,
         discovery: impl Future<Output = Result<Discovery, Failure>>,
     ) -> Result<World<'c>, Failure> {
         let started = std::time::Instant::now();
@@ -84,8 +74,10 @@ impl<'c> World<'c> {
             .map(|((r, t), env)| match (r, t) {
                 (Some(r), Ok(t)) => r
                     .and_then(|raw| common::ledger_rows(env, raw, &discovery.migrations))
-                    .map_err(|e| redactor.redact(&format!("{}: {e}", common::target_label(t)))),
-                (_, Err(e)) => Err(redactor.redact(e)),
+                    .map_err(|e| {
+                        crate::secrets::scrubbed(&format!("{}: {e}", common::target_label(t)))
+                    }),
+                (_, Err(e)) => Err(crate::secrets::scrubbed(e)),
                 (None, Ok(_)) => unreachable!("every target with a URL is read"),
             })
             .collect();
@@ -103,7 +95,6 @@ impl<'c> World<'c> {
             labels,
             discovery,
             ledgers,
-            redactor,
         })
     }
 

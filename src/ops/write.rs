@@ -9,7 +9,6 @@ use crate::config::{Config, EnvConfig};
 use crate::core::audit::Entry;
 use crate::core::plan::Blocker;
 use crate::core::policy::{self, WriteGate};
-use crate::core::redact::Redactor;
 use crate::render;
 use crate::target::write::WriteSession;
 use crate::target::{Target, WriteAccess};
@@ -98,8 +97,6 @@ pub async fn gate(
 pub struct Destination<'a> {
     pub env: &'a EnvConfig,
     pub target: &'a Target,
-    /// Masks the environment's secrets in messages.
-    pub redactor: &'a Redactor,
 }
 
 /// Opens a write session, runs `op`, and audits the outcome with `entry`
@@ -112,11 +109,7 @@ pub async fn execute(
     entry: Entry,
     progress: &mut dyn Progress,
 ) -> Result<Executed, Failure> {
-    let Destination {
-        env,
-        target,
-        redactor,
-    } = to;
+    let Destination { env, target } = to;
     let session = WriteSession::open(
         target,
         access,
@@ -126,7 +119,7 @@ pub async fn execute(
     )
     .await
     .map_err(|e| {
-        Failure::unreachable(redactor.redact(&format!(
+        Failure::unreachable(crate::secrets::scrubbed(&format!(
             "environment '{}' could not be reached: {}: cannot connect: {e}",
             env.name,
             common::target_label(target)
@@ -144,15 +137,17 @@ pub async fn execute(
         Ok(r) => r,
         Err(ApplyError::Plan(e)) => return Err(Failure::usage(e.to_string())),
         Err(ApplyError::Ledger(e)) => {
-            let msg = redactor.redact(&format!(
+            let msg = crate::secrets::scrubbed(&format!(
                 "environment '{}': {e}; nothing was changed",
                 env.name
             ));
             return Err(refuse(memory, entry, msg).await);
         }
         Err(ApplyError::Database(e)) => {
-            let f =
-                Failure::unreachable(redactor.redact(&format!("environment '{}': {e}", env.name)));
+            let f = Failure::unreachable(crate::secrets::scrubbed(&format!(
+                "environment '{}': {e}",
+                env.name
+            )));
             return Err(audit_failure(memory, entry, f).await);
         }
     };
@@ -176,7 +171,7 @@ pub async fn execute(
         .audit(Entry {
             migrations,
             outcome: outcome.to_owned(),
-            error: error.map(|e| redactor.redact(&e)),
+            error: error.map(|e| crate::secrets::scrubbed(&e)),
             ..entry
         })
         .await;

@@ -152,6 +152,7 @@ impl Credentials {
         if let Ok(v) = std::env::var(&var)
             && !v.trim().is_empty()
         {
+            crate::secrets::register_source(&v);
             return Ok(v.trim().to_owned());
         }
         if let Some(dir) = &self.dir {
@@ -161,7 +162,10 @@ impl Credentials {
             if safe_owner && safe(repo) && safe(env) {
                 let file = dir.join(owner).join(repo).join(format!("{env}.url"));
                 match std::fs::read_to_string(&file) {
-                    Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_owned()),
+                    Ok(text) if !text.trim().is_empty() => {
+                        crate::secrets::register_source(&text);
+                        return Ok(text.trim().to_owned());
+                    }
                     Ok(_) => return Err(format!("{} is empty", file.display())),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => return Err(format!("{}: {e}", file.display())),
@@ -238,6 +242,7 @@ pub fn load(file: Option<&Path>) -> Result<ServeConfig, String> {
         .or(raw.control_store)
         .unwrap_or_else(|| "sqlite://envgate-state.db".to_owned());
     let store = interpolate("control_store", &store)?;
+    crate::secrets::register_url(&store);
     let control_store = if store.starts_with("postgres://") || store.starts_with("postgresql://") {
         ControlStoreLocation::Postgres(store)
     } else if let Some(path) = store
@@ -286,6 +291,7 @@ pub fn load(file: Option<&Path>) -> Result<ServeConfig, String> {
         if s.is_empty() {
             return Err(format!("{what} is empty"));
         }
+        crate::secrets::register(&s);
         Ok(Some(s))
     };
 
@@ -315,6 +321,12 @@ pub fn load(file: Option<&Path>) -> Result<ServeConfig, String> {
             .ok_or("github.private_key_file is not set (or ENVGATE_GITHUB_PRIVATE_KEY_FILE)")?;
         let private_key = std::fs::read(&key_file)
             .map_err(|e| format!("github.private_key_file {}: {e}", key_file.display()))?;
+        // The whole key, and each of its lines (a log may quote one).
+        let pem = String::from_utf8_lossy(&private_key);
+        crate::secrets::register(&pem);
+        pem.lines()
+            .filter(|l| !l.starts_with("-----"))
+            .for_each(crate::secrets::register);
         let webhook_secret = secret(
             "github.webhook_secret",
             "ENVGATE_GITHUB_WEBHOOK_SECRET",
@@ -383,19 +395,7 @@ pub fn load(file: Option<&Path>) -> Result<ServeConfig, String> {
 
 /// `25MiB`, `512KiB`, `1000000`.
 fn parse_size(s: &str) -> Option<usize> {
-    let s = s.trim();
-    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(digits);
-    let n: usize = n.parse().ok()?;
-    let mult = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kb" => 1000,
-        "kib" | "k" => 1024,
-        "mb" => 1_000_000,
-        "mib" | "m" => 1024 * 1024,
-        _ => return None,
-    };
-    n.checked_mul(mult)
+    crate::config::parse_size(s).and_then(|n| usize::try_from(n).ok())
 }
 
 /// How long a claimed job may run before another worker may take it.

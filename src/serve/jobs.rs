@@ -479,9 +479,7 @@ impl Worker {
             };
             let remembered = memory.remembered(&world.envs, &world.labels).await;
             let m = matrix::compute(&world.discovery.migrations, &world.inputs(&remembered));
-            let md = world
-                .redactor
-                .redact(&render::status_markdown(&world.envs, &m, &[]));
+            let md = crate::secrets::scrubbed(&render::status_markdown(&world.envs, &m, &[]));
             audit_or_transient(memory, audit("ok", None, said, None)).await?;
             chat.reply(&fit(
                 &reply(format!("status of {}:\n\n{md}", chat.default_branch())),

@@ -87,16 +87,12 @@ fn api(e: ApiError) -> String {
 
 impl<R: RepoApi> Remote<'_, R> {
     /// The URLs of the configured environments, from the bot's credentials.
-    pub fn targets(
-        &self,
-        envs: &[&EnvConfig],
-        redactor: &mut crate::core::redact::Redactor,
-    ) -> Vec<Result<Target, String>> {
+    pub fn targets(&self, envs: &[&EnvConfig]) -> Vec<Result<Target, String>> {
         let (owner, name) = self.repo.owner_name();
         envs.iter()
             .map(|env| {
                 let url = self.credentials.url(owner, name, &env.name)?;
-                redactor.add_url(&url);
+                crate::secrets::register_url(&url);
                 Target::parse(&url, std::path::Path::new(".")).map_err(|m| {
                     format!("environment '{}': {m}", crate::core::redact::mask_url(&url))
                 })
@@ -299,8 +295,7 @@ impl<R: RepoApi> Reach for Remote<'_, R> {
         config: &'c Config,
         envs: Vec<&'c EnvConfig>,
     ) -> Result<World<'c>, Failure> {
-        let mut redactor = crate::core::redact::Redactor::new();
-        let targets = self.targets(&envs, &mut redactor);
+        let targets = self.targets(&envs);
         let dialect = {
             let ds: Vec<_> = targets
                 .iter()
@@ -317,6 +312,6 @@ impl<R: RepoApi> Reach for Remote<'_, R> {
                 .map(|s| s.discovery)
                 .map_err(|e| Failure::usage(format!("{}: {e}", migrations_dir(config))))
         };
-        World::gather(envs, targets, redactor, discovery).await
+        World::gather(envs, targets, discovery).await
     }
 }

@@ -527,9 +527,15 @@ impl Served {
     /// Starts it with `ENVGATE_LOG=log` and waits until `port` answers
     /// `/healthz`.
     pub fn start(dir: tempfile::TempDir, port: u16, log: &str) -> Served {
+        Served::start_with(dir, port, log, &[])
+    }
+
+    /// The same, with more arguments for `serve`.
+    pub fn start_with(dir: tempfile::TempDir, port: u16, log: &str, extra: &[&str]) -> Served {
         let child = Command::new(env!("CARGO_BIN_EXE_envgate"))
             .current_dir(dir.path())
             .args(["serve", "--config-file", "serve.toml"])
+            .args(extra)
             .env("ENVGATE_LOG", log)
             .stdout(Stdio::null())
             .stderr(Stdio::from(

@@ -107,7 +107,7 @@ struct RawEnv {
     url_file: Option<Spanned<String>>,
     /// `managed`, `export_only` or `reconcile_only`. Default: from the name.
     mode: Option<Mode>,
-    /// Schema holding the ledger table (PostgreSQL). Default: the search_path.
+    /// Schema holding the ledger table (PostgreSQL). Default: `public`.
     schema: Option<Spanned<String>>,
     /// The ledger format to read. Default: the project's `format`.
     ledger: Option<Spanned<LedgerKind>>,

@@ -7,7 +7,7 @@ use crate::core::matrix::Accepted;
 use crate::core::migration::Migration;
 use crate::core::mode::Mode;
 use crate::core::plan::{self, Blocker, Direction, Plan, PlanError, PlanInput, Warning};
-use crate::target::write::{LockProof, Position, RowContext, StepError, StepOutcome, WriteSession};
+use crate::db::write::{LockProof, Position, RowContext, StepError, StepOutcome, WriteSession};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -16,7 +16,8 @@ use std::time::Duration;
 pub struct ApplyRequest<'a> {
     pub env: &'a str,
     pub migrations: &'a [Migration],
-    pub target: Option<&'a str>,
+    /// Stop after this migration (a version).
+    pub stop_at: Option<&'a str>,
     pub allow_drift: bool,
     pub actor: &'a str,
     pub release: Option<&'a str>,
@@ -237,7 +238,7 @@ async fn locked(
                 dialect: session.dialect(),
                 migrations: req.migrations,
                 ledger: &ledger,
-                target: req.target,
+                stop_at: req.stop_at,
                 allow_drift: req.allow_drift,
                 only: req.only,
                 accepted: req.accepted,

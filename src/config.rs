@@ -519,6 +519,21 @@ impl Config {
     }
 }
 
+/// The mode notices for these environments (see
+/// [`crate::core::mode::notes`]).
+pub fn mode_notes(envs: &[&EnvConfig]) -> Vec<String> {
+    let modes: Vec<crate::core::mode::ModeOf<'_>> = envs
+        .iter()
+        .map(|e| crate::core::mode::ModeOf {
+            name: &e.name,
+            mode: e.mode,
+            source: e.mode_source,
+            ledger: e.ledger.as_str(),
+        })
+        .collect();
+    crate::core::mode::notes(&modes)
+}
+
 impl EnvConfig {
     /// The connection URL with `${VAR}` references replaced, or the content
     /// of `url_file`. `lookup` reads a variable; `read_file` reads a file.

@@ -21,8 +21,8 @@ use crate::core::matrix::Observed;
 use crate::core::mode::Mode;
 use crate::core::policy::ModeRecord;
 use crate::core::sql::quote_literal;
-use crate::target::TextRows;
-use crate::target::postgres::describe;
+use crate::db::TextRows;
+use crate::db::postgres::describe;
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
@@ -96,12 +96,12 @@ impl ControlStore {
         match location {
             crate::config::ControlStoreLocation::Sqlite(path) => Self::open_sqlite(path),
             crate::config::ControlStoreLocation::Postgres(url) => {
-                let target = crate::target::Target::parse(url, Path::new("."))
+                let target = crate::db::Target::parse(url, Path::new("."))
                     .map_err(|e| format!("control store: {e}"))?;
-                let crate::target::Target::Postgres(pg) = target else {
+                let crate::db::Target::Postgres(pg) = target else {
                     return Err("control store: expected a postgres:// URL".to_owned());
                 };
-                let client = crate::target::postgres::connect(&pg, false, Duration::from_secs(10))
+                let client = crate::db::postgres::connect(&pg, false, Duration::from_secs(10))
                     .await
                     .map_err(|e| format!("control store: cannot connect: {e}"))?;
                 let store = ControlStore::Postgres(client);
@@ -155,7 +155,7 @@ impl ControlStore {
     /// Runs one SELECT and returns its rows as text.
     pub(crate) async fn rows(&self, sql: &str) -> Result<TextRows, String> {
         match self {
-            ControlStore::Sqlite(c) => crate::target::sqlite::query(
+            ControlStore::Sqlite(c) => crate::db::sqlite::query(
                 c,
                 sql,
                 Box::new(|r| {

@@ -83,7 +83,7 @@ fn pg_rows(messages: Vec<SimpleQueryMessage>) -> Vec<Vec<Option<String>>> {
 }
 
 fn describe(e: tokio_postgres::Error) -> String {
-    crate::target::postgres::describe(&e)
+    crate::db::postgres::describe(&e)
 }
 
 impl ControlStore {

@@ -279,7 +279,7 @@ pub fn plan_report<'a>(
             export: true,
         },
         from: plan.from,
-        target: plan.target.map(|m| m.id()),
+        target: plan.stop_at.map(|m| m.id()),
         steps: plan
             .steps
             .iter()

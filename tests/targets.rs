@@ -3,7 +3,7 @@
 
 mod support;
 
-use envgate::target::{QueryError, ReadSession, Target};
+use envgate::db::{QueryError, ReadSession, Target};
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::Path;

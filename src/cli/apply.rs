@@ -5,9 +5,9 @@ use crate::apply::{self, ApplyRequest, Progress};
 use crate::config::Config;
 use crate::core::migration::Migration;
 use crate::core::plan::{PlanInput, plan};
+use crate::db::write::{StepError, StepOutcome};
 use crate::ops::memory::Memory;
-use crate::ops::{common, write};
-use crate::target::write::{StepError, StepOutcome};
+use crate::ops::{environments, ledgers, load, write};
 use crate::{render, report};
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ pub struct ApplyArgs {
 }
 
 pub async fn run(config: &Config, args: ApplyArgs) -> Result<i32, Failure> {
-    let env = common::env(config, &args.env)?;
+    let env = environments::env(config, &args.env)?;
     if args.dry_run {
         // The mode decides before anything connects.
         env.write_access().map_err(|_| Failure {
@@ -34,14 +34,14 @@ pub async fn run(config: &Config, args: ApplyArgs) -> Result<i32, Failure> {
         })?;
         return dry_run(config, &args).await;
     }
-    let memory = Memory::open(config, common::actor(args.actor.as_deref()), true).await?;
+    let memory = Memory::open(config, environments::actor(args.actor.as_deref()), true).await?;
     let entry = memory.entry("apply", Some(&env.name), "ok");
     // The mode and the admins decide before anything connects.
     let access = write::gate(config, &memory, env, &entry).await?;
-    let target = common::target(config, env)?;
+    let target = environments::target(config, env)?;
     let for_discovery = config.clone();
-    let d = common::dialect(&target);
-    let discovery = tokio::task::spawn_blocking(move || common::discover(&for_discovery, Some(d)))
+    let d = environments::dialect(&target);
+    let discovery = tokio::task::spawn_blocking(move || load::discover(&for_discovery, Some(d)))
         .await
         .map_err(|e| Failure::internal(e.to_string()))?
         .map_err(Failure::usage)?;
@@ -51,10 +51,10 @@ pub async fn run(config: &Config, args: ApplyArgs) -> Result<i32, Failure> {
         plan(&PlanInput {
             env: &env.name,
             mode: env.mode,
-            dialect: common::dialect(&target),
+            dialect: environments::dialect(&target),
             migrations,
             ledger: &[],
-            target: Some(t),
+            stop_at: Some(t),
             allow_drift: true,
             only: None,
             accepted: None,
@@ -64,7 +64,7 @@ pub async fn run(config: &Config, args: ApplyArgs) -> Result<i32, Failure> {
     let request = ApplyRequest {
         env: &env.name,
         migrations,
-        target: args.to.as_deref(),
+        stop_at: args.to.as_deref(),
         allow_drift: args.allow_drift,
         actor: &memory.actor,
         release: None,
@@ -94,21 +94,21 @@ pub async fn run(config: &Config, args: ApplyArgs) -> Result<i32, Failure> {
     )
     .await?;
     let reply = report.reply(args.format.into());
-    common::print(&reply.text)?;
+    super::print(&reply.text)?;
     Ok(reply.code)
 }
 
 /// `--dry-run`: the plan, from a read-only session.
 async fn dry_run(config: &Config, args: &ApplyArgs) -> Result<i32, Failure> {
-    let env = common::env(config, &args.env)?;
-    let inputs = common::plan_inputs(config, env).await?;
+    let env = environments::env(config, &args.env)?;
+    let inputs = ledgers::plan_inputs(config, env).await?;
     let p = plan(&PlanInput {
         env: &env.name,
         mode: env.mode,
-        dialect: common::dialect(&inputs.target),
+        dialect: environments::dialect(&inputs.target),
         migrations: &inputs.discovery.migrations,
         ledger: &inputs.ledger,
-        target: args.to.as_deref(),
+        stop_at: args.to.as_deref(),
         allow_drift: args.allow_drift,
         only: None,
         accepted: None,
@@ -119,7 +119,7 @@ async fn dry_run(config: &Config, args: &ApplyArgs) -> Result<i32, Failure> {
         ReportFormat::Table => format!("dry run: nothing is applied.\n{}", render::plan_text(&r)),
         ReportFormat::Json => render::json(&r),
     };
-    common::print(&text)?;
+    super::print(&text)?;
     Ok(if p.blockers.is_empty() {
         exit::OK
     } else {

@@ -4,7 +4,7 @@
 use super::{Failure, exit};
 use crate::config::Config;
 use crate::core::audit::{self, Record};
-use crate::ops::common;
+use crate::ops::environments;
 use crate::ops::memory::Memory;
 use crate::render;
 use clap::ValueEnum;
@@ -45,7 +45,7 @@ pub fn since(text: &str, now: std::time::SystemTime) -> Result<String, String> {
 /// `envgate audit`.
 pub async fn export(config: &Config, args: AuditArgs) -> Result<i32, Failure> {
     if let Some(env) = &args.env {
-        common::env(config, env)?;
+        environments::env(config, env)?;
     }
     let since = args
         .since
@@ -53,7 +53,7 @@ pub async fn export(config: &Config, args: AuditArgs) -> Result<i32, Failure> {
         .map(|s| since(s, std::time::SystemTime::now()))
         .transpose()
         .map_err(Failure::usage)?;
-    let memory = Memory::open(config, common::actor(None), true).await?;
+    let memory = Memory::open(config, environments::actor(None), true).await?;
     let records = read(&memory, args.env.as_deref(), since.as_deref()).await?;
     let text = match args.format {
         AuditFormat::Table => render::audit_text(&records, args.env.is_some() || since.is_some()),
@@ -64,7 +64,7 @@ pub async fn export(config: &Config, args: AuditArgs) -> Result<i32, Failure> {
         AuditFormat::Csv => csv(&records)?,
     };
     // Records hold masked text already; mask again in case.
-    common::print(&text)?;
+    super::print(&text)?;
     Ok(exit::OK)
 }
 
@@ -137,18 +137,18 @@ fn csv(records: &[Record]) -> Result<String, Failure> {
 /// `envgate audit verify`: exit 0 when the chain is intact, 1 when a
 /// record was changed, inserted or removed.
 pub async fn verify(config: &Config) -> Result<i32, Failure> {
-    let memory = Memory::open(config, common::actor(None), true).await?;
+    let memory = Memory::open(config, environments::actor(None), true).await?;
     let records = read(&memory, None, None).await?;
     let text = match audit::verify(&records) {
         Ok(()) => {
             let last = records.last();
             let text = render::audit_verified(records.len(), last);
-            common::print(&text)?;
+            super::print(&text)?;
             return Ok(exit::OK);
         }
         Err(t) => format!("audit trail tampered with: {t}\n"),
     };
-    common::print(&text)?;
+    super::print(&text)?;
     Ok(exit::CHECK_FAILED)
 }
 

@@ -22,7 +22,7 @@ use crate::ops::memory::{Memory, Remembered};
 use crate::ops::review::{self, PR_MARKER};
 use crate::ops::source::LocalGit;
 use crate::ops::world::{Local, World};
-use crate::ops::{Output, common};
+use crate::ops::{Output, environments};
 use crate::render;
 use std::collections::HashSet;
 use std::io::Write;
@@ -114,9 +114,9 @@ pub async fn run(config: &Config, args: CiArgs) -> Result<i32, Failure> {
     // The matrix: the environments named (a command's targets: with
     // secrets scoped per environment, the others may not be reachable
     // from this job), else all.
-    let envs = common::select(config, &args.envs)?;
+    let envs = environments::select(config, &args.envs)?;
     let world = World::read(config, envs).await?;
-    let memory = Memory::open(config, common::actor(None), false).await?;
+    let memory = Memory::open(config, environments::actor(None), false).await?;
     if let Err(e) = memory.track_modes(config, &world.envs, false).await {
         crate::errln!("warning: control store: {e}");
     }
@@ -124,8 +124,8 @@ pub async fn run(config: &Config, args: CiArgs) -> Result<i32, Failure> {
     let m = matrix::compute(&world.discovery.migrations, &world.inputs(&remembered));
     memory.after_status(&world.envs, &world.labels, &m).await;
     let tally = m.tally();
-    let notes = super::status::mode_notes(&world.envs);
-    common::print(&render::status_table(&world.envs, &m, &notes, false))?;
+    let notes = crate::config::mode_notes(&world.envs);
+    super::print(&render::status_table(&world.envs, &m, &notes, false))?;
     let matrix_json = out_dir.join("matrix.json");
     std::fs::write(
         &matrix_json,

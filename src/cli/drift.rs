@@ -14,10 +14,10 @@ use crate::core::audit::Entry;
 use crate::core::matrix::{self, State};
 use crate::core::mode::Mode;
 use crate::core::tools::Tool;
+use crate::db::write::{StepError, WriteSession};
 use crate::ops::memory::{Memory, now};
 use crate::ops::world::World;
-use crate::ops::{common, write};
-use crate::target::write::{StepError, WriteSession};
+use crate::ops::{environments, write};
 
 pub struct AcceptArgs {
     pub env: String,
@@ -32,7 +32,7 @@ pub async fn accept(config: &Config, args: AcceptArgs) -> Result<i32, Failure> {
             "--reason must say why the edit is intended: it goes to the audit trail",
         ));
     }
-    let memory = Memory::open(config, common::actor(args.actor.as_deref()), true).await?;
+    let memory = Memory::open(config, environments::actor(args.actor.as_deref()), true).await?;
     let entry = Entry {
         migrations: vec![args.version.clone()],
         ..memory.entry("drift_accepted", Some(&args.env), "ok")
@@ -71,7 +71,7 @@ pub async fn accept(config: &Config, args: AcceptArgs) -> Result<i32, Failure> {
     let today = match (cell.state, m.rows[row].hash) {
         (State::Drifted, Some(today)) => today,
         (State::Applied, _) => {
-            common::print(&format!(
+            super::print(&format!(
                 "{version} is applied in '{}' with today's content: no drift to accept.\n",
                 env.name
             ))?;
@@ -104,7 +104,7 @@ pub async fn accept(config: &Config, args: AcceptArgs) -> Result<i32, Failure> {
             Failure::unreachable(crate::secrets::scrubbed(&format!(
                 "environment '{}': {}: {e}",
                 env.name,
-                common::target_label(target)
+                environments::target_label(target)
             )))
         };
         let session = WriteSession::open(
@@ -171,7 +171,7 @@ pub async fn accept(config: &Config, args: AcceptArgs) -> Result<i32, Failure> {
             ..entry
         })
         .await?;
-    common::print(&format!(
+    super::print(&format!(
         "accepted: {version} in '{}' is now applied with content {} ({}); recorded in the audit trail.\n",
         env.name,
         &today.hex()[..12],

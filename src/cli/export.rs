@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::core::audit::Entry;
 use crate::core::plan::{Direction, PlanInput, plan};
 use crate::ops::memory::Memory;
-use crate::ops::{common, export, write};
+use crate::ops::{environments, export, ledgers, write};
 use crate::render;
 use crate::report::ExportReport;
 use std::path::PathBuf;
@@ -21,30 +21,30 @@ pub struct ExportArgs {
 }
 
 pub async fn run(config: &Config, args: ExportArgs) -> Result<i32, Failure> {
-    let env = common::env(config, &args.env)?;
-    let memory = Memory::open(config, common::actor(args.actor.as_deref()), true).await?;
+    let env = environments::env(config, &args.env)?;
+    let memory = Memory::open(config, environments::actor(args.actor.as_deref()), true).await?;
     let entry = memory.entry("export", Some(&env.name), "ok");
-    if let Err(f) = common::needs_envgate_ledger(env, "export") {
+    if let Err(f) = environments::needs_envgate_ledger(env, "export") {
         return Err(write::refuse(&memory, entry, f.message).await);
     }
     memory
         .track_modes(config, &[env], false)
         .await
         .map_err(|e| Failure::internal(format!("control store: {e}")))?;
-    let inputs = match common::plan_inputs(config, env).await {
+    let inputs = match ledgers::plan_inputs(config, env).await {
         Ok(i) => i,
         Err(f) => return Err(write::audit_failure(&memory, entry, f).await),
     };
-    let label = common::target_identity(env, &inputs.target);
+    let label = environments::target_identity(env, &inputs.target);
     let remembered = memory.remembered(&[env], &[label]).await;
-    let dialect = common::dialect(&inputs.target);
+    let dialect = environments::dialect(&inputs.target);
     let p = plan(&PlanInput {
         env: &env.name,
         mode: env.mode,
         dialect,
         migrations: &inputs.discovery.migrations,
         ledger: &inputs.ledger,
-        target: args.to.as_deref(),
+        stop_at: args.to.as_deref(),
         allow_drift: args.allow_drift,
         only: None,
         accepted: remembered.accepted[0].as_ref(),
@@ -97,6 +97,6 @@ pub async fn run(config: &Config, args: ExportArgs) -> Result<i32, Failure> {
         ReportFormat::Table => render::export_text(&report),
         ReportFormat::Json => render::json(&report),
     };
-    common::print(&text)?;
+    super::print(&text)?;
     Ok(code)
 }

@@ -597,3 +597,8 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Serve { .. } | Command::GithubApp { .. } => unreachable!("handled in main"),
     }
 }
+
+/// Writes a command's answer to stdout, masking secrets.
+pub fn print(text: &str) -> Result<(), Failure> {
+    crate::secrets::out(text).map_err(|e| Failure::internal(format!("writing the output: {e}")))
+}

@@ -7,10 +7,10 @@ use crate::config::Config;
 use crate::core::audit::Entry;
 use crate::core::policy;
 use crate::ops::memory::{Memory, now};
-use crate::ops::{common, write};
+use crate::ops::{environments, write};
 
 pub async fn confirm(config: &Config, env: &str, actor: Option<&str>) -> Result<i32, Failure> {
-    let memory = Memory::open(config, common::actor(actor), true).await?;
+    let memory = Memory::open(config, environments::actor(actor), true).await?;
     let entry = memory.entry("mode_confirm", Some(env), "ok");
     let Some(env) = config.env(env) else {
         let msg = write::no_such_env(config, env);
@@ -50,7 +50,7 @@ pub async fn confirm(config: &Config, env: &str, actor: Option<&str>) -> Result<
             ..entry
         })
         .await?;
-    common::print(&format!(
+    super::print(&format!(
         "'{}': mode {} confirmed by {}; recorded in the audit trail.\n",
         env.name, env.mode, memory.actor
     ))?;

@@ -3,7 +3,7 @@
 use super::{Failure, ReportFormat, exit};
 use crate::config::Config;
 use crate::core::plan::{PlanInput, plan};
-use crate::ops::common;
+use crate::ops::{environments, ledgers};
 use crate::{render, report};
 
 pub struct PlanArgs {
@@ -14,16 +14,16 @@ pub struct PlanArgs {
 }
 
 pub async fn run(config: &Config, args: PlanArgs) -> Result<i32, Failure> {
-    let env = common::env(config, &args.env)?;
-    common::needs_envgate_ledger(env, "plan")?;
-    let inputs = common::plan_inputs(config, env).await?;
+    let env = environments::env(config, &args.env)?;
+    environments::needs_envgate_ledger(env, "plan")?;
+    let inputs = ledgers::plan_inputs(config, env).await?;
     let p = plan(&PlanInput {
         env: &env.name,
         mode: env.mode,
-        dialect: common::dialect(&inputs.target),
+        dialect: environments::dialect(&inputs.target),
         migrations: &inputs.discovery.migrations,
         ledger: &inputs.ledger,
-        target: args.to.as_deref(),
+        stop_at: args.to.as_deref(),
         allow_drift: args.allow_drift,
         only: None,
         accepted: None,
@@ -34,6 +34,6 @@ pub async fn run(config: &Config, args: PlanArgs) -> Result<i32, Failure> {
         ReportFormat::Table => render::plan_text(&r),
         ReportFormat::Json => render::json(&r),
     };
-    common::print(&text)?;
+    super::print(&text)?;
     Ok(exit::OK)
 }

@@ -8,7 +8,7 @@ use crate::ops::memory::Memory;
 use crate::ops::release::{self, BundleOut, PromoteArgs, RollbackArgs};
 use crate::ops::source::LocalGit;
 use crate::ops::world::Local;
-use crate::ops::{Output, Reply, common};
+use crate::ops::{Output, Reply, environments};
 use std::path::PathBuf;
 
 impl From<ReportFormat> for Output {
@@ -21,13 +21,13 @@ impl From<ReportFormat> for Output {
 }
 
 fn print(reply: Reply) -> Result<i32, Failure> {
-    common::print(&reply.text)?;
+    super::print(&reply.text)?;
     Ok(reply.code)
 }
 
 /// `envgate releases`.
 pub async fn list(config: &Config, format: ReportFormat) -> Result<i32, Failure> {
-    let memory = Memory::open(config, common::actor(None), false).await?;
+    let memory = Memory::open(config, environments::actor(None), false).await?;
     print(
         release::list(
             config,
@@ -47,7 +47,7 @@ pub async fn show(
     format: ReportFormat,
     sql: bool,
 ) -> Result<i32, Failure> {
-    let memory = Memory::open(config, common::actor(None), false).await?;
+    let memory = Memory::open(config, environments::actor(None), false).await?;
     let src = LocalGit::new(config);
     print(release::show(config, &memory, &src, &Local, tag, format.into(), sql).await?)
 }
@@ -66,7 +66,12 @@ pub struct PromoteCli {
 
 /// `envgate promote <release> [--to <env>]`.
 pub async fn promote(config: &Config, args: PromoteCli) -> Result<i32, Failure> {
-    let memory = Memory::open(config, common::actor(args.actor.as_deref()), !args.dry_run).await?;
+    let memory = Memory::open(
+        config,
+        environments::actor(args.actor.as_deref()),
+        !args.dry_run,
+    )
+    .await?;
     let reply = release::promote(
         config,
         &memory,
@@ -98,7 +103,12 @@ pub struct RollbackCli {
 
 /// `envgate rollback <release> --env <env>`.
 pub async fn rollback(config: &Config, args: RollbackCli) -> Result<i32, Failure> {
-    let memory = Memory::open(config, common::actor(args.actor.as_deref()), !args.dry_run).await?;
+    let memory = Memory::open(
+        config,
+        environments::actor(args.actor.as_deref()),
+        !args.dry_run,
+    )
+    .await?;
     let reply = release::rollback(
         config,
         &memory,

@@ -776,7 +776,7 @@ mod tests {
             dialect,
             migrations: &ms,
             ledger: &ledger,
-            target: None,
+            stop_at: None,
             allow_drift: false,
             only: None,
             accepted: None,

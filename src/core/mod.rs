@@ -45,21 +45,39 @@ mod purity {
         ];
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/core");
         let mut checked = 0;
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_none_or(|e| e != "rs") {
-                continue;
+        // Every file, in subfolders too (core/tools/).
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                // Only the code before the tests: tests may read files.
+                let code = text.split("#[cfg(test)]").next().unwrap();
+                for word in forbidden {
+                    assert!(!code.contains(word), "{} uses {word}", path.display());
+                }
+                // Nothing outside the core either.
+                for line in code.lines().filter(|l| l.contains("crate::")) {
+                    let rest = line.split("crate::").nth(1).unwrap_or("");
+                    assert!(
+                        rest.starts_with("core"),
+                        "{} reaches out of the core: {}",
+                        path.display(),
+                        line.trim()
+                    );
+                }
+                checked += 1;
             }
-            let text = std::fs::read_to_string(&path).unwrap();
-            // Only the code before the tests: tests may read files.
-            let code = text.split("#[cfg(test)]").next().unwrap();
-            for word in forbidden {
-                assert!(!code.contains(word), "{} uses {word}", path.display());
-            }
-            checked += 1;
         }
         assert!(
-            checked >= 7,
+            checked >= 30,
             "expected the core modules in {}",
             dir.display()
         );

@@ -45,6 +45,55 @@ pub enum ModeSource {
     Default,
 }
 
+/// What the mode notices need to know of an environment.
+#[derive(Clone, Copy, Debug)]
+pub struct ModeOf<'a> {
+    pub name: &'a str,
+    pub mode: Mode,
+    pub source: ModeSource,
+    /// The ledger it reads (`envgate`, `flyway`, …).
+    pub ledger: &'a str,
+}
+
+/// The notices about modes chosen by default: one line per environment
+/// detected as staging or production, one for environments that read
+/// another tool's ledger, one for the rest.
+pub fn notes(envs: &[ModeOf<'_>]) -> Vec<String> {
+    let defaulted = envs.iter().filter(|e| e.source == ModeSource::Default);
+    let mut notes: Vec<String> = defaulted
+        .clone()
+        .filter(|e| e.mode == Mode::ExportOnly)
+        .map(|e| {
+            format!(
+                "detected '{}': mode export_only (set `mode` to override)",
+                e.name
+            )
+        })
+        .collect();
+    let reconciled: Vec<String> = defaulted
+        .clone()
+        .filter(|e| e.mode == Mode::ReconcileOnly)
+        .map(|e| format!("{} ({})", e.name, e.ledger))
+        .collect();
+    if !reconciled.is_empty() {
+        notes.push(format!(
+            "reading other tools' ledgers, never writing: {}: mode reconcile_only",
+            reconciled.join(", ")
+        ));
+    }
+    let managed: Vec<&str> = defaulted
+        .filter(|e| e.mode == Mode::Managed)
+        .map(|e| e.name)
+        .collect();
+    if !managed.is_empty() {
+        notes.push(format!(
+            "no mode set for {}: mode managed",
+            managed.join(", ")
+        ));
+    }
+    notes
+}
+
 /// Name tokens that mark an environment as staging or production.
 pub const PROTECTED_NAMES: [&str; 9] = [
     "staging",

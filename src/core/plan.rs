@@ -102,7 +102,8 @@ pub struct Plan<'a> {
     pub applied: Vec<&'a str>,
     /// The newest applied version, if any.
     pub from: Option<&'a str>,
-    pub target: Option<&'a Migration>,
+    /// The last migration the plan goes to (`stop_at`), if bounded.
+    pub stop_at: Option<&'a Migration>,
     pub steps: Vec<Step<'a>>,
     pub blockers: Vec<Blocker>,
     pub warnings: Vec<Warning>,
@@ -121,8 +122,8 @@ pub struct PlanInput<'a> {
     pub dialect: Dialect,
     pub migrations: &'a [Migration],
     pub ledger: &'a [LedgerRow],
-    /// `--to VERSION`: stop after this migration.
-    pub target: Option<&'a str>,
+    /// Stop after this migration (a version).
+    pub stop_at: Option<&'a str>,
     /// Let drift and failed runs through (failed migrations are retried).
     pub allow_drift: bool,
     /// Only these migrations (a release's); `None`: every pending one.
@@ -133,7 +134,7 @@ pub struct PlanInput<'a> {
 
 pub fn plan<'a>(input: &PlanInput<'a>) -> Result<Plan<'a>, PlanError> {
     let migrations = input.migrations;
-    let target = match input.target {
+    let stop_at = match input.stop_at {
         None => None,
         Some(t) => {
             let parsed = Version::parse(t);
@@ -145,8 +146,8 @@ pub fn plan<'a>(input: &PlanInput<'a>) -> Result<Plan<'a>, PlanError> {
         }
     };
     // Migrations come in their layout's order.
-    let target_pos = target.and_then(|t| migrations.iter().position(|m| std::ptr::eq(m, t)));
-    let within = |i: usize| target_pos.is_none_or(|tp| i <= tp);
+    let stop_pos = stop_at.and_then(|t| migrations.iter().position(|m| std::ptr::eq(m, t)));
+    let within = |i: usize| stop_pos.is_none_or(|tp| i <= tp);
     let chosen = |m: &Migration| input.only.is_none_or(|set| set.contains(m.id()));
 
     let m = matrix::compute(
@@ -238,7 +239,7 @@ pub fn plan<'a>(input: &PlanInput<'a>) -> Result<Plan<'a>, PlanError> {
         mode: input.mode,
         applied: applied_versions,
         from,
-        target,
+        stop_at,
         steps,
         blockers,
         warnings,
@@ -356,7 +357,7 @@ pub fn rollback<'a>(
         mode,
         applied,
         from,
-        target: None,
+        stop_at: None,
         steps,
         blockers,
         warnings: Vec::new(),
@@ -418,7 +419,7 @@ mod tests {
             dialect: Dialect::Postgres,
             migrations: ms,
             ledger,
-            target: None,
+            stop_at: None,
             allow_drift: false,
             only: None,
             accepted: None,
@@ -464,21 +465,21 @@ mod tests {
             ]
         );
         let p = plan(&PlanInput {
-            target: Some("3"),
+            stop_at: Some("3"),
             ..input(&ms, &ledger)
         })
         .unwrap();
         assert_eq!(versions(&p), ["2", "3"]);
-        assert_eq!(p.target.unwrap().id(), "3");
+        assert_eq!(p.stop_at.unwrap().id(), "3");
         let p = plan(&PlanInput {
-            target: Some("1"),
+            stop_at: Some("1"),
             ..input(&ms, &ledger)
         })
         .unwrap();
         assert!(p.steps.is_empty());
         assert_eq!(
             plan(&PlanInput {
-                target: Some("9"),
+                stop_at: Some("9"),
                 ..input(&ms, &ledger)
             })
             .unwrap_err(),
@@ -511,7 +512,7 @@ mod tests {
             row("3", "c (edited)", true),
         ];
         let p = plan(&PlanInput {
-            target: Some("2"),
+            stop_at: Some("2"),
             ..input(&ms, &ledger)
         })
         .unwrap();

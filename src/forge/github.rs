@@ -13,9 +13,8 @@
 //! JWT crate whose RSA backend carries a timing advisory: a JWT is two
 //! base64url JSON objects and one signature.
 
-use super::http::{self, Answer, Try, next_link};
-use crate::serve::config::GithubConfig;
-use crate::serve::metrics::Metrics;
+use super::http::{self, Answer, next_link};
+use crate::metrics::ForgeCalls;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use reqwest::{Method, StatusCode, header};
@@ -23,7 +22,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The REST API version envgate was written against.
@@ -49,7 +48,7 @@ pub struct GitHub {
     api: url::Url,
     uploads_host: Option<String>,
     auth: Auth,
-    metrics: Arc<Metrics>,
+    calls: ForgeCalls,
 }
 
 fn now_secs() -> u64 {
@@ -73,24 +72,30 @@ fn rsa_key(pem: &[u8]) -> Result<ring::signature::RsaKeyPair, String> {
 }
 
 impl GitHub {
-    /// The App, from the bot's configuration.
-    pub fn new(cfg: &GithubConfig, metrics: Arc<Metrics>) -> Result<GitHub, String> {
+    /// The App `app_id`, signing its JWTs with `private_key` (PEM); its
+    /// calls counted in `calls`.
+    pub fn app(
+        api_url: &str,
+        app_id: u64,
+        private_key: &[u8],
+        calls: ForgeCalls,
+    ) -> Result<GitHub, String> {
         let auth = Auth::App {
-            app_id: cfg.app_id,
-            key: Box::new(rsa_key(&cfg.private_key)?),
+            app_id,
+            key: Box::new(rsa_key(private_key)?),
             tokens: Mutex::new(HashMap::new()),
         };
-        GitHub::build(&cfg.api_url, auth, metrics).map_err(|e| format!("github.api_url: {e}"))
+        GitHub::build(api_url, auth, calls).map_err(|e| format!("github.api_url: {e}"))
     }
 
     /// A client that sends `token` with every request, for every
     /// repository (`installation` is ignored).
     pub fn with_token(api_url: &str, token: String) -> Result<GitHub, String> {
         crate::secrets::register(&token);
-        GitHub::build(api_url, Auth::Token(token), Arc::new(Metrics::default()))
+        GitHub::build(api_url, Auth::Token(token), ForgeCalls::default())
     }
 
-    fn build(api_url: &str, auth: Auth, metrics: Arc<Metrics>) -> Result<GitHub, String> {
+    fn build(api_url: &str, auth: Auth, calls: ForgeCalls) -> Result<GitHub, String> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let api = url::Url::parse(&format!("{}/", api_url.trim_end_matches('/')))
             .map_err(|e| format!("{api_url}: {e}"))?;
@@ -114,7 +119,7 @@ impl GitHub {
             api,
             uploads_host,
             auth,
-            metrics,
+            calls,
         })
     }
 
@@ -245,21 +250,7 @@ impl GitHub {
                 req
             },
             rate_limited,
-            |t| {
-                let (name, label) = match t {
-                    Try::Answered(status) => {
-                        self.metrics.inc(
-                            "envgate_github_api_requests_total",
-                            &[("method", m), ("status", status.as_str())],
-                        );
-                        return;
-                    }
-                    Try::Transport => ("envgate_github_api_errors_total", "transport"),
-                    Try::RateLimited => ("envgate_github_api_errors_total", "rate_limit"),
-                    Try::ServerError => ("envgate_github_api_errors_total", "server"),
-                };
-                self.metrics.inc(name, &[("method", m), ("kind", label)]);
-            },
+            |t| self.calls.observe(m, t),
         )
         .await
     }

@@ -36,6 +36,7 @@ pub struct GitLab {
     token: Token,
     /// The token's own user id, once asked.
     me: std::sync::Mutex<Option<u64>>,
+    calls: crate::metrics::ForgeCalls,
 }
 
 /// One project, by numeric id or `group/name` path.
@@ -133,7 +134,14 @@ impl GitLab {
             api,
             token,
             me: std::sync::Mutex::new(None),
+            calls: crate::metrics::ForgeCalls::default(),
         })
+    }
+
+    /// Counts this client's calls in `calls`.
+    pub fn counted(mut self, calls: crate::metrics::ForgeCalls) -> GitLab {
+        self.calls = calls;
+        self
     }
 
     pub fn token(&self) -> &Token {
@@ -220,7 +228,7 @@ impl GitLab {
                 (status == StatusCode::TOO_MANY_REQUESTS)
                     .then(|| http::retry_after(headers).unwrap_or(Duration::from_secs(60)))
             },
-            |_| {},
+            |t| self.calls.observe(method.as_str(), t),
         )
         .await
     }

@@ -3,7 +3,7 @@
 use crate::core::checksum::RecordedHash;
 use crate::core::ledger::LedgerRow;
 pub use crate::core::ledger_table::{TABLE, create_table_sql, qualified, select_sql};
-use crate::target::{QueryError, ReadSession, TextRow};
+use crate::db::{QueryError, ReadSession, TextRow};
 
 /// Reads the ledger. A missing table means nothing was applied yet.
 pub async fn read(session: &ReadSession) -> Result<Vec<LedgerRow>, String> {

@@ -3,7 +3,7 @@
 
 use crate::core::sql::quote_ident;
 use crate::core::tools::{TextRow, Tool};
-use crate::target::{QueryError, ReadSession};
+use crate::db::{QueryError, ReadSession};
 
 /// The table's name as SQL: quoted (tools create them lowercase), qualified
 /// with the environment's schema when there is one.
@@ -30,7 +30,7 @@ pub async fn read(
     match session
         .query_map(
             &sql,
-            Box::new(|row: &dyn crate::target::TextRow| {
+            Box::new(|row: &dyn crate::db::TextRow| {
                 Ok((0..row.width())
                     .map(|i| row.text(i).map(str::to_owned))
                     .collect())

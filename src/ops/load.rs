@@ -10,7 +10,10 @@
 //! a depth and a number of entries, and a symbolic link that leads out of
 //! the project is refused unless the configuration allows it.
 
-use crate::core::migration::{self, Ignored, SourceFile};
+use crate::config::Config;
+use crate::core::migration::{self, Discovery, Ignored, SourceFile};
+use crate::core::sql::Dialect;
+use crate::core::tools::Layout;
 use crate::core::tools::{SKIPPED_DIRS, Tool};
 use std::fs::File;
 use std::io::Read;
@@ -257,4 +260,58 @@ fn read_one(
     };
     read().map_err(|e| format!("{}: cannot read: {e}", visible(&path)))?;
     Ok(SourceFile { path, bytes })
+}
+
+/// Reads the migrations directory and discovers the migrations in it, in
+/// the project's layout. `dialect`: the target's, where it matters
+/// (Liquibase skips changes for other databases).
+pub fn discover(config: &Config, dialect: Option<Dialect>) -> Result<Discovery, String> {
+    let tool = config.format;
+    // Liquibase: `migrations` may name the root changelog; read its folder.
+    let (dir, label) = if config.migrations_dir.is_file() {
+        let label = config
+            .migrations
+            .rsplit_once('/')
+            .map_or(".", |(d, _)| d)
+            .to_owned();
+        (
+            config
+                .migrations_dir
+                .parent()
+                .unwrap_or(Path::new("."))
+                .to_path_buf(),
+            label,
+        )
+    } else {
+        (config.migrations_dir.clone(), config.migrations.clone())
+    };
+    let loaded = migrations_dir(&dir, &label, tool, &read_limits(config, &dir))?;
+    let layout = Layout {
+        root: &config.migrations,
+        dialect,
+    };
+    let mut d = tool
+        .discover(loaded.files, &layout)
+        .map_err(|e| e.to_string())?;
+    d.ignored.extend(loaded.ignored);
+    d.ignored.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(d)
+}
+
+/// How far reading the migrations directory may go: the configured size
+/// limit, and links only within the project's directory and the
+/// migrations directory (unless `allow_links_outside`).
+fn read_limits(config: &Config, dir: &Path) -> Limits {
+    let roots = if config.allow_links_outside {
+        Vec::new()
+    } else {
+        [super::source::config_dir(config), dir.to_path_buf()]
+            .iter()
+            .filter_map(|p| std::fs::canonicalize(p).ok())
+            .collect()
+    };
+    Limits {
+        max_file: config.max_migration_size,
+        roots,
+    }
 }

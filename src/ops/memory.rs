@@ -283,7 +283,7 @@ fn config_commit(config: &Config) -> Option<String> {
 /// creates its own tables there, which would write to databases it
 /// promises never to write.
 fn shares_a_database(config: &Config, location: &ControlStoreLocation) -> Option<String> {
-    use crate::target::{SqliteTarget, Target};
+    use crate::db::{SqliteTarget, Target};
     let same_file = |a: &std::path::Path, b: &std::path::Path| {
         let canon =
             |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
@@ -296,7 +296,7 @@ fn shares_a_database(config: &Config, location: &ControlStoreLocation) -> Option
         }
     };
     for env in &config.environments {
-        let Ok(target) = super::common::target(config, env) else {
+        let Ok(target) = super::environments::target(config, env) else {
             continue;
         };
         let same = match (&store, &target) {
@@ -304,7 +304,8 @@ fn shares_a_database(config: &Config, location: &ControlStoreLocation) -> Option
                 same_file(a, b)
             }
             (Target::Postgres(_), Target::Postgres(_)) => {
-                super::common::target_label(&store) == super::common::target_label(&target)
+                super::environments::target_label(&store)
+                    == super::environments::target_label(&target)
             }
             _ => false,
         };
@@ -312,7 +313,7 @@ fn shares_a_database(config: &Config, location: &ControlStoreLocation) -> Option
             return Some(format!(
                 "control_store is the database of environment '{}' ({}): envgate keeps its own tables there, so it would write to that database; point control_store elsewhere",
                 env.name,
-                super::common::target_label(&target)
+                super::environments::target_label(&target)
             ));
         }
     }

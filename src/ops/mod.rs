@@ -5,8 +5,9 @@
 //! posting happen in `cli` and `serve`.
 
 pub mod catalog;
-pub mod common;
+pub mod environments;
 pub mod export;
+pub mod ledgers;
 pub mod load;
 pub mod memory;
 pub mod release;

@@ -11,7 +11,7 @@ use super::memory::{Memory, Remembered};
 use super::source::{History, Source};
 use super::world::{Reach, World};
 use super::write::{self, Destination, Operation};
-use super::{Failure, Output, Reply, common, exit};
+use super::{Failure, Output, Reply, environments, exit};
 use crate::apply::{ApplyRequest, Quiet};
 use crate::config::{Config, EnvConfig};
 use crate::core::audit::Entry;
@@ -23,7 +23,7 @@ use crate::core::plan::{self, Direction, Plan, PlanInput};
 use crate::core::release::{self, Progress, Release};
 use crate::core::sql::Dialect;
 use crate::core::tools::Tool;
-use crate::target::{SqliteTarget, Target};
+use crate::db::{SqliteTarget, Target};
 use crate::{render, report};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -204,14 +204,14 @@ pub async fn show<S: Source>(
         else {
             continue;
         };
-        let dialect = common::dialect(target);
+        let dialect = environments::dialect(target);
         let p = plan::plan(&PlanInput {
             env: &env.name,
             mode: env.mode,
             dialect,
             migrations,
             ledger,
-            target: None,
+            stop_at: None,
             allow_drift: false,
             only: Some(&ids),
             accepted: situation.remembered.accepted[e].as_ref(),
@@ -479,14 +479,14 @@ pub async fn promote<S: Source>(
             args.reason.unwrap_or_default()
         )
     });
-    let dialect = common::dialect(db);
+    let dialect = environments::dialect(db);
     let p = plan::plan(&PlanInput {
         env: &env.name,
         mode: env.mode,
         dialect,
         migrations,
         ledger,
-        target: None,
+        stop_at: None,
         allow_drift: args.allow_drift,
         only: Some(&ids),
         accepted: situation.remembered.accepted[e].as_ref(),
@@ -571,7 +571,7 @@ pub async fn promote<S: Source>(
             let req = ApplyRequest {
                 env: &env.name,
                 migrations,
-                target: None,
+                stop_at: None,
                 allow_drift: args.allow_drift,
                 actor: &memory.actor,
                 release: Some(&r.tag),
@@ -737,7 +737,7 @@ pub async fn rollback<S: Source>(
         Ok(t) => t,
         Err(f) => return Err(write::audit_failure(memory, base.clone(), f).await),
     };
-    let dialect = common::dialect(db);
+    let dialect = environments::dialect(db);
     let p = plan::rollback(&env.name, env.mode, dialect, migrations, ledger, &ids);
     let entry = Entry {
         migrations: p
@@ -824,7 +824,7 @@ pub async fn rollback<S: Source>(
             let req = ApplyRequest {
                 env: &env.name,
                 migrations,
-                target: None,
+                stop_at: None,
                 allow_drift: false,
                 actor: &memory.actor,
                 release: Some(&r.tag),

@@ -31,7 +31,7 @@ pub struct Summary {
 }
 
 pub fn summary(world: &World<'_>, m: &Matrix<'_>) -> Summary {
-    let notes = crate::cli::status::mode_notes(&world.envs);
+    let notes = crate::config::mode_notes(&world.envs);
     Summary {
         conclusion: check::conclusion(m),
         title: check::title(m),
@@ -110,14 +110,14 @@ pub fn pr_comment(
         let env = world.envs[e];
         match (&world.ledgers[e], &world.targets[e]) {
             (Ok(ledger), Ok(target)) => {
-                let dialect = super::common::dialect(target);
+                let dialect = super::environments::dialect(target);
                 let p = plan::plan(&PlanInput {
                     env: &env.name,
                     mode: env.mode,
                     dialect,
                     migrations: &world.discovery.migrations,
                     ledger,
-                    target: None,
+                    stop_at: None,
                     allow_drift: true,
                     only: Some(&ids),
                     accepted: remembered.accepted[e].as_ref(),

@@ -1,13 +1,13 @@
 //! The world a command starts from: every selected environment's ledger
 //! next to the repository's migrations.
 
-use super::{Failure, common};
+use super::{Failure, environments, ledgers, load};
 use crate::config::{Config, EnvConfig};
 use crate::core::ledger::LedgerRow;
 use crate::core::matrix::EnvLedger;
 use crate::core::migration::Discovery;
 use crate::core::sql::Dialect;
-use crate::target::Target;
+use crate::db::Target;
 
 /// Every selected environment's ledger next to the repository's migrations:
 /// what `status`, `release show` and `promote` start from.
@@ -29,7 +29,7 @@ impl<'c> World<'c> {
     pub async fn read(config: &Config, envs: Vec<&'c EnvConfig>) -> Result<World<'c>, Failure> {
         let targets = envs
             .iter()
-            .map(|env| common::target(config, env))
+            .map(|env| environments::target(config, env))
             .collect::<Result<Vec<_>, _>>()?;
         // Liquibase skips changes meant for other databases: the dialect
         // matters when all environments share one.
@@ -37,7 +37,7 @@ impl<'c> World<'c> {
         let for_discovery = config.clone();
         let discovery = async move {
             let started = std::time::Instant::now();
-            let d = tokio::task::spawn_blocking(move || common::discover(&for_discovery, dialect))
+            let d = tokio::task::spawn_blocking(move || load::discover(&for_discovery, dialect))
                 .await
                 .map_err(|e| Failure::internal(e.to_string()))?
                 .map_err(Failure::usage);
@@ -61,7 +61,7 @@ impl<'c> World<'c> {
                 let Ok(target) = target else {
                     return None;
                 };
-                let rows = common::read_ledger(env, target).await;
+                let rows = ledgers::read_ledger(env, target).await;
                 tracing::debug!(env = %env.name, elapsed = ?started.elapsed(), "ledger read");
                 Some(rows)
             }));
@@ -73,9 +73,9 @@ impl<'c> World<'c> {
             .zip(&envs)
             .map(|((r, t), env)| match (r, t) {
                 (Some(r), Ok(t)) => r
-                    .and_then(|raw| common::ledger_rows(env, raw, &discovery.migrations))
+                    .and_then(|raw| ledgers::ledger_rows(env, raw, &discovery.migrations))
                     .map_err(|e| {
-                        crate::secrets::scrubbed(&format!("{}: {e}", common::target_label(t)))
+                        crate::secrets::scrubbed(&format!("{}: {e}", environments::target_label(t)))
                     }),
                 (_, Err(e)) => Err(crate::secrets::scrubbed(e)),
                 (None, Ok(_)) => unreachable!("every target with a URL is read"),
@@ -85,7 +85,7 @@ impl<'c> World<'c> {
             .iter()
             .zip(&targets)
             .map(|(env, t)| match t {
-                Ok(t) => common::target_identity(env, t),
+                Ok(t) => environments::target_identity(env, t),
                 Err(_) => format!("unavailable {}", env.name),
             })
             .collect();
@@ -130,7 +130,7 @@ impl<'c> World<'c> {
 
 /// The dialect all the targets share, if they do.
 fn shared_dialect<'t>(targets: impl Iterator<Item = &'t Target>) -> Option<Dialect> {
-    let dialects: Vec<Dialect> = targets.map(common::dialect).collect();
+    let dialects: Vec<Dialect> = targets.map(environments::dialect).collect();
     dialects
         .first()
         .copied()

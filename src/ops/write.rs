@@ -3,15 +3,15 @@
 //! and the audit record of whatever came of it.
 
 use super::memory::Memory;
-use super::{Failure, Output, Reply, common, exit};
+use super::{Failure, Output, Reply, environments, exit};
 use crate::apply::{self, ApplyError, ApplyReport, ApplyRequest, ApplyStatus, Progress, Refusal};
 use crate::config::{Config, EnvConfig};
 use crate::core::audit::Entry;
 use crate::core::plan::Blocker;
 use crate::core::policy::{self, WriteGate};
+use crate::db::write::WriteSession;
+use crate::db::{Target, WriteAccess};
 use crate::render;
-use crate::target::write::WriteSession;
-use crate::target::{Target, WriteAccess};
 use std::collections::HashSet;
 
 /// What to do once the session is open.
@@ -122,7 +122,7 @@ pub async fn execute(
         Failure::unreachable(crate::secrets::scrubbed(&format!(
             "environment '{}' could not be reached: {}: cannot connect: {e}",
             env.name,
-            common::target_label(target)
+            environments::target_label(target)
         )))
     });
     let mut session = match session {

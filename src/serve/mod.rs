@@ -13,12 +13,12 @@ pub mod config;
 pub mod event;
 mod gitlab_jobs;
 pub mod jobs;
-pub mod metrics;
 pub mod remote;
 
 use crate::control::ControlStore;
 use crate::core::webhook;
 use crate::forge::github::GitHub;
+use crate::metrics::Metrics;
 use crate::queue::{Enqueued, NewJob};
 use axum::Router;
 use axum::body::Bytes;
@@ -28,7 +28,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use config::ServeConfig;
 use futures::FutureExt;
-use metrics::Metrics;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
@@ -107,14 +106,22 @@ struct App {
 pub fn run(cfg: ServeConfig) -> Result<(), String> {
     let metrics = Arc::new(Metrics::default());
     let github = match &cfg.github {
-        Some(g) => Some(GitHub::new(g, metrics.clone())?),
+        Some(g) => Some(GitHub::app(
+            &g.api_url,
+            g.app_id,
+            &g.private_key,
+            metrics.github.clone(),
+        )?),
         None => None,
     };
     let gitlab = match &cfg.gitlab {
-        Some(g) => Some(crate::forge::gitlab::GitLab::new(
-            &g.api_url,
-            crate::forge::gitlab::Token::Private(g.token.clone()),
-        )?),
+        Some(g) => Some(
+            crate::forge::gitlab::GitLab::new(
+                &g.api_url,
+                crate::forge::gitlab::Token::Private(g.token.clone()),
+            )?
+            .counted(metrics.gitlab.clone()),
+        ),
         None => None,
     };
     let shared = Arc::new(Shared {
@@ -311,10 +318,7 @@ async fn github_webhook(State(app): State<App>, headers: HeaderMap, body: Bytes)
             (true, "") => "unknown",
             (true, e) => e,
         };
-        m.inc(
-            "envgate_webhook_deliveries_total",
-            &[("event", label), ("outcome", outcome)],
-        )
+        m.delivery(label, outcome)
     };
     let Some(github) = &app.shared.cfg.github else {
         return reply(StatusCode::NOT_FOUND, "GitHub is not configured here");
@@ -425,10 +429,7 @@ async fn gitlab_webhook(State(app): State<App>, headers: HeaderMap, body: Bytes)
         } else {
             "unverified"
         };
-        m.inc(
-            "envgate_webhook_deliveries_total",
-            &[("event", label), ("outcome", outcome)],
-        )
+        m.delivery(label, outcome)
     };
     let Some(gitlab) = &app.shared.cfg.gitlab else {
         return reply(StatusCode::NOT_FOUND, "GitLab is not configured here");
@@ -513,7 +514,7 @@ async fn metrics_text(State(app): State<App>) -> Response {
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
+            crate::metrics::CONTENT_TYPE,
         )],
         app.shared.metrics.render(),
     )
@@ -566,7 +567,7 @@ async fn work(
         let store = worker.store.as_ref().expect("opened above");
         if reports_depth && last_depth.elapsed() > Duration::from_secs(2) {
             if let Ok(n) = store.queue_depth().await {
-                shared.metrics.set_queue_depth(n);
+                shared.metrics.queue_depth.set(n);
             }
             last_depth = Instant::now();
         }
@@ -637,18 +638,13 @@ async fn work(
             worker.store = ControlStore::open(&shared.cfg.control_store).await.ok();
         }
         let elapsed = started.elapsed().as_secs_f64();
-        shared.metrics.observe(
-            "envgate_job_duration_seconds",
-            &[("event", &job.event)],
-            elapsed,
-        );
+        shared.metrics.job_took(&job.event, elapsed);
         let Some(store) = worker.store.as_ref() else {
             continue;
         };
         if outcome.is_ok() || job.attempts >= MAX_ATTEMPTS {
-            shared.metrics.observe(
-                "envgate_delivery_latency_seconds",
-                &[("event", &job.event)],
+            shared.metrics.delivery_took(
+                &job.event,
                 (now_ms() - job.received_at).max(0) as f64 / 1000.0,
             );
         }
@@ -673,10 +669,7 @@ async fn work(
                 )
             }
         };
-        shared.metrics.inc(
-            "envgate_jobs_total",
-            &[("event", &job.event), ("outcome", label)],
-        );
+        shared.metrics.job(&job.event, label);
         if let Err(e) = result {
             tracing::error!("cannot record the job's outcome: {e}");
             worker.store = None;

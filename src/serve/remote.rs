@@ -7,13 +7,13 @@
 use super::config::Credentials;
 use crate::config::{Config, EnvConfig};
 use crate::core::release::tag_matches;
+use crate::db::Target;
 use crate::forge::ApiError;
 use crate::forge::github::Repo;
 use crate::forge::gitlab;
 use crate::ops::Failure;
 use crate::ops::source::{History, Source, TreeEntry, migrations_dir};
 use crate::ops::world::{Reach, World};
-use crate::target::Target;
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -300,7 +300,7 @@ impl<R: RepoApi> Reach for Remote<'_, R> {
             let ds: Vec<_> = targets
                 .iter()
                 .filter_map(|t| t.as_ref().ok())
-                .map(crate::ops::common::dialect)
+                .map(crate::ops::environments::dialect)
                 .collect();
             ds.first().copied().filter(|d| ds.iter().all(|x| x == d))
         };

@@ -1,0 +1,155 @@
+//! The configured environments as the commands meet them: picking them by
+//! name, resolving each one's URL into a database target (registering its
+//! secrets first), naming targets without credentials, and who is acting.
+
+use super::Failure;
+use crate::config::{Config, EnvConfig, UrlSource};
+use crate::db::{SqliteTarget, Target};
+use std::path::Path;
+
+/// Picks the environments named with `--env` (all when none), in promotion
+/// order.
+pub fn select<'a>(config: &'a Config, names: &[String]) -> Result<Vec<&'a EnvConfig>, Failure> {
+    for name in names {
+        env(config, name)?;
+    }
+    Ok(config
+        .environments
+        .iter()
+        .filter(|e| names.is_empty() || names.contains(&e.name))
+        .collect())
+}
+
+/// One environment by name.
+pub fn env<'a>(config: &'a Config, name: &str) -> Result<&'a EnvConfig, Failure> {
+    config.env(name).ok_or_else(|| {
+        let known: Vec<&str> = config
+            .environments
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
+        Failure::usage(format!(
+            "unknown environment '{name}' (configured: {})",
+            known.join(", ")
+        ))
+    })
+}
+
+/// Resolves an environment's URL and target; registers its secrets (see
+/// [`crate::secrets`]) before anything else can see them. Any problem is a
+/// configuration error, located in the file.
+pub fn target(config: &Config, env: &EnvConfig) -> Result<Target, Failure> {
+    let base = config.file.parent().unwrap_or(Path::new(""));
+    let lookup = |var: &str| std::env::var(var).ok();
+    let read_file = |p: &Path| std::fs::read_to_string(p);
+    let url = env
+        .resolve_url(config, &lookup, &read_file)
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    if matches!(env.url, UrlSource::File(_)) {
+        // The whole file is a secret.
+        crate::secrets::register_source(&url);
+    } else {
+        crate::secrets::register_url(&url);
+    }
+    let target = Target::parse(&url, base).map_err(|m| {
+        // A URL is shown with its password masked (and every reading of
+        // it registered above); anything else is not echoed at all (the
+        // file's line says where it comes from), and all of it counts as
+        // secret.
+        let shown = if url.contains("://") {
+            format!(" ({})", crate::core::redact::mask_url(&url))
+        } else {
+            crate::secrets::register(&url);
+            String::new()
+        };
+        Failure::usage(
+            config
+                .env_error(env, format!("environment '{}'{shown}: {m}", env.name))
+                .to_string(),
+        )
+    })?;
+    if env.schema.is_some() && matches!(target, Target::Sqlite(_)) {
+        return Err(Failure::usage(
+            config
+                .env_error(
+                    env,
+                    format!(
+                        "environment '{}': `schema` applies to PostgreSQL only",
+                        env.name
+                    ),
+                )
+                .to_string(),
+        ));
+    }
+    Ok(target)
+}
+
+/// Refuses commands that move an environment forward for one whose ledger
+/// belongs to another tool: that tool applies its migrations.
+pub fn needs_envgate_ledger(env: &EnvConfig, command: &str) -> Result<(), Failure> {
+    if env.ledger == crate::core::tools::Tool::Envgate {
+        return Ok(());
+    }
+    Err(Failure {
+        code: super::exit::REFUSED,
+        message: format!(
+            "environment '{}' reads {}'s ledger (reconcile_only): {} applies its migrations, so `envgate {command}` has \
+             nothing to do there; `envgate status` shows where it stands",
+            env.name, env.ledger, env.ledger
+        ),
+    })
+}
+
+/// The SQL dialect of a target.
+pub fn dialect(target: &Target) -> crate::core::sql::Dialect {
+    match target {
+        Target::Postgres(_) => crate::core::sql::Dialect::Postgres,
+        Target::Sqlite(_) => crate::core::sql::Dialect::Sqlite,
+    }
+}
+
+/// How an unreachable environment's target is named in its error.
+pub fn target_label(target: &Target) -> String {
+    match target {
+        Target::Postgres(pg) => {
+            let hosts: Vec<String> = pg
+                .config
+                .get_hosts()
+                .iter()
+                .zip(pg.config.get_ports().iter().chain(std::iter::repeat(&5432)))
+                .map(|(h, p)| match h {
+                    tokio_postgres::config::Host::Tcp(h) => format!("{h}:{p}"),
+                    tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+                })
+                .collect();
+            format!(
+                "postgres {}/{}",
+                hosts.join(","),
+                pg.config.get_dbname().unwrap_or_default()
+            )
+        }
+        Target::Sqlite(SqliteTarget::File(p)) => format!("sqlite {}", p.display()),
+        Target::Sqlite(SqliteTarget::Memory) => "sqlite :memory:".to_owned(),
+    }
+}
+
+/// What identifies an environment's target in the control store: host,
+/// database and schema, never credentials.
+pub fn target_identity(env: &EnvConfig, target: &Target) -> String {
+    match &env.schema {
+        Some(schema) => format!("{} schema {schema}", target_label(target)),
+        None => target_label(target),
+    }
+}
+
+/// Who is acting: `--actor`, else the CI's user, else the OS user.
+pub fn actor(flag: Option<&str>) -> String {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    flag.map(str::to_owned)
+        .or_else(|| var("GITHUB_ACTOR"))
+        .or_else(|| var("GITLAB_USER_LOGIN"))
+        .or_else(|| var("USER"))
+        .or_else(|| var("LOGNAME"))
+        .or_else(|| whoami::username().ok())
+        .unwrap_or_else(|| "unknown".to_owned())
+}

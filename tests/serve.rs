@@ -844,3 +844,77 @@ fn two_replicas_on_one_postgres_store_process_each_delivery_once() {
         (Some("done"), Some("done"))
     );
 }
+
+/// Chat-ops run the same observe step as the check run: `/status` shows
+/// the mode notes, and a mode change a command sees is recorded with the
+/// commit of envgate.toml the bot read (the default branch's head), not
+/// whatever the bot's own working directory holds.
+#[test]
+fn chat_commands_observe_like_the_check_run() {
+    let (dev, staging) = (PgDb::create("bot_obs_dev"), PgDb::create("bot_obs_stg"));
+    let fake = FakeGitHub::start();
+    let head = fake.commit(
+        REPO,
+        &[("envgate.toml", CONFIG), ("migrations/1_users.sql", USERS)],
+        "main",
+    );
+    fake.tag(REPO, "v1.0.0", &head);
+    fake.branch(REPO, "main", &head);
+    fake.permission(REPO, "alice", "write");
+    let bot = Bot::start(
+        &fake,
+        None,
+        &[("dev", dev.url()), ("staging", staging.url())],
+        "",
+    );
+    let comment = |n: u64, text: &str| {
+        let mut p = payload("issue_comment.created.json");
+        p["comment"]["id"] = json!(n);
+        p["comment"]["body"] = json!(text);
+        p["comment"]["user"]["login"] = json!("alice");
+        p["comment"]["user"]["type"] = json!("User");
+        p["issue"]["number"] = json!(2);
+        p
+    };
+    assert_eq!(
+        bot.deliver("issue_comment", "o1", &comment(701, "/promote dev v1.0.0"))
+            .0,
+        202
+    );
+    fake.wait(Duration::from_secs(20), "the reply", |m| {
+        m.comments.len() == 1
+    });
+    let details: Vec<String> = {
+        let c = rusqlite::Connection::open(bot.dir.path().join("state.db")).unwrap();
+        let mut st = c
+            .prepare("SELECT details FROM audit_log WHERE action = 'mode_change' ORDER BY seq")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    // Promoting to dev reads dev only: its mode is recorded.
+    assert_eq!(details.len(), 1, "{details:?}");
+    for d in &details {
+        assert!(
+            d.contains(&format!("config at commit {head}")),
+            "{d}\n{}",
+            bot.log()
+        );
+    }
+    assert_eq!(
+        bot.deliver("issue_comment", "o2", &comment(702, "/status"))
+            .0,
+        202
+    );
+    fake.wait(Duration::from_secs(20), "the reply", |m| {
+        m.comments.len() == 2
+    });
+    let status = fake.with(|m| m.comments[1].body.clone());
+    assert!(status.starts_with("@alice status of main:"), "{status}");
+    assert!(
+        status.contains("detected 'staging': mode export_only (set `mode` to override)"),
+        "{status}"
+    );
+}

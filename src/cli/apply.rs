@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::core::migration::Migration;
 use crate::core::plan::{PlanInput, plan};
 use crate::db::write::{StepError, StepOutcome};
-use crate::ops::memory::Memory;
+use crate::ops::memory::{ConfigAt, Memory};
 use crate::ops::{environments, ledgers, load, write};
 use crate::{render, report};
 use std::time::Duration;
@@ -37,7 +37,7 @@ pub async fn run(config: &Config, args: ApplyArgs) -> Result<i32, Failure> {
     let memory = Memory::open(config, environments::actor(args.actor.as_deref()), true).await?;
     let entry = memory.entry("apply", Some(&env.name), "ok");
     // The mode and the admins decide before anything connects.
-    let access = write::gate(config, &memory, env, &entry).await?;
+    let access = write::gate(config, &memory, env, &entry, &ConfigAt::Checkout).await?;
     let target = environments::target(config, env)?;
     let for_discovery = config.clone();
     let d = environments::dialect(&target);

@@ -19,6 +19,7 @@ use crate::core::matrix::{self, Tally};
 use crate::core::mode::Mode;
 use crate::forge::{ApiError, Stuck, Thread, github, gitlab, sticky};
 use crate::ops::memory::{Memory, Remembered};
+use crate::ops::observe::Observation;
 use crate::ops::review::{self, PR_MARKER};
 use crate::ops::source::LocalGit;
 use crate::ops::world::{Local, World};
@@ -115,14 +116,17 @@ pub async fn run(config: &Config, args: CiArgs) -> Result<i32, Failure> {
     // secrets scoped per environment, the others may not be reachable
     // from this job), else all.
     let envs = environments::select(config, &args.envs)?;
-    let world = World::read(config, envs).await?;
     let memory = Memory::open(config, environments::actor(None), false).await?;
-    if let Err(e) = memory.track_modes(config, &world.envs, false).await {
-        crate::errln!("warning: control store: {e}");
+    let obs = Observation::observe(config, &memory, &Local, envs).await?;
+    let m = obs.matrix(&obs.world.discovery.migrations);
+    for w in obs.warnings.iter().chain(
+        &memory
+            .after_status(&obs.world.envs, &obs.world.labels, &m)
+            .await,
+    ) {
+        crate::errln!("warning: {w}");
     }
-    let remembered = memory.remembered(&world.envs, &world.labels).await;
-    let m = matrix::compute(&world.discovery.migrations, &world.inputs(&remembered));
-    memory.after_status(&world.envs, &world.labels, &m).await;
+    let (world, remembered) = (&obs.world, &obs.remembered);
     let tally = m.tally();
     let notes = crate::config::mode_notes(&world.envs);
     super::print(&render::status_table(&world.envs, &m, &notes, false))?;
@@ -136,9 +140,9 @@ pub async fn run(config: &Config, args: CiArgs) -> Result<i32, Failure> {
     let ctx = Ctx {
         config,
         args: &args,
-        world: &world,
+        world,
         m: &m,
-        remembered: &remembered,
+        remembered,
         memory: &memory,
         out_dir: &out_dir,
     };

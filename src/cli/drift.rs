@@ -11,12 +11,13 @@ use super::{Failure, exit};
 use crate::config::Config;
 use crate::control::Acceptance;
 use crate::core::audit::Entry;
-use crate::core::matrix::{self, State};
+use crate::core::matrix::State;
 use crate::core::mode::Mode;
 use crate::core::tools::Tool;
 use crate::db::write::{StepError, WriteSession};
 use crate::ops::memory::{Memory, now};
-use crate::ops::world::World;
+use crate::ops::observe::Observation;
+use crate::ops::world::Local;
 use crate::ops::{environments, write};
 
 pub struct AcceptArgs {
@@ -41,16 +42,19 @@ pub async fn accept(config: &Config, args: AcceptArgs) -> Result<i32, Failure> {
         let msg = write::no_such_env(config, &args.env);
         return Err(write::refuse(&memory, entry, msg).await);
     };
-    let world = match World::read(config, vec![env]).await {
-        Ok(w) => w,
+    let obs = match Observation::observe(config, &memory, &Local, vec![env]).await {
+        Ok(o) => o,
         Err(f) => return Err(write::audit_failure(&memory, entry, f).await),
     };
-    let remembered = memory.remembered(&world.envs, &world.labels).await;
+    for w in &obs.warnings {
+        crate::errln!("warning: {w}");
+    }
+    let world = &obs.world;
     if let Err(e) = &world.ledgers[0] {
         let f = Failure::unreachable(format!("environment '{}' could not be read: {e}", env.name));
         return Err(write::audit_failure(&memory, entry, f).await);
     }
-    let m = matrix::compute(&world.discovery.migrations, &world.inputs(&remembered));
+    let m = obs.matrix(&world.discovery.migrations);
     // The version, or the file's path as `status` shows it.
     let Some(row) = m
         .rows
@@ -98,7 +102,7 @@ pub async fn accept(config: &Config, args: AcceptArgs) -> Result<i32, Failure> {
         if old.is_empty() { "none" } else { &old }
     );
     if env.mode == Mode::Managed && env.ledger == Tool::Envgate {
-        let access = write::gate(config, &memory, env, &entry).await?;
+        let access = write::gate(config, &memory, env, &entry, &obs.config_at).await?;
         let target = world.target(0)?;
         let unreachable = |e: String| {
             Failure::unreachable(crate::secrets::scrubbed(&format!(

@@ -6,7 +6,9 @@ use crate::config::Config;
 use crate::core::audit::Entry;
 use crate::core::plan::{Direction, PlanInput, plan};
 use crate::ops::memory::Memory;
-use crate::ops::{environments, export, ledgers, write};
+use crate::ops::observe::Observation;
+use crate::ops::world::Local;
+use crate::ops::{environments, export, write};
 use crate::render;
 use crate::report::ExportReport;
 use std::path::PathBuf;
@@ -27,27 +29,35 @@ pub async fn run(config: &Config, args: ExportArgs) -> Result<i32, Failure> {
     if let Err(f) = environments::needs_envgate_ledger(env, "export") {
         return Err(write::refuse(&memory, entry, f.message).await);
     }
-    memory
-        .track_modes(config, &[env], false)
-        .await
-        .map_err(|e| Failure::internal(format!("control store: {e}")))?;
-    let inputs = match ledgers::plan_inputs(config, env).await {
-        Ok(i) => i,
+    let obs = match Observation::observe(config, &memory, &Local, vec![env]).await {
+        Ok(o) => o,
         Err(f) => return Err(write::audit_failure(&memory, entry, f).await),
     };
-    let label = environments::target_identity(env, &inputs.target);
-    let remembered = memory.remembered(&[env], &[label]).await;
-    let dialect = environments::dialect(&inputs.target);
+    for w in &obs.warnings {
+        crate::errln!("warning: {w}");
+    }
+    let (target, ledger) = match (obs.world.target(0), &obs.world.ledgers[0]) {
+        (Ok(t), Ok(l)) => (t, l),
+        (Err(f), _) => return Err(write::audit_failure(&memory, entry, f).await),
+        (_, Err(e)) => {
+            let f = Failure::unreachable(crate::secrets::scrubbed(&format!(
+                "environment '{}' could not be read: {e}",
+                env.name
+            )));
+            return Err(write::audit_failure(&memory, entry, f).await);
+        }
+    };
+    let dialect = environments::dialect(target);
     let p = plan(&PlanInput {
         env: &env.name,
         mode: env.mode,
         dialect,
-        migrations: &inputs.discovery.migrations,
-        ledger: &inputs.ledger,
+        migrations: &obs.world.discovery.migrations,
+        ledger,
         stop_at: args.to.as_deref(),
         allow_drift: args.allow_drift,
         only: None,
-        accepted: remembered.accepted[0].as_ref(),
+        accepted: obs.remembered.accepted[0].as_ref(),
     })
     .map_err(|e| Failure::usage(e.to_string()))?;
     let mut report = ExportReport {

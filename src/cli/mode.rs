@@ -34,7 +34,12 @@ pub async fn confirm(config: &Config, env: &str, actor: Option<&str>) -> Result<
     }
     // The mode as configured now is the one confirmed.
     memory
-        .track_modes(config, &[env], true)
+        .track_modes(
+            config,
+            &[env],
+            true,
+            &crate::ops::memory::ConfigAt::Checkout,
+        )
         .await
         .map_err(|e| Failure::internal(format!("control store: {e}")))?;
     let store = memory

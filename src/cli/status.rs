@@ -2,9 +2,10 @@
 
 use super::{Failure, Format, exit};
 use crate::config::Config;
-use crate::core::matrix;
 use crate::ops::environments;
-use crate::ops::world::World;
+use crate::ops::memory::Memory;
+use crate::ops::observe::Observation;
+use crate::ops::world::Local;
 use crate::render;
 
 pub struct StatusArgs {
@@ -18,9 +19,28 @@ pub struct StatusArgs {
 pub async fn run(config: &Config, args: StatusArgs) -> Result<i32, Failure> {
     let started = std::time::Instant::now();
     let envs = environments::select(config, &args.envs)?;
-    let world = World::read(config, envs).await?;
+    let memory = Memory::open(config, environments::actor(None), false).await?;
+    let (obs, (text, problems, unreachable)) =
+        Observation::status(config, &memory, &Local, envs, |obs, matrix| {
+            tracing::debug!(elapsed = ?started.elapsed(), "matrix computed");
+            let envs = &obs.world.envs;
+            let notes = crate::config::mode_notes(envs);
+            let text = match args.format {
+                Format::Json => {
+                    for n in &notes {
+                        crate::errln!("{n}");
+                    }
+                    render::status_json(envs, matrix)
+                }
+                Format::Markdown => render::status_markdown(envs, matrix, &notes),
+                Format::Table => render::status_table(envs, matrix, &notes, args.color),
+            };
+            (text, matrix.has_problems(), matrix.any_unreachable())
+        })
+        .await?;
+    tracing::debug!(elapsed = ?started.elapsed(), "rendered");
     if args.verbose {
-        for ig in &world.discovery.ignored {
+        for ig in &obs.world.discovery.ignored {
             crate::errln!(
                 "ignored {}: {}",
                 crate::core::text::visible(&ig.path),
@@ -28,33 +48,14 @@ pub async fn run(config: &Config, args: StatusArgs) -> Result<i32, Failure> {
             );
         }
     }
-    let memory = crate::ops::memory::Memory::open(config, environments::actor(None), false).await?;
-    if let Err(e) = memory.track_modes(config, &world.envs, false).await {
-        crate::errln!("warning: control store: {e}");
+    for w in &obs.warnings {
+        crate::errln!("warning: {w}");
     }
-    let remembered = memory.remembered(&world.envs, &world.labels).await;
-    let (envs, discovery) = (&world.envs, &world.discovery);
-    let inputs = world.inputs(&remembered);
-    let matrix = matrix::compute(&discovery.migrations, &inputs);
-    memory.after_status(envs, &world.labels, &matrix).await;
-    tracing::debug!(elapsed = ?started.elapsed(), "matrix computed");
-    let notes = crate::config::mode_notes(envs);
-    let text = match args.format {
-        Format::Json => {
-            for n in &notes {
-                crate::errln!("{n}");
-            }
-            render::status_json(envs, &matrix)
-        }
-        Format::Markdown => render::status_markdown(envs, &matrix, &notes),
-        Format::Table => render::status_table(envs, &matrix, &notes, args.color),
-    };
-    tracing::debug!(elapsed = ?started.elapsed(), "rendered");
     super::print(&text)?;
 
-    Ok(if args.check && matrix.has_problems() {
+    Ok(if args.check && problems {
         exit::CHECK_FAILED
-    } else if matrix.any_unreachable() {
+    } else if unreachable {
         exit::UNREACHABLE
     } else {
         exit::OK

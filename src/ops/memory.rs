@@ -16,12 +16,25 @@ pub fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
+/// What envgate remembers between runs, for one run: the control store
+/// (when it could be opened) and who this run acts as.
 pub struct Memory {
     store: Option<ControlStore>,
     pub actor: String,
-    /// The configuration's commit, when it is not read from a local
-    /// checkout (the bot reads repositories through the forge).
-    commit: Option<String>,
+    /// Why the control store could not be opened, when a run that only
+    /// reads goes on without it (shown by the surface as a warning).
+    pub unavailable: Option<String>,
+}
+
+/// Where envgate.toml was read, for the audit trail's mode records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigAt {
+    /// A commit the caller knows (the bot: the event's, or the default
+    /// branch's head for a command).
+    Commit(String),
+    /// The local checkout: git says which commit, and whether the file has
+    /// uncommitted changes.
+    Checkout,
 }
 
 /// Per environment, what the matrix needs from the store.
@@ -51,33 +64,29 @@ impl Memory {
             Ok(store) => Ok(Memory {
                 store: Some(store),
                 actor,
-                commit: None,
+                unavailable: None,
             }),
             Err(e) if required => Err(Failure::usage(format!(
                 "{} (envgate records every change it makes there; fix it or set control_store)",
                 crate::core::redact::mask_url(&e)
             ))),
-            Err(e) => {
-                crate::errln!(
-                    "warning: {}; nothing is remembered this run",
+            Err(e) => Ok(Memory {
+                store: None,
+                actor,
+                unavailable: Some(format!(
+                    "{}; nothing is remembered this run",
                     crate::core::redact::mask_url(&e)
-                );
-                Ok(Memory {
-                    store: None,
-                    actor,
-                    commit: None,
-                })
-            }
+                )),
+            }),
         }
     }
 
-    /// A memory over an open store, for `actor`, whose configuration comes
-    /// from `commit` (the bot).
-    pub fn with_store(store: ControlStore, actor: String, commit: Option<String>) -> Memory {
+    /// A memory over an open store, for `actor` (the bot).
+    pub fn with_store(store: ControlStore, actor: String) -> Memory {
         Memory {
             store: Some(store),
             actor,
-            commit,
+            unavailable: None,
         }
     }
 
@@ -124,6 +133,7 @@ impl Memory {
         config: &Config,
         envs: &[&EnvConfig],
         acting: bool,
+        at: &ConfigAt,
     ) -> Result<(), String> {
         let Some(store) = &self.store else {
             return Ok(());
@@ -135,7 +145,10 @@ impl Memory {
                 continue;
             }
             let commit = commit
-                .get_or_insert_with(|| self.commit.clone().or_else(|| config_commit(config)))
+                .get_or_insert_with(|| match at {
+                    ConfigAt::Commit(c) => Some(c.clone()),
+                    ConfigAt::Checkout => config_commit(config),
+                })
                 .clone();
             let at = now();
             let credited = acting.then_some(self.actor.as_str());
@@ -170,7 +183,13 @@ impl Memory {
 
     /// Loads first observations (ledgers without checksums) and accepted
     /// drift for each environment; `targets` name each environment's target.
-    pub async fn remembered(&self, envs: &[&EnvConfig], targets: &[String]) -> Remembered {
+    /// Problems with the store are warnings.
+    pub async fn remembered(
+        &self,
+        envs: &[&EnvConfig],
+        targets: &[String],
+    ) -> (Remembered, Vec<String>) {
+        let mut warnings = Vec::new();
         let mut observed = Vec::with_capacity(envs.len());
         let mut accepted = Vec::with_capacity(envs.len());
         for (env, target) in envs.iter().zip(targets) {
@@ -190,24 +209,32 @@ impl Memory {
                 store
                     .observed(&scope)
                     .await
-                    .map_err(|e| crate::errln!("warning: control store: {e}"))
+                    .map_err(|e| warnings.push(format!("control store: {e}")))
                     .ok()
             });
             accepted.push(
                 store
                     .accepted(&env.name, target)
                     .await
-                    .map_err(|e| crate::errln!("warning: control store: {e}"))
+                    .map_err(|e| warnings.push(format!("control store: {e}")))
                     .ok(),
             );
         }
-        Remembered { observed, accepted }
+        (Remembered { observed, accepted }, warnings)
     }
 
     /// After a status: records first observations, and reports drift seen
-    /// for the first time in the audit trail.
-    pub async fn after_status(&self, envs: &[&EnvConfig], targets: &[String], m: &Matrix<'_>) {
-        let Some(store) = &self.store else { return };
+    /// for the first time in the audit trail. Problems are warnings.
+    pub async fn after_status(
+        &self,
+        envs: &[&EnvConfig],
+        targets: &[String],
+        m: &Matrix<'_>,
+    ) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let Some(store) = &self.store else {
+            return warnings;
+        };
         let at = now();
         for (e, (env, target)) in envs.iter().zip(targets).enumerate() {
             if env.ledger != Tool::Envgate {
@@ -225,7 +252,7 @@ impl Memory {
                     ledger: env.ledger.as_str(),
                 };
                 if let Err(err) = store.record_observed(&scope, &seen, &at).await {
-                    crate::errln!("warning: control store: {err}");
+                    warnings.push(format!("control store: {err}"));
                 }
             }
             for r in 0..m.rows.len() {
@@ -255,14 +282,15 @@ impl Memory {
                             ..self.entry("drift_detected", Some(&env.name), "detected")
                         };
                         if let Err(err) = store.append(entry).await {
-                            crate::errln!("warning: cannot write the audit trail: {err}");
+                            warnings.push(format!("cannot write the audit trail: {err}"));
                         }
                     }
                     Ok(false) => {}
-                    Err(err) => crate::errln!("warning: control store: {err}"),
+                    Err(err) => warnings.push(format!("control store: {err}")),
                 }
             }
         }
+        warnings
     }
 }
 

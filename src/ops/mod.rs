@@ -10,6 +10,7 @@ pub mod export;
 pub mod ledgers;
 pub mod load;
 pub mod memory;
+pub mod observe;
 pub mod release;
 pub mod review;
 pub mod source;

@@ -7,16 +7,17 @@
 //! what ships is what was tagged, whatever the checkout or later edits.
 
 use super::catalog::{self, Catalog};
-use super::memory::{Memory, Remembered};
+use super::memory::Memory;
+use super::observe::Observation;
 use super::source::{History, Source};
-use super::world::{Reach, World};
+use super::world::Reach;
 use super::write::{self, Destination, Operation};
 use super::{Failure, Output, Reply, environments, exit};
 use crate::apply::{ApplyRequest, Quiet};
 use crate::config::{Config, EnvConfig};
 use crate::core::audit::Entry;
 use crate::core::ledger::LedgerRow;
-use crate::core::matrix::{self, Matrix};
+use crate::core::matrix::Matrix;
 use crate::core::migration::Migration;
 use crate::core::mode::Mode;
 use crate::core::plan::{self, Direction, Plan, PlanInput};
@@ -28,38 +29,6 @@ use crate::{render, report};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-
-/// The environments' ledgers with what the control store remembers.
-pub struct Situation<'c> {
-    pub world: World<'c>,
-    pub remembered: Remembered,
-}
-
-impl<'c> Situation<'c> {
-    pub async fn read(
-        config: &'c Config,
-        memory: &Memory,
-        reach: &impl Reach,
-        envs: Vec<&'c EnvConfig>,
-    ) -> Result<Situation<'c>, Failure> {
-        let world = reach.world(config, envs).await?;
-        if let Err(e) = memory.track_modes(config, &world.envs, false).await {
-            crate::errln!("warning: control store: {e}");
-        }
-        let remembered = memory.remembered(&world.envs, &world.labels).await;
-        Ok(Situation { world, remembered })
-    }
-
-    /// The matrix of `migrations` (a release tag's) against the ledgers.
-    pub fn matrix<'a>(&'a self, migrations: &'a [Migration]) -> Matrix<'a> {
-        matrix::compute(migrations, &self.world.inputs(&self.remembered))
-    }
-
-    /// The SQL dialect all environments share, if they do.
-    fn dialect(&self) -> Option<Dialect> {
-        self.world.dialect()
-    }
-}
 
 #[derive(Serialize)]
 pub struct ReleaseView<'a> {
@@ -133,9 +102,9 @@ pub async fn list<S: Source>(
     output: Output,
 ) -> Result<Reply, Failure> {
     let situation =
-        Situation::read(config, memory, reach, config.environments.iter().collect()).await?;
+        Observation::observe(config, memory, reach, config.environments.iter().collect()).await?;
     let history = History::new(src, config);
-    let catalog = catalog::load(&history, config, situation.dialect(), None)
+    let catalog = catalog::load(&history, config, situation.world.dialect(), None)
         .await
         .map_err(Failure::refused)?;
     let matrices: Vec<Matrix> = catalog
@@ -180,9 +149,9 @@ pub async fn show<S: Source>(
     sql: bool,
 ) -> Result<Reply, Failure> {
     let situation =
-        Situation::read(config, memory, reach, config.environments.iter().collect()).await?;
+        Observation::observe(config, memory, reach, config.environments.iter().collect()).await?;
     let history = History::new(src, config);
-    let catalog = catalog::load(&history, config, situation.dialect(), Some(tag))
+    let catalog = catalog::load(&history, config, situation.world.dialect(), Some(tag))
         .await
         .map_err(Failure::refused)?;
     let Some(r) = catalog.get(tag) else {
@@ -346,14 +315,14 @@ pub async fn promote<S: Source>(
     let situation = audited(
         memory,
         &base(args.to),
-        Situation::read(config, memory, reach, envs),
+        Observation::observe(config, memory, reach, envs),
     )
     .await?;
     let (catalog, r) = release_at(
         config,
         memory,
         src,
-        situation.dialect(),
+        situation.world.dialect(),
         args.release,
         &base(args.to),
     )
@@ -567,7 +536,7 @@ pub async fn promote<S: Source>(
                 details: forced,
                 ..entry()
             };
-            let access = write::gate(config, memory, env, &entry).await?;
+            let access = write::gate(config, memory, env, &entry, &situation.config_at).await?;
             let req = ApplyRequest {
                 env: &env.name,
                 migrations,
@@ -709,14 +678,14 @@ pub async fn rollback<S: Source>(
     let situation = audited(
         memory,
         &base,
-        Situation::read(config, memory, reach, vec![env]),
+        Observation::observe(config, memory, reach, vec![env]),
     )
     .await?;
     let (catalog, r) = release_at(
         config,
         memory,
         src,
-        situation.dialect(),
+        situation.world.dialect(),
         args.release,
         &base,
     )
@@ -820,7 +789,7 @@ pub async fn rollback<S: Source>(
                 );
                 return Ok(Reply::text(crate::secrets::scrubbed(&text), exit::OK));
             }
-            let access = write::gate(config, memory, env, &entry).await?;
+            let access = write::gate(config, memory, env, &entry, &situation.config_at).await?;
             let req = ApplyRequest {
                 env: &env.name,
                 migrations,

@@ -146,6 +146,8 @@ pub trait Reach {
         config: &'c Config,
         envs: Vec<&'c EnvConfig>,
     ) -> impl Future<Output = Result<World<'c>, Failure>>;
+    /// Where envgate.toml was read.
+    fn config_at(&self) -> super::memory::ConfigAt;
 }
 
 /// envgate.toml's URLs and the working tree.
@@ -158,5 +160,9 @@ impl Reach for Local {
         envs: Vec<&'c EnvConfig>,
     ) -> Result<World<'c>, Failure> {
         World::read(config, envs).await
+    }
+
+    fn config_at(&self) -> super::memory::ConfigAt {
+        super::memory::ConfigAt::Checkout
     }
 }

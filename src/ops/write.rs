@@ -2,7 +2,7 @@
 //! `rollback`: the gate (mode, then admins), the session, the apply loop,
 //! and the audit record of whatever came of it.
 
-use super::memory::Memory;
+use super::memory::{ConfigAt, Memory};
 use super::{Failure, Output, Reply, environments, exit};
 use crate::apply::{self, ApplyError, ApplyReport, ApplyRequest, ApplyStatus, Progress, Refusal};
 use crate::config::{Config, EnvConfig};
@@ -52,6 +52,7 @@ pub async fn gate(
     memory: &Memory,
     env: &EnvConfig,
     entry: &Entry,
+    at: &ConfigAt,
 ) -> Result<WriteAccess, Failure> {
     let access = match env.write_access() {
         Ok(a) => a,
@@ -65,7 +66,7 @@ pub async fn gate(
     };
     // A mode change is recorded (with this actor) before it is judged.
     memory
-        .track_modes(config, &[env], true)
+        .track_modes(config, &[env], true, at)
         .await
         .map_err(|e| Failure::internal(format!("control store: {e}")))?;
     if env.admins.is_empty() {

@@ -10,8 +10,8 @@ use crate::core::matrix;
 use crate::core::release::tag_matches;
 use crate::forge::{Stuck, Thread, gitlab, sticky};
 use crate::ops::memory::Memory;
+use crate::ops::observe::Observation;
 use crate::ops::review::{self, PR_MARKER};
-use crate::ops::world::Reach;
 use crate::ops::{Output, exit, release};
 use std::time::Duration;
 
@@ -67,11 +67,15 @@ impl Worker {
             }
         };
         let remote = self.remote_of(&project, sha);
-        let world = match remote
-            .world(&config, config.environments.iter().collect())
-            .await
+        let obs = match Observation::observe(
+            &config,
+            memory,
+            &remote,
+            config.environments.iter().collect(),
+        )
+        .await
         {
-            Ok(w) => w,
+            Ok(o) => o,
             Err(f) => {
                 status(
                     "failed",
@@ -81,12 +85,11 @@ impl Worker {
                 return Ok(());
             }
         };
-        if let Err(e) = memory.track_modes(&config, &world.envs, false).await {
-            tracing::warn!("control store: {e}");
-        }
-        let remembered = memory.remembered(&world.envs, &world.labels).await;
+        let (world, remembered) = (obs.world, obs.remembered);
         let m = matrix::compute(&world.discovery.migrations, &world.inputs(&remembered));
-        memory.after_status(&world.envs, &world.labels, &m).await;
+        for w in memory.after_status(&world.envs, &world.labels, &m).await {
+            tracing::warn!("{w}");
+        }
         let summary = review::summary(&world, &m);
         // GitLab has no neutral state: pending alone is not a failure.
         let state = match summary.conclusion {

@@ -17,9 +17,9 @@ use crate::forge::github::Repo;
 use crate::forge::gitlab::Noteable;
 use crate::forge::{ApiError, Stuck, Thread, sticky};
 use crate::ops::memory::Memory;
+use crate::ops::observe::Observation;
 use crate::ops::release::{self, BundleOut, PromoteArgs, RollbackArgs};
 use crate::ops::review::{self, BODY_LIMIT, PR_MARKER, fit};
-use crate::ops::world::Reach;
 use crate::ops::{Failure, Output, exit};
 use crate::render;
 use serde::Serialize;
@@ -89,17 +89,12 @@ impl Worker {
                 if gitlab_work { "GitLab" } else { "GitHub" }
             )));
         }
-        let (actor, commit) = match work {
-            Work::Command { login, .. } => (login.clone(), None),
-            Work::GitLabNote { username, .. } => (username.clone(), None),
-            Work::Matrix { sha, .. } | Work::GitLabMatrix { sha, .. } => {
-                (BOT.to_owned(), Some(sha.clone()))
-            }
-            Work::ReleaseTag { tag, .. } | Work::GitLabTag { tag, .. } => {
-                (BOT.to_owned(), Some(tag.clone()))
-            }
+        let actor = match work {
+            Work::Command { login, .. } => login.clone(),
+            Work::GitLabNote { username, .. } => username.clone(),
+            _ => BOT.to_owned(),
         };
-        let memory = Memory::with_store(store, actor, commit);
+        let memory = Memory::with_store(store, actor);
         let result = match work {
             Work::GitLabMatrix {
                 project,
@@ -261,11 +256,15 @@ impl Worker {
             }
         };
         let remote = self.remote_of(&gh, sha);
-        let world = match remote
-            .world(&config, config.environments.iter().collect())
-            .await
+        let obs = match Observation::observe(
+            &config,
+            memory,
+            &remote,
+            config.environments.iter().collect(),
+        )
+        .await
         {
-            Ok(w) => w,
+            Ok(o) => o,
             Err(f) => {
                 let output = json!({
                     "title": "envgate could not read the migrations",
@@ -275,12 +274,11 @@ impl Worker {
                 return Ok(());
             }
         };
-        if let Err(e) = memory.track_modes(&config, &world.envs, false).await {
-            tracing::warn!("control store: {e}");
-        }
-        let remembered = memory.remembered(&world.envs, &world.labels).await;
+        let (world, remembered) = (obs.world, obs.remembered);
         let m = matrix::compute(&world.discovery.migrations, &world.inputs(&remembered));
-        memory.after_status(&world.envs, &world.labels, &m).await;
+        for w in memory.after_status(&world.envs, &world.labels, &m).await {
+            tracing::warn!("{w}");
+        }
         let summary = review::summary(&world, &m);
         let (title, markdown) = (&summary.title, fit(&summary.markdown, BODY_LIMIT));
         let (first, rest) = summary
@@ -461,11 +459,24 @@ impl Worker {
         };
         let remote = self.remote_of(chat.repo(), &head);
         if command == Command::Status {
-            let world = match remote
-                .world(&config, config.environments.iter().collect())
-                .await
-            {
-                Ok(w) => w,
+            let observed = Observation::status(
+                &config,
+                memory,
+                &remote,
+                config.environments.iter().collect(),
+                |obs, m| {
+                    let notes = crate::config::mode_notes(&obs.world.envs);
+                    render::status_markdown(&obs.world.envs, m, &notes)
+                },
+            )
+            .await;
+            let md = match observed {
+                Ok((obs, md)) => {
+                    for w in &obs.warnings {
+                        tracing::warn!("{w}");
+                    }
+                    crate::secrets::scrubbed(&md)
+                }
                 Err(f) => {
                     audit_or_transient(
                         memory,
@@ -477,9 +488,6 @@ impl Worker {
                     return Ok(());
                 }
             };
-            let remembered = memory.remembered(&world.envs, &world.labels).await;
-            let m = matrix::compute(&world.discovery.migrations, &world.inputs(&remembered));
-            let md = crate::secrets::scrubbed(&render::status_markdown(&world.envs, &m, &[]));
             audit_or_transient(memory, audit("ok", None, said, None)).await?;
             chat.reply(&fit(
                 &reply(format!("status of {}:\n\n{md}", chat.default_branch())),

@@ -314,4 +314,8 @@ impl<R: RepoApi> Reach for Remote<'_, R> {
         };
         World::gather(envs, targets, discovery).await
     }
+
+    fn config_at(&self) -> crate::ops::memory::ConfigAt {
+        crate::ops::memory::ConfigAt::Commit(self.at.clone())
+    }
 }

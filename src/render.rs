@@ -10,7 +10,7 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 
 /// The templates, by name.
-const TEMPLATES: [(&str, &str); 11] = [
+const TEMPLATES: [(&str, &str); 12] = [
     (
         "pr_comment.md",
         include_str!("../templates/pr_comment.md.j2"),
@@ -30,6 +30,10 @@ const TEMPLATES: [(&str, &str); 11] = [
     (
         "refused_mode.txt",
         include_str!("../templates/refused_mode.txt.j2"),
+    ),
+    (
+        "promotion.txt",
+        include_str!("../templates/promotion.txt.j2"),
     ),
 ];
 
@@ -499,4 +503,70 @@ pub fn json(value: &impl Serialize) -> String {
     let mut s = serde_json::to_string_pretty(value).expect("reports serialize");
     s.push('\n');
     s
+}
+
+/// Why a promotion or rollback refuses or has nothing to do: one line, no
+/// newline. `forced`: as recorded when `--force` went past it.
+pub fn promotion(r: &impl Serialize, forced: bool) -> String {
+    #[derive(Serialize)]
+    struct View<'a, R> {
+        r: &'a R,
+        forced: bool,
+    }
+    render("promotion.txt", false, &View { r, forced })
+        .trim_end()
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::promotion::{Behind, Nothing, Refusal};
+
+    fn refused(r: Refusal) -> String {
+        format!("{}\n---\n{}", promotion(&r, false), promotion(&r, true))
+    }
+
+    #[test]
+    fn promotion_refusals() {
+        let behind = vec![
+            Behind {
+                environment: "dev".into(),
+                applied: 1,
+                total: 2,
+                reachable: true,
+            },
+            Behind {
+                environment: "staging".into(),
+                applied: 0,
+                total: 2,
+                reachable: false,
+            },
+        ];
+        insta::assert_snapshot!(refused(Refusal::NotFullyApplied { tag: "v2.4.0".into(), env: "prod".into(), behind }), @r#"
+        release v2.4.0 is not fully applied before 'prod' in the promotion order: dev has 1/2 applied; staging could not be read (promote it there first, or --force --reason "…")
+        ---
+        release v2.4.0 is not fully applied before 'prod' in the promotion order: dev has 1/2 applied; staging could not be read
+        "#);
+        insta::assert_snapshot!(refused(Refusal::OlderPending { tag: "v2.4.0".into(), env: "staging".into(), versions: vec!["3".into(), "4".into()] }), @r#"
+        'staging' still has older migrations pending that are not part of v2.4.0: 3, 4 (promote their releases first, or --force --reason "…")
+        ---
+        'staging' still has older migrations pending that are not part of v2.4.0: 3, 4
+        "#);
+        insta::assert_snapshot!(promotion(&Refusal::ReconcileOnly { tag: "v1".into(), env: "legacy".into(), tool: None, pending: Some(vec![]) }, false), @"'legacy' is reconcile_only: its migrations are applied outside envgate; pending there from v1: none");
+        insta::assert_snapshot!(promotion(&Refusal::ReconcileOnly { tag: "v1".into(), env: "legacy".into(), tool: Some("flyway".into()), pending: Some(vec!["1".into(), "2".into()]) }, false), @"'legacy' is reconcile_only: its migrations are applied by its own tool (flyway), never by envgate; pending there from v1: 1, 2");
+        insta::assert_snapshot!(promotion(&Refusal::ReconcileOnly { tag: "v1".into(), env: "legacy".into(), tool: Some("flyway".into()), pending: None }, false), @"'legacy' is reconcile_only: its migrations are applied and reverted by its own tool (flyway), never by envgate");
+        insta::assert_snapshot!(promotion(&Refusal::ReconcileOnly { tag: "v1".into(), env: "legacy".into(), tool: None, pending: None }, false), @"'legacy' is reconcile_only: its migrations are applied and reverted outside envgate, never by envgate");
+        insta::assert_snapshot!(promotion(&Refusal::Blocked { tag: "v1".into(), env: "staging".into(), blockers: vec!["2 drifted".into(), "3 failed".into()], rollback: false }, false), @"'staging' has drift or failed runs before the release: 2 drifted, 3 failed (resolve it, accept it with `envgate drift accept`, or --allow-drift)");
+        insta::assert_snapshot!(promotion(&Refusal::Blocked { tag: "v1".into(), env: "dev".into(), blockers: vec!["2 is applied after it and not part of it".into()], rollback: true }, false), @"release v1 cannot be rolled back in 'dev' as it stands: 2 is applied after it and not part of it; nothing was changed");
+        insta::assert_snapshot!(promotion(&Refusal::NoDown { tag: "v1".into(), env: "dev".into(), files: vec!["migrations/2_b.sql".into()] }, false), @"release v1 cannot be rolled back in 'dev': no down script for migrations/2_b.sql; nothing was changed");
+    }
+
+    #[test]
+    fn promotion_nothing_to_do() {
+        insta::assert_snapshot!(promotion(&Nothing::AppliedEverywhere { tag: "v1".into() }, false), @"release v1: applied in every environment; nothing to promote.");
+        insta::assert_snapshot!(promotion(&Nothing::OnlyLastHasIt { tag: "v1".into(), behind: vec!["dev (1/2)".into()] }, false), @"release v1: applied in the last environment, but not in dev (1/2): promote there with --to.");
+        insta::assert_snapshot!(promotion(&Nothing::AlreadyApplied { tag: "v1".into(), env: "prod".into() }, false), @"release v1: already applied in 'prod'.");
+        insta::assert_snapshot!(promotion(&Nothing::NothingApplied { tag: "v1".into(), env: "dev".into() }, false), @"release v1: nothing of it is applied in 'dev'; nothing to revert.");
+    }
 }

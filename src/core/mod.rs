@@ -15,6 +15,7 @@ pub mod migration;
 pub mod mode;
 pub mod plan;
 pub mod policy;
+pub mod promotion;
 pub mod redact;
 pub mod release;
 pub mod sql;

@@ -31,6 +31,8 @@ pub struct Reply {
     pub text: String,
     pub code: i32,
     pub bundles: Vec<crate::core::bundle::Bundle>,
+    /// Problems that did not stop the command, for the surface to show.
+    pub warnings: Vec<String>,
 }
 
 impl Reply {
@@ -39,7 +41,14 @@ impl Reply {
             text: text.into(),
             code,
             bundles: Vec::new(),
+            warnings: Vec::new(),
         }
+    }
+
+    /// The same reply, with these warnings too.
+    pub fn warned(mut self, warnings: &[String]) -> Reply {
+        self.warnings.extend_from_slice(warnings);
+        self
     }
 }
 

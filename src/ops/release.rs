@@ -21,6 +21,7 @@ use crate::core::matrix::Matrix;
 use crate::core::migration::Migration;
 use crate::core::mode::Mode;
 use crate::core::plan::{self, Direction, Plan, PlanInput};
+use crate::core::promotion::{self, Action};
 use crate::core::release::{self, Progress, Release};
 use crate::core::sql::Dialect;
 use crate::core::tools::Tool;
@@ -122,7 +123,7 @@ pub async fn list<S: Source>(
         Output::Json => render::json(&views),
         Output::Text => render::releases_text(&views, &config.release_tags),
     };
-    Ok(Reply::text(crate::secrets::scrubbed(&text), exit::OK))
+    Ok(Reply::text(crate::secrets::scrubbed(&text), exit::OK).warned(&situation.warnings))
 }
 
 #[derive(Serialize)]
@@ -217,6 +218,7 @@ pub async fn show<S: Source>(
         text: crate::secrets::scrubbed(&text),
         code: exit::OK,
         bundles,
+        warnings: situation.warnings,
     })
 }
 
@@ -283,7 +285,18 @@ async fn release_at<S: Source>(
     Ok((catalog, r))
 }
 
-/// `envgate promote <release> [--to <env>]` and the bot's `/promote`.
+/// Refuses with a decision's reason: audited, exit code 3.
+async fn refuse(memory: &Memory, entry: Entry, r: &promotion::Refusal) -> Failure {
+    write::refuse(memory, entry, render::promotion(r, false)).await
+}
+
+/// What a decision with nothing to do says.
+fn nothing(n: &promotion::Nothing) -> Reply {
+    Reply::text(format!("{}\n", render::promotion(n, false)), exit::OK)
+}
+
+/// `envgate promote <release> [--to <env>]` and the bot's `/promote`:
+/// read, decide ([`promotion::promote`]), audit, then export or apply.
 pub async fn promote<S: Source>(
     config: &Config,
     memory: &Memory,
@@ -300,8 +313,8 @@ pub async fn promote<S: Source>(
             "--force needs --reason \"…\": the reason goes to the audit trail",
         ));
     }
-    // Only the environments up to the target are read: promoting to dev
-    // needs neither prod's credentials nor its connection.
+    // Only the environments up to the destination are read: promoting to
+    // dev needs neither prod's credentials nor its connection.
     let envs: Vec<&EnvConfig> = match args.to {
         Some(to) => match config.environments.iter().position(|e| e.name == to) {
             Some(i) => config.environments[..=i].iter().collect(),
@@ -330,32 +343,9 @@ pub async fn promote<S: Source>(
     let migrations = catalog.migrations(&r.tag);
     let m = situation.matrix(migrations);
     let progress = release::progress(&r, &m);
-    let target = match args
-        .to
-        .map(str::to_owned)
-        .or_else(|| release::next_environment(&progress).map(str::to_owned))
-    {
-        Some(t) => t,
-        None => {
-            let behind: Vec<String> = progress
-                .iter()
-                .filter(|p| !p.complete())
-                .map(|p| format!("{} ({}/{})", p.environment, p.applied, p.total))
-                .collect();
-            let text = if behind.is_empty() {
-                format!(
-                    "release {}: applied in every environment; nothing to promote.\n",
-                    r.tag
-                )
-            } else {
-                format!(
-                    "release {}: applied in the last environment, but not in {}: promote there with --to.\n",
-                    r.tag,
-                    behind.join(", ")
-                )
-            };
-            return Ok(Reply::text(text, exit::OK));
-        }
+    let target = match promotion::destination(&r.tag, args.to, &progress) {
+        Ok(t) => t.to_owned(),
+        Err(n) => return Ok(nothing(&n).warned(&situation.warnings)),
     };
     let Some(e) = situation
         .world
@@ -371,32 +361,6 @@ pub async fn promote<S: Source>(
         migrations: r.migrations.clone(),
         ..base(Some(&env.name))
     };
-    // Every earlier environment must have the release (or --force).
-    let mut forced: Vec<String> = Vec::new();
-    let gaps = release::gaps(&progress, &env.name);
-    if !gaps.is_empty() {
-        let list: Vec<String> = gaps
-            .iter()
-            .map(|g| {
-                if g.reachable {
-                    format!("{} has {}/{} applied", g.environment, g.applied, g.total)
-                } else {
-                    format!("{} could not be read", g.environment)
-                }
-            })
-            .collect();
-        let msg = format!(
-            "release {} is not fully applied before '{}' in the promotion order: {}",
-            r.tag,
-            env.name,
-            list.join("; ")
-        );
-        if !args.force {
-            let msg = format!("{msg} (promote it there first, or --force --reason \"…\")");
-            return Err(write::refuse(memory, entry(), msg).await);
-        }
-        forced.push(msg);
-    }
     let db = match situation.world.target(e) {
         Ok(t) => t,
         Err(f) => return Err(write::audit_failure(memory, entry(), f).await),
@@ -413,41 +377,7 @@ pub async fn promote<S: Source>(
             return Err(write::audit_failure(memory, entry(), f).await);
         }
     };
-    // Migrations of earlier releases still pending there come first.
     let ids: HashSet<String> = r.migrations.iter().cloned().collect();
-    let newest = migrations.iter().rposition(|x| ids.contains(x.id()));
-    let applied: HashSet<&str> = ledger
-        .iter()
-        .filter(|l| l.success)
-        .map(|l| l.version.as_str())
-        .collect();
-    let earlier_pending: Vec<&str> = migrations
-        .iter()
-        .enumerate()
-        .filter(|(i, x)| newest.is_some_and(|n| *i < n) && !ids.contains(x.id()) && !x.repeatable)
-        .filter(|(_, x)| !applied.contains(x.id()))
-        .map(|(_, x)| x.id())
-        .collect();
-    if !earlier_pending.is_empty() {
-        let msg = format!(
-            "'{}' still has older migrations pending that are not part of {}: {}",
-            env.name,
-            r.tag,
-            earlier_pending.join(", ")
-        );
-        if !args.force {
-            let msg = format!("{msg} (promote their releases first, or --force --reason \"…\")");
-            return Err(write::refuse(memory, entry(), msg).await);
-        }
-        forced.push(msg);
-    }
-    let forced = (!forced.is_empty()).then(|| {
-        format!(
-            "forced past: {}; reason: {}",
-            forced.join("; "),
-            args.reason.unwrap_or_default()
-        )
-    });
     let dialect = environments::dialect(db);
     let p = plan::plan(&PlanInput {
         env: &env.name,
@@ -461,45 +391,40 @@ pub async fn promote<S: Source>(
         accepted: situation.remembered.accepted[e].as_ref(),
     })
     .map_err(|e| Failure::usage(e.to_string()))?;
-    match env.mode {
-        Mode::ReconcileOnly => {
-            let pending: Vec<&str> = p.steps.iter().map(|s| s.migration.id()).collect();
-            let by = if env.ledger == Tool::Envgate {
-                "outside envgate".to_owned()
-            } else {
-                format!("by its own tool ({}), never by envgate", env.ledger)
-            };
-            let msg = format!(
-                "'{}' is reconcile_only: its migrations are applied {by}; pending there from {}: {}",
-                env.name,
-                r.tag,
-                if pending.is_empty() {
-                    "none".to_owned()
-                } else {
-                    pending.join(", ")
-                }
-            );
-            Err(write::refuse(memory, entry(), msg).await)
-        }
-        Mode::ExportOnly => {
-            if !p.blockers.is_empty() {
-                let msg = format!(
-                    "'{}' has drift or failed runs before the release: {} (resolve it, accept it with `envgate drift accept`, or --allow-drift)",
-                    env.name,
-                    p.blockers
-                        .iter()
-                        .map(|b| b.summary())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-                return Err(write::refuse(memory, entry(), msg).await);
-            }
-            if p.steps.is_empty() {
-                return Ok(Reply::text(
-                    format!("release {}: already applied in '{}'.\n", r.tag, env.name),
-                    exit::OK,
-                ));
-            }
+    let earlier = promotion::earlier_pending(migrations, &ids, ledger);
+    let tool = (env.ledger != Tool::Envgate).then(|| env.ledger.as_str());
+    let decision = promotion::promote(&promotion::Promotion {
+        to: promotion::Destination {
+            tag: &r.tag,
+            env: &env.name,
+            mode: env.mode,
+            tool,
+        },
+        progress: &progress,
+        earlier_pending: &earlier,
+        plan: &p,
+        force: args.force,
+    });
+    let forced = (!decision.forced.is_empty()).then(|| {
+        let past: Vec<String> = decision
+            .forced
+            .iter()
+            .map(|f| render::promotion(f, true))
+            .collect();
+        format!(
+            "forced past: {}; reason: {}",
+            past.join("; "),
+            args.reason.unwrap_or_default()
+        )
+    });
+    let entry = Entry {
+        details: forced,
+        ..entry()
+    };
+    let reply = match decision.action {
+        Action::Nothing(n) => nothing(&n),
+        Action::Refuse(why) => return Err(refuse(memory, entry, &why).await),
+        Action::Export => {
             deliver(
                 memory,
                 Delivery {
@@ -512,30 +437,23 @@ pub async fn promote<S: Source>(
                     out: args.out,
                     output: args.output,
                 },
-                Entry {
-                    details: forced,
-                    ..entry()
-                },
+                entry,
             )
-            .await
+            .await?
         }
-        Mode::Managed => {
-            if args.dry_run {
-                let rep = report::plan_report(env, &p);
-                let text = match args.output {
-                    Output::Json => render::json(&rep),
-                    Output::Text => format!(
-                        "dry run: nothing is applied.\nrelease {}:\n{}",
-                        r.tag,
-                        render::plan_text(&rep)
-                    ),
-                };
-                return Ok(Reply::text(crate::secrets::scrubbed(&text), exit::OK));
-            }
-            let entry = Entry {
-                details: forced,
-                ..entry()
+        Action::Apply if args.dry_run => {
+            let rep = report::plan_report(env, &p);
+            let text = match args.output {
+                Output::Json => render::json(&rep),
+                Output::Text => format!(
+                    "dry run: nothing is applied.\nrelease {}:\n{}",
+                    r.tag,
+                    render::plan_text(&rep)
+                ),
             };
+            Reply::text(crate::secrets::scrubbed(&text), exit::OK)
+        }
+        Action::Apply => {
             let access = write::gate(config, memory, env, &entry, &situation.config_at).await?;
             let req = ApplyRequest {
                 env: &env.name,
@@ -557,9 +475,10 @@ pub async fn promote<S: Source>(
                 &mut Quiet,
             )
             .await?;
-            Ok(done.reply(args.output))
+            done.reply(args.output)
         }
-    }
+    };
+    Ok(reply.warned(&situation.warnings))
 }
 
 /// A release bundle for an export_only environment.
@@ -633,9 +552,8 @@ async fn deliver(memory: &Memory, d: Delivery<'_>, entry: Entry) -> Result<Reply
     };
     let keep = matches!(d.out, BundleOut::Keep);
     Ok(Reply {
-        text: crate::secrets::scrubbed(&text),
-        code: exit::OK,
         bundles: if keep { vec![b] } else { Vec::new() },
+        ..Reply::text(crate::secrets::scrubbed(&text), exit::OK)
     })
 }
 
@@ -647,7 +565,8 @@ pub struct RollbackArgs<'a> {
     pub output: Output,
 }
 
-/// `envgate rollback <release> --env <env>` and the bot's `/rollback`.
+/// `envgate rollback <release> --env <env>` and the bot's `/rollback`:
+/// read, decide ([`promotion::rollback`]), audit, then export or revert.
 pub async fn rollback<S: Source>(
     config: &Config,
     memory: &Memory,
@@ -663,17 +582,16 @@ pub async fn rollback<S: Source>(
         let msg = write::no_such_env(config, args.env);
         return Err(write::refuse(memory, base, msg).await);
     };
-    if env.ledger != Tool::Envgate || env.mode == Mode::ReconcileOnly {
-        let msg = format!(
-            "'{}' is reconcile_only: its migrations are applied and reverted {}, never by envgate",
-            env.name,
-            if env.ledger == Tool::Envgate {
-                "outside envgate".to_owned()
-            } else {
-                format!("by its own tool ({})", env.ledger)
-            }
-        );
-        return Err(write::refuse(memory, base, msg).await);
+    let tool = (env.ledger != Tool::Envgate).then(|| env.ledger.as_str());
+    let to = promotion::Destination {
+        tag: args.release,
+        env: &env.name,
+        mode: env.mode,
+        tool,
+    };
+    // Refused before anything is read when envgate never reverts there.
+    if let Err(why) = promotion::reverts_there(&to) {
+        return Err(refuse(memory, base, &why).await);
     }
     let situation = audited(
         memory,
@@ -716,41 +634,11 @@ pub async fn rollback<S: Source>(
             .collect(),
         ..base.clone()
     };
-    if p.steps.is_empty() {
-        return Ok(Reply::text(
-            format!(
-                "release {}: nothing of it is applied in '{}'; nothing to revert.\n",
-                r.tag, env.name
-            ),
-            exit::OK,
-        ));
-    }
-    if !p.blockers.is_empty() {
-        let msg = format!(
-            "release {} cannot be rolled back in '{}' as it stands: {}; nothing was changed",
-            r.tag,
-            env.name,
-            p.blockers
-                .iter()
-                .map(|b| b.summary())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        return Err(write::refuse(memory, entry, msg).await);
-    }
-    let without = p.without_down();
-    if !without.is_empty() {
-        let msg = format!(
-            "release {} cannot be rolled back in '{}': no down script for {}; nothing was changed",
-            r.tag,
-            env.name,
-            without.join(", ")
-        );
-        return Err(write::refuse(memory, entry, msg).await);
-    }
-    match env.mode {
-        Mode::ReconcileOnly => unreachable!("refused above"),
-        Mode::ExportOnly => {
+    let to = promotion::Destination { tag: &r.tag, ..to };
+    let reply = match promotion::rollback(&to, &p).action {
+        Action::Nothing(n) => nothing(&n),
+        Action::Refuse(why) => return Err(refuse(memory, entry, &why).await),
+        Action::Export => {
             deliver(
                 memory,
                 Delivery {
@@ -765,30 +653,30 @@ pub async fn rollback<S: Source>(
                 },
                 entry,
             )
-            .await
+            .await?
         }
-        Mode::Managed => {
-            if args.dry_run {
-                let steps: Vec<String> = p
-                    .steps
-                    .iter()
-                    .map(|s| {
-                        format!(
-                            "  {}_{}  ({})",
-                            s.migration.id(),
-                            s.migration.name,
-                            s.migration.down.as_ref().map_or("", |d| d.path.as_str())
-                        )
-                    })
-                    .collect();
-                let text = format!(
-                    "dry run: nothing is reverted.\nrelease {}: would revert in '{}', newest first:\n{}\n",
-                    r.tag,
-                    env.name,
-                    steps.join("\n")
-                );
-                return Ok(Reply::text(crate::secrets::scrubbed(&text), exit::OK));
-            }
+        Action::Apply if args.dry_run => {
+            let steps: Vec<String> = p
+                .steps
+                .iter()
+                .map(|s| {
+                    format!(
+                        "  {}_{}  ({})",
+                        s.migration.id(),
+                        s.migration.name,
+                        s.migration.down.as_ref().map_or("", |d| d.path.as_str())
+                    )
+                })
+                .collect();
+            let text = format!(
+                "dry run: nothing is reverted.\nrelease {}: would revert in '{}', newest first:\n{}\n",
+                r.tag,
+                env.name,
+                steps.join("\n")
+            );
+            Reply::text(crate::secrets::scrubbed(&text), exit::OK)
+        }
+        Action::Apply => {
             let access = write::gate(config, memory, env, &entry, &situation.config_at).await?;
             let req = ApplyRequest {
                 env: &env.name,
@@ -810,7 +698,8 @@ pub async fn rollback<S: Source>(
                 &mut Quiet,
             )
             .await?;
-            Ok(done.reply(args.output))
+            done.reply(args.output)
         }
-    }
+    };
+    Ok(reply.warned(&situation.warnings))
 }

@@ -651,7 +651,9 @@ mod tests {
             env: "dev".into(),
             files: vec!["migrations/3_c.sql".into(), "migrations/2_b.sql".into()],
         });
-        let cases: Vec<(&str, &[&str], bool, Mode, Option<&str>, Action)> = vec![
+        // (case, applied there, down files, mode, another tool) → action
+        type Case<'a> = (&'a str, &'a [&'a str], bool, Mode, Option<&'a str>, Action);
+        let cases: Vec<Case> = vec![
             (
                 "nothing applied",
                 &["1"],

@@ -26,6 +26,7 @@ pub mod core;
 pub mod db;
 pub mod forge;
 pub mod git;
+pub mod jobs;
 pub mod ledger;
 pub mod metrics;
 pub mod ops;

@@ -1,13 +1,13 @@
 //! `envgate apply`: apply pending migrations to a `managed` environment.
 
 use super::{Failure, ReportFormat, exit};
-use crate::apply::{self, ApplyRequest, Progress};
+use crate::apply::{self, Progress};
 use crate::config::Config;
 use crate::core::migration::Migration;
 use crate::core::plan::{PlanInput, plan};
 use crate::db::write::{StepError, StepOutcome};
-use crate::ops::memory::{ConfigAt, Memory};
-use crate::ops::{environments, ledgers, load, write};
+use crate::ops::memory::Memory;
+use crate::ops::{environments, ledgers, write};
 use crate::{render, report};
 use std::time::Duration;
 
@@ -35,43 +35,6 @@ pub async fn run(config: &Config, args: ApplyArgs) -> Result<i32, Failure> {
         return dry_run(config, &args).await;
     }
     let memory = Memory::open(config, environments::actor(args.actor.as_deref()), true).await?;
-    let entry = memory.entry("apply", Some(&env.name), "ok");
-    // The mode and the admins decide before anything connects.
-    let access = write::gate(config, &memory, env, &entry, &ConfigAt::Checkout).await?;
-    let target = environments::target(config, env)?;
-    let for_discovery = config.clone();
-    let d = environments::dialect(&target);
-    let discovery = tokio::task::spawn_blocking(move || load::discover(&for_discovery, Some(d)))
-        .await
-        .map_err(|e| Failure::internal(e.to_string()))?
-        .map_err(Failure::usage)?;
-    let migrations = &discovery.migrations;
-    if let Some(t) = &args.to {
-        // An unknown target is a usage error, found before connecting.
-        plan(&PlanInput {
-            env: &env.name,
-            mode: env.mode,
-            dialect: environments::dialect(&target),
-            migrations,
-            ledger: &[],
-            stop_at: Some(t),
-            allow_drift: true,
-            only: None,
-            accepted: None,
-        })
-        .map_err(|e| Failure::usage(e.to_string()))?;
-    }
-    let request = ApplyRequest {
-        env: &env.name,
-        migrations,
-        stop_at: args.to.as_deref(),
-        allow_drift: args.allow_drift,
-        actor: &memory.actor,
-        release: None,
-        lock_timeout: args.lock_timeout.unwrap_or(env.lock_timeout),
-        only: None,
-        accepted: None,
-    };
     let show_progress = args.format == ReportFormat::Table && crate::secrets::stderr_is_terminal();
     let mut bar;
     let mut quiet = apply::Quiet;
@@ -81,21 +44,20 @@ pub async fn run(config: &Config, args: ApplyArgs) -> Result<i32, Failure> {
     } else {
         &mut quiet
     };
-    let report = write::execute(
+    let reply = write::apply(
+        config,
         &memory,
-        write::Destination {
-            env,
-            target: &target,
+        env,
+        write::Bounds {
+            stop_at: args.to.as_deref(),
+            allow_drift: args.allow_drift,
+            lock_timeout: args.lock_timeout,
         },
-        &access,
-        write::Operation::Apply(request),
-        entry,
+        args.format.into(),
         progress,
     )
     .await?;
-    let reply = report.reply(args.format.into());
-    super::print(&reply.text)?;
-    Ok(reply.code)
+    super::show(reply)
 }
 
 /// `--dry-run`: the plan, from a read-only session.

@@ -12,20 +12,21 @@
 //! Outputs go to `$GITHUB_OUTPUT` (GitHub) or a dotenv file (GitLab); the
 //! exit code follows `--fail-on`.
 
-use super::{Failure, ReportFormat, exit};
+use super::{Failure, exit};
 use crate::config::Config;
 use crate::core::ci::{self, Ci, GitHubRun, GitLabRun, Trigger};
-use crate::core::matrix::{self, Tally};
+use crate::core::matrix::Tally;
 use crate::core::mode::Mode;
-use crate::forge::{ApiError, Stuck, Thread, github, gitlab, sticky};
-use crate::ops::memory::{Memory, Remembered};
-use crate::ops::observe::Observation;
-use crate::ops::review::{self, PR_MARKER};
+use crate::forge::{ApiError, Stuck, Thread, github, gitlab};
+use crate::jobs::release::{Built, Publisher};
+use crate::jobs::review::{self, Kept, NoChecks, Request, Reviewed};
+use crate::jobs::{self, JobError};
+use crate::ops::memory::Memory;
+use crate::ops::release::{BundleOut, PromoteArgs, Shown};
 use crate::ops::source::LocalGit;
-use crate::ops::world::{Local, World};
-use crate::ops::{Output, environments};
+use crate::ops::world::Local;
+use crate::ops::{Output, environments, export, write};
 use crate::render;
-use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -67,9 +68,6 @@ pub struct CiArgs {
     pub out_dir: Option<PathBuf>,
 }
 
-/// A bundle written for the release: (file name, content type, path).
-type Written = (String, &'static str, PathBuf);
-
 fn var(k: &str) -> Option<String> {
     std::env::var(k).ok().filter(|v| !v.trim().is_empty())
 }
@@ -86,6 +84,14 @@ fn warn(on_github: bool, text: &str) {
     } else {
         crate::errln!("warning: {text}");
     }
+}
+
+/// What the matrix gave the job: the table for the log, the JSON for
+/// matrix.json, the tally for outputs and --fail-on.
+struct Shown_ {
+    table: String,
+    json: String,
+    tally: Tally,
 }
 
 pub async fn run(config: &Config, args: CiArgs) -> Result<i32, Failure> {
@@ -109,48 +115,27 @@ pub async fn run(config: &Config, args: CiArgs) -> Result<i32, Failure> {
         Ci::GitLab(run) => run.tag.clone(),
         Ci::None => None,
     };
-
-    let command_code = run_command(config, &args, tag.as_deref(), &out_dir).await?;
-
-    // The matrix: the environments named (a command's targets: with
-    // secrets scoped per environment, the others may not be reachable
-    // from this job), else all.
-    let envs = environments::select(config, &args.envs)?;
     let memory = Memory::open(config, environments::actor(None), false).await?;
-    let obs = Observation::observe(config, &memory, &Local, envs).await?;
-    let m = obs.matrix(&obs.world.discovery.migrations);
-    for w in obs.warnings.iter().chain(
-        &memory
-            .after_status(&obs.world.envs, &obs.world.labels, &m)
-            .await,
-    ) {
-        crate::errln!("warning: {w}");
-    }
-    let (world, remembered) = (&obs.world, &obs.remembered);
-    let tally = m.tally();
-    let notes = crate::config::mode_notes(&world.envs);
-    super::print(&render::status_table(&world.envs, &m, &notes, false))?;
-    let matrix_json = out_dir.join("matrix.json");
-    std::fs::write(
-        &matrix_json,
-        crate::secrets::scrubbed(&render::status_json(&world.envs, &m)),
-    )
-    .map_err(|e| io_fail(&matrix_json, e))?;
+    let command_code = run_command(config, &memory, &args, tag.as_deref(), &out_dir).await?;
 
     let ctx = Ctx {
         config,
         args: &args,
-        world,
-        m: &m,
-        remembered,
         memory: &memory,
         out_dir: &out_dir,
     };
-    let fork = match &detected {
+    let (shown, fork) = match &detected {
         Ci::GitHub(run) => on_github(&ctx, run).await?,
         Ci::GitLab(run) => on_gitlab(&ctx, run).await?,
-        Ci::None => false,
+        Ci::None => (
+            ctx.review::<github::IssueThread>("", None).await?.extra,
+            false,
+        ),
     };
+    let tally = shown.tally;
+    let matrix_json = out_dir.join("matrix.json");
+    std::fs::write(&matrix_json, crate::secrets::scrubbed(&shown.json))
+        .map_err(|e| io_fail(&matrix_json, e))?;
     // A fork's pull request runs without the repository's secrets: its
     // environments are unreachable by design, which is not the change's
     // fault.
@@ -253,14 +238,17 @@ fn append(path: &Path, text: &str) -> Result<(), Failure> {
         .map_err(|e| io_fail(path, e))
 }
 
-/// Runs `--command`; its exit code.
+/// Runs `--command` through the same use cases as the commands; its exit
+/// code.
 async fn run_command(
     config: &Config,
+    memory: &Memory,
     args: &CiArgs,
     tag: Option<&str>,
     out_dir: &Path,
 ) -> Result<i32, Failure> {
     let mut code = exit::OK;
+    let show = |reply: crate::ops::Reply| super::show(reply);
     match args.command {
         CiCommand::Status => {}
         CiCommand::Export => {
@@ -275,19 +263,18 @@ async fn run_command(
                 args.envs.clone()
             };
             for env in envs {
-                let c = super::export::run(
+                let env = environments::env(config, &env)?;
+                let reply = export::export(
                     config,
-                    super::export::ExportArgs {
-                        env,
-                        to: None,
-                        out: Some(out_dir.to_owned()),
-                        allow_drift: false,
-                        actor: None,
-                        format: ReportFormat::Table,
-                    },
+                    memory,
+                    env,
+                    None,
+                    false,
+                    Some(out_dir),
+                    Output::Text,
                 )
                 .await?;
-                code = code.max(c);
+                code = code.max(show(reply)?);
             }
         }
         CiCommand::Promote => {
@@ -301,21 +288,24 @@ async fn run_command(
                     "--command promote takes one environment (--env)",
                 ));
             }
-            code = super::release::promote(
+            let reply = crate::ops::release::promote(
                 config,
-                super::release::PromoteCli {
-                    release,
-                    to: args.envs.first().cloned(),
+                memory,
+                &LocalGit::new(config),
+                &Local,
+                &PromoteArgs {
+                    release: &release,
+                    to: args.envs.first().map(String::as_str),
                     dry_run: false,
-                    actor: None,
                     force: false,
                     reason: None,
                     allow_drift: false,
-                    out: Some(out_dir.to_owned()),
-                    format: ReportFormat::Table,
+                    out: BundleOut::Dir(Some(out_dir)),
+                    output: Output::Text,
                 },
             )
             .await?;
+            code = show(reply)?;
         }
         CiCommand::Apply => {
             if args.envs.is_empty() {
@@ -324,20 +314,17 @@ async fn run_command(
                 ));
             }
             for env in &args.envs {
-                let c = super::apply::run(
+                let env = environments::env(config, env)?;
+                let reply = write::apply(
                     config,
-                    super::apply::ApplyArgs {
-                        env: env.clone(),
-                        to: None,
-                        dry_run: false,
-                        allow_drift: false,
-                        actor: None,
-                        lock_timeout: None,
-                        format: ReportFormat::Table,
-                    },
+                    memory,
+                    env,
+                    write::Bounds::default(),
+                    Output::Text,
+                    &mut crate::apply::Quiet,
                 )
                 .await?;
-                code = code.max(c);
+                code = code.max(show(reply)?);
             }
         }
     }
@@ -347,55 +334,98 @@ async fn run_command(
 struct Ctx<'a> {
     config: &'a Config,
     args: &'a CiArgs,
-    world: &'a World<'a>,
-    m: &'a matrix::Matrix<'a>,
-    remembered: &'a Remembered,
     memory: &'a Memory,
     out_dir: &'a Path,
 }
 
 impl Ctx<'_> {
-    fn comment(&self, added: &HashSet<String>, sha: &str) -> String {
-        review::pr_comment(
-            self.world,
-            self.m,
-            self.remembered,
-            added,
+    /// The matrix of the checkout (the environments named, else all: with
+    /// secrets scoped per environment, the others may not be reachable from
+    /// this job), its table in the log, and for a request its note (the
+    /// same job as the bot's).
+    async fn review<T: Thread>(
+        &self,
+        sha: &str,
+        request: Option<Request<'_, T>>,
+    ) -> Result<Reviewed<Shown_>, Failure> {
+        let envs = environments::select(self.config, &self.args.envs)?;
+        let mut config = self.config.clone();
+        config
+            .environments
+            .retain(|e| envs.iter().any(|x| x.name == e.name));
+        let holder = format!("envgate ci {}", std::process::id());
+        let reviewed = review::run(
+            &config,
+            self.memory,
+            &Local,
+            &NoChecks,
             sha,
-            &self.memory.actor,
+            request,
+            &holder,
+            |obs, m| {
+                let notes = crate::config::mode_notes(&obs.world.envs);
+                Shown_ {
+                    table: render::status_table(&obs.world.envs, m, &notes, false),
+                    json: render::status_json(&obs.world.envs, m),
+                    tally: m.tally(),
+                }
+            },
         )
+        .await
+        .map_err(failure)?;
+        for w in &reviewed.warnings {
+            crate::errln!("warning: {w}");
+        }
+        super::print(&reviewed.extra.table)?;
+        Ok(reviewed)
     }
 
-    /// Builds each export_only environment's bundle of the release and
-    /// writes it (SQL and manifest) to the output directory.
-    async fn release_bundles(&self, tag: &str) -> Result<Vec<Written>, Failure> {
-        let reply = crate::ops::release::show(
+    /// Builds the release's bundles from its tag (the same job as the
+    /// bot's), writes them (SQL and manifest) to the output directory, and
+    /// publishes them when there is a forge to publish to.
+    async fn release(
+        &self,
+        tag: &str,
+        publisher: Option<&impl Publisher>,
+    ) -> Result<Vec<String>, Failure> {
+        let built = jobs::release::build(
             self.config,
             self.memory,
             &LocalGit::new(self.config),
             &Local,
             tag,
-            Output::Json,
-            false,
         )
-        .await?;
+        .await
+        .map_err(failure)?;
+        let shown: Box<Shown> = match built {
+            Built::Release(s) => s,
+            Built::NotARelease(why) => return Err(Failure::refused(why)),
+        };
         let mut written = Vec::new();
-        for b in &reply.bundles {
-            for (name, content_type, bytes) in [
-                (format!("{}.sql", b.stem), "application/sql", b.sql.clone()),
-                (
-                    format!("{}.manifest.json", b.stem),
-                    "application/json",
-                    render::json(&b.manifest),
-                ),
-            ] {
-                let path = self.out_dir.join(&name);
-                std::fs::write(&path, bytes).map_err(|e| io_fail(&path, e))?;
+        for b in &shown.built {
+            for f in jobs::release::files(b) {
+                let path = self.out_dir.join(&f.name);
+                std::fs::write(&path, &f.bytes).map_err(|e| io_fail(&path, e))?;
                 crate::errln!("envgate ci: wrote {}", path.display());
-                written.push((name, content_type, path));
+                written.push(f.name);
             }
         }
+        if let Some(p) = publisher {
+            jobs::release::publish(&shown, p, false)
+                .await
+                .map_err(|e| Failure::internal(format!("release {tag}: {e}")))?;
+        }
         Ok(written)
+    }
+}
+
+/// A job's error as the command line's: the user's (exit 2), an outage
+/// (exit 4), a bug (exit 5).
+fn failure(e: JobError) -> Failure {
+    match e {
+        JobError::User(m) => Failure::usage(m),
+        JobError::Transient(m, _) => Failure::unreachable(m),
+        JobError::Bug(m) => Failure::internal(m),
     }
 }
 
@@ -415,62 +445,43 @@ struct Words {
     grant: &'static str,
 }
 
-/// A pull or merge request: its body (the job summary's part), and the
-/// sticky note kept unless there is a reason not to (`no_comment`, said
-/// as a warning and in the summary; a token refused is such a reason, not
-/// a failure). `thread` is None when there is no token at all.
-async fn review_request<T: Thread>(
-    ctx: &Ctx<'_>,
-    thread: Option<&T>,
-    head: &str,
-    no_comment: Option<String>,
-    w: &Words,
-) -> Result<String, Failure> {
-    let mut added = HashSet::new();
-    if let Some(t) = thread {
-        match t.added().await {
-            Ok(a) => added = a,
-            Err(e) => warn(
-                w.github,
-                &format!(
-                    "cannot list the {}'s files ({e}); its new migrations are not singled out",
-                    w.request
-                ),
-            ),
+/// A pull or merge request's part of the job summary: the note's body,
+/// and why no note was kept when none was (a warning too). A token the
+/// forge refuses is such a reason, not a failure.
+fn request_summary(reviewed: &Reviewed<Shown_>, w: &Words) -> Result<String, Failure> {
+    let Some((body, kept)) = &reviewed.note else {
+        return Ok(String::new());
+    };
+    let mut body = body.clone();
+    let skipped = match kept {
+        Kept::Skipped(why) => Some(why.clone()),
+        Kept::Note(Stuck::Superseded(newer)) => {
+            // A run for an older commit that ends last must not write
+            // over the newer commit's note.
+            crate::errln!(
+                "envgate ci: {} {} is at {newer} now: its own run writes the {}",
+                w.request,
+                w.number,
+                w.note
+            );
+            None
         }
-    }
-    let mut body = ctx.comment(&added, head);
-    let skipped = match (ctx.args.comment, no_comment, thread) {
-        (false, _, _) => None,
-        (true, Some(why), _) => Some(why),
-        (true, None, None) => None,
-        (true, None, Some(t)) => match sticky(t, PR_MARKER, head, &body).await {
-            Ok(Stuck::Superseded(newer)) => {
-                // A run for an older commit that ends last must not write
-                // over the newer commit's note.
-                crate::errln!(
-                    "envgate ci: {} {} is at {newer} now: its own run writes the {}",
-                    w.request,
-                    w.number,
-                    w.note
-                );
-                None
-            }
-            Ok(s) => {
-                let done = match s {
-                    Stuck::Created => "created",
-                    Stuck::Edited => "updated",
-                    _ => "unchanged",
-                };
-                crate::errln!("envgate ci: {} {}: {} {done}", w.request, w.number, w.note);
-                None
-            }
-            Err(e) if cannot_write(&e) => Some(format!(
-                "the token may not write the {} ({e}). {}",
-                w.note, w.grant
-            )),
-            Err(e) => return Err(Failure::internal(format!("{} {}: {e}", w.request, w.note))),
-        },
+        Kept::Note(s) => {
+            let done = match s {
+                Stuck::Created => "created",
+                Stuck::Edited => "updated",
+                _ => "unchanged",
+            };
+            crate::errln!("envgate ci: {} {}: {} {done}", w.request, w.number, w.note);
+            None
+        }
+        Kept::Failed(e) if cannot_write(e) => Some(format!(
+            "the token may not write the {} ({e}). {}",
+            w.note, w.grant
+        )),
+        Kept::Failed(e) => {
+            return Err(Failure::internal(format!("{} {}: {e}", w.request, w.note)));
+        }
     };
     if let Some(why) = skipped {
         warn(w.github, &format!("No {} {}: {why}", w.request, w.note));
@@ -490,8 +501,9 @@ fn cannot_write(e: &ApiError) -> bool {
     )
 }
 
-/// The GitHub part; whether the run is for a fork's pull request.
-async fn on_github(ctx: &Ctx<'_>, run: &GitHubRun) -> Result<bool, Failure> {
+/// The GitHub part: the matrix, and what the event calls for; whether the
+/// run is for a fork's pull request.
+async fn on_github(ctx: &Ctx<'_>, run: &GitHubRun) -> Result<(Shown_, bool), Failure> {
     let event: Option<ci::Event> = match &run.event_path {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| io_fail(Path::new(p), e))?;
@@ -528,12 +540,12 @@ async fn on_github(ctx: &Ctx<'_>, run: &GitHubRun) -> Result<bool, Failure> {
     })?;
     let repo = client.as_ref().map(|c| c.repo(0, owner, name));
     let mut summary = String::new();
-    let mut from_fork = false;
-    match trigger {
+    let (shown, fork) = match trigger {
         Trigger::Review { number, head, fork } => {
-            from_fork = fork;
-            let no_comment = if fork {
+            let skip = if fork {
                 Some("the pull request comes from a fork, where the workflow's token may not write. The matrix is in the job summary.".to_owned())
+            } else if !ctx.args.comment {
+                Some("--comment false".to_owned())
             } else if repo.is_none() {
                 Some(
                     "GITHUB_TOKEN is not set (the action passes its `github-token` input)."
@@ -542,7 +554,18 @@ async fn on_github(ctx: &Ctx<'_>, run: &GitHubRun) -> Result<bool, Failure> {
             } else {
                 None
             };
+            let quiet = !ctx.args.comment;
             let thread = repo.as_ref().map(|r| r.thread(number));
+            let reviewed = ctx
+                .review(
+                    &head,
+                    Some(Request {
+                        thread: thread.as_ref(),
+                        key: None,
+                        skip,
+                    }),
+                )
+                .await?;
             let words = Words {
                 github: true,
                 request: "pull request",
@@ -550,67 +573,59 @@ async fn on_github(ctx: &Ctx<'_>, run: &GitHubRun) -> Result<bool, Failure> {
                 number: format!("#{number}"),
                 grant: "Give the job `permissions: pull-requests: write`.",
             };
-            summary
-                .push_str(&review_request(ctx, thread.as_ref(), &head, no_comment, &words).await?);
+            summary.push_str(&if quiet {
+                reviewed
+                    .note
+                    .as_ref()
+                    .map(|(b, _)| b.clone())
+                    .unwrap_or_default()
+            } else {
+                request_summary(&reviewed, &words)?
+            });
+            (reviewed.extra, fork)
         }
         Trigger::Release { tag } => {
-            let written = ctx.release_bundles(&tag).await?;
+            let reviewed = ctx.review::<github::IssueThread>("", None).await?;
+            let publisher = repo.as_ref().map(|r| jobs::github::Release::new(r, false));
+            let written = ctx.release(&tag, publisher.as_ref()).await?;
+            if repo.is_none() && !written.is_empty() {
+                warn(
+                    true,
+                    "GITHUB_TOKEN is not set: the bundles are not attached to the release",
+                );
+            }
+            if repo.is_some() {
+                for name in &written {
+                    crate::errln!("envgate ci: {name} is on release {tag}");
+                }
+            }
             summary.push_str(&format!(
                 "### envgate · release {tag}\n\n{}\n",
                 written
                     .iter()
-                    .map(|(n, _, _)| format!("- `{n}`"))
+                    .map(|n| format!("- `{n}`"))
                     .collect::<Vec<_>>()
                     .join("\n")
             ));
-            match &repo {
-                Some(repo) if !written.is_empty() => {
-                    upload_github(repo, &tag, &written)
-                        .await
-                        .map_err(|e| Failure::internal(format!("release {tag}: {e}")))?;
-                }
-                None if !written.is_empty() => warn(
-                    true,
-                    "GITHUB_TOKEN is not set: the bundles are not attached to the release",
-                ),
-                _ => {}
-            }
             summary.push_str("\n\n");
-            summary.push_str(&review::summary(ctx.world, ctx.m).markdown);
+            summary.push_str(&reviewed.summary.markdown);
+            (reviewed.extra, false)
         }
-        Trigger::Other => summary.push_str(&review::summary(ctx.world, ctx.m).markdown),
-    }
+        Trigger::Other => {
+            let reviewed = ctx.review::<github::IssueThread>("", None).await?;
+            summary.push_str(&reviewed.summary.markdown);
+            (reviewed.extra, false)
+        }
+    };
     if let Some(path) = &run.step_summary {
         append(Path::new(path), &format!("{}\n", summary.trim_end()))?;
     }
-    Ok(from_fork)
+    Ok((shown, fork))
 }
 
-/// Attaches files to the tag's release (created when missing), replacing
-/// same-named assets.
-async fn upload_github(
-    repo: &github::Repo<'_>,
-    tag: &str,
-    files: &[Written],
-) -> Result<(), ApiError> {
-    let release = repo.release_for(tag, false).await?;
-    // Written per bundle: its SQL, then its manifest.
-    for bundle in files.chunks(2) {
-        let mut contents = Vec::new();
-        for (name, content_type, path) in bundle {
-            let bytes =
-                std::fs::read(path).map_err(|e| ApiError::Invalid(format!("{name}: {e}")))?;
-            contents.push((name.clone(), *content_type, bytes));
-        }
-        for asset in repo.put_bundle(&release, contents).await? {
-            crate::errln!("envgate ci: {} is on release {tag}", asset.name);
-        }
-    }
-    Ok(())
-}
-
-/// The GitLab part; whether the run is for a fork's merge request.
-async fn on_gitlab(ctx: &Ctx<'_>, run: &GitLabRun) -> Result<bool, Failure> {
+/// The GitLab part: the matrix, and what the pipeline calls for; whether
+/// the run is for a fork's merge request.
+async fn on_gitlab(ctx: &Ctx<'_>, run: &GitLabRun) -> Result<(Shown_, bool), Failure> {
     let token = match (var("ENVGATE_GITLAB_TOKEN"), var("CI_JOB_TOKEN")) {
         (Some(t), _) => Some(gitlab::Token::Private(t)),
         (None, Some(t)) => Some(gitlab::Token::Job(t)),
@@ -633,19 +648,30 @@ async fn on_gitlab(ctx: &Ctx<'_>, run: &GitLabRun) -> Result<bool, Failure> {
         _ => Trigger::Other,
     };
     let mut summary = String::new();
-    let mut from_fork = false;
-    match trigger {
+    let (shown, fork) = match trigger {
         Trigger::Review { number, head, fork } => {
-            from_fork = fork;
             let writable = client.as_ref().is_some_and(|c| c.token().can_write_notes());
-            let no_comment = if fork {
+            let skip = if fork {
                 Some("the merge request comes from a fork, whose pipeline has no token for the target project. The matrix is in envgate-ci/summary.md.".to_owned())
+            } else if !ctx.args.comment {
+                Some("--comment false".to_owned())
             } else if !writable {
                 Some(format!("CI_JOB_TOKEN may not write notes. {GITLAB_GRANT}"))
             } else {
                 None
             };
+            let quiet = !ctx.args.comment;
             let thread = project.as_ref().map(|p| p.thread(number));
+            let reviewed = ctx
+                .review(
+                    &head,
+                    Some(Request {
+                        thread: thread.as_ref(),
+                        key: None,
+                        skip,
+                    }),
+                )
+                .await?;
             let words = Words {
                 github: false,
                 request: "merge request",
@@ -653,46 +679,45 @@ async fn on_gitlab(ctx: &Ctx<'_>, run: &GitLabRun) -> Result<bool, Failure> {
                 number: format!("!{number}"),
                 grant: GITLAB_GRANT,
             };
-            summary
-                .push_str(&review_request(ctx, thread.as_ref(), &head, no_comment, &words).await?);
+            summary.push_str(&if quiet {
+                reviewed
+                    .note
+                    .as_ref()
+                    .map(|(b, _)| b.clone())
+                    .unwrap_or_default()
+            } else {
+                request_summary(&reviewed, &words)?
+            });
+            (reviewed.extra, fork)
         }
         Trigger::Release { tag } => {
-            let written = ctx.release_bundles(&tag).await?;
+            let reviewed = ctx.review::<gitlab::MergeRequestThread>("", None).await?;
+            let publisher = project
+                .as_ref()
+                .map(|p| jobs::gitlab::Release { project: p });
+            let written = ctx.release(&tag, publisher.as_ref()).await?;
             match &project {
-                Some(p) if !written.is_empty() => {
-                    upload_gitlab(p, &tag, &written)
-                        .await
-                        .map_err(|e| Failure::internal(format!("release {tag}: {e}")))?;
+                Some(_) => {
+                    for name in &written {
+                        crate::errln!("envgate ci: linked {name} from release {tag}");
+                    }
                 }
                 None if !written.is_empty() => warn(
                     false,
                     "neither ENVGATE_GITLAB_TOKEN nor CI_JOB_TOKEN is set: the bundles are not attached to the release",
                 ),
-                _ => {}
+                None => {}
             }
-            summary.push_str(&review::summary(ctx.world, ctx.m).markdown);
+            summary.push_str(&reviewed.summary.markdown);
+            (reviewed.extra, false)
         }
-        Trigger::Other => summary.push_str(&review::summary(ctx.world, ctx.m).markdown),
-    }
+        Trigger::Other => {
+            let reviewed = ctx.review::<gitlab::MergeRequestThread>("", None).await?;
+            summary.push_str(&reviewed.summary.markdown);
+            (reviewed.extra, false)
+        }
+    };
     let path = ctx.out_dir.join("summary.md");
     std::fs::write(&path, crate::secrets::scrubbed(&summary)).map_err(|e| io_fail(&path, e))?;
-    Ok(from_fork)
-}
-
-/// Uploads the files as the generic package `envgate/<tag>`, linked from
-/// the tag's release.
-async fn upload_gitlab(
-    p: &gitlab::Project<'_>,
-    tag: &str,
-    files: &[Written],
-) -> Result<(), ApiError> {
-    let mut contents = Vec::new();
-    for (name, _, path) in files {
-        let bytes = std::fs::read(path).map_err(|e| ApiError::Invalid(format!("{name}: {e}")))?;
-        contents.push((name.clone(), bytes));
-    }
-    for (name, _) in p.attach(tag, contents).await? {
-        crate::errln!("envgate ci: linked {name} from release {tag}");
-    }
-    Ok(())
+    Ok((shown, fork))
 }

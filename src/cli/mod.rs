@@ -602,3 +602,13 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
 pub fn print(text: &str) -> Result<(), Failure> {
     crate::secrets::out(text).map_err(|e| Failure::internal(format!("writing the output: {e}")))
 }
+
+/// Shows a use case's answer: its warnings on stderr, its text on stdout;
+/// its exit code.
+pub fn show(reply: crate::ops::Reply) -> Result<i32, Failure> {
+    for w in &reply.warnings {
+        crate::errln!("warning: {w}");
+    }
+    print(&reply.text)?;
+    Ok(reply.code)
+}

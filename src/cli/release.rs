@@ -21,11 +21,7 @@ impl From<ReportFormat> for Output {
 }
 
 fn print(reply: Reply) -> Result<i32, Failure> {
-    for w in &reply.warnings {
-        crate::errln!("warning: {w}");
-    }
-    super::print(&reply.text)?;
-    Ok(reply.code)
+    super::show(reply)
 }
 
 /// `envgate releases`.

@@ -1,15 +1,19 @@
-//! Writing bundles: the SQL file and its manifest, each atomically, and
-//! the audit record of a bundle written.
+//! Exporting: the bundle that brings an export_only environment forward,
+//! written (the SQL file and its manifest, each atomically) and audited.
 
-use super::Failure;
-use super::memory::now;
-use crate::config::EnvConfig;
+use super::memory::{Memory, now};
+use super::observe::Observation;
+use super::world::Local;
+use super::{Failure, Output, Reply, environments, exit, write};
+use crate::config::{Config, EnvConfig};
 use crate::core::audit::Entry;
 use crate::core::bundle::{self, Bundle, BundleInput};
 use crate::core::plan::{Direction, Plan};
+use crate::core::plan::{PlanInput, plan};
 use crate::core::sql::Dialect;
 use crate::render;
 use crate::report::BundleFiles;
+use crate::report::ExportReport;
 use std::path::Path;
 
 /// An environment's bundle for a plan, made now by `actor`.
@@ -117,4 +121,98 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
         let _ = std::fs::remove_file(&tmp);
         fail(e)
     })
+}
+
+/// `envgate export` (and `envgate ci --command export`): the bundle that
+/// brings an environment to `stop_at` (everything pending without it),
+/// written with its manifest into `out`, audited; refusals audited too.
+pub async fn export(
+    config: &Config,
+    memory: &Memory,
+    env: &EnvConfig,
+    stop_at: Option<&str>,
+    allow_drift: bool,
+    out: Option<&Path>,
+    output: Output,
+) -> Result<Reply, Failure> {
+    let entry = memory.entry("export", Some(&env.name), "ok");
+    if let Err(f) = environments::needs_envgate_ledger(env, "export") {
+        return Err(write::refuse(memory, entry, f.message).await);
+    }
+    let obs = match Observation::observe(config, memory, &Local, vec![env]).await {
+        Ok(o) => o,
+        Err(f) => return Err(write::audit_failure(memory, entry, f).await),
+    };
+    let (target, ledger) = match (obs.world.target(0), &obs.world.ledgers[0]) {
+        (Ok(t), Ok(l)) => (t, l),
+        (Err(f), _) => return Err(write::audit_failure(memory, entry, f).await),
+        (_, Err(e)) => {
+            let f = Failure::unreachable(crate::secrets::scrubbed(&format!(
+                "environment '{}' could not be read: {e}",
+                env.name
+            )));
+            return Err(write::audit_failure(memory, entry, f).await);
+        }
+    };
+    let dialect = environments::dialect(target);
+    let p = plan(&PlanInput {
+        env: &env.name,
+        mode: env.mode,
+        dialect,
+        migrations: &obs.world.discovery.migrations,
+        ledger,
+        stop_at,
+        allow_drift,
+        only: None,
+        accepted: obs.remembered.accepted[0].as_ref(),
+    })
+    .map_err(|e| Failure::usage(e.to_string()))?;
+    let mut report = ExportReport {
+        schema_version: 1,
+        environment: &env.name,
+        mode: env.mode,
+        status: "nothing_to_do",
+        bundle: None,
+        blockers: &p.blockers,
+        warnings: &p.warnings,
+    };
+    let code = if !p.blockers.is_empty() {
+        report.status = "refused";
+        let versions = p.blockers.iter().map(|b| b.version().to_owned()).collect();
+        memory
+            .audit(Entry {
+                migrations: versions,
+                outcome: "refused".to_owned(),
+                error: Some(format!(
+                    "drift or failed runs before the target: {}",
+                    p.blockers
+                        .iter()
+                        .map(|b| b.summary())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                ..entry
+            })
+            .await?;
+        exit::REFUSED
+    } else if p.steps.is_empty() {
+        exit::OK
+    } else {
+        let b = build(env, &p, Direction::Up, dialect, None, &memory.actor);
+        let files = write_bundle(&b, out, dialect)?;
+        if let Err(f) = memory.audit(exported(entry, &b)).await {
+            // Nothing half-done: no bundle without its audit record.
+            let _ = std::fs::remove_file(&files.sql);
+            let _ = std::fs::remove_file(&files.manifest);
+            return Err(f);
+        }
+        report.status = "exported";
+        report.bundle = Some(files);
+        exit::OK
+    };
+    let text = match output {
+        Output::Text => render::export_text(&report),
+        Output::Json => render::json(&report),
+    };
+    Ok(Reply::text(crate::secrets::scrubbed(&text), code).warned(&obs.warnings))
 }

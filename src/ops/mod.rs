@@ -12,7 +12,7 @@ pub mod load;
 pub mod memory;
 pub mod observe;
 pub mod release;
-pub mod review;
+
 pub mod source;
 pub mod world;
 pub mod write;

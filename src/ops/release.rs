@@ -31,37 +31,39 @@ use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-#[derive(Serialize)]
-pub struct ReleaseView<'a> {
-    pub tag: &'a str,
+/// A release as it is shown: its migrations, where each stands, and its
+/// progress per environment.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReleaseView {
+    pub tag: String,
     pub explicit: bool,
     pub prerelease: bool,
-    pub migrations: Vec<MigrationView<'a>>,
-    pub warnings: &'a [String],
-    pub problem: Option<&'a str>,
+    pub migrations: Vec<MigrationView>,
+    pub warnings: Vec<String>,
+    pub problem: Option<String>,
     pub progress: Vec<Progress>,
 }
 
-#[derive(Serialize)]
-pub struct MigrationView<'a> {
-    pub id: &'a str,
-    pub name: &'a str,
-    pub file: &'a str,
+#[derive(Clone, Debug, Serialize)]
+pub struct MigrationView {
+    pub id: String,
+    pub name: String,
+    pub file: String,
     pub sha256: String,
     /// Its state in each environment, in promotion order.
     pub states: Vec<EnvState>,
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct EnvState {
     pub environment: String,
     pub state: &'static str,
 }
 
-fn view<'a>(r: &'a Release, migrations: &'a [Migration], m: &Matrix<'_>) -> ReleaseView<'a> {
+fn view(r: &Release, migrations: &[Migration], m: &Matrix<'_>) -> ReleaseView {
     let by_id: HashMap<&str, &Migration> = migrations.iter().map(|x| (x.id(), x)).collect();
     ReleaseView {
-        tag: &r.tag,
+        tag: r.tag.clone(),
         explicit: r.explicit,
         prerelease: r.prerelease,
         migrations: r
@@ -71,9 +73,9 @@ fn view<'a>(r: &'a Release, migrations: &'a [Migration], m: &Matrix<'_>) -> Rele
             .map(|mig| {
                 let row = m.rows.iter().position(|x| x.version == mig.id());
                 MigrationView {
-                    id: mig.id(),
-                    name: &mig.name,
-                    file: &mig.up.path,
+                    id: mig.id().to_owned(),
+                    name: mig.name.clone(),
+                    file: mig.up.path.clone(),
                     sha256: mig.up.hash.hex(),
                     states: row.map_or_else(Vec::new, |row| {
                         m.envs
@@ -88,8 +90,8 @@ fn view<'a>(r: &'a Release, migrations: &'a [Migration], m: &Matrix<'_>) -> Rele
                 }
             })
             .collect(),
-        warnings: &r.warnings,
-        problem: r.problem.as_deref(),
+        warnings: r.warnings.clone(),
+        problem: r.problem.clone(),
         progress: release::progress(r, m),
     }
 }
@@ -137,18 +139,28 @@ pub struct BundleView {
     pub sql: String,
 }
 
-/// `envgate release show <tag>`: the release, its progress, and the exact
-/// bundle each export_only environment would receive. The bundles are in
-/// the reply too.
-pub async fn show<S: Source>(
+/// One release, read from its tag: its view, and each export_only
+/// environment's bundle of it (with how it is shown).
+#[derive(Serialize)]
+pub struct Shown {
+    pub release: ReleaseView,
+    pub bundles: Vec<BundleView>,
+    #[serde(skip)]
+    pub built: Vec<crate::core::bundle::Bundle>,
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+/// The release at `tag`, its progress, and the exact bundle each
+/// export_only environment would receive. A tag that is no release (or
+/// cannot be read as one) is refused (exit code 3).
+pub async fn shown<S: Source>(
     config: &Config,
     memory: &Memory,
     src: &S,
     reach: &impl Reach,
     tag: &str,
-    output: Output,
-    sql: bool,
-) -> Result<Reply, Failure> {
+) -> Result<Shown, Failure> {
     let situation =
         Observation::observe(config, memory, reach, config.environments.iter().collect()).await?;
     let history = History::new(src, config);
@@ -162,10 +174,10 @@ pub async fn show<S: Source>(
     };
     let migrations = catalog.migrations(tag);
     let m = situation.matrix(migrations);
-    let v = view(r, migrations, &m);
+    let release = view(r, migrations, &m);
     let ids: HashSet<String> = r.migrations.iter().cloned().collect();
+    let mut built = Vec::new();
     let mut bundles = Vec::new();
-    let mut views = Vec::new();
     for (e, env) in situation.world.envs.iter().enumerate() {
         if env.mode != Mode::ExportOnly {
             continue;
@@ -191,7 +203,7 @@ pub async fn show<S: Source>(
             continue;
         }
         let b = super::export::build(env, &p, Direction::Up, dialect, Some(&r.tag), &memory.actor);
-        views.push(BundleView {
+        bundles.push(BundleView {
             environment: env.name.clone(),
             bundle_id: b.manifest.bundle_id.clone(),
             file: format!("{}.sql", b.stem),
@@ -199,26 +211,34 @@ pub async fn show<S: Source>(
             blocked: !p.blockers.is_empty(),
             sql: b.sql.clone(),
         });
-        bundles.push(b);
+        built.push(b);
     }
-    #[derive(Serialize)]
-    struct Show<'a> {
-        release: ReleaseView<'a>,
-        bundles: Vec<BundleView>,
-    }
-    let out = Show {
-        release: v,
-        bundles: views,
-    };
+    Ok(Shown {
+        release,
+        bundles,
+        built,
+        warnings: situation.warnings,
+    })
+}
+
+/// `envgate release show <tag>`: [`shown`], as text or JSON.
+pub async fn show<S: Source>(
+    config: &Config,
+    memory: &Memory,
+    src: &S,
+    reach: &impl Reach,
+    tag: &str,
+    output: Output,
+    sql: bool,
+) -> Result<Reply, Failure> {
+    let shown = shown(config, memory, src, reach, tag).await?;
     let text = match output {
-        Output::Json => render::json(&out),
-        Output::Text => render::release_text(&out, sql),
+        Output::Json => render::json(&shown),
+        Output::Text => render::release_text(&shown, sql),
     };
     Ok(Reply {
-        text: crate::secrets::scrubbed(&text),
-        code: exit::OK,
-        bundles,
-        warnings: situation.warnings,
+        bundles: shown.built,
+        ..Reply::text(crate::secrets::scrubbed(&text), exit::OK).warned(&shown.warnings)
     })
 }
 

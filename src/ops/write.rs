@@ -242,3 +242,78 @@ pub async fn audit_failure(memory: &Memory, mut entry: Entry, failure: Failure) 
         Err(f) => f,
     }
 }
+
+/// How far an apply goes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Bounds<'a> {
+    /// Stop after this migration.
+    pub stop_at: Option<&'a str>,
+    /// Let drift and failed runs through (failed ones are retried).
+    pub allow_drift: bool,
+    /// How long to wait for another run's lock (default: the
+    /// environment's `lock_timeout`).
+    pub lock_timeout: Option<std::time::Duration>,
+}
+
+/// `envgate apply` (and `envgate ci --command apply`): the gate first
+/// (mode, admins) before anything connects, then the pending migrations
+/// applied from the working tree, each with its ledger row, audited.
+pub async fn apply(
+    config: &Config,
+    memory: &Memory,
+    env: &EnvConfig,
+    bounds: Bounds<'_>,
+    output: Output,
+    progress: &mut dyn Progress,
+) -> Result<Reply, Failure> {
+    let entry = memory.entry("apply", Some(&env.name), "ok");
+    let access = gate(config, memory, env, &entry, &ConfigAt::Checkout).await?;
+    let target = super::environments::target(config, env)?;
+    let for_discovery = config.clone();
+    let d = super::environments::dialect(&target);
+    let discovery =
+        tokio::task::spawn_blocking(move || super::load::discover(&for_discovery, Some(d)))
+            .await
+            .map_err(|e| Failure::internal(e.to_string()))?
+            .map_err(Failure::usage)?;
+    let migrations = &discovery.migrations;
+    if let Some(t) = bounds.stop_at {
+        // An unknown version is a usage error, found before connecting.
+        crate::core::plan::plan(&crate::core::plan::PlanInput {
+            env: &env.name,
+            mode: env.mode,
+            dialect: d,
+            migrations,
+            ledger: &[],
+            stop_at: Some(t),
+            allow_drift: true,
+            only: None,
+            accepted: None,
+        })
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    let request = ApplyRequest {
+        env: &env.name,
+        migrations,
+        stop_at: bounds.stop_at,
+        allow_drift: bounds.allow_drift,
+        actor: &memory.actor,
+        release: None,
+        lock_timeout: bounds.lock_timeout.unwrap_or(env.lock_timeout),
+        only: None,
+        accepted: None,
+    };
+    let done = execute(
+        memory,
+        Destination {
+            env,
+            target: &target,
+        },
+        &access,
+        Operation::Apply(request),
+        entry,
+        progress,
+    )
+    .await?;
+    Ok(done.reply(output))
+}

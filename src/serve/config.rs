@@ -27,6 +27,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::jobs::remote::Credentials;
+
 /// The public API.
 pub const GITHUB_API: &str = "https://api.github.com";
 
@@ -133,79 +135,6 @@ impl std::fmt::Debug for GithubConfig {
             .field("api_url", &self.api_url)
             .field("config_path", &self.config_path)
             .finish()
-    }
-}
-
-/// Where environment URLs come from, per repository and environment.
-#[derive(Clone, Debug, Default)]
-pub struct Credentials {
-    pub dir: Option<PathBuf>,
-    pub env_prefix: String,
-}
-
-impl Credentials {
-    /// The URL of `env` for `owner/repo`: the environment variable
-    /// `<prefix>__<OWNER>__<REPO>__<ENV>` (upper case, each run of anything
-    /// but letters and digits as one `_`), else the file `<dir>/<owner>/<repo>/<env>.url`.
-    pub fn url(&self, owner: &str, repo: &str, env: &str) -> Result<String, String> {
-        let var = self.variable(owner, repo, env);
-        if let Ok(v) = std::env::var(&var)
-            && !v.trim().is_empty()
-        {
-            crate::secrets::register_source(&v);
-            return Ok(v.trim().to_owned());
-        }
-        if let Some(dir) = &self.dir {
-            let safe = |s: &str| !s.is_empty() && !s.contains(['/', '\\']) && s != ".." && s != ".";
-            // GitLab's owner is a namespace path: group/subgroup.
-            let safe_owner = owner.split('/').all(safe);
-            if safe_owner && safe(repo) && safe(env) {
-                let file = dir.join(owner).join(repo).join(format!("{env}.url"));
-                match std::fs::read_to_string(&file) {
-                    Ok(text) if !text.trim().is_empty() => {
-                        crate::secrets::register_source(&text);
-                        return Ok(text.trim().to_owned());
-                    }
-                    Ok(_) => return Err(format!("{} is empty", file.display())),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(format!("{}: {e}", file.display())),
-                }
-            }
-        }
-        Err(format!(
-            "no credentials for environment '{env}' of {owner}/{repo}: set {var}{}",
-            self.dir.as_ref().map_or(String::new(), |d| format!(
-                " or write {}",
-                d.join(owner)
-                    .join(repo)
-                    .join(format!("{env}.url"))
-                    .display()
-            ))
-        ))
-    }
-
-    pub fn variable(&self, owner: &str, repo: &str, env: &str) -> String {
-        // Runs of other characters become one `_`, so `__` only ever
-        // separates the parts: repository `a`, environment `b__c` and
-        // repository `a__b`, environment `c` cannot share a variable.
-        let part = |s: &str| -> String {
-            let mut out = String::new();
-            for c in s.chars() {
-                if c.is_ascii_alphanumeric() {
-                    out.push(c.to_ascii_uppercase());
-                } else if !out.ends_with('_') {
-                    out.push('_');
-                }
-            }
-            out.trim_matches('_').to_owned()
-        };
-        format!(
-            "{}__{}__{}__{}",
-            self.env_prefix,
-            part(owner),
-            part(repo),
-            part(env)
-        )
     }
 }
 

@@ -14,36 +14,108 @@ pub struct RepoRef {
     pub default_branch: String,
 }
 
-/// A job.
+/// Where a job happens: a GitHub repository (acting as an App
+/// installation) or a GitLab project.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Place {
+    #[serde(rename = "github")]
+    GitHub(RepoRef),
+    #[serde(rename = "gitlab")]
+    GitLab(GlProject),
+}
+
+/// The conversation a command was given in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct On {
+    /// The pull or merge request's number (GitLab: iid), or the issue's.
+    pub number: u64,
+    /// A pull or merge request, not an issue.
+    pub request: bool,
+}
+
+/// A job: what a delivery asks, forge-neutral (the job, not the forge,
+/// decides what runs: see `crate::jobs`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", try_from = "Stored")]
 pub enum Work {
-    /// The matrix for a commit: a check run, and for a pull request the
-    /// sticky comment.
+    /// The matrix for a commit: its check (a check run, a commit status),
+    /// and for a pull or merge request its sticky note.
     Matrix {
-        repo: RepoRef,
+        place: Place,
         sha: String,
-        pull: Option<u64>,
+        request: Option<u64>,
+        /// GitLab: the branch the commit status is for (it attaches it to
+        /// the first branch holding the commit otherwise).
+        branch: Option<String>,
     },
-    /// A release tag: bundles as release assets, progress on the release.
-    ReleaseTag { repo: RepoRef, tag: String },
-    /// GitLab: the matrix for a commit (a commit status), and for a merge
-    /// request the sticky note.
+    /// A release tag: its bundles published, its release notes.
+    ReleaseTag { place: Place, tag: String },
+    /// A chat-ops command in a comment (GitHub) or note (GitLab).
+    Command {
+        place: Place,
+        on: On,
+        /// The comment's or note's id.
+        comment: u64,
+        /// GitLab's user id (GitHub checks permissions by login).
+        user_id: u64,
+        login: String,
+        body: String,
+    },
+}
+
+/// A queued job as stored, in this version's shape or an earlier one's
+/// (with a variant per forge), so jobs queued before an upgrade still run.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Stored {
+    Matrix {
+        #[serde(default)]
+        place: Option<Place>,
+        #[serde(default)]
+        repo: Option<RepoRef>,
+        sha: String,
+        #[serde(default, alias = "pull")]
+        request: Option<u64>,
+        #[serde(default)]
+        branch: Option<String>,
+    },
+    ReleaseTag {
+        #[serde(default)]
+        place: Option<Place>,
+        #[serde(default)]
+        repo: Option<RepoRef>,
+        tag: String,
+    },
+    Command {
+        #[serde(default)]
+        place: Option<Place>,
+        #[serde(default)]
+        on: Option<On>,
+        #[serde(default)]
+        repo: Option<RepoRef>,
+        #[serde(default)]
+        issue: Option<u64>,
+        #[serde(default)]
+        pull: Option<bool>,
+        comment: u64,
+        #[serde(default)]
+        user_id: u64,
+        login: String,
+        body: String,
+    },
     GitLabMatrix {
         project: GlProject,
         sha: String,
         merge_request: Option<u64>,
-        /// The branch the commit status is for (GitLab attaches it to the
-        /// first branch holding the commit otherwise).
         #[serde(default)]
         branch: Option<String>,
     },
-    /// GitLab: a release tag's bundles, linked from its release.
-    GitLabTag { project: GlProject, tag: String },
-    /// GitLab: a chat-ops command in a merge request or issue note.
+    GitLabTag {
+        project: GlProject,
+        tag: String,
+    },
     GitLabNote {
         project: GlProject,
-        /// The merge request's iid (`merge_request: true`) or the issue's.
         merge_request: bool,
         iid: u64,
         note: u64,
@@ -51,15 +123,111 @@ pub enum Work {
         username: String,
         body: String,
     },
-    /// A chat-ops command in a comment.
-    Command {
-        repo: RepoRef,
-        issue: u64,
-        pull: bool,
-        comment: u64,
-        login: String,
-        body: String,
-    },
+}
+
+impl TryFrom<Stored> for Work {
+    type Error = String;
+
+    fn try_from(s: Stored) -> Result<Work, String> {
+        let place = |place: Option<Place>, repo: Option<RepoRef>| {
+            place
+                .or(repo.map(Place::GitHub))
+                .ok_or_else(|| "a queued job without its repository".to_owned())
+        };
+        Ok(match s {
+            Stored::Matrix {
+                place: p,
+                repo,
+                sha,
+                request,
+                branch,
+            } => Work::Matrix {
+                place: place(p, repo)?,
+                sha,
+                request,
+                branch,
+            },
+            Stored::ReleaseTag {
+                place: p,
+                repo,
+                tag,
+            } => Work::ReleaseTag {
+                place: place(p, repo)?,
+                tag,
+            },
+            Stored::Command {
+                place: p,
+                on,
+                repo,
+                issue,
+                pull,
+                comment,
+                user_id,
+                login,
+                body,
+            } => Work::Command {
+                place: place(p, repo)?,
+                on: match (on, issue) {
+                    (Some(on), _) => on,
+                    (None, Some(number)) => On {
+                        number,
+                        request: pull.unwrap_or(false),
+                    },
+                    (None, None) => return Err("a queued command without its thread".into()),
+                },
+                comment,
+                user_id,
+                login,
+                body,
+            },
+            Stored::GitLabMatrix {
+                project,
+                sha,
+                merge_request,
+                branch,
+            } => Work::Matrix {
+                place: Place::GitLab(project),
+                sha,
+                request: merge_request,
+                branch,
+            },
+            Stored::GitLabTag { project, tag } => Work::ReleaseTag {
+                place: Place::GitLab(project),
+                tag,
+            },
+            Stored::GitLabNote {
+                project,
+                merge_request,
+                iid,
+                note,
+                user_id,
+                username,
+                body,
+            } => Work::Command {
+                place: Place::GitLab(project),
+                on: On {
+                    number: iid,
+                    request: merge_request,
+                },
+                comment: note,
+                user_id,
+                login: username,
+                body,
+            },
+        })
+    }
+}
+
+impl Work {
+    /// Whether the job is for GitLab (else GitHub).
+    pub fn on_gitlab(&self) -> bool {
+        let place = match self {
+            Work::Matrix { place, .. }
+            | Work::ReleaseTag { place, .. }
+            | Work::Command { place, .. } => place,
+        };
+        matches!(place, Place::GitLab(_))
+    }
 }
 
 /// A GitLab project an event concerns.
@@ -192,9 +360,10 @@ pub fn classify(event: &str, body: &[u8]) -> Result<Option<Work>, String> {
                 return Ok(None);
             }
             repo(e.repository, e.installation).map(|repo| Work::Matrix {
-                repo,
+                place: Place::GitHub(repo),
                 sha: e.pull_request.head.sha,
-                pull: Some(e.pull_request.number),
+                request: Some(e.pull_request.number),
+                branch: None,
             })
         }
         "push" => {
@@ -207,14 +376,15 @@ pub fn classify(event: &str, body: &[u8]) -> Result<Option<Work>, String> {
             };
             if let Some(tag) = e.reference.strip_prefix("refs/tags/") {
                 Some(Work::ReleaseTag {
-                    repo,
+                    place: Place::GitHub(repo),
                     tag: tag.to_owned(),
                 })
             } else if e.reference == format!("refs/heads/{}", repo.default_branch) {
                 Some(Work::Matrix {
-                    repo,
+                    place: Place::GitHub(repo),
                     sha: e.after,
-                    pull: None,
+                    request: None,
+                    branch: None,
                 })
             } else {
                 None
@@ -226,7 +396,7 @@ pub fn classify(event: &str, body: &[u8]) -> Result<Option<Work>, String> {
                 return Ok(None);
             }
             repo(e.repository, e.installation).map(|repo| Work::ReleaseTag {
-                repo,
+                place: Place::GitHub(repo),
                 tag: e.reference,
             })
         }
@@ -236,7 +406,7 @@ pub fn classify(event: &str, body: &[u8]) -> Result<Option<Work>, String> {
                 return Ok(None);
             }
             repo(e.repository, e.installation).map(|repo| Work::ReleaseTag {
-                repo,
+                place: Place::GitHub(repo),
                 tag: e.release.tag_name,
             })
         }
@@ -252,10 +422,13 @@ pub fn classify(event: &str, body: &[u8]) -> Result<Option<Work>, String> {
                 return Ok(None);
             }
             repo(e.repository, e.installation).map(|repo| Work::Command {
-                repo,
-                issue: e.issue.number,
-                pull: e.issue.pull_request.is_some(),
+                place: Place::GitHub(repo),
+                on: On {
+                    number: e.issue.number,
+                    request: e.issue.pull_request.is_some(),
+                },
                 comment: e.comment.id,
+                user_id: 0,
                 login: e.comment.user.login,
                 body: text,
             })
@@ -375,10 +548,10 @@ pub fn classify_gitlab(event: &str, body: &[u8]) -> Result<Option<Work>, String>
             // A fork's branch is not the target project's: no ref then.
             let same_project = a.source_project_id == a.target_project_id;
             match (wanted, a.last_commit) {
-                (true, Some(c)) => Some(Work::GitLabMatrix {
-                    project: e.project.into(),
+                (true, Some(c)) => Some(Work::Matrix {
+                    place: Place::GitLab(e.project.into()),
                     sha: c.id,
-                    merge_request: Some(a.iid),
+                    request: Some(a.iid),
                     branch: a.source_branch.filter(|_| same_project),
                 }),
                 _ => None,
@@ -388,18 +561,18 @@ pub fn classify_gitlab(event: &str, body: &[u8]) -> Result<Option<Work>, String>
             let e: GlPushEvent = serde_json::from_slice(body).map_err(bad)?;
             let project: GlProject = e.project.into();
             (e.reference == format!("refs/heads/{}", project.default_branch) && !zero(&e.after))
-                .then_some(Work::GitLabMatrix {
+                .then_some(Work::Matrix {
                     branch: Some(project.default_branch.clone()),
-                    project,
+                    place: Place::GitLab(project),
                     sha: e.after,
-                    merge_request: None,
+                    request: None,
                 })
         }
         "Tag Push Hook" => {
             let e: GlPushEvent = serde_json::from_slice(body).map_err(bad)?;
             match e.reference.strip_prefix("refs/tags/") {
-                Some(tag) if !zero(&e.after) => Some(Work::GitLabTag {
-                    project: e.project.into(),
+                Some(tag) if !zero(&e.after) => Some(Work::ReleaseTag {
+                    place: Place::GitLab(e.project.into()),
                     tag: tag.to_owned(),
                 }),
                 _ => None,
@@ -420,13 +593,15 @@ pub fn classify_gitlab(event: &str, body: &[u8]) -> Result<Option<Work>, String>
                 ("Issue", _, Some(i)) => (false, i.iid),
                 _ => return Ok(None),
             };
-            Some(Work::GitLabNote {
-                project: e.project.into(),
-                merge_request,
-                iid,
-                note: a.id,
+            Some(Work::Command {
+                place: Place::GitLab(e.project.into()),
+                on: On {
+                    number: iid,
+                    request: merge_request,
+                },
+                comment: a.id,
                 user_id: e.user.id,
-                username: e.user.username,
+                login: e.user.username,
                 body: a.note,
             })
         }
@@ -435,4 +610,110 @@ pub fn classify_gitlab(event: &str, body: &[u8]) -> Result<Option<Work>, String>
             None
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo() -> RepoRef {
+        RepoRef {
+            installation: 7,
+            owner: "acme".into(),
+            name: "shop".into(),
+            default_branch: "main".into(),
+        }
+    }
+
+    fn project() -> GlProject {
+        GlProject {
+            id: 42,
+            path: "acme/shop".into(),
+            default_branch: "main".into(),
+        }
+    }
+
+    /// Jobs queued by an earlier version, one variant per forge, still run.
+    #[test]
+    fn jobs_queued_before_the_forge_neutral_shape_still_load() {
+        let r = r#"{"installation":7,"owner":"acme","name":"shop","default_branch":"main"}"#;
+        let p = r#"{"id":42,"path":"acme/shop","default_branch":"main"}"#;
+        let cases = [
+            (
+                format!(r#"{{"kind":"matrix","repo":{r},"sha":"abc","pull":2}}"#),
+                Work::Matrix {
+                    place: Place::GitHub(repo()),
+                    sha: "abc".into(),
+                    request: Some(2),
+                    branch: None,
+                },
+            ),
+            (
+                format!(r#"{{"kind":"release_tag","repo":{r},"tag":"v1"}}"#),
+                Work::ReleaseTag {
+                    place: Place::GitHub(repo()),
+                    tag: "v1".into(),
+                },
+            ),
+            (
+                format!(
+                    r#"{{"kind":"command","repo":{r},"issue":2,"pull":true,"comment":9,"login":"alice","body":"/status"}}"#
+                ),
+                Work::Command {
+                    place: Place::GitHub(repo()),
+                    on: On {
+                        number: 2,
+                        request: true,
+                    },
+                    comment: 9,
+                    user_id: 0,
+                    login: "alice".into(),
+                    body: "/status".into(),
+                },
+            ),
+            (
+                format!(
+                    r#"{{"kind":"git_lab_matrix","project":{p},"sha":"abc","merge_request":3,"branch":"feature"}}"#
+                ),
+                Work::Matrix {
+                    place: Place::GitLab(project()),
+                    sha: "abc".into(),
+                    request: Some(3),
+                    branch: Some("feature".into()),
+                },
+            ),
+            (
+                format!(r#"{{"kind":"git_lab_tag","project":{p},"tag":"v1"}}"#),
+                Work::ReleaseTag {
+                    place: Place::GitLab(project()),
+                    tag: "v1".into(),
+                },
+            ),
+            (
+                format!(
+                    r#"{{"kind":"git_lab_note","project":{p},"merge_request":false,"iid":5,"note":11,"user_id":8,"username":"bob","body":"/help"}}"#
+                ),
+                Work::Command {
+                    place: Place::GitLab(project()),
+                    on: On {
+                        number: 5,
+                        request: false,
+                    },
+                    comment: 11,
+                    user_id: 8,
+                    login: "bob".into(),
+                    body: "/help".into(),
+                },
+            ),
+        ];
+        for (stored, want) in cases {
+            let got: Work =
+                serde_json::from_str(&stored).unwrap_or_else(|e| panic!("{stored}: {e}"));
+            assert_eq!(got, want, "{stored}");
+            // And today's shape round-trips.
+            let again: Work = serde_json::from_str(&serde_json::to_string(&want).unwrap()).unwrap();
+            assert_eq!(again, want);
+        }
+        assert!(serde_json::from_str::<Work>(r#"{"kind":"matrix","sha":"abc"}"#).is_err());
+    }
 }

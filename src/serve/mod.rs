@@ -8,16 +8,14 @@
 //! connection) take jobs from the queue — on PostgreSQL with `SKIP LOCKED`,
 //! so several replicas share the work — and retry with backoff.
 
-pub mod chat;
 pub mod config;
 pub mod event;
-mod gitlab_jobs;
-pub mod jobs;
-pub mod remote;
+pub mod worker;
 
 use crate::control::ControlStore;
 use crate::core::webhook;
 use crate::forge::github::GitHub;
+use crate::jobs::JobError;
 use crate::metrics::Metrics;
 use crate::queue::{Enqueued, NewJob};
 use axum::Router;
@@ -83,7 +81,7 @@ pub struct Shared {
     pub gitlab: Option<crate::forge::gitlab::GitLab>,
     pub metrics: Arc<Metrics>,
     /// Blobs by id, for every worker (a blob never changes).
-    pub blobs: remote::BlobCache,
+    pub blobs: crate::jobs::remote::BlobCache,
 }
 
 enum Intake {
@@ -129,7 +127,7 @@ pub fn run(cfg: ServeConfig) -> Result<(), String> {
         github,
         gitlab,
         metrics,
-        blobs: remote::BlobCache::default(),
+        blobs: crate::jobs::remote::BlobCache::default(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -540,7 +538,7 @@ async fn work(
     mut stop: watch::Receiver<bool>,
     reports_depth: bool,
 ) {
-    let mut worker = jobs::Worker {
+    let mut worker = worker::Worker {
         shared: shared.clone(),
         store: None,
         name: name.clone(),
@@ -619,11 +617,11 @@ async fn work(
                     .await
                 {
                     Ok(r) => r,
-                    Err(_) => Err(jobs::JobError::Permanent(
-                        "envgate failed on this job (a bug; see the log)".into(),
+                    Err(_) => Err(JobError::Bug(
+                        "envgate failed on this job (it panicked; see the log)".into(),
                     )),
                 },
-                Err(e) => Err(jobs::JobError::Permanent(format!("unreadable job: {e}"))),
+                Err(e) => Err(JobError::Bug(format!("unreadable job: {e}"))),
             }
         }
         .instrument(span.clone());
@@ -650,13 +648,23 @@ async fn work(
         }
         let (label, result) = match &outcome {
             Ok(()) => ("done", store.finish(&job, &name, now_ms()).await),
-            Err(jobs::JobError::Transient(msg, after)) if job.attempts < MAX_ATTEMPTS => {
+            Err(JobError::Transient(msg, after)) if job.attempts < MAX_ATTEMPTS => {
                 let wait = (*after).max(backoff(job.attempts));
                 tracing::warn!("will retry in {}s: {msg}", wait.as_secs());
                 let at = now_ms() + wait.as_millis() as i64;
                 (
                     "retried",
                     store.give_back(&job, &name, Some(at), msg, now_ms()).await,
+                )
+            }
+            // The user's to fix: said where they look, not retried.
+            Err(e @ JobError::User(_)) => {
+                tracing::warn!("failed: {e}");
+                (
+                    "failed",
+                    store
+                        .give_back(&job, &name, None, &e.to_string(), now_ms())
+                        .await,
                 )
             }
             Err(e) => {

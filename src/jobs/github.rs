@@ -1,0 +1,219 @@
+//! The jobs' forge traits on GitHub: the check run of a commit
+//! ([`CheckRun`]), release assets and notes ([`Release`]), and chat-ops in
+//! pull request and issue comments ([`GitHubChat`]). A repository's content
+//! ([`super::remote::RepoApi`]) and a pull request's conversation
+//! ([`crate::forge::Thread`]) are implemented beside them.
+
+use super::command::{Chat, attached, collapsed};
+use super::release::{BundleFile, Publisher, files, replace_section};
+use super::review::{BODY_LIMIT, Checks, Summary, Unread, fit};
+use crate::core::bundle::Bundle;
+use crate::forge::ApiError;
+use crate::forge::github::{self, Repo};
+use serde_json::json;
+use tokio::sync::Mutex;
+
+/// GitHub takes 50 annotations per request.
+const ANNOTATIONS_PER_REQUEST: usize = 50;
+
+/// The `envgate` check run of a commit.
+pub struct CheckRun<'a> {
+    pub repo: &'a Repo<'a>,
+    pub sha: &'a str,
+    id: Mutex<Option<u64>>,
+}
+
+impl<'a> CheckRun<'a> {
+    pub fn new(repo: &'a Repo<'a>, sha: &'a str) -> CheckRun<'a> {
+        CheckRun {
+            repo,
+            sha,
+            id: Mutex::new(None),
+        }
+    }
+
+    async fn id(&self) -> Result<u64, ApiError> {
+        let mut id = self.id.lock().await;
+        if let Some(id) = *id {
+            return Ok(id);
+        }
+        let new = self.repo.start_check_run(self.sha, "envgate").await?;
+        *id = Some(new);
+        Ok(new)
+    }
+}
+
+impl Checks for CheckRun<'_> {
+    async fn started(&self) -> Result<(), ApiError> {
+        self.id().await.map(|_| ())
+    }
+
+    async fn finished(&self, summary: &Summary) -> Result<(), ApiError> {
+        let id = self.id().await?;
+        let (title, markdown) = (&summary.title, fit(&summary.markdown, BODY_LIMIT));
+        let annotations = &summary.annotations;
+        let (first, rest) = annotations.split_at(annotations.len().min(ANNOTATIONS_PER_REQUEST));
+        self.repo
+            .complete_check_run(
+                id,
+                summary.conclusion.as_str(),
+                &json!({"title": title, "summary": markdown, "annotations": first}),
+            )
+            .await?;
+        for chunk in rest.chunks(ANNOTATIONS_PER_REQUEST) {
+            self.repo
+                .annotate_check_run(
+                    id,
+                    &json!({"title": title, "summary": markdown, "annotations": chunk}),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn failed(&self, why: &Unread) -> Result<(), ApiError> {
+        let id = self.id().await?;
+        let (title, text) = match why {
+            Unread::Config(e) => ("envgate.toml is not valid", e),
+            Unread::Migrations(e) => ("envgate could not read the migrations", e),
+        };
+        let output = json!({
+            "title": title,
+            "summary": format!("```\n{}\n```", text.replace("```", "'''")),
+        });
+        self.repo.complete_check_run(id, "failure", &output).await
+    }
+}
+
+/// A tag's release: assets, and envgate's section of its notes.
+pub struct Release<'a> {
+    pub repo: &'a Repo<'a>,
+    /// Create a missing release as a draft.
+    pub draft: bool,
+    release: Mutex<Option<github::Release>>,
+}
+
+impl<'a> Release<'a> {
+    pub fn new(repo: &'a Repo<'a>, draft: bool) -> Release<'a> {
+        Release {
+            repo,
+            draft,
+            release: Mutex::new(None),
+        }
+    }
+
+    /// The tag's release, found or created once.
+    async fn get(&self, tag: &str) -> Result<github::Release, ApiError> {
+        let mut r = self.release.lock().await;
+        if let Some(r) = &*r {
+            return Ok(r.clone());
+        }
+        let found = self.repo.release_for(tag, self.draft).await?;
+        *r = Some(found.clone());
+        Ok(found)
+    }
+}
+
+/// A bundle's files as GitHub's asset upload takes them.
+fn assets_of(b: &Bundle) -> Vec<(String, &'static str, Vec<u8>)> {
+    files(b)
+        .into_iter()
+        .map(|f| (f.name, f.content_type, f.bytes))
+        .collect()
+}
+
+impl Publisher for Release<'_> {
+    async fn publish(
+        &self,
+        tag: &str,
+        files: Vec<BundleFile>,
+    ) -> Result<Vec<(String, Option<String>)>, ApiError> {
+        let release = self.get(tag).await?;
+        let files = files
+            .into_iter()
+            .map(|f| (f.name, f.content_type, f.bytes))
+            .collect();
+        Ok(self
+            .repo
+            .put_bundle(&release, files)
+            .await?
+            .into_iter()
+            .map(|a| (a.name, a.browser_download_url))
+            .collect())
+    }
+
+    async fn notes(&self, tag: &str, section: &str) -> Result<(), ApiError> {
+        let release = self.get(tag).await?;
+        let body = replace_section(release.body.as_deref().unwrap_or(""), section);
+        if release.body.as_deref() != Some(body.as_str()) {
+            self.repo.update_release_body(release.id, &body).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A comment on a GitHub pull request or issue.
+pub struct GitHubChat<'a> {
+    pub repo: Repo<'a>,
+    pub issue: u64,
+    pub comment: u64,
+    pub default_branch: &'a str,
+}
+
+impl<'a> Chat for GitHubChat<'a> {
+    type Repo = Repo<'a>;
+
+    fn repo(&self) -> &Repo<'a> {
+        &self.repo
+    }
+
+    fn place(&self) -> String {
+        format!("{}/{}", self.repo.owner, self.repo.name)
+    }
+
+    fn default_branch(&self) -> &str {
+        self.default_branch
+    }
+
+    async fn seen(&self) -> Result<(), ApiError> {
+        self.repo.react(self.comment, "eyes").await
+    }
+
+    async fn reply(&self, text: &str) -> Result<(), ApiError> {
+        self.repo.create_comment(self.issue, text).await.map(|_| ())
+    }
+
+    async fn write_refusal(&self, login: &str) -> Result<Option<String>, ApiError> {
+        let permission = self.repo.permission(login).await?;
+        Ok((!matches!(permission.as_str(), "admin" | "write" | "maintain")).then(|| {
+            format!(
+                "{login} has {permission} access to {}; promoting and rolling back need write access",
+                self.place()
+            )
+        }))
+    }
+
+    async fn member_of(&self, login: &str, team: &str) -> Result<bool, ApiError> {
+        match team.split_once('/') {
+            Some((org, slug)) => self.repo.in_team(org, slug, login).await,
+            None => Ok(false),
+        }
+    }
+
+    /// Attaches the bundle to the tag's release when there is one (links
+    /// in the reply), else shows it collapsed.
+    async fn deliver(&self, tag: &str, b: &Bundle) -> Result<String, ApiError> {
+        let Some(rel) = self.repo.release_by_tag(tag).await? else {
+            return Ok(collapsed(b));
+        };
+        let assets = self.repo.put_bundle(&rel, assets_of(b)).await?;
+        let links: Vec<String> = assets
+            .into_iter()
+            .map(|a| match a.browser_download_url {
+                Some(url) => format!("[`{}`]({url})", a.name),
+                None => format!("`{}`", a.name),
+            })
+            .collect();
+        Ok(attached(tag, &links, b))
+    }
+}

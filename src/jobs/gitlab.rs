@@ -1,0 +1,155 @@
+//! The jobs' forge traits on GitLab: the commit status `envgate`
+//! ([`CommitStatus`]), generic packages linked from a release ([`Release`]),
+//! and chat-ops in merge request and issue notes ([`GitLabChat`]).
+
+use super::command::{Chat, attached, collapsed};
+use super::release::{BundleFile, Publisher, files};
+use super::review::{Checks, Summary, Unread};
+use crate::core::bundle::Bundle;
+use crate::core::check::Conclusion;
+use crate::forge::{ApiError, gitlab};
+
+/// The commit status envgate keeps.
+const STATUS: &str = "envgate";
+
+/// The `envgate` commit status of a commit, on a branch (GitLab attaches
+/// it to the first branch holding the commit otherwise).
+pub struct CommitStatus<'a> {
+    pub project: &'a gitlab::Project<'a>,
+    pub sha: &'a str,
+    pub branch: Option<&'a str>,
+}
+
+impl CommitStatus<'_> {
+    /// The status is a convenience: GitLab refusing it (a fork's commit it
+    /// knows no branch for) must not cost the note.
+    async fn set(&self, state: &str, description: &str) -> Result<(), ApiError> {
+        match self
+            .project
+            .set_status(self.sha, self.branch, STATUS, state, description)
+            .await
+        {
+            Err(e @ ApiError::Transient { .. }) => Err(e),
+            Err(e) => {
+                tracing::warn!("commit status not set: {e}");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+}
+
+impl Checks for CommitStatus<'_> {
+    async fn started(&self) -> Result<(), ApiError> {
+        self.set("running", "reading every environment").await
+    }
+
+    async fn finished(&self, summary: &Summary) -> Result<(), ApiError> {
+        // GitLab has no neutral state: pending alone is not a failure.
+        let state = match summary.conclusion {
+            Conclusion::Failure => "failed",
+            Conclusion::Success | Conclusion::Neutral => "success",
+        };
+        self.set(state, &summary.title).await
+    }
+
+    async fn failed(&self, why: &Unread) -> Result<(), ApiError> {
+        let text = match why {
+            Unread::Config(e) => format!("envgate.toml is not valid: {e}"),
+            Unread::Migrations(e) => format!("cannot read the migrations: {e}"),
+        };
+        self.set("failed", &text).await
+    }
+}
+
+/// A tag's release: the generic package `envgate/<tag>`, linked from it.
+pub struct Release<'a> {
+    pub project: &'a gitlab::Project<'a>,
+}
+
+impl Publisher for Release<'_> {
+    async fn publish(
+        &self,
+        tag: &str,
+        files: Vec<BundleFile>,
+    ) -> Result<Vec<(String, Option<String>)>, ApiError> {
+        let files = files.into_iter().map(|f| (f.name, f.bytes)).collect();
+        Ok(self
+            .project
+            .attach(tag, files)
+            .await?
+            .into_iter()
+            .map(|(name, url)| (name, Some(url)))
+            .collect())
+    }
+
+    /// GitLab's release notes are the team's: envgate keeps no section there.
+    async fn notes(&self, _tag: &str, _section: &str) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
+/// A note on a GitLab merge request or issue.
+pub struct GitLabChat<'a> {
+    pub project: gitlab::Project<'a>,
+    pub on: gitlab::Noteable,
+    pub note: u64,
+    pub user_id: u64,
+    pub default_branch: &'a str,
+}
+
+impl<'a> Chat for GitLabChat<'a> {
+    type Repo = gitlab::Project<'a>;
+
+    fn repo(&self) -> &gitlab::Project<'a> {
+        &self.project
+    }
+
+    fn place(&self) -> String {
+        self.project.path.clone()
+    }
+
+    fn default_branch(&self) -> &str {
+        self.default_branch
+    }
+
+    async fn seen(&self) -> Result<(), ApiError> {
+        self.project.award(self.on, self.note, "eyes").await
+    }
+
+    async fn reply(&self, text: &str) -> Result<(), ApiError> {
+        self.project.note_on(self.on, text).await
+    }
+
+    async fn write_refusal(&self, login: &str) -> Result<Option<String>, ApiError> {
+        let level = self.project.access_level(self.user_id).await?;
+        Ok((level < gitlab::DEVELOPER).then(|| {
+            format!(
+                "{login} has access level {level} on {}; promoting and rolling back need Developer (30) or above",
+                self.place()
+            )
+        }))
+    }
+
+    async fn member_of(&self, _login: &str, group: &str) -> Result<bool, ApiError> {
+        self.project.in_group(group, self.user_id).await
+    }
+
+    /// Uploads the bundle as the generic package `envgate/<tag>`, linked
+    /// from the tag's release when the tag exists; else shows it
+    /// collapsed.
+    async fn deliver(&self, tag: &str, b: &Bundle) -> Result<String, ApiError> {
+        if !self.project.tag_exists(tag).await? {
+            return Ok(collapsed(b));
+        }
+        let files = files(b).into_iter().map(|f| (f.name, f.bytes)).collect();
+        let links: Vec<String> = self
+            .project
+            .attach(tag, files)
+            .await?
+            .into_iter()
+            .map(|(name, url)| format!("[`{name}`]({url})"))
+            .collect();
+        Ok(attached(tag, &links, b))
+    }
+}

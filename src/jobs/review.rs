@@ -1,0 +1,432 @@
+//! The matrix of a commit, the same from the bot and from `envgate ci`:
+//! the check's conclusion, title, Markdown matrix and annotations (reported
+//! by [`Checks`]: a GitHub check run, a GitLab commit status, nothing in a
+//! CI job), and for a pull or merge request one sticky note (the request's
+//! own migrations, where they stand, and the bundle the first export_only
+//! environment would receive), edited in place, never repeated.
+//!
+//! ```text
+//! run: observe ─ summary ─ Checks::finished ─ request's files ─ note ─ sticky
+//! ```
+
+use super::remote::RepoApi;
+use super::{Context, JobError, locked};
+use crate::config::Config;
+use crate::core::check::{self, Conclusion};
+use crate::core::matrix::Matrix;
+use crate::core::mode::Mode;
+use crate::core::plan::{self, Direction, PlanInput};
+use crate::forge::{ApiError, Stuck, Thread, sticky};
+use crate::ops::memory::{Memory, Remembered};
+use crate::ops::observe::Observation;
+use crate::ops::world::{Reach, World};
+use crate::render;
+use serde::Serialize;
+use std::collections::HashSet;
+
+/// The hidden marker that finds envgate's comment on a pull or merge
+/// request.
+pub const PR_MARKER: &str = "<!-- envgate:pr -->";
+/// GitHub's limit on a comment body and a check run's summary (GitLab's
+/// is larger).
+pub const BODY_LIMIT: usize = 65_000;
+
+/// A matrix, summed up for a check run or a commit status.
+pub struct Summary {
+    pub conclusion: Conclusion,
+    pub title: String,
+    /// The matrix in Markdown, credentials masked.
+    pub markdown: String,
+    pub annotations: Vec<check::Annotation>,
+}
+
+pub fn summary(world: &World<'_>, m: &Matrix<'_>) -> Summary {
+    let notes = crate::config::mode_notes(&world.envs);
+    Summary {
+        conclusion: check::conclusion(m),
+        title: check::title(m),
+        markdown: crate::secrets::scrubbed(&render::status_markdown(&world.envs, m, &notes)),
+        annotations: check::annotations(m),
+    }
+}
+
+#[derive(Serialize)]
+struct EnvView<'a> {
+    name: &'a str,
+    mode: Mode,
+}
+
+#[derive(Serialize)]
+struct NewRow {
+    label: String,
+    states: Vec<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Preview {
+    env: String,
+    file: String,
+    sql: String,
+    fence: String,
+}
+
+#[derive(Serialize)]
+struct View<'a> {
+    marker: &'a str,
+    title: String,
+    sha: &'a str,
+    envs: Vec<EnvView<'a>>,
+    new: Vec<NewRow>,
+    preview: Option<Preview>,
+    preview_note: Option<String>,
+    matrix: String,
+}
+
+/// The sticky comment's body. `added` holds the paths the request adds;
+/// `actor` is who the preview bundle would be built by.
+pub fn pr_comment(
+    world: &World<'_>,
+    m: &Matrix<'_>,
+    remembered: &Remembered,
+    added: &HashSet<String>,
+    sha: &str,
+    actor: &str,
+) -> String {
+    let s = summary(world, m);
+    let ids: HashSet<String> = world
+        .discovery
+        .migrations
+        .iter()
+        .filter(|x| added.contains(&x.up.path))
+        .map(|x| x.id().to_owned())
+        .collect();
+    let new: Vec<NewRow> = m
+        .rows
+        .iter()
+        .enumerate()
+        .filter(|(_, row)| ids.contains(row.version))
+        .map(|(i, row)| NewRow {
+            label: format!("{}_{}", row.version, row.name),
+            states: m.cells(i).iter().map(|c| c.state.as_str()).collect(),
+        })
+        .collect();
+    let (mut preview, mut preview_note) = (None, None);
+    if let Some(e) = world
+        .envs
+        .iter()
+        .position(|env| env.mode == Mode::ExportOnly)
+        && !ids.is_empty()
+    {
+        let env = world.envs[e];
+        match (&world.ledgers[e], &world.targets[e]) {
+            (Ok(ledger), Ok(target)) => {
+                let dialect = crate::ops::environments::dialect(target);
+                let p = plan::plan(&PlanInput {
+                    env: &env.name,
+                    mode: env.mode,
+                    dialect,
+                    migrations: &world.discovery.migrations,
+                    ledger,
+                    stop_at: None,
+                    allow_drift: true,
+                    only: Some(&ids),
+                    accepted: remembered.accepted[e].as_ref(),
+                });
+                if let Ok(p) = p
+                    && !p.steps.is_empty()
+                {
+                    let b = crate::ops::export::build(env, &p, Direction::Up, dialect, None, actor);
+                    let sql = fit(&crate::secrets::scrubbed(&b.sql), BODY_LIMIT / 2);
+                    preview = Some(Preview {
+                        env: env.name.clone(),
+                        file: format!("{}.sql", b.stem),
+                        fence: fence_for(&sql),
+                        sql,
+                    });
+                }
+            }
+            (Err(err), _) => {
+                preview_note = Some(format!(
+                    "No bundle preview: {} could not be read ({err}).",
+                    env.name
+                ));
+            }
+            _ => {}
+        }
+    }
+    let body = render::pr_comment(&View {
+        marker: PR_MARKER,
+        title: s.title,
+        sha,
+        envs: world
+            .envs
+            .iter()
+            .map(|e| EnvView {
+                name: &e.name,
+                mode: e.mode,
+            })
+            .collect(),
+        new,
+        preview,
+        preview_note,
+        matrix: fit(&s.markdown, BODY_LIMIT / 2),
+    });
+    crate::secrets::scrubbed(&fit(&body, BODY_LIMIT))
+}
+
+/// Where a commit's result shows: a GitHub check run, a GitLab commit
+/// status; nothing for `envgate ci` (the job itself is the check).
+#[allow(async_fn_in_trait)]
+pub trait Checks {
+    /// The matrix is being read.
+    async fn started(&self) -> Result<(), ApiError>;
+    async fn finished(&self, summary: &Summary) -> Result<(), ApiError>;
+    /// The matrix could not be read.
+    async fn failed(&self, why: &Unread) -> Result<(), ApiError>;
+}
+
+/// Why a commit's matrix could not be read.
+#[derive(Clone, Debug)]
+pub enum Unread {
+    /// envgate.toml does not parse.
+    Config(String),
+    /// The migrations (or another part of the repository) could not be read.
+    Migrations(String),
+}
+
+/// No checks: `envgate ci`.
+pub struct NoChecks;
+
+impl Checks for NoChecks {
+    async fn started(&self) -> Result<(), ApiError> {
+        Ok(())
+    }
+    async fn finished(&self, _: &Summary) -> Result<(), ApiError> {
+        Ok(())
+    }
+    async fn failed(&self, _: &Unread) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
+/// A pull or merge request to keep the note of.
+pub struct Request<'a, T> {
+    /// Its conversation; None when there is no token to read it with.
+    pub thread: Option<&'a T>,
+    /// The control store's lock that keeps two runs from writing the note
+    /// at once (the bot's queue keeps these); None: no lock.
+    pub key: Option<String>,
+    /// Why the note is not to be kept (`envgate ci` on a fork, say).
+    pub skip: Option<String>,
+}
+
+/// What became of the sticky note.
+#[derive(Debug)]
+pub enum Kept {
+    Note(Stuck),
+    /// Not attempted, and why.
+    Skipped(String),
+    /// The forge refused it.
+    Failed(ApiError),
+}
+
+/// A reviewed commit.
+pub struct Reviewed<X> {
+    pub summary: Summary,
+    /// The request's note: its body and what became of it.
+    pub note: Option<(String, Kept)>,
+    /// What the caller's `extra` made of the matrix.
+    pub extra: X,
+    pub warnings: Vec<String>,
+}
+
+/// Reviews a commit: observes the environments through `reach`, reports
+/// the summary to `checks`, and for a request keeps its sticky note (under
+/// the control store's lock `request.key`). `extra` reads the matrix for
+/// the caller (a table, the JSON, a tally). A failure to read the matrix is
+/// reported to `checks` and returned.
+#[allow(clippy::too_many_arguments)]
+pub async fn run<C: Checks, T: Thread, X>(
+    config: &Config,
+    memory: &Memory,
+    reach: &impl Reach,
+    checks: &C,
+    sha: &str,
+    request: Option<Request<'_, T>>,
+    holder: &str,
+    extra: impl FnOnce(&Observation<'_>, &Matrix<'_>) -> X,
+) -> Result<Reviewed<X>, JobError> {
+    let observed = Observation::status(
+        config,
+        memory,
+        reach,
+        config.environments.iter().collect(),
+        |obs, m| (summary(&obs.world, m), extra(obs, m)),
+    )
+    .await;
+    let (obs, (summary, extra)) = match observed {
+        Ok(o) => o,
+        Err(f) => {
+            checks
+                .failed(&Unread::Migrations(f.message.clone()))
+                .await?;
+            return Err(JobError::from(f));
+        }
+    };
+    checks.finished(&summary).await?;
+    let mut warnings = obs.warnings.clone();
+    let note = match request {
+        None => None,
+        Some(r) => Some(keep_note(&obs, memory, r, sha, holder, &mut warnings).await?),
+    };
+    Ok(Reviewed {
+        summary,
+        note,
+        extra,
+        warnings,
+    })
+}
+
+/// The bot's job for a commit: envgate.toml at it (none: nothing to do),
+/// the check started, the review reported on it, and for a request its
+/// sticky note.
+pub async fn commit<R: RepoApi, C: Checks, T: Thread>(
+    ctx: &Context<'_>,
+    repo: &R,
+    checks: &C,
+    sha: &str,
+    request: Option<Request<'_, T>>,
+) -> Result<(), JobError> {
+    let Some(config) = ctx.config_at(repo, sha).await? else {
+        let (owner, name) = repo.owner_name();
+        tracing::info!(repo = %format!("{owner}/{name}"), "no envgate.toml: nothing to do");
+        return Ok(());
+    };
+    checks.started().await?;
+    let config = match config {
+        Ok(c) => c,
+        Err(e) => {
+            checks.failed(&Unread::Config(e)).await?;
+            return Ok(());
+        }
+    };
+    let remote = ctx.remote(repo, sha);
+    let reviewed = match run(
+        &config,
+        ctx.memory,
+        &remote,
+        checks,
+        sha,
+        request,
+        ctx.holder,
+        |_, _| (),
+    )
+    .await
+    {
+        Ok(r) => r,
+        // Said on the check: the repository's to fix.
+        Err(JobError::User(_)) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for w in &reviewed.warnings {
+        tracing::warn!("{w}");
+    }
+    match reviewed.note {
+        Some((_, Kept::Failed(e))) => Err(JobError::from(e)),
+        Some((_, Kept::Note(Stuck::Superseded(head)))) => {
+            tracing::info!(%head, "a newer commit is there: its job writes the note");
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The request's note: its body (singling out the files the request adds,
+/// when the thread can say them) and, unless skipped, the sticky note kept.
+async fn keep_note<T: Thread>(
+    obs: &Observation<'_>,
+    memory: &Memory,
+    r: Request<'_, T>,
+    sha: &str,
+    holder: &str,
+    warnings: &mut Vec<String>,
+) -> Result<(String, Kept), JobError> {
+    let added = match r.thread {
+        Some(t) => match t.added().await {
+            Ok(a) => a,
+            Err(e @ ApiError::Transient { .. }) => return Err(JobError::from(e)),
+            Err(e) => {
+                warnings.push(format!(
+                    "cannot list the request's files ({e}); its new migrations are not singled out"
+                ));
+                HashSet::new()
+            }
+        },
+        None => HashSet::new(),
+    };
+    let m = obs.matrix(&obs.world.discovery.migrations);
+    let body = pr_comment(&obs.world, &m, &obs.remembered, &added, sha, &memory.actor);
+    let kept = match (r.skip, r.thread) {
+        (Some(why), _) => Kept::Skipped(why),
+        (None, None) => Kept::Skipped("no token to write it with".to_owned()),
+        (None, Some(t)) => {
+            let keep = async {
+                Ok(match sticky(t, PR_MARKER, sha, &body).await {
+                    Ok(s) => Kept::Note(s),
+                    Err(e @ ApiError::Transient { .. }) => return Err(JobError::from(e)),
+                    Err(e) => Kept::Failed(e),
+                })
+            };
+            match &r.key {
+                Some(key) => locked(memory, holder, key, keep).await?,
+                None => keep.await?,
+            }
+        }
+    };
+    Ok((body, kept))
+}
+
+/// A code fence longer than any run of backticks in `text`.
+pub fn fence_for(text: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        if c == '`' {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    "`".repeat((longest + 1).max(3))
+}
+
+/// Cuts text to at most `limit` bytes at a line boundary, saying so.
+pub fn fit(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let note = "\n\n… (cut: too long to show here; `envgate status` shows all of it)\n";
+    let mut end = limit.saturating_sub(note.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = text[..end].rfind('\n').unwrap_or(end);
+    format!("{}{note}", &text[..cut])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fences_and_fitting() {
+        assert_eq!(fence_for("SELECT 1"), "```");
+        assert_eq!(fence_for("-- ```` four"), "`````");
+        let long = "line\n".repeat(1000);
+        let cut = fit(&long, 200);
+        assert!(cut.len() <= 200, "{}", cut.len());
+        assert!(cut.ends_with("shows all of it)\n"));
+        assert_eq!(fit("short", 200), "short");
+    }
+}

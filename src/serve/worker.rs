@@ -1,0 +1,185 @@
+//! A worker's side of the bot: a job taken from the queue is turned into
+//! the forge's adapters (a GitHub repository with its check run, release
+//! and comment; a GitLab project with its commit status, release and note)
+//! and handed to the forge-neutral job in `crate::jobs` that runs it.
+
+use super::Shared;
+use super::event::{GlProject, On, Place, RepoRef, Work};
+use crate::control::ControlStore;
+use crate::forge::github::Repo;
+use crate::forge::gitlab;
+use crate::jobs::review::Request;
+use crate::jobs::{self, Context, JobError, command, release, review};
+use crate::ops::memory::Memory;
+use std::time::Duration;
+
+/// The actor the bot's own reads are recorded as.
+pub const BOT: &str = "envgate[bot]";
+
+/// A worker: its own control-store connection.
+pub struct Worker {
+    pub shared: std::sync::Arc<Shared>,
+    pub store: Option<ControlStore>,
+    pub name: String,
+}
+
+impl Worker {
+    /// Runs one job.
+    pub async fn run(&mut self, work: &Work) -> Result<(), JobError> {
+        let store = self.store.take().ok_or_else(|| {
+            JobError::Transient(
+                "the control store is not open".into(),
+                Duration::from_secs(5),
+            )
+        })?;
+        let configured = if work.on_gitlab() {
+            self.shared.gitlab.is_some()
+        } else {
+            self.shared.github.is_some()
+        };
+        if !configured {
+            self.store = Some(store);
+            return Err(JobError::User(format!(
+                "{} is not configured here (serve.toml)",
+                if work.on_gitlab() { "GitLab" } else { "GitHub" }
+            )));
+        }
+        let actor = match work {
+            Work::Command { login, .. } => login.clone(),
+            _ => BOT.to_owned(),
+        };
+        let memory = Memory::with_store(store, actor);
+        let result = self.dispatch(&memory, work).await;
+        self.store = memory.into_store();
+        result
+    }
+
+    fn context<'a>(&'a self, memory: &'a Memory) -> Context<'a> {
+        Context {
+            memory,
+            config_path: &self.shared.cfg.config_path,
+            credentials: &self.shared.cfg.credentials,
+            blobs: &self.shared.blobs,
+            holder: &self.name,
+            draft_releases: self
+                .shared
+                .cfg
+                .github
+                .as_ref()
+                .is_some_and(|g| g.draft_releases),
+        }
+    }
+
+    fn repo<'a>(&'a self, r: &'a RepoRef) -> Repo<'a> {
+        self.shared
+            .github
+            .as_ref()
+            .expect("GitHub jobs are checked for a GitHub client first")
+            .repo(r.installation, &r.owner, &r.name)
+    }
+
+    fn project<'a>(&'a self, p: &'a GlProject) -> gitlab::Project<'a> {
+        self.shared
+            .gitlab
+            .as_ref()
+            .expect("GitLab jobs are checked for a GitLab client first")
+            .project_at(&p.id.to_string(), &p.path)
+    }
+
+    async fn dispatch(&self, memory: &Memory, work: &Work) -> Result<(), JobError> {
+        let ctx = self.context(memory);
+        match work {
+            Work::Matrix {
+                place: Place::GitHub(r),
+                sha,
+                request,
+                ..
+            } => {
+                let repo = self.repo(r);
+                let checks = jobs::github::CheckRun::new(&repo, sha);
+                let thread = request.map(|n| (n, repo.thread(n)));
+                let request = thread.as_ref().map(|(n, t)| Request {
+                    thread: Some(t),
+                    key: Some(format!("comment:{}/{}#{n}", r.owner, r.name)),
+                    skip: None,
+                });
+                review::commit(&ctx, &repo, &checks, sha, request).await
+            }
+            Work::Matrix {
+                place: Place::GitLab(p),
+                sha,
+                request,
+                branch,
+            } => {
+                let project = self.project(p);
+                let checks = jobs::gitlab::CommitStatus {
+                    project: &project,
+                    sha,
+                    branch: branch.as_deref(),
+                };
+                let thread = request.map(|iid| (iid, project.thread(iid)));
+                let request = thread.as_ref().map(|(iid, t)| Request {
+                    thread: Some(t),
+                    key: Some(format!("note:{}!{iid}", p.path)),
+                    skip: None,
+                });
+                review::commit(&ctx, &project, &checks, sha, request).await
+            }
+            Work::ReleaseTag {
+                place: Place::GitHub(r),
+                tag,
+            } => {
+                let repo = self.repo(r);
+                let publisher = jobs::github::Release::new(&repo, ctx.draft_releases);
+                let key = format!("release:{}/{}@{tag}", r.owner, r.name);
+                release::tag(&ctx, &repo, &publisher, tag, &key).await
+            }
+            Work::ReleaseTag {
+                place: Place::GitLab(p),
+                tag,
+            } => {
+                let project = self.project(p);
+                let publisher = jobs::gitlab::Release { project: &project };
+                let key = format!("release:{}@{tag}", p.path);
+                release::tag(&ctx, &project, &publisher, tag, &key).await
+            }
+            Work::Command {
+                place: Place::GitHub(r),
+                on,
+                comment,
+                login,
+                body,
+                ..
+            } => {
+                let chat = jobs::github::GitHubChat {
+                    repo: self.repo(r),
+                    issue: on.number,
+                    comment: *comment,
+                    default_branch: &r.default_branch,
+                };
+                command::run(&ctx, &chat, login, body).await
+            }
+            Work::Command {
+                place: Place::GitLab(p),
+                on: On { number, request },
+                comment,
+                user_id,
+                login,
+                body,
+            } => {
+                let chat = jobs::gitlab::GitLabChat {
+                    project: self.project(p),
+                    on: if *request {
+                        gitlab::Noteable::MergeRequest(*number)
+                    } else {
+                        gitlab::Noteable::Issue(*number)
+                    },
+                    note: *comment,
+                    user_id: *user_id,
+                    default_branch: &p.default_branch,
+                };
+                command::run(&ctx, &chat, login, body).await
+            }
+        }
+    }
+}

@@ -569,4 +569,614 @@ mod tests {
         insta::assert_snapshot!(promotion(&Nothing::AlreadyApplied { tag: "v1".into(), env: "prod".into() }, false), @"release v1: already applied in 'prod'.");
         insta::assert_snapshot!(promotion(&Nothing::NothingApplied { tag: "v1".into(), env: "dev".into() }, false), @"release v1: nothing of it is applied in 'dev'; nothing to revert.");
     }
+
+    // ---- every template in each state it can be in ----
+
+    use crate::apply::{
+        AppliedEntry, ApplyReport, ApplyStatus, FailureReport, Refusal as ApplyRefusal,
+    };
+    use crate::config::Config;
+    use crate::core::checksum::{ContentHash, RecordedHash};
+    use crate::core::ledger::LedgerRow;
+    use crate::core::matrix::{EnvLedger, compute};
+    use crate::core::migration::{Migration, SourceFile, discover};
+    use crate::core::mode::Mode;
+    use crate::core::plan::{Direction, PlanInput};
+    use crate::report::{BundleFiles, ExportReport, plan_report};
+
+    const CONFIG: &str = "[environments.dev]\nurl = \"sqlite://dev.db\"\n\n\
+        [environments.staging]\nurl = \"sqlite://staging.db\"\n\n\
+        [environments.prod]\nurl = \"sqlite://prod.db\"\nmode = \"export_only\"\n";
+
+    fn config() -> Config {
+        crate::config::parse(std::path::Path::new("envgate.toml"), CONFIG).unwrap()
+    }
+
+    fn migrations() -> Vec<Migration> {
+        let files = [
+            ("1_users.sql", "CREATE TABLE users (id int);\n"),
+            ("2_orders.sql", "CREATE TABLE orders (id int);\n"),
+            ("2_orders.down.sql", "DROP TABLE orders;\n"),
+            ("3_idx.sql", "CREATE INDEX CONCURRENTLY i ON orders (id);\n"),
+            ("4_trash.sql", "CREATE TABLE trash (id int);\n"),
+        ];
+        discover(
+            files
+                .iter()
+                .map(|(n, b)| SourceFile {
+                    path: format!("migrations/{n}"),
+                    bytes: b.as_bytes().to_vec(),
+                })
+                .collect(),
+        )
+        .unwrap()
+        .migrations
+    }
+
+    fn row(m: &Migration, success: bool) -> LedgerRow {
+        LedgerRow {
+            version: m.id().to_owned(),
+            name: m.name.clone(),
+            hash: RecordedHash::Sha256Lf(m.up.hash),
+            applied_at: Some("2026-11-20T10:00:00.000Z".into()),
+            success,
+            error: (!success).then(|| "ERROR: relation \"users\" does not exist".to_owned()),
+        }
+    }
+
+    /// dev: 1, 2 applied, 3 drifted, 9 only in its ledger; staging: 1
+    /// applied, 2 failed; prod: unreachable.
+    fn ledgers(ms: &[Migration]) -> [Vec<LedgerRow>; 2] {
+        let mut drifted = row(&ms[2], true);
+        drifted.hash = RecordedHash::Sha256Lf(ContentHash::of(b"CREATE INDEX i ON orders (id);\n"));
+        let missing = LedgerRow {
+            version: "9".into(),
+            name: "gone".into(),
+            ..row(&ms[0], true)
+        };
+        [
+            vec![row(&ms[0], true), row(&ms[1], true), drifted, missing],
+            vec![row(&ms[0], true), row(&ms[1], false)],
+        ]
+    }
+
+    #[test]
+    fn status_in_every_state() {
+        let (c, ms) = (config(), migrations());
+        let [dev, staging] = ledgers(&ms);
+        let m = compute(
+            &ms,
+            &[
+                EnvLedger::new("dev", Ok(&dev)),
+                EnvLedger::new("staging", Ok(&staging)),
+                EnvLedger::new(
+                    "prod",
+                    Err("sqlite prod.db: cannot connect: no database file at prod.db"),
+                ),
+            ],
+        );
+        let envs: Vec<&crate::config::EnvConfig> = c.environments.iter().collect();
+        let notes = crate::config::mode_notes(&envs);
+        insta::assert_snapshot!(status_table(&envs, &m, &notes, false), @r#"
+        detected 'staging': mode export_only (set `mode` to override)
+        no mode set for dev: mode managed
+
+        migration  dev       staging      prod
+                   managed   export_only  export_only
+        1_users    applied   applied      unreachable
+        2_orders   applied   failed       unreachable
+        3_idx      drifted   pending      unreachable
+        4_trash    pending*  pending      unreachable
+        9_gone     missing   -            unreachable
+
+        applied    2         1            -
+        pending    1         2            -
+        drifted    1         0            -
+        failed     0         1            -
+        missing    1         0            -
+
+        * out of order: pending, but older than the newest migration applied there
+
+        drifted (the file changed after it was applied):
+          3_idx in dev: migrations/3_idx.sql is now 7f7e97ae2707, was f89c5f09d5f4 when applied at 2026-11-20T10:00:00.000Z
+
+        failed (the ledger records a failed run):
+          2_orders in staging at 2026-11-20T10:00:00.000Z: ERROR: relation "users" does not exist
+
+        missing (in the ledger, not in the repository):
+          9_gone in dev, applied at 2026-11-20T10:00:00.000Z
+
+        unreachable:
+          prod: sqlite prod.db: cannot connect: no database file at prod.db
+        "#);
+        insta::assert_snapshot!(status_markdown(&envs, &m, &notes), @r#"
+        **envgate**: 4 migrations · applied in dev, pending in staging: 1 · drifted: 1 · failed: 1 · missing: 1 · unreachable: prod
+
+        > detected 'staging': mode export_only (set `mode` to override)
+        > no mode set for dev: mode managed
+
+        | Migration | dev<br>`managed` | staging<br>`export_only` | prod<br>`export_only` |
+        |---|---|---|---|
+        | `1_users` | ✅ applied | ✅ applied | 🚫 unreachable |
+        | `2_orders` | ✅ applied | ❌ failed | 🚫 unreachable |
+        | `3_idx` | ⚠️ drifted | ⏳ pending | 🚫 unreachable |
+        | `4_trash` | ⏳ pending* | ⏳ pending | 🚫 unreachable |
+        | `9_gone` | ❓ missing |  | 🚫 unreachable |
+        | **applied** | 2 | 1 | – |
+        | **pending** | 1 | 2 | – |
+        | **drifted** | 1 | 0 | – |
+        | **failed** | 0 | 1 | – |
+        | **missing** | 1 | 0 | – |
+
+        \* out of order: pending, but older than the newest migration applied there.
+
+        <details><summary>What needs attention</summary>
+
+        - ⚠️ `3_idx` drifted in **dev**: `migrations/3_idx.sql` is now `7f7e97ae2707`, was `f89c5f09d5f4` when applied at 2026-11-20T10:00:00.000Z.
+        - ❌ `2_orders` failed in **staging** at 2026-11-20T10:00:00.000Z: ERROR: relation "users" does not exist.
+        - ❓ `9_gone` is in **dev**'s ledger but not in the repository (applied at 2026-11-20T10:00:00.000Z).
+        - 🚫 **prod** could not be read: sqlite prod.db: cannot connect: no database file at prod.db
+
+        </details>
+        "#);
+        let empty = compute(&[], &[EnvLedger::new("dev", Ok(&[]))]);
+        insta::assert_snapshot!(status_table(&envs[..1], &empty, &[], false), @"
+        migration  dev
+                   managed
+        (no migrations)
+
+        applied    0
+        pending    0
+        drifted    0
+        failed     0
+        missing    0
+        ");
+    }
+
+    #[test]
+    fn plans_in_every_state() {
+        let (c, ms) = (config(), migrations());
+        let [dev, staging] = ledgers(&ms);
+        let plan = |env: usize, ledger: &[LedgerRow], allow: bool| {
+            let p = crate::core::plan::plan(&PlanInput {
+                env: &c.environments[env].name,
+                mode: c.environments[env].mode,
+                dialect: crate::core::sql::Dialect::Sqlite,
+                migrations: &ms,
+                ledger,
+                stop_at: None,
+                allow_drift: allow,
+                only: None,
+                accepted: None,
+            })
+            .unwrap();
+            plan_text(&plan_report(&c.environments[env], &p))
+        };
+        insta::assert_snapshot!(plan(0, &dev, false), @"
+        plan for 'dev' (managed, chosen from the name): 1 migration pending
+        managed: `envgate apply --env dev` applies them, one transaction each, with their ledger rows
+
+           1. 4_trash  [out of order]
+
+        blocked: apply and export refuse until this is resolved (or --allow-drift):
+          3 drifted: migrations/3_idx.sql is now 7f7e97ae2707, was f89c5f09d5f4 when applied
+
+        warnings:
+          9 is in the ledger but not in the repository
+          4 is older than 9, already applied here (out of order)
+          4 has no down migration: rolling it back will be refused
+        ");
+        insta::assert_snapshot!(plan(1, &staging, true), @"
+        plan for 'staging' (export_only, chosen from the name): 3 migrations pending
+        export_only: will export a bundle, will not apply (`envgate export --env staging`)
+
+           1. 2_orders  [retry of a failed run]
+           2. 3_idx
+           3. 4_trash
+
+        warnings:
+          allowed: 2 failed before; retrying it
+          3 has no down migration: rolling it back will be refused
+          4 has no down migration: rolling it back will be refused
+        ");
+        insta::assert_snapshot!(plan(2, &[], false), @"
+        plan for 'prod' (export_only): 4 migrations pending
+        export_only: will export a bundle, will not apply (`envgate export --env prod`)
+
+           1. 1_users
+           2. 2_orders
+           3. 3_idx
+           4. 4_trash
+
+        warnings:
+          1 has no down migration: rolling it back will be refused
+          3 has no down migration: rolling it back will be refused
+          4 has no down migration: rolling it back will be refused
+        ");
+        let all: Vec<LedgerRow> = ms.iter().map(|m| row(m, true)).collect();
+        insta::assert_snapshot!(plan(0, &all, false), @"
+        plan for 'dev' (managed, chosen from the name): nothing pending
+        managed: `envgate apply --env dev` applies them, one transaction each, with their ledger rows
+        ");
+    }
+
+    fn apply_report(status: ApplyStatus) -> ApplyReport {
+        ApplyReport {
+            schema_version: 1,
+            environment: "dev".into(),
+            mode: Mode::Managed,
+            direction: Direction::Up,
+            release: None,
+            status,
+            applied: Vec::new(),
+            skipped: Vec::new(),
+            failure: None,
+            refusal: None,
+            warnings: Vec::new(),
+            applied_by: "alice".into(),
+        }
+    }
+
+    #[test]
+    fn apply_in_every_state() {
+        let entry = |v: &str, n: &str, ms: u64, tx: bool| AppliedEntry {
+            version: v.into(),
+            name: n.into(),
+            execution_ms: ms,
+            transaction: tx,
+        };
+        let applied = ApplyReport {
+            applied: vec![
+                entry("1", "users", 12, true),
+                entry("3", "idx", 1500, false),
+            ],
+            skipped: vec!["2".into()],
+            ..apply_report(ApplyStatus::Applied)
+        };
+        insta::assert_snapshot!(apply_text(&applied), @"
+        applied 2 migrations to 'dev' as alice:
+          1_users      12 ms
+          3_idx      1500 ms  (outside a transaction)
+          skipped, applied meanwhile by another run: 2
+        ");
+        insta::assert_snapshot!(apply_text(&apply_report(ApplyStatus::NothingToDo)), @"'dev' is up to date: nothing to apply.");
+        let failed = ApplyReport {
+            applied: vec![entry("1", "users", 12, true)],
+            failure: Some(FailureReport {
+                version: "2".into(),
+                name: "orders".into(),
+                file: "migrations/2_orders.sql".into(),
+                line: Some(1),
+                column: Some(14),
+                error: "ERROR: relation \"orders\" already exists".into(),
+                transaction: true,
+                partial: false,
+                recorded: true,
+            }),
+            ..apply_report(ApplyStatus::Failed)
+        };
+        insta::assert_snapshot!(apply_text(&failed), @r#"
+        'dev': 1 migration applied before a failure:
+          1_users      12 ms
+
+        2_orders failed: migrations/2_orders.sql:1:14: ERROR: relation "orders" already exists
+          rolled back: none of it took effect.
+          recorded as failed in the ledger: fix it, then run again with --allow-drift to retry it.
+          nothing after it ran.
+        "#);
+        let refused = |r: ApplyRefusal| ApplyReport {
+            refusal: Some(r),
+            ..apply_report(ApplyStatus::Refused)
+        };
+        insta::assert_snapshot!(apply_text(&refused(ApplyRefusal::Blocked {
+            blockers: vec![
+                crate::core::plan::Blocker::Failed { version: "2".into(), at: Some("2026-11-20T10:00:00.000Z".into()) },
+                crate::core::plan::Blocker::Refused { version: "3".into(), file: "migrations/3_x.sql".into(), line: 2, reason: "`\\! touch x` is a psql command, not SQL".into() },
+            ]
+        })), @r"
+        refused: 'dev' has drift or failed runs before the target; nothing was applied:
+          2 failed at 2026-11-20T10:00:00.000Z
+          migrations/3_x.sql:2: `\! touch x` is a psql command, not SQL
+        Resolve it, or pass --allow-drift to go ahead anyway (failed migrations are then retried).
+        ");
+        insta::assert_snapshot!(apply_text(&refused(ApplyRefusal::LockTimeout { message: "the environment's migration lock is held by envgate apply by bob (pid 7); gave up after 60s".into() })), @"refused: the environment's migration lock is held by envgate apply by bob (pid 7); gave up after 60s. Nothing was applied.");
+        insta::assert_snapshot!(apply_text(&refused(ApplyRefusal::NeedsDirectConnection { versions: vec!["3".into()] })), @"refused: 3 must run outside a transaction, which needs a direct connection; 'dev' is reached through a transaction pooler, where envgate cannot hold its lock across statements. Nothing was applied. Point the URL at the database itself (not the pooler) for this apply.");
+        insta::assert_snapshot!(apply_text(&ApplyReport {
+            direction: Direction::Down,
+            ..refused(ApplyRefusal::NoDown { files: vec!["migrations/4_trash.sql".into()] })
+        }), @"
+        refused: these migrations have no down script, so the rollback cannot revert them; nothing was changed:
+          migrations/4_trash.sql
+        ");
+    }
+
+    #[test]
+    fn export_in_every_state() {
+        let files = BundleFiles {
+            bundle_id: "bde86600a9ce5920".into(),
+            sql: "bundles/prod-1-3.sql".into(),
+            manifest: "bundles/prod-1-3.manifest.json".into(),
+            sha256: "ab".repeat(32),
+            from: Some("1".into()),
+            to: "3".into(),
+            migrations: 2,
+            apply_with: "psql -X -v ON_ERROR_STOP=1 -f bundles/prod-1-3.sql \"$DATABASE_URL\""
+                .into(),
+        };
+        let report = |status, bundle, blockers| ExportReport {
+            schema_version: 1,
+            environment: "prod",
+            mode: Mode::ExportOnly,
+            status,
+            bundle,
+            blockers,
+            warnings: &[],
+        };
+        insta::assert_snapshot!(export_text(&report("exported", Some(files), &[])), @r#"
+        wrote bundles/prod-1-3.sql  (2 migrations, 1 → 3, bundle bde86600a9ce5920)
+              bundles/prod-1-3.manifest.json
+        sha256 abababababababababababababababababababababababababababababababab
+
+        apply it with a client that stops at the first error:
+          psql -X -v ON_ERROR_STOP=1 -f bundles/prod-1-3.sql "$DATABASE_URL"
+        "#);
+        insta::assert_snapshot!(export_text(&report("nothing_to_do", None, &[])), @"'prod' is up to date: no bundle to export.");
+        let blockers = [crate::core::plan::Blocker::Drifted {
+            version: "2".into(),
+            file: "migrations/2_orders.sql".into(),
+            today: "cd".repeat(32),
+            recorded: "ef".repeat(32),
+        }];
+        insta::assert_snapshot!(export_text(&report("refused", None, &blockers)), @"
+        refused: 'prod' has drift or failed runs before the target; no bundle was written:
+          2 drifted: migrations/2_orders.sql is now cdcdcdcdcdcd, was efefefefefef when applied
+        Resolve it, or pass --allow-drift.
+        ");
+        let refused = [crate::core::plan::Blocker::Refused {
+            version: "2".into(),
+            file: "migrations/2_orders.sql".into(),
+            line: 3,
+            reason:
+                "a line starting with `.`: the sqlite3 shell would run `.shell id` as a command"
+                    .into(),
+        }];
+        insta::assert_snapshot!(export_text(&report("refused", None, &refused)), @"
+        refused: 'prod' has migrations that cannot go into a bundle; no bundle was written:
+          migrations/2_orders.sql:3: a line starting with `.`: the sqlite3 shell would run `.shell id` as a command
+        Fix the migration: --allow-drift does not waive this.
+        ");
+    }
+
+    #[test]
+    fn refused_modes() {
+        let c = config();
+        insta::assert_snapshot!(refused_mode(&c.environments[1]), @r#"refused: environment 'staging' is export_only (chosen from its name): envgate never writes to it; your own pipeline applies its migrations. Export a bundle for it with `envgate export --env staging`, or set mode = "managed" for it in envgate.toml if envgate should apply there."#);
+        insta::assert_snapshot!(refused_mode(&c.environments[2]), @r#"refused: environment 'prod' is export_only: envgate never writes to it; your own pipeline applies its migrations. Export a bundle for it with `envgate export --env prod`, or set mode = "managed" for it in envgate.toml if envgate should apply there."#);
+    }
+
+    #[test]
+    fn pull_request_comments() {
+        let view = |preview: bool, note: bool| {
+            serde_json::json!({
+                "marker": "<!-- envgate:pr -->",
+                "title": "1 drifted · 3 pending",
+                "sha": "856ddfaa6247bf035ddf57629acb524383fb293f",
+                "envs": [{"name": "dev", "mode": "managed"}, {"name": "prod", "mode": "export_only"}],
+                "new": [{"label": "4_trash", "states": ["pending", "pending"]}],
+                "preview": preview.then(|| serde_json::json!({"env": "prod", "file": "prod-1-4.sql", "sql": "-- envgate bundle …\nCREATE TABLE trash (id int);", "fence": "```"})),
+                "preview_note": note.then_some("No bundle preview: prod could not be read (sqlite prod.db: no database file)."),
+                "matrix": "| Migration | dev |\n|---|---|\n| `4_trash` | pending |\n",
+            })
+        };
+        insta::assert_snapshot!(pr_comment(&view(true, false)), @"
+        <!-- envgate:pr -->
+        ### envgate · 1 drifted · 3 pending
+
+        This pull request adds 1 migration:
+
+        | Migration | dev<br>`managed` | prod<br>`export_only` |
+        |---|---|---|
+        | `4_trash` | pending | pending |
+
+        <details><summary>Bundle for <b>prod</b> (export_only): <code>prod-1-4.sql</code></summary>
+
+        ```sql
+        -- envgate bundle …
+        CREATE TABLE trash (id int);
+        ```
+
+        </details>
+
+        <details><summary>Every migration in every environment</summary>
+
+        | Migration | dev |
+        |---|---|
+        | `4_trash` | pending |
+
+        </details>
+
+        <sub>envgate · commit 856ddfa · this comment is updated on every push</sub>
+        ");
+        insta::assert_snapshot!(pr_comment(&view(false, true)), @"
+        <!-- envgate:pr -->
+        ### envgate · 1 drifted · 3 pending
+
+        This pull request adds 1 migration:
+
+        | Migration | dev<br>`managed` | prod<br>`export_only` |
+        |---|---|---|
+        | `4_trash` | pending | pending |
+
+        No bundle preview: prod could not be read (sqlite prod.db: no database file).
+
+        <details><summary>Every migration in every environment</summary>
+
+        | Migration | dev |
+        |---|---|
+        | `4_trash` | pending |
+
+        </details>
+
+        <sub>envgate · commit 856ddfa · this comment is updated on every push</sub>
+        ");
+        let nothing_new = serde_json::json!({
+            "marker": "<!-- envgate:pr -->", "title": "all applied", "sha": "abc",
+            "envs": [{"name": "dev", "mode": "managed"}], "new": [], "preview": null,
+            "preview_note": null, "matrix": "| Migration | dev |\n|---|---|\n",
+        });
+        insta::assert_snapshot!(pr_comment(&nothing_new), @"
+        <!-- envgate:pr -->
+        ### envgate · all applied
+
+        This pull request adds no migrations.
+
+        <details><summary>Every migration in every environment</summary>
+
+        | Migration | dev |
+        |---|---|
+
+        </details>
+
+        <sub>envgate · commit abc · this comment is updated on every push</sub>
+        ");
+    }
+
+    #[test]
+    fn releases_and_their_sections() {
+        let release = serde_json::json!({
+            "tag": "v2.4.0", "explicit": false, "prerelease": false,
+            "migrations": [
+                {"id": "2", "name": "orders", "file": "migrations/2_orders.sql", "sha256": "ab".repeat(32),
+                 "states": [{"environment": "dev", "state": "applied"}, {"environment": "prod", "state": "pending"}]},
+            ],
+            "warnings": ["2 was edited after v2.3.0"],
+            "problem": null,
+            "progress": [{"environment": "dev", "applied": 1, "total": 1, "reachable": true},
+                         {"environment": "prod", "applied": 0, "total": 1, "reachable": false}],
+        });
+        insta::assert_snapshot!(releases_text(&[&release], "v*"), @"
+        v2.4.0  1 migration  dev 1/1  prod ?/1
+          2_orders
+          warning: 2 was edited after v2.3.0
+        ");
+        insta::assert_snapshot!(releases_text(&Vec::<serde_json::Value>::new(), "v*"), @"no releases: no git tag matches 'v*' (set `release_tags` in envgate.toml).");
+        let show = serde_json::json!({
+            "release": release,
+            "bundles": [{"environment": "prod", "bundle_id": "bde8", "file": "prod-v2.4.0.sql", "bundle_sha256": "cd".repeat(32), "blocked": false, "sql": "CREATE TABLE orders (id int);"}],
+        });
+        insta::assert_snapshot!(release_text(&show, false), @"
+        release v2.4.0: 1 migration added since the previous release
+          2_orders  sha256 abababababababababababababababababababababababababababababababab  migrations/2_orders.sql
+
+        progress:
+          dev   1/1 applied
+          prod  could not be read
+
+        warnings:
+          2 was edited after v2.3.0
+
+        bundles the export_only environments would receive:
+          prod  prod-v2.4.0.sql  bundle bde8  sha256 cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd
+        (--sql prints them in full)
+        ");
+        insta::assert_snapshot!(release_text(&show, true), @"
+        release v2.4.0: 1 migration added since the previous release
+          2_orders  sha256 abababababababababababababababababababababababababababababababab  migrations/2_orders.sql
+
+        progress:
+          dev   1/1 applied
+          prod  could not be read
+
+        warnings:
+          2 was edited after v2.3.0
+
+        bundles the export_only environments would receive:
+          prod  prod-v2.4.0.sql  bundle bde8  sha256 cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd
+
+        CREATE TABLE orders (id int);
+        ");
+        let section = |problem: Option<&str>, assets: &[&str]| {
+            release_section(&serde_json::json!({
+                "open": "<!-- envgate:release -->", "close": "<!-- /envgate:release -->",
+                "release": release, "problem": problem, "assets": assets,
+            }))
+        };
+        insta::assert_snapshot!(section(None, &["prod-v2.4.0.sql", "prod-v2.4.0.manifest.json"]), @"
+        <!-- envgate:release -->
+        ### Database migrations
+
+        1 migration in v2.4.0: `2_orders`.
+
+        | Environment | Progress |
+        |---|---|
+        | dev | 1/1 applied |
+        | prod | could not be read |
+
+        Bundles for the export_only environments, attached to this release:
+        - `prod-v2.4.0.sql`
+        - `prod-v2.4.0.manifest.json`
+
+        <sub>envgate · updated when the tag is pushed or the release published</sub>
+        <!-- /envgate:release -->
+        ");
+        insta::assert_snapshot!(section(Some("v2.4.0 adds no migration file: <a> | b"), &[]), @r"
+        <!-- envgate:release -->
+        ### Database migrations
+
+        ⚠️ v2.4.0 adds no migration file: &lt;a&gt; \| b
+
+        1 migration in v2.4.0: `2_orders`.
+
+        | Environment | Progress |
+        |---|---|
+        | dev | 1/1 applied |
+        | prod | could not be read |
+
+        <sub>envgate · updated when the tag is pushed or the release published</sub>
+        <!-- /envgate:release -->
+        ");
+    }
+
+    #[test]
+    fn audit_tables() {
+        use crate::core::audit::{Entry, seal_after};
+        let first = seal_after(
+            None,
+            Entry {
+                at: "2026-11-20T10:00:00Z".into(),
+                action: "apply".into(),
+                actor: "alice".into(),
+                environment: Some("dev".into()),
+                migrations: vec!["1".into(), "2".into()],
+                outcome: "ok".into(),
+                ..Entry::default()
+            },
+        );
+        let second = seal_after(
+            Some((first.seq, &first.hash)),
+            Entry {
+                at: "2026-11-20T10:05:00Z".into(),
+                action: "export".into(),
+                actor: "bob".into(),
+                environment: Some("prod".into()),
+                release: Some("v2.4.0".into()),
+                migrations: vec!["2".into()],
+                bundle_sha256: Some("ab".repeat(32)),
+                outcome: "refused".into(),
+                error: Some("drift".into()),
+                details: Some("reason: hotfix".into()),
+            },
+        );
+        insta::assert_snapshot!(audit_text(&[first, second.clone()], false), @"
+        seq  at                    action  actor  env   release  outcome  what
+        1    2026-11-20T10:00:00Z  apply   alice  dev   -        ok       1 2
+        2    2026-11-20T10:05:00Z  export  bob    prod  v2.4.0   refused  2 bundle abababababab reason: hotfix error: drift
+        ");
+        insta::assert_snapshot!(audit_text(&[], true), @"no audit records match.");
+        insta::assert_snapshot!(audit_verified(2, Some(&second)), @"
+        audit trail intact: 2 records, chained from the first to #2 (hash aa28ed5a910422c104e9f76d1d6a06348385d7156c24c5a69a7c8bf40cd574c1).
+        Keep that hash somewhere else: a trail cut short after it would then show.
+        ");
+        insta::assert_snapshot!(audit_verified(0, None), @"audit trail: no records yet.");
+    }
 }

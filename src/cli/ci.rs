@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::core::ci::{self, Ci, GitHubRun, GitLabRun, Trigger};
 use crate::core::matrix::Tally;
 use crate::core::mode::Mode;
-use crate::forge::{ApiError, Stuck, Thread, github, gitlab};
+use crate::forge::{ApiError, StickyOutcome, Thread, github, gitlab};
 use crate::jobs::release::{Built, Publisher};
 use crate::jobs::review::{self, Kept, NoChecks, Request, Reviewed};
 use crate::jobs::{self, JobError};
@@ -455,7 +455,7 @@ fn request_summary(reviewed: &Reviewed<Shown_>, w: &Words) -> Result<String, Fai
     let mut body = body.clone();
     let skipped = match kept {
         Kept::Skipped(why) => Some(why.clone()),
-        Kept::Note(Stuck::Superseded(newer)) => {
+        Kept::Note(StickyOutcome::Superseded(newer)) => {
             // A run for an older commit that ends last must not write
             // over the newer commit's note.
             crate::errln!(
@@ -468,8 +468,8 @@ fn request_summary(reviewed: &Reviewed<Shown_>, w: &Words) -> Result<String, Fai
         }
         Kept::Note(s) => {
             let done = match s {
-                Stuck::Created => "created",
-                Stuck::Edited => "updated",
+                StickyOutcome::Created => "created",
+                StickyOutcome::Edited => "updated",
                 _ => "unchanged",
             };
             crate::errln!("envgate ci: {} {}: {} {done}", w.request, w.number, w.note);

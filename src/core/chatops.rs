@@ -46,14 +46,61 @@ pub enum Parsed {
     },
 }
 
-/// The help text, in Markdown.
-pub const HELP: &str = "\
-envgate commands:
+/// The commands by name: the parser accepts only these, and the help lists
+/// exactly these, so the two cannot disagree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Name {
+    Promote,
+    Rollback,
+    Status,
+    Help,
+}
 
-- `/promote <env> [<release>] [--dry-run]`: promote a release (default: the newest) to an environment
-- `/rollback <env> <release> [--dry-run]`: revert a release in an environment
-- `/status`: the migration matrix
-- `/help`: this text";
+impl Name {
+    pub const ALL: [Name; 4] = [Name::Promote, Name::Rollback, Name::Status, Name::Help];
+
+    /// The word after `/`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Name::Promote => "promote",
+            Name::Rollback => "rollback",
+            Name::Status => "status",
+            Name::Help => "help",
+        }
+    }
+
+    /// How it is written, and what it does.
+    fn usage(self) -> (&'static str, &'static str) {
+        match self {
+            Name::Promote => (
+                "/promote <env> [<release>] [--dry-run]",
+                "promote a release (default: the newest) to an environment",
+            ),
+            Name::Rollback => (
+                "/rollback <env> <release> [--dry-run]",
+                "revert a release in an environment",
+            ),
+            Name::Status => ("/status", "the migration matrix"),
+            Name::Help => ("/help", "this text"),
+        }
+    }
+
+    fn from_word(word: &str) -> Option<Name> {
+        Name::ALL
+            .into_iter()
+            .find(|n| n.word().eq_ignore_ascii_case(word))
+    }
+}
+
+/// The help text, in Markdown: one line per [`Name`].
+pub fn help() -> String {
+    let mut out = "envgate commands:\n".to_owned();
+    for n in Name::ALL {
+        let (usage, what) = n.usage();
+        out.push_str(&format!("\n- `{usage}`: {what}"));
+    }
+    out
+}
 
 /// Finds and parses the command in a comment body.
 pub fn parse(body: &str) -> Parsed {
@@ -85,33 +132,37 @@ pub fn parse(body: &str) -> Parsed {
             word => positional.push(word.to_owned()),
         }
     }
-    let command = match (name.as_str(), positional.as_slice()) {
-        ("promote", [env]) => Command::Promote {
+    let Some(known) = Name::from_word(&name) else {
+        return invalid(format!("unknown command `/{name}`"));
+    };
+    let command = match (known, positional.as_slice()) {
+        (Name::Promote, [env]) => Command::Promote {
             env: env.clone(),
             release: None,
             dry_run,
         },
-        ("promote", [env, release]) => Command::Promote {
+        (Name::Promote, [env, release]) => Command::Promote {
             env: env.clone(),
             release: Some(release.clone()),
             dry_run,
         },
-        ("promote", []) => return invalid("`/promote` needs an environment".into()),
-        ("promote", _) => {
+        (Name::Promote, []) => return invalid("`/promote` needs an environment".into()),
+        (Name::Promote, _) => {
             return invalid("`/promote` takes an environment and at most one release".into());
         }
-        ("rollback", [env, release]) => Command::Rollback {
+        (Name::Rollback, [env, release]) => Command::Rollback {
             env: env.clone(),
             release: release.clone(),
             dry_run,
         },
-        ("rollback", _) => {
+        (Name::Rollback, _) => {
             return invalid("`/rollback` needs an environment and a release".into());
         }
-        ("status", []) if !dry_run => Command::Status,
-        ("help", []) if !dry_run => Command::Help,
-        ("status" | "help", _) => return invalid(format!("`/{name}` takes no arguments")),
-        (other, _) => return invalid(format!("unknown command `/{other}`")),
+        (Name::Status, []) if !dry_run => Command::Status,
+        (Name::Help, []) if !dry_run => Command::Help,
+        (Name::Status | Name::Help, _) => {
+            return invalid(format!("`/{}` takes no arguments", known.word()));
+        }
     };
     Parsed::Command(command)
 }
@@ -154,6 +205,16 @@ fn command_line(body: &str) -> Option<&str> {
 }
 
 impl Command {
+    /// Its name.
+    pub fn name(&self) -> Name {
+        match self {
+            Command::Promote { .. } => Name::Promote,
+            Command::Rollback { .. } => Name::Rollback,
+            Command::Status => Name::Status,
+            Command::Help => Name::Help,
+        }
+    }
+
     /// The command as typed, for replies and the audit trail.
     pub fn describe(&self) -> String {
         let dry = |d: bool| if d { " --dry-run" } else { "" };
@@ -319,5 +380,125 @@ mod tests {
         assert!(cmd("/promote prod").writes());
         assert!(!cmd("/promote prod --dry-run").writes());
         assert!(!cmd("/status").writes());
+    }
+
+    /// What a comment says to the bot, as a table: the comment, then the
+    /// command it gives (as `describe` writes it), `-` for none, or `!` and
+    /// the reason it is refused.
+    #[test]
+    fn comments_and_what_they_say() {
+        let table: &[(&str, &str)] = &[
+            // Plain commands.
+            ("/promote staging", "/promote staging"),
+            ("/promote prod v2.4.0", "/promote prod v2.4.0"),
+            (
+                "/promote prod v2.4.0 --dry-run",
+                "/promote prod v2.4.0 --dry-run",
+            ),
+            (
+                "/promote prod --dry-run v2.4.0",
+                "/promote prod v2.4.0 --dry-run",
+            ),
+            ("/promote prod --dryrun", "/promote prod --dry-run"),
+            ("/rollback dev v1.0.0", "/rollback dev v1.0.0"),
+            (
+                "/rollback dev v1.0.0 --dry-run",
+                "/rollback dev v1.0.0 --dry-run",
+            ),
+            ("/status", "/status"),
+            ("/help", "/help"),
+            // Mixed case, spacing, line endings.
+            ("/PROMOTE staging", "/promote staging"),
+            ("/Status", "/status"),
+            ("   /status   ", "/status"),
+            ("/promote\tstaging\tv1", "/promote staging v1"),
+            ("/status\r\n", "/status"),
+            // The /envgate prefix.
+            ("/envgate", "/help"),
+            ("/envgate status", "/status"),
+            ("/ENVGATE promote staging v1", "/promote staging v1"),
+            // Text around it: the first command line counts.
+            ("LGTM!\n\n/promote staging", "/promote staging"),
+            ("/status\n/promote prod", "/status"),
+            ("Thanks.\n/rollback dev v1\nmore words", "/rollback dev v1"),
+            // Quoted, in code, indented: not a command.
+            ("> /promote prod", "-"),
+            ("> /promote prod\n\nwhy did this run?", "-"),
+            ("```\n/promote prod\n```", "-"),
+            ("```sh\n/promote prod\n```\n/status", "/status"),
+            ("~~~\n/promote prod\n~~~", "-"),
+            ("    /promote prod", "-"),
+            ("\t/promote prod", "-"),
+            // Prose and paths.
+            ("", "-"),
+            ("no commands here", "-"),
+            ("see /usr/bin/env", "-"),
+            ("/tmp/x is missing", "-"),
+            ("// a comment", "-"),
+            ("/ promote prod", "-"),
+            ("/2fa is on", "-"),
+            ("please run /promote staging", "-"),
+            // Mistakes, refused with the reason.
+            ("/promote", "!`/promote` needs an environment"),
+            (
+                "/promote a b c",
+                "!`/promote` takes an environment and at most one release",
+            ),
+            (
+                "/rollback dev",
+                "!`/rollback` needs an environment and a release",
+            ),
+            (
+                "/rollback",
+                "!`/rollback` needs an environment and a release",
+            ),
+            (
+                "/rollback dev v1 v2",
+                "!`/rollback` needs an environment and a release",
+            ),
+            ("/promote staging --force", "!unknown option `--force`"),
+            ("/status prod", "!`/status` takes no arguments"),
+            ("/status --dry-run", "!`/status` takes no arguments"),
+            ("/help me", "!`/help` takes no arguments"),
+            ("/deploy prod", "!unknown command `/deploy`"),
+            ("/promot staging", "!unknown command `/promot`"),
+            ("/envgate deploy", "!unknown command `/deploy`"),
+        ];
+        assert!(table.len() >= 40);
+        for (comment, want) in table {
+            let got = match parse(comment) {
+                Parsed::Nothing => "-".to_owned(),
+                Parsed::Command(c) => c.describe(),
+                Parsed::Invalid { problem, .. } => format!("!{problem}"),
+            };
+            assert_eq!(&got, want, "{comment:?}");
+        }
+    }
+
+    /// The help lists every command the parser knows, as it is written.
+    #[test]
+    fn help_is_the_parsers_own() {
+        insta::assert_snapshot!(help(), @r"
+        envgate commands:
+
+        - `/promote <env> [<release>] [--dry-run]`: promote a release (default: the newest) to an environment
+        - `/rollback <env> <release> [--dry-run]`: revert a release in an environment
+        - `/status`: the migration matrix
+        - `/help`: this text
+        ");
+        for name in Name::ALL {
+            let usage = name.usage().0;
+            assert!(help().contains(usage));
+            // Every usage line parses to its own command, once its
+            // placeholders are filled in.
+            let filled = usage
+                .replace("<env>", "dev")
+                .replace("<release>", "v1")
+                .replace(['[', ']'], "");
+            match parse(&filled) {
+                Parsed::Command(c) => assert_eq!(c.name(), name, "{filled}"),
+                other => panic!("{filled}: {other:?}"),
+            }
+        }
     }
 }

@@ -989,4 +989,66 @@ mod tests {
         assert_eq!(decode_base64("aGVs\nbG8=\n", "x").unwrap(), b"hello");
         assert!(decode_base64("not base64!", "x").is_err());
     }
+
+    /// The token goes to the API's own origin and GitHub's upload host,
+    /// for github.com, GHE.com and GitHub Enterprise Server alike — and
+    /// nowhere else.
+    #[test]
+    fn tokens_go_to_the_api_and_its_upload_host_only() {
+        let url = |u: &str| url::Url::parse(u).unwrap();
+        let dotcom = GitHub::with_token("https://api.github.com", "t".into()).unwrap();
+        assert!(dotcom.trusted(&url("https://api.github.com/repos/a/b")));
+        assert!(dotcom.trusted(&url(
+            "https://uploads.github.com/repos/a/b/releases/1/assets"
+        )));
+        assert!(!dotcom.trusted(&url("https://uploads.github.com.evil.io/x")));
+        assert!(!dotcom.trusted(&url("http://uploads.github.com/x")));
+        let ghe_com = GitHub::with_token("https://api.acme.ghe.com", "t".into()).unwrap();
+        assert!(ghe_com.trusted(&url(
+            "https://uploads.acme.ghe.com/repos/a/b/releases/1/assets"
+        )));
+        assert!(!ghe_com.trusted(&url("https://uploads.github.com/x")));
+        let server = GitHub::with_token("https://ghe.example.com/api/v3", "t".into()).unwrap();
+        assert!(server.trusted(&url(
+            "https://ghe.example.com/api/uploads/repos/a/b/releases/1/assets"
+        )));
+        assert!(server.trusted(&url("https://ghe.example.com/api/v3/repos/a/b")));
+        assert!(!server.trusted(&url("https://uploads.github.com/x")));
+        assert!(!server.trusted(&url("https://ghe.example.com:8443/x")));
+    }
+
+    /// The App's JWT is RS256 signed with ring, and verifies with the
+    /// App's public key.
+    #[test]
+    fn the_app_jwt_verifies_with_the_public_key() {
+        let pem = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/github/app-key.pem"),
+        )
+        .unwrap();
+        let gh = GitHub::app("https://api.github.com", 42, &pem, ForgeCalls::default()).unwrap();
+        let jwt = gh.jwt().unwrap();
+        let parts: Vec<&str> = jwt.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        let header: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+        assert_eq!(header, serde_json::json!({"alg": "RS256", "typ": "JWT"}));
+        let claims: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        assert_eq!(claims["iss"], "42");
+        assert_eq!(
+            claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+            600
+        );
+        let public = rsa_key(&pem).unwrap().public().as_ref().to_vec();
+        ring::signature::UnparsedPublicKey::new(
+            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            public,
+        )
+        .verify(
+            format!("{}.{}", parts[0], parts[1]).as_bytes(),
+            &URL_SAFE_NO_PAD.decode(parts[2]).unwrap(),
+        )
+        .expect("the signature verifies");
+    }
 }

@@ -76,7 +76,7 @@ pub trait Thread {
 
 /// What [`sticky`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Stuck {
+pub enum StickyOutcome {
     Created,
     Edited,
     Unchanged,
@@ -94,16 +94,19 @@ pub async fn sticky(
     marker: &str,
     sha: &str,
     body: &str,
-) -> Result<Stuck, ApiError> {
+) -> Result<StickyOutcome, ApiError> {
     if let Some(head) = thread.head().await?
         && head != sha
     {
-        return Ok(Stuck::Superseded(head));
+        return Ok(StickyOutcome::Superseded(head));
     }
     let notes = thread.notes().await?;
     match notes.iter().find(|n| n.by_bot && n.body.contains(marker)) {
-        Some(n) if n.body == body => Ok(Stuck::Unchanged),
-        Some(n) => thread.edit(n.id, body).await.map(|()| Stuck::Edited),
-        None => thread.post(body).await.map(|()| Stuck::Created),
+        Some(n) if n.body == body => Ok(StickyOutcome::Unchanged),
+        Some(n) => thread
+            .edit(n.id, body)
+            .await
+            .map(|()| StickyOutcome::Edited),
+        None => thread.post(body).await.map(|()| StickyOutcome::Created),
     }
 }

@@ -105,7 +105,7 @@ pub async fn run<C: Chat>(
                 audit("refused", None, line.clone(), Some(problem.clone())),
             )
             .await?;
-            chat.reply(&reply(format!("{problem}.\n\n{}", chatops::HELP)))
+            chat.reply(&reply(format!("{problem}.\n\n{}", chatops::help())))
                 .await?;
             return Ok(());
         }
@@ -114,7 +114,7 @@ pub async fn run<C: Chat>(
     let said = command.describe();
     if command == Command::Help {
         audit_or_transient(memory, audit("ok", None, said.clone(), None)).await?;
-        chat.reply(&reply(chatops::HELP.to_owned())).await?;
+        chat.reply(&reply(chatops::help())).await?;
         return Ok(());
     }
     let head = chat.repo().commit_of(chat.default_branch()).await?;

@@ -16,7 +16,7 @@ use crate::ops::exit;
 use crate::ops::memory::Memory;
 use crate::ops::release::{self, Shown};
 use crate::ops::source::Source;
-use crate::ops::world::Reach;
+use crate::ops::world::Reader;
 use crate::render;
 use serde::Serialize;
 
@@ -76,7 +76,7 @@ pub async fn build(
     config: &Config,
     memory: &Memory,
     src: &impl Source,
-    reach: &impl Reach,
+    reach: &impl Reader,
     tag: &str,
 ) -> Result<Built, JobError> {
     match release::shown(config, memory, src, reach, tag).await {

@@ -1,6 +1,6 @@
 //! A repository as the bot sees it: through its forge's API at a commit, with
 //! environment URLs from the bot's own credentials. It is both the
-//! [`Source`] of release history and the [`Reach`] of a command, so the
+//! [`Source`] of release history and the [`Reader`] of a command, so the
 //! operations the command line runs (status, promote, rollback, show) run
 //! here unchanged.
 
@@ -12,7 +12,7 @@ use crate::forge::github::Repo;
 use crate::forge::gitlab;
 use crate::ops::Failure;
 use crate::ops::source::{History, Source, TreeEntry, migrations_dir};
-use crate::ops::world::{Reach, World};
+use crate::ops::world::{Reader, World};
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -362,7 +362,7 @@ impl<R: RepoApi> Source for Remote<'_, R> {
     }
 }
 
-impl<R: RepoApi> Reach for Remote<'_, R> {
+impl<R: RepoApi> Reader for Remote<'_, R> {
     async fn world<'c>(
         &self,
         config: &'c Config,

@@ -16,10 +16,10 @@ use crate::core::check::{self, Conclusion};
 use crate::core::matrix::Matrix;
 use crate::core::mode::Mode;
 use crate::core::plan::{self, Direction, PlanInput};
-use crate::forge::{ApiError, Stuck, Thread, sticky};
+use crate::forge::{ApiError, StickyOutcome, Thread, sticky};
 use crate::ops::memory::{Memory, Remembered};
 use crate::ops::observe::Observation;
-use crate::ops::world::{Reach, World};
+use crate::ops::world::{Reader, World};
 use crate::render;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -223,7 +223,7 @@ pub struct Request<'a, T> {
 /// What became of the sticky note.
 #[derive(Debug)]
 pub enum Kept {
-    Note(Stuck),
+    Note(StickyOutcome),
     /// Not attempted, and why.
     Skipped(String),
     /// The forge refused it.
@@ -249,7 +249,7 @@ pub struct Reviewed<X> {
 pub async fn run<C: Checks, T: Thread, X>(
     config: &Config,
     memory: &Memory,
-    reach: &impl Reach,
+    reach: &impl Reader,
     checks: &C,
     sha: &str,
     request: Option<Request<'_, T>>,
@@ -333,7 +333,7 @@ pub async fn commit<R: RepoApi, C: Checks, T: Thread>(
     }
     match reviewed.note {
         Some((_, Kept::Failed(e))) => Err(JobError::from(e)),
-        Some((_, Kept::Note(Stuck::Superseded(head)))) => {
+        Some((_, Kept::Note(StickyOutcome::Superseded(head)))) => {
             tracing::info!(%head, "a newer commit is there: its job writes the note");
             Ok(())
         }

@@ -13,7 +13,7 @@
 
 use super::Failure;
 use super::memory::{ConfigAt, Memory, Remembered};
-use super::world::{Reach, World};
+use super::world::{Reader, World};
 use crate::config::{Config, EnvConfig};
 use crate::core::matrix::{self, Matrix};
 use crate::core::migration::Migration;
@@ -36,7 +36,7 @@ impl<'c> Observation<'c> {
     pub async fn observe(
         config: &'c Config,
         memory: &Memory,
-        reach: &impl Reach,
+        reach: &impl Reader,
         envs: Vec<&'c EnvConfig>,
     ) -> Result<Observation<'c>, Failure> {
         let world = reach.world(config, envs).await?;
@@ -64,7 +64,7 @@ impl<'c> Observation<'c> {
     pub async fn status<T>(
         config: &'c Config,
         memory: &Memory,
-        reach: &impl Reach,
+        reach: &impl Reader,
         envs: Vec<&'c EnvConfig>,
         f: impl FnOnce(&Observation<'c>, &Matrix<'_>) -> T,
     ) -> Result<(Observation<'c>, T), Failure> {

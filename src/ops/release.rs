@@ -10,7 +10,7 @@ use super::catalog::{self, Catalog};
 use super::memory::Memory;
 use super::observe::Observation;
 use super::source::{History, Source};
-use super::world::Reach;
+use super::world::Reader;
 use super::write::{self, Destination, Operation};
 use super::{Failure, Output, Reply, environments, exit};
 use crate::apply::{ApplyRequest, Quiet};
@@ -101,7 +101,7 @@ pub async fn list<S: Source>(
     config: &Config,
     memory: &Memory,
     src: &S,
-    reach: &impl Reach,
+    reach: &impl Reader,
     output: Output,
 ) -> Result<Reply, Failure> {
     let situation =
@@ -158,7 +158,7 @@ pub async fn shown<S: Source>(
     config: &Config,
     memory: &Memory,
     src: &S,
-    reach: &impl Reach,
+    reach: &impl Reader,
     tag: &str,
 ) -> Result<Shown, Failure> {
     let situation =
@@ -226,7 +226,7 @@ pub async fn show<S: Source>(
     config: &Config,
     memory: &Memory,
     src: &S,
-    reach: &impl Reach,
+    reach: &impl Reader,
     tag: &str,
     output: Output,
     sql: bool,
@@ -321,7 +321,7 @@ pub async fn promote<S: Source>(
     config: &Config,
     memory: &Memory,
     src: &S,
-    reach: &impl Reach,
+    reach: &impl Reader,
     args: &PromoteArgs<'_>,
 ) -> Result<Reply, Failure> {
     let base = |env: Option<&str>| Entry {
@@ -591,7 +591,7 @@ pub async fn rollback<S: Source>(
     config: &Config,
     memory: &Memory,
     src: &S,
-    reach: &impl Reach,
+    reach: &impl Reader,
     args: &RollbackArgs<'_>,
 ) -> Result<Reply, Failure> {
     let base = Entry {

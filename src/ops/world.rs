@@ -140,7 +140,7 @@ fn shared_dialect<'t>(targets: impl Iterator<Item = &'t Target>) -> Option<Diale
 /// How a command reaches its environments and its migrations: the command
 /// line through envgate.toml's URLs and the working tree, the bot through
 /// its own credentials and the forge's API.
-pub trait Reach {
+pub trait Reader {
     fn world<'c>(
         &self,
         config: &'c Config,
@@ -153,7 +153,7 @@ pub trait Reach {
 /// envgate.toml's URLs and the working tree.
 pub struct Local;
 
-impl Reach for Local {
+impl Reader for Local {
     async fn world<'c>(
         &self,
         config: &'c Config,

@@ -102,6 +102,78 @@ struct App {
 
 /// Runs the bot until SIGTERM or Ctrl-C.
 pub fn run(cfg: ServeConfig) -> Result<(), String> {
+    serve(cfg, |_| {}, shutdown_signal())
+}
+
+/// A bot running on a thread of its own (tests, benchmarks): where it
+/// listens, and how to stop it.
+pub struct Running {
+    pub address: std::net::SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+}
+
+impl Running {
+    /// Stops it (as SIGTERM would) and waits for its workers.
+    pub fn stop(mut self) -> Result<(), String> {
+        self.halt()
+    }
+
+    fn halt(&mut self) -> Result<(), String> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        match self.thread.take() {
+            Some(t) => t.join().map_err(|_| "the bot panicked".to_owned())?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.halt();
+    }
+}
+
+/// Starts the bot on a thread of its own; returns once it listens.
+pub fn spawn(cfg: ServeConfig) -> Result<Running, String> {
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("envgate-serve".into())
+        .spawn(move || {
+            serve(
+                cfg,
+                move |a| {
+                    let _ = ready_tx.send(a);
+                },
+                async move {
+                    let _ = stop_rx.await;
+                },
+            )
+        })
+        .map_err(|e| e.to_string())?;
+    match ready_rx.recv() {
+        Ok(address) => Ok(Running {
+            address,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }),
+        Err(_) => Err(thread
+            .join()
+            .map_err(|_| "the bot panicked".to_owned())?
+            .err()
+            .unwrap_or_else(|| "the bot stopped before listening".into())),
+    }
+}
+
+/// Runs the bot until `shutdown` completes; `ready` hears where it listens.
+fn serve(
+    cfg: ServeConfig,
+    ready: impl FnOnce(std::net::SocketAddr) + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
     let metrics = Arc::new(Metrics::default());
     let github = match &cfg.github {
         Some(g) => Some(GitHub::app(
@@ -184,9 +256,11 @@ pub fn run(cfg: ServeConfig) -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind(app.shared.cfg.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", app.shared.cfg.listen))?;
-        tracing::info!(address = %listener.local_addr().map_err(|e| e.to_string())?, "listening");
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        tracing::info!(%address, "listening");
+        ready(address);
         axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(shutdown)
             .await
             .map_err(|e| e.to_string())
     });

@@ -119,6 +119,7 @@ pub async fn run(config: &Config, args: CiArgs) -> Result<i32, Failure> {
     let command_code = run_command(config, &memory, &args, tag.as_deref(), &out_dir).await?;
 
     let ctx = Ctx {
+        github: matches!(detected, Ci::GitHub(_)),
         config,
         args: &args,
         memory: &memory,
@@ -332,6 +333,8 @@ async fn run_command(
 }
 
 struct Ctx<'a> {
+    /// Warnings as GitHub workflow commands.
+    github: bool,
     config: &'a Config,
     args: &'a CiArgs,
     memory: &'a Memory,
@@ -374,7 +377,7 @@ impl Ctx<'_> {
         .await
         .map_err(failure)?;
         for w in &reviewed.warnings {
-            crate::errln!("warning: {w}");
+            warn(self.github, w);
         }
         super::print(&reviewed.extra.table)?;
         Ok(reviewed)
@@ -490,6 +493,38 @@ fn request_summary(reviewed: &Reviewed<Shown_>, w: &Words) -> Result<String, Fai
     Ok(body)
 }
 
+/// A pull or merge request: the matrix, and the summary's part for it —
+/// the note kept unless `skip` (or `--comment false`) says otherwise.
+async fn review_request<T: Thread>(
+    ctx: &Ctx<'_>,
+    head: &str,
+    thread: Option<&T>,
+    skip: Option<String>,
+    words: &Words,
+) -> Result<(Shown_, String), Failure> {
+    let quiet = !ctx.args.comment;
+    let request = Request {
+        thread,
+        key: None,
+        skip: if quiet {
+            Some("--comment false".to_owned())
+        } else {
+            skip
+        },
+    };
+    let reviewed = ctx.review(head, Some(request)).await?;
+    let body = if quiet {
+        reviewed
+            .note
+            .as_ref()
+            .map(|(b, _)| b.clone())
+            .unwrap_or_default()
+    } else {
+        request_summary(&reviewed, words)?
+    };
+    Ok((reviewed.extra, body))
+}
+
 /// Why a token could not comment, for the log.
 fn cannot_write(e: &ApiError) -> bool {
     matches!(
@@ -544,8 +579,6 @@ async fn on_github(ctx: &Ctx<'_>, run: &GitHubRun) -> Result<(Shown_, bool), Fai
         Trigger::Review { number, head, fork } => {
             let skip = if fork {
                 Some("the pull request comes from a fork, where the workflow's token may not write. The matrix is in the job summary.".to_owned())
-            } else if !ctx.args.comment {
-                Some("--comment false".to_owned())
             } else if repo.is_none() {
                 Some(
                     "GITHUB_TOKEN is not set (the action passes its `github-token` input)."
@@ -554,18 +587,7 @@ async fn on_github(ctx: &Ctx<'_>, run: &GitHubRun) -> Result<(Shown_, bool), Fai
             } else {
                 None
             };
-            let quiet = !ctx.args.comment;
             let thread = repo.as_ref().map(|r| r.thread(number));
-            let reviewed = ctx
-                .review(
-                    &head,
-                    Some(Request {
-                        thread: thread.as_ref(),
-                        key: None,
-                        skip,
-                    }),
-                )
-                .await?;
             let words = Words {
                 github: true,
                 request: "pull request",
@@ -573,16 +595,9 @@ async fn on_github(ctx: &Ctx<'_>, run: &GitHubRun) -> Result<(Shown_, bool), Fai
                 number: format!("#{number}"),
                 grant: "Give the job `permissions: pull-requests: write`.",
             };
-            summary.push_str(&if quiet {
-                reviewed
-                    .note
-                    .as_ref()
-                    .map(|(b, _)| b.clone())
-                    .unwrap_or_default()
-            } else {
-                request_summary(&reviewed, &words)?
-            });
-            (reviewed.extra, fork)
+            let (shown, body) = review_request(ctx, &head, thread.as_ref(), skip, &words).await?;
+            summary.push_str(&body);
+            (shown, fork)
         }
         Trigger::Release { tag } => {
             let reviewed = ctx.review::<github::IssueThread>("", None).await?;
@@ -653,25 +668,12 @@ async fn on_gitlab(ctx: &Ctx<'_>, run: &GitLabRun) -> Result<(Shown_, bool), Fai
             let writable = client.as_ref().is_some_and(|c| c.token().can_write_notes());
             let skip = if fork {
                 Some("the merge request comes from a fork, whose pipeline has no token for the target project. The matrix is in envgate-ci/summary.md.".to_owned())
-            } else if !ctx.args.comment {
-                Some("--comment false".to_owned())
             } else if !writable {
                 Some(format!("CI_JOB_TOKEN may not write notes. {GITLAB_GRANT}"))
             } else {
                 None
             };
-            let quiet = !ctx.args.comment;
             let thread = project.as_ref().map(|p| p.thread(number));
-            let reviewed = ctx
-                .review(
-                    &head,
-                    Some(Request {
-                        thread: thread.as_ref(),
-                        key: None,
-                        skip,
-                    }),
-                )
-                .await?;
             let words = Words {
                 github: false,
                 request: "merge request",
@@ -679,16 +681,9 @@ async fn on_gitlab(ctx: &Ctx<'_>, run: &GitLabRun) -> Result<(Shown_, bool), Fai
                 number: format!("!{number}"),
                 grant: GITLAB_GRANT,
             };
-            summary.push_str(&if quiet {
-                reviewed
-                    .note
-                    .as_ref()
-                    .map(|(b, _)| b.clone())
-                    .unwrap_or_default()
-            } else {
-                request_summary(&reviewed, &words)?
-            });
-            (reviewed.extra, fork)
+            let (shown, body) = review_request(ctx, &head, thread.as_ref(), skip, &words).await?;
+            summary.push_str(&body);
+            (shown, fork)
         }
         Trigger::Release { tag } => {
             let reviewed = ctx.review::<gitlab::MergeRequestThread>("", None).await?;

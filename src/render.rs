@@ -1095,13 +1095,21 @@ mod tests {
 
         CREATE TABLE orders (id int);
         ");
-        let section = |problem: Option<&str>, assets: &[&str]| {
+        let section = |problem: Option<&str>,
+                       assets: serde_json::Value,
+                       unpublished: serde_json::Value| {
             release_section(&serde_json::json!({
                 "open": "<!-- envgate:release -->", "close": "<!-- /envgate:release -->",
-                "release": release, "problem": problem, "assets": assets,
+                "release": release, "problem": problem, "assets": assets, "unpublished": unpublished,
             }))
         };
-        insta::assert_snapshot!(section(None, &["prod-v2.4.0.sql", "prod-v2.4.0.manifest.json"]), @"
+        let assets = serde_json::json!([
+            {"name": "prod-v2.4.0.sql", "fate": "replaced", "was": "9f86d081884c"},
+            {"name": "prod-v2.4.0.manifest.json", "fate": "replaced", "was": null},
+            {"name": "stage-v2.4.0.sql", "fate": "kept", "was": null},
+        ]);
+        let unpublished = serde_json::json!([["qa", "403 Forbidden: cannot replace <x> | y"]]);
+        insta::assert_snapshot!(section(None, assets, unpublished), @r"
         <!-- envgate:release -->
         ### Database migrations
 
@@ -1113,13 +1121,17 @@ mod tests {
         | prod | could not be read |
 
         Bundles for the export_only environments, attached to this release:
-        - `prod-v2.4.0.sql`
-        - `prod-v2.4.0.manifest.json`
+        - `prod-v2.4.0.sql` — replaced: the tag's bundle changed (was sha256 `9f86d081884c…`)
+        - `prod-v2.4.0.manifest.json` — replaced: the tag's bundle changed
+        - `stage-v2.4.0.sql`
+
+        Not attached yet:
+        - qa: 403 Forbidden: cannot replace &lt;x&gt; \| y
 
         <sub>envgate · updated when the tag is pushed or the release published</sub>
         <!-- /envgate:release -->
         ");
-        insta::assert_snapshot!(section(Some("v2.4.0 adds no migration file: <a> | b"), &[]), @r"
+        insta::assert_snapshot!(section(Some("v2.4.0 adds no migration file: <a> | b"), serde_json::json!([]), serde_json::json!([])), @r"
         <!-- envgate:release -->
         ### Database migrations
 

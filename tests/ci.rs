@@ -381,20 +381,18 @@ fn github_release_tag_attaches_bundles_once() {
     let assets = gh.with(|m| m.releases[REPO][0].assets.clone());
     let asset_names: Vec<&str> = assets.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(asset_names.len(), 2, "{asset_names:?}");
-    assert!(
-        asset_names[0].starts_with(stem) && asset_names[0].ends_with(".sql"),
-        "{asset_names:?}"
+    // The manifest first, the SQL last: a bundle counts as published only
+    // once its SQL is there.
+    assert_eq!(
+        asset_names,
+        [format!("{stem}.manifest.json"), format!("{stem}.sql")],
     );
-    assert!(
-        asset_names[1].ends_with(".manifest.json"),
-        "{asset_names:?}"
-    );
-    let sql = String::from_utf8(assets[0].bytes.clone()).unwrap();
+    let sql = String::from_utf8(assets[1].bytes.clone()).unwrap();
     assert!(
         sql.contains("CREATE TABLE items") && sql.contains("CREATE TABLE orders"),
         "{sql}"
     );
-    let written = actions.path("envgate").join(&assets[0].name);
+    let written = actions.path("envgate").join(&assets[1].name);
     assert_eq!(std::fs::read_to_string(&written).unwrap(), sql);
     assert!(
         actions
@@ -411,7 +409,14 @@ fn github_release_tag_attaches_bundles_once() {
     assert_eq!(writes(&gh, before), Vec::<String>::new());
     // A release whose SQL asset no longer holds the bundle gets the bundle
     // again, SQL and manifest, each replacing its asset, never doubled.
-    gh.with(|m| m.releases.get_mut(REPO).unwrap()[0].assets[0].bytes = b"stale".to_vec());
+    gh.with(|m| {
+        m.releases.get_mut(REPO).unwrap()[0]
+            .assets
+            .iter_mut()
+            .find(|a| a.name.ends_with(".sql"))
+            .unwrap()
+            .bytes = b"stale".to_vec()
+    });
     let before = gh.requests().len();
     let run = ci(p.path(), &[], &vars);
     assert_eq!(run.code, 0, "{run:?}");
@@ -565,25 +570,30 @@ fn gitlab_tag_pipeline_uploads_packages_and_links_them_once() {
     let run = ci(p.path(), &[], &vars);
     assert_eq!(run.code, 0, "{run:?}");
     let lines = gl.lines_from(0);
-    assert_eq!(lines.len(), 7, "{lines:#?}");
-    assert!(
-        lines[0]
-            .starts_with("PUT /api/v4/projects/42/packages/generic/envgate/v1.0.0/staging-v1.0.0"),
-        "{lines:#?}"
-    );
-    assert!(lines[1].ends_with(".manifest.json"), "{lines:#?}");
+    let package = "/api/v4/projects/42/packages/generic/envgate/v1.0.0";
     assert_eq!(
-        lines[2..],
+        lines,
         [
-            "GET /api/v4/projects/42/releases/v1.0.0",
-            "POST /api/v4/projects/42/releases",
-            "GET /api/v4/projects/42/releases/v1.0.0/assets/links",
-            "POST /api/v4/projects/42/releases/v1.0.0/assets/links",
-            "POST /api/v4/projects/42/releases/v1.0.0/assets/links",
-        ]
+            "GET /api/v4/projects/42/packages".to_owned(),
+            format!("PUT {package}/staging-v1.0.0.manifest.json"),
+            format!("PUT {package}/staging-v1.0.0.sql"),
+            "GET /api/v4/projects/42/releases/v1.0.0".to_owned(),
+            "POST /api/v4/projects/42/releases".to_owned(),
+            "GET /api/v4/projects/42/releases/v1.0.0/assets/links".to_owned(),
+            "POST /api/v4/projects/42/releases/v1.0.0/assets/links".to_owned(),
+            "POST /api/v4/projects/42/releases/v1.0.0/assets/links".to_owned(),
+        ],
+    );
+    let list = &gl.requests()[0].path;
+    assert!(
+        list.contains("package_type=generic")
+            && list.contains("package_name=envgate")
+            && list.contains("package_version=v1.0.0"),
+        "{list}"
     );
     let links = gl.with(|m| m.releases["v1.0.0"].clone());
     assert_eq!(links.len(), 2);
+    assert_eq!(links[0].name, "staging-v1.0.0.sql");
     assert!(links[0].url.starts_with(&format!(
         "{}/projects/42/packages/generic/envgate/v1.0.0/",
         gl.api
@@ -596,17 +606,65 @@ fn gitlab_tag_pipeline_uploads_packages_and_links_them_once() {
             .unwrap()
     });
     assert!(pkg.contains("CREATE TABLE items"), "{pkg}");
+    assert!(
+        run.stderr
+            .contains("envgate ci: v1.0.0: staging-v1.0.0.sql uploaded"),
+        "{run:?}"
+    );
 
-    // Again: links replaced, never duplicated.
+    // Again: the files there hold this bundle, so nothing is written.
     let before = gl.requests().len();
-    assert_eq!(ci(p.path(), &[], &vars).code, 0);
-    let again = gl.lines_from(before);
-    assert_eq!(
-        again.iter().filter(|l| l.starts_with("DELETE")).count(),
-        2,
-        "{again:#?}"
+    let again = ci(p.path(), &[], &vars);
+    assert_eq!(again.code, 0, "{again:?}");
+    let lines = gl.lines_from(before);
+    assert!(lines.iter().all(|l| l.starts_with("GET ")), "{lines:#?}");
+    assert!(
+        again
+            .stderr
+            .contains("envgate ci: v1.0.0: staging-v1.0.0.sql kept"),
+        "{again:?}"
     );
     assert_eq!(gl.with(|m| m.releases["v1.0.0"].len()), 2);
+    assert_eq!(gl.with(|m| m.package_files("envgate", "v1.0.0").len()), 2);
+}
+
+/// Another publisher's upload between envgate's listing and its own:
+/// GitLab refuses the duplicate, envgate lists again and converges instead
+/// of failing or trying blindly.
+#[test]
+fn gitlab_tag_pipeline_converges_after_a_duplicate_refusal() {
+    let (dev, staging) = (PgDb::create("ci_gldup_dev"), PgDb::create("ci_gldup_stg"));
+    let p = tagged(&dev, &staging);
+    let gl = FakeGitLab::start();
+    let out = p.path().join("envgate-ci");
+    let vars = gitlab_vars(&gl, &out, &[("CI_COMMIT_TAG", "v1.0.0")]);
+    assert_eq!(ci(p.path(), &[], &vars).code, 0);
+    gl.with(|m| {
+        m.forbid_duplicates = true;
+        m.stale_listings = 1;
+    });
+    let before = gl.requests().len();
+    let run = ci(p.path(), &[], &vars);
+    assert_eq!(run.code, 0, "{run:?}");
+    // Every upload was refused (both names are there) and answered by
+    // listing the package again; the manifest, made again a second later,
+    // may differ and then replaces its file.
+    let lines = gl.lines_from(before);
+    let listings = lines
+        .iter()
+        .filter(|l| *l == "GET /api/v4/projects/42/packages")
+        .count();
+    let puts = lines.iter().filter(|l| l.starts_with("PUT ")).count();
+    assert!(listings == 3 && (2..=3).contains(&puts), "{lines:#?}");
+    let package: Vec<(String, Vec<u8>)> = gl.with(|m| {
+        m.package_files("envgate", "v1.0.0")
+            .into_iter()
+            .map(|f| (f.name, f.bytes))
+            .collect()
+    });
+    support::assert_bundles_match(&package);
+    let links = gl.with(|m| m.releases["v1.0.0"].clone());
+    assert_eq!(links.len(), 2, "{links:?}");
 }
 
 #[test]

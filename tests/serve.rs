@@ -10,6 +10,7 @@ use fake_github::{FakeGitHub, INSTALLATION};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::{Duration, Instant};
+use support::ledger::seed as ledger;
 use support::{PgDb, http};
 
 const SECRET: &str = "It's a Secret to Everybody";
@@ -115,25 +116,6 @@ fn pr_payload(name: &str, number: u64, head: &str) -> Value {
     p["pull_request"]["number"] = json!(number);
     p["pull_request"]["head"]["sha"] = json!(head);
     p
-}
-
-/// envgate's ledger with `rows` (version, body) applied.
-fn ledger(db: &PgDb, rows: &[(&str, &str, &str)]) {
-    let mut sql =
-        envgate::core::ledger_table::create_table_sql(envgate::core::sql::Dialect::Postgres, None);
-    sql.push(';');
-    for (v, name, body) in rows {
-        sql.push_str(body);
-        sql.push_str(&support::ledger::insert(
-            "envgate_migrations",
-            v,
-            name,
-            &support::ledger::hash(body),
-            true,
-            "2026-11-01 10:00:00+00",
-        ));
-    }
-    db.execute(&sql);
 }
 
 fn lines(reqs: &[fake_github::Request]) -> Vec<String> {
@@ -538,17 +520,17 @@ fn release_tags_get_their_bundles_as_assets_once() {
         json!({"tag_name": "v1.1.0", "name": "v1.1.0", "draft": false, "body": ""})
     );
     assert!(
-        writes[1].path.ends_with("?name=staging-v1.1.0.sql"),
-        "{}",
-        writes[1].path
-    );
-    assert_eq!(writes[1].content_type.as_deref(), Some("application/sql"));
-    assert!(String::from_utf8_lossy(&writes[1].body).contains(ORDERS.trim()));
-    assert!(
-        writes[2]
+        writes[1]
             .path
             .ends_with("?name=staging-v1.1.0.manifest.json")
     );
+    assert!(
+        writes[2].path.ends_with("?name=staging-v1.1.0.sql"),
+        "{}",
+        writes[2].path
+    );
+    assert_eq!(writes[2].content_type.as_deref(), Some("application/sql"));
+    assert!(String::from_utf8_lossy(&writes[2].body).contains(ORDERS.trim()));
     let body = writes[3].json()["body"].as_str().unwrap().to_owned();
     assert!(
         body.contains("| dev | 1/1 applied |") && body.contains("| staging | 0/1 applied |"),
@@ -559,15 +541,18 @@ fn release_tags_get_their_bundles_as_assets_once() {
     // kept; here the SQL asset was changed by hand, so the bundle is put
     // back, each file replacing its asset, never doubled.
     assert_eq!(bot.deliver("create", "d-create", &create).0, 202);
-    fake.with(|m| m.releases.get_mut(REPO).unwrap()[0].assets[0].bytes = b"stale".to_vec());
+    fake.with(|m| {
+        m.releases.get_mut(REPO).unwrap()[0]
+            .assets
+            .iter_mut()
+            .find(|a| a.name.ends_with(".sql"))
+            .unwrap()
+            .bytes = b"stale".to_vec()
+    });
     let mut published = payload("release.published.json");
     published["release"]["tag_name"] = json!("v1.1.0");
     assert_eq!(bot.deliver("release", "d-published", &published).0, 202);
-    support::wait_until(Duration::from_secs(20), "the release job", || {
-        bot.jobs()
-            .iter()
-            .any(|(d, state)| d == "d-published" && state == "done")
-    });
+    bot.wait_job("d-published", "done");
     let deletes: Vec<String> = fake
         .requests()
         .iter()
@@ -606,6 +591,128 @@ fn release_tags_get_their_bundles_as_assets_once() {
     assert_eq!(
         names,
         ["staging-v1.1.0.manifest.json", "staging-v1.1.0.sql"]
+    );
+    assert_eq!(fake.with(|m| m.releases[REPO].len()), 1);
+}
+
+/// Publishing a release converges: twice, after a `/promote`, redelivered
+/// and after the tag moved, the release ends with one asset per name whose
+/// SHA-256 its manifest records; nothing is uploaded again that is there.
+#[test]
+fn release_assets_converge_on_one_file_per_name() {
+    let (dev, staging) = (PgDb::create("bot_conv_dev"), PgDb::create("bot_conv_stg"));
+    ledger(&dev, &[("1", "users", USERS), ("2", "orders", ORDERS)]);
+    ledger(&staging, &[("1", "users", USERS)]);
+    let fake = FakeGitHub::start();
+    let files = |extra: &[(&'static str, &'static str)]| {
+        let mut f = vec![
+            ("envgate.toml", CONFIG),
+            ("migrations/1_users.sql", USERS),
+            ("migrations/2_orders.sql", ORDERS),
+        ];
+        f.extend_from_slice(extra);
+        f
+    };
+    let v1 = fake.commit(REPO, &files(&[])[..2], "v1");
+    let v2 = fake.commit(REPO, &files(&[]), "v2");
+    fake.tag(REPO, "v1.0.0", &v1);
+    fake.tag(REPO, "v1.1.0", &v2);
+    fake.branch(REPO, "main", &v2);
+    fake.permission(REPO, "alice", "write");
+    let bot = Bot::start(
+        &fake,
+        None,
+        &[("dev", dev.url()), ("staging", staging.url())],
+        "",
+    );
+    let done = |delivery: &str| bot.wait_job(delivery, "done");
+    let uploads = || {
+        fake.with(|m| {
+            m.requests
+                .iter()
+                .filter(|r| r.path.starts_with("/uploads/"))
+                .count()
+        })
+    };
+    let assets = || {
+        fake.with(|m| {
+            m.releases[REPO][0]
+                .assets
+                .iter()
+                .map(|a| (a.name.clone(), a.bytes.clone()))
+                .collect::<Vec<_>>()
+        })
+    };
+    let mut create = payload("create.tag.json");
+    create["ref"] = json!("v1.1.0");
+
+    // Published, then published again: kept.
+    assert_eq!(bot.deliver("create", "t1", &create).0, 202);
+    done("t1");
+    assert_eq!(uploads(), 2);
+    let mut published = payload("release.published.json");
+    published["release"]["tag_name"] = json!("v1.1.0");
+    assert_eq!(bot.deliver("release", "t2", &published).0, 202);
+    done("t2");
+    assert_eq!(uploads(), 2, "nothing uploaded twice");
+    assert_eq!(
+        support::assert_bundles_match(&assets()),
+        ["staging-v1.1.0.sql"]
+    );
+
+    // /promote staging attaches its bundle to the same release.
+    let mut c = payload("issue_comment.created.json");
+    c["comment"]["body"] = json!("/promote staging v1.1.0");
+    c["comment"]["user"]["login"] = json!("alice");
+    c["comment"]["user"]["type"] = json!("User");
+    assert_eq!(bot.deliver("issue_comment", "t3", &c).0, 202);
+    done("t3");
+    let reply = fake.with(|m| m.comments.last().unwrap().body.clone());
+    assert!(
+        reply.contains("[`staging-v1.1.0.sql`](https://github.com/acme/shop/releases/download/v1.1.0/staging-v1.1.0.sql)"),
+        "{reply}"
+    );
+    support::assert_bundles_match(&assets());
+
+    // Redelivered (the same delivery: ignored) and delivered anew: the
+    // files there hold the bundle, so nothing is written.
+    let before = fake.requests().len();
+    assert_eq!(bot.deliver("create", "t1", &create).0, 202);
+    assert_eq!(bot.deliver("create", "t4", &create).0, 202);
+    done("t4");
+    let written: Vec<String> = fake.requests()[before..]
+        .iter()
+        .filter(|r| r.method != "GET" && !r.path.ends_with("/access_tokens"))
+        .map(|r| r.line())
+        .collect();
+    assert_eq!(written, Vec::<String>::new());
+
+    // The tag moved to a commit with one more migration: each file of the
+    // bundle replaced, said in the release notes and the audit trail.
+    let v3 = fake.commit(REPO, &files(&[("migrations/3_trash.sql", TRASH)]), "v3");
+    fake.tag(REPO, "v1.1.0", &v3);
+    let before = uploads();
+    assert_eq!(bot.deliver("create", "t5", &create).0, 202);
+    done("t5");
+    assert_eq!(uploads(), before + 2);
+    let now = assets();
+    support::assert_bundles_match(&now);
+    let sql = &now.iter().find(|(n, _)| n.ends_with(".sql")).unwrap().1;
+    assert!(String::from_utf8_lossy(sql).contains("CREATE TABLE trash"));
+    let body = fake.with(|m| m.releases[REPO][0].body.clone());
+    assert!(
+        body.contains("`staging-v1.1.0.sql` — replaced: the tag's bundle changed (was sha256 `"),
+        "{body}"
+    );
+    assert!(
+        bot.audit()
+            .iter()
+            .any(|(a, who, outcome, env)| a == "publish"
+                && who == "envgate[bot]"
+                && outcome == "replaced"
+                && env.as_deref() == Some("staging")),
+        "{:?}",
+        bot.audit()
     );
     assert_eq!(fake.with(|m| m.releases[REPO].len()), 1);
 }

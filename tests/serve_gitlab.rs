@@ -16,6 +16,7 @@ const SECRET: &str = "gitlab-webhook-secret";
 const PATH: &str = "acme/shop";
 const USERS: &str = "CREATE TABLE users (id bigint PRIMARY KEY);\n";
 const ORDERS: &str = "CREATE TABLE orders (id bigint PRIMARY KEY);\n";
+const ORDERS_INDEX: &str = "CREATE INDEX orders_placed ON orders (id);\n";
 const CONFIG: &str = "[environments.dev]\nurl = \"${DEV_URL}\"\nmode = \"managed\"\n\n\
                       [environments.staging]\nurl = \"${STAGING_URL}\"\nmode = \"export_only\"\n";
 
@@ -398,5 +399,168 @@ fn notes_promote_for_developers_only_and_tags_get_their_bundles() {
         String::from_utf8(sql)
             .unwrap()
             .contains("CREATE TABLE users")
+    );
+}
+
+/// A group that forbids duplicate packages: a `/promote` that attaches the
+/// bundle, the tag push after it, a redelivery and a tag that moved all end
+/// with one package file and one link per name, whose SHA-256 the manifest
+/// records. Replacing needs deleting; a token that may not delete leaves
+/// the release as it was and says why.
+#[test]
+fn packages_converge_when_duplicates_are_forbidden() {
+    let (dev, staging) = (
+        PgDb::create("glbot_conv_dev"),
+        PgDb::create("glbot_conv_stg"),
+    );
+    support::ledger::seed(&dev, &[("1", "users", USERS), ("2", "orders", ORDERS)]);
+    support::ledger::seed(&staging, &[("1", "users", USERS)]);
+    let gl = FakeGitLab::start();
+    gl.with(|m| m.forbid_duplicates = true);
+    let files = |extra: &[(&'static str, &'static str)]| {
+        let mut f = vec![
+            ("envgate.toml", CONFIG),
+            ("migrations/1_users.sql", USERS),
+            ("migrations/2_orders.sql", ORDERS),
+        ];
+        f.extend_from_slice(extra);
+        f
+    };
+    let v1 = gl.commit(&files(&[])[..2], "v1");
+    let v2 = gl.commit(&files(&[]), "v2");
+    gl.branch("main", &v2);
+    gl.tag("v1.0.0", &v1);
+    gl.tag("v1.1.0", &v2);
+    gl.member(8, 30); // developer
+    let bot = Bot::start(&gl, &[("dev", dev.url()), ("staging", staging.url())]);
+    let ended = |key: &str, state: &str| bot.wait_job(&format!("gitlab:{key}"), state);
+    let linked = || {
+        gl.with(|m| {
+            m.releases["v1.1.0"]
+                .iter()
+                .map(|l| {
+                    let file = l.url.rsplit('/').next().unwrap();
+                    let bytes = m
+                        .packages
+                        .get(&format!("envgate/v1.1.0/{file}"))
+                        .cloned()
+                        .unwrap_or_else(|| panic!("{} links nothing: {}", l.name, l.url));
+                    assert_eq!(file, l.name);
+                    (l.name.clone(), bytes)
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let package = || {
+        gl.with(|m| {
+            m.package_files("envgate", "v1.1.0")
+                .into_iter()
+                .map(|f| (f.name, f.bytes))
+                .collect::<Vec<_>>()
+        })
+    };
+    let tag_push = |commit: &str| {
+        let mut t = payload("tag_push.json");
+        t["ref"] = "refs/tags/v1.1.0".into();
+        t["after"] = commit.into();
+        t["checkout_sha"] = commit.into();
+        t
+    };
+
+    // /promote staging attaches the bundle: the package and links made.
+    let c = note(1, 401, 8, "dave", "/promote staging v1.1.0");
+    assert_eq!(bot.deliver("Note Hook", "p1", Some(SECRET), &c).0, 202);
+    ended("p1", "done");
+    eprintln!("NOTES {:#?}", gl.with(|m| m.notes.clone()));
+    assert_eq!(
+        support::assert_bundles_match(&linked()),
+        ["staging-v1.1.0.sql"]
+    );
+    support::assert_bundles_match(&package());
+
+    // The tag push after it: no 403, one file per name still.
+    assert_eq!(
+        bot.deliver("Tag Push Hook", "p2", Some(SECRET), &tag_push(&v2))
+            .0,
+        202
+    );
+    ended("p2", "done");
+    support::assert_bundles_match(&linked());
+    support::assert_bundles_match(&package());
+    let section = gl.with(|m| m.descriptions["v1.1.0"].clone());
+    assert!(
+        section.contains("<!-- envgate:release -->") && section.contains("`staging-v1.1.0.sql`"),
+        "{section}"
+    );
+
+    // Redelivered, and delivered anew: nothing is written.
+    let before = gl.requests().len();
+    assert_eq!(
+        bot.deliver("Tag Push Hook", "p2", Some(SECRET), &tag_push(&v2))
+            .0,
+        202
+    );
+    assert_eq!(
+        bot.deliver("Tag Push Hook", "p3", Some(SECRET), &tag_push(&v2))
+            .0,
+        202
+    );
+    ended("p3", "done");
+    assert_eq!(writes(&gl, before), Vec::<String>::new());
+
+    // The tag moved: each file deleted, then uploaded; said in the release
+    // description and the audit trail.
+    let v3 = gl.commit(
+        &files(&[("migrations/3_orders_index.sql", ORDERS_INDEX)]),
+        "v3",
+    );
+    gl.tag("v1.1.0", &v3);
+    assert_eq!(
+        bot.deliver("Tag Push Hook", "p4", Some(SECRET), &tag_push(&v3))
+            .0,
+        202
+    );
+    ended("p4", "done");
+    let now = linked();
+    support::assert_bundles_match(&now);
+    support::assert_bundles_match(&package());
+    let sql = &now.iter().find(|(n, _)| n.ends_with(".sql")).unwrap().1;
+    assert!(String::from_utf8_lossy(sql).contains("orders_placed"));
+    let section = gl.with(|m| m.descriptions["v1.1.0"].clone());
+    assert!(
+        section.contains("`staging-v1.1.0.sql` — replaced: the tag's bundle changed (was sha256 `"),
+        "{section}"
+    );
+    assert!(
+        bot.audit().iter().any(|(a, who, outcome)| a == "publish"
+            && who == "envgate[bot]"
+            && outcome == "replaced"),
+        "{:?}",
+        bot.audit()
+    );
+
+    // A token that may not delete package files: the release keeps the
+    // bundle it had, whole, and its description says why the new one is
+    // not attached.
+    gl.with(|m| m.refuse_package_delete = true);
+    let v4 = gl.commit(
+        &files(&[
+            ("migrations/3_orders_index.sql", ORDERS_INDEX),
+            ("migrations/4_more.sql", "CREATE TABLE more (id bigint);\n"),
+        ]),
+        "v4",
+    );
+    gl.tag("v1.1.0", &v4);
+    assert_eq!(
+        bot.deliver("Tag Push Hook", "p5", Some(SECRET), &tag_push(&v4))
+            .0,
+        202
+    );
+    ended("p5", "failed");
+    assert_eq!(linked(), now, "the release is as it was");
+    let section = gl.with(|m| m.descriptions["v1.1.0"].clone());
+    assert!(
+        section.contains("Not attached yet:") && section.contains("Maintainer role"),
+        "{section}"
     );
 }

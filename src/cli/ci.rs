@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::core::ci::{self, Ci, GitHubRun, GitLabRun, Trigger};
 use crate::core::matrix::Tally;
 use crate::core::mode::Mode;
-use crate::forge::{ApiError, StickyOutcome, Thread, github, gitlab};
+use crate::forge::{ApiError, Fate, StickyOutcome, Thread, github, gitlab};
 use crate::jobs::release::{Built, Publisher};
 use crate::jobs::review::{self, Kept, NoChecks, Request, Reviewed};
 use crate::jobs::{self, JobError};
@@ -406,7 +406,8 @@ impl Ctx<'_> {
         };
         let mut written = Vec::new();
         for b in &shown.built {
-            for f in jobs::release::files(b) {
+            let f = jobs::release::files(b);
+            for f in [f.sql, f.manifest] {
                 let path = self.out_dir.join(&f.name);
                 std::fs::write(&path, &f.bytes).map_err(|e| io_fail(&path, e))?;
                 crate::errln!("envgate ci: wrote {}", path.display());
@@ -414,9 +415,20 @@ impl Ctx<'_> {
             }
         }
         if let Some(p) = publisher {
-            jobs::release::publish(&shown, p, false)
+            let published = jobs::release::publish(&shown, p, self.memory, false)
                 .await
-                .map_err(|e| Failure::internal(format!("release {tag}: {e}")))?;
+                .map_err(failure)?;
+            for f in published {
+                let did = match f.fate {
+                    Fate::Kept => "kept".to_owned(),
+                    Fate::Uploaded => "uploaded".to_owned(),
+                    Fate::Replaced { was } => format!(
+                        "replaced (was sha256 {})",
+                        was.as_deref().unwrap_or("unknown")
+                    ),
+                };
+                crate::errln!("envgate ci: {tag}: {} {did}", f.name);
+            }
         }
         Ok(written)
     }

@@ -16,6 +16,7 @@ pub mod mode;
 pub mod plan;
 pub mod policy;
 pub mod promotion;
+pub mod publication;
 pub mod redact;
 pub mod release;
 pub mod sql;

@@ -14,6 +14,7 @@
 //! base64url JSON objects and one signature.
 
 use super::http::{self, Answer, next_link};
+use crate::core::publication::Present;
 use crate::metrics::ForgeCalls;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -379,20 +380,6 @@ pub struct Asset {
     /// `sha256:<hex>`, which GitHub computes for uploads.
     #[serde(default)]
     pub digest: Option<String>,
-}
-
-impl Asset {
-    /// Whether the asset holds exactly these bytes (as far as GitHub says).
-    pub fn holds(&self, bytes: &[u8]) -> bool {
-        use sha2::Digest;
-        let hex: String = sha2::Sha256::digest(bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        self.digest
-            .as_deref()
-            .is_some_and(|d| d.eq_ignore_ascii_case(&format!("sha256:{hex}")))
-    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -797,42 +784,63 @@ impl Repo<'_> {
             .await
     }
 
-    /// Uploads a release asset to the release's `upload_url` (its
-    /// `{?name,label}` template dropped).
-    /// Puts a bundle's files, its SQL first and then its manifest, on the
-    /// release. When the SQL asset there already holds these bytes, that
-    /// bundle is the one published and its assets are kept (the manifest
-    /// differs only in when it was generated); otherwise every file
-    /// replaces its same-named asset. Never a second asset of a name.
+    /// Puts a bundle's files on the release, converging on one asset per
+    /// name that holds this bundle (see [`crate::core::publication`]):
+    /// assets already holding it are kept, others of its names deleted
+    /// before the upload (GitHub refuses a second asset of a name). The
+    /// SQL's entry first, then the manifest's.
     pub async fn put_bundle(
         &self,
         release: &Release,
-        files: Vec<(String, &str, Vec<u8>)>,
-    ) -> Result<Vec<Asset>, ApiError> {
-        let published = files.first().is_some_and(|(name, _, bytes)| {
-            release
-                .assets
-                .iter()
-                .any(|a| &a.name == name && a.holds(bytes))
-        });
+        files: super::ReleaseFiles,
+    ) -> Result<Vec<super::Published>, ApiError> {
+        let present: Vec<Present> = release
+            .assets
+            .iter()
+            .map(|a| Present {
+                id: a.id,
+                name: a.name.clone(),
+                sha256: a
+                    .digest
+                    .as_deref()
+                    .and_then(|d| d.strip_prefix("sha256:"))
+                    .map(str::to_ascii_lowercase),
+            })
+            .collect();
         let mut out = Vec::new();
-        for (name, content_type, bytes) in files {
-            let same: Vec<&Asset> = release.assets.iter().filter(|a| a.name == name).collect();
-            if published && let Some(kept) = same.first() {
-                out.push((*kept).clone());
-                continue;
+        for (step, file) in files.steps(&present) {
+            for &id in &step.delete {
+                match self.delete_asset(id).await {
+                    Err(e) if e.is_not_found() => {}
+                    other => other?,
+                }
             }
-            for old in same {
-                self.delete_asset(old.id).await?;
-            }
-            out.push(
-                self.upload_asset(release, &name, content_type, bytes)
-                    .await?,
-            );
+            let sha256 = super::sha256_hex(&file.bytes);
+            let url = match step.keep {
+                Some(id) => release
+                    .assets
+                    .iter()
+                    .find(|a| a.id == id)
+                    .and_then(|a| a.browser_download_url.clone()),
+                None => {
+                    self.upload_asset(release, &file.name, file.content_type, file.bytes)
+                        .await?
+                        .browser_download_url
+                }
+            };
+            out.push(super::Published {
+                name: step.name,
+                url,
+                fate: step.fate,
+                sha256,
+            });
         }
+        out.reverse();
         Ok(out)
     }
 
+    /// Uploads a release asset to the release's `upload_url` (its
+    /// `{?name,label}` template dropped).
     pub async fn upload_asset(
         &self,
         release: &Release,

@@ -10,6 +10,7 @@
 
 use super::http::{self, Answer, next_link};
 use super::{ApiError, Note, Thread};
+use crate::core::publication::Present;
 use reqwest::{Method, StatusCode, header};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -96,11 +97,64 @@ impl Noteable {
 /// GitLab's access levels.
 pub const DEVELOPER: u64 = 30;
 
+/// A generic package (a name and version).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Package {
+    pub id: u64,
+    pub name: String,
+    pub version: String,
+}
+
+/// One file of a package; GitLab keeps every upload, so a name may appear
+/// more than once.
+#[derive(Clone, Debug, Deserialize)]
+pub struct PackageFile {
+    pub id: u64,
+    pub file_name: String,
+    #[serde(default)]
+    pub file_sha256: Option<String>,
+}
+
+/// The package envgate publishes a release's bundles in.
+pub const PACKAGE: &str = "envgate";
+
 #[derive(Clone, Debug, Deserialize)]
 pub struct Link {
     pub id: u64,
     pub name: String,
     pub url: String,
+}
+
+/// Why a package file could not be replaced: deleting one needs more than
+/// uploading does.
+fn replace_refused(name: &str, tag: &str, e: ApiError) -> ApiError {
+    match e {
+        ApiError::Status { status, message } => ApiError::Status {
+            status,
+            message: format!(
+                "cannot replace {name} in package {PACKAGE}/{tag} ({message}): deleting a package file needs the Maintainer role"
+            ),
+        },
+        other => other,
+    }
+}
+
+/// Whether GitLab refused an upload as a duplicate package file (403 on
+/// current versions, 400 on some older ones).
+fn is_duplicate(e: &ApiError) -> bool {
+    matches!(e, ApiError::Status { status: 400 | 403, message } if message.contains("Duplicate package"))
+}
+
+/// A package's files as publishing sees them.
+fn present(files: &[PackageFile]) -> Vec<Present> {
+    files
+        .iter()
+        .map(|f| Present {
+            id: f.id,
+            name: f.file_name.clone(),
+            sha256: f.file_sha256.as_deref().map(str::to_ascii_lowercase),
+        })
+        .collect()
 }
 
 /// A path segment, percent-encoded (project paths and file names carry
@@ -343,9 +397,8 @@ impl Project<'_> {
             .await
     }
 
-    /// Whether the tag has a release; creates one (named after the tag)
-    /// when it has not.
-    pub async fn ensure_release(&self, tag: &str) -> Result<(), ApiError> {
+    /// The tag's release; None when it has none.
+    async fn release(&self, tag: &str) -> Result<Option<Value>, ApiError> {
         match self
             .gl
             .json::<Value>(
@@ -355,18 +408,26 @@ impl Project<'_> {
             )
             .await
         {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => self
-                .gl
-                .json::<Value>(
-                    Method::POST,
-                    &format!("{}/releases", self.base()),
-                    Some(&serde_json::json!({"tag_name": tag, "name": tag})),
-                )
-                .await
-                .map(|_| ()),
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Whether the tag has a release; creates one (named after the tag)
+    /// when it has not.
+    pub async fn ensure_release(&self, tag: &str) -> Result<(), ApiError> {
+        if self.release(tag).await?.is_some() {
+            return Ok(());
+        }
+        self.gl
+            .json::<Value>(
+                Method::POST,
+                &format!("{}/releases", self.base()),
+                Some(&serde_json::json!({"tag_name": tag, "name": tag})),
+            )
+            .await
+            .map(|_| ())
     }
 
     pub async fn links(&self, tag: &str) -> Result<Vec<Link>, ApiError> {
@@ -403,7 +464,8 @@ impl Project<'_> {
 
     /// Uploads a file to the project's generic package registry
     /// (replacing nothing: GitLab keeps every upload, the newest wins on
-    /// download) and returns its download URL.
+    /// download, unless the group forbids duplicates) and returns its
+    /// download URL.
     pub async fn upload_package(
         &self,
         package: &str,
@@ -424,7 +486,18 @@ impl Project<'_> {
                 &path,
                 Some((bytes, "application/octet-stream")),
             )
-            .await?;
+            .await
+            .map_err(|e| match e {
+                ApiError::Status { status, message } if message.contains("Duplicate package") => {
+                    ApiError::Status {
+                        status,
+                        message: format!(
+                            "{message}: {package}/{version} already holds {file} (the group forbids duplicate packages)"
+                        ),
+                    }
+                }
+                other => other,
+            })?;
         Ok(self.gl.url(&path)?.to_string())
     }
 
@@ -609,28 +682,183 @@ impl Project<'_> {
         }
     }
 
-    /// Uploads files to the generic package `envgate/<tag>` and links them
-    /// from the tag's release (created when missing), replacing same-named
-    /// links. Returns (name, download URL).
+    /// The files of the generic package `name`/`version`, and its id;
+    /// None when there is no such package yet.
+    pub async fn package_files(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<(u64, Vec<PackageFile>)>, ApiError> {
+        let packages: Vec<Package> = self
+            .gl
+            .pages(&format!(
+                "{}/packages?package_type=generic&package_name={}&package_version={}",
+                self.base(),
+                seg(name),
+                seg(version)
+            ))
+            .await?;
+        // The filters match by prefix on some versions: keep the exact one.
+        let Some(p) = packages
+            .into_iter()
+            .find(|p| p.name == name && p.version == version)
+        else {
+            return Ok(None);
+        };
+        let files = self
+            .gl
+            .pages(&format!("{}/packages/{}/package_files", self.base(), p.id))
+            .await?;
+        Ok(Some((p.id, files)))
+    }
+
+    /// Deletes a package file; one already gone is no error.
+    pub async fn delete_package_file(&self, package: u64, file: u64) -> Result<(), ApiError> {
+        match self
+            .gl
+            .send(
+                Method::DELETE,
+                &format!("{}/packages/{package}/package_files/{file}", self.base()),
+                None,
+            )
+            .await
+        {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// Publishes one bundle's files in the generic package `envgate/<tag>`
+    /// and links them from the tag's release (created when missing),
+    /// converging on one package file and one link per name that hold this
+    /// bundle (see [`crate::core::publication`]): files already holding it
+    /// are kept, others of its names deleted before the upload, so a group
+    /// that forbids duplicate packages never refuses it. The SQL's entry
+    /// first, then the manifest's.
     pub async fn attach(
         &self,
         tag: &str,
-        files: Vec<(String, Vec<u8>)>,
-    ) -> Result<Vec<(String, String)>, ApiError> {
-        let mut urls = Vec::new();
-        for (name, bytes) in files {
-            let url = self.upload_package("envgate", tag, &name, bytes).await?;
-            urls.push((name, url));
+        files: super::ReleaseFiles,
+    ) -> Result<Vec<super::Published>, ApiError> {
+        let (mut package, existing) = self
+            .package_files(PACKAGE, tag)
+            .await?
+            .unwrap_or((0, Vec::new()));
+        let mut out = Vec::new();
+        for (step, file) in files.steps(&present(&existing)) {
+            for &id in &step.delete {
+                self.delete_package_file(package, id)
+                    .await
+                    .map_err(|e| replace_refused(&step.name, tag, e))?;
+            }
+            let sha256 = super::sha256_hex(&file.bytes);
+            let url = match step.keep {
+                Some(_) => self.package_url(PACKAGE, tag, &file.name)?,
+                None => self.upload_converging(&mut package, tag, file).await?,
+            };
+            out.push(super::Published {
+                name: step.name,
+                url: Some(url),
+                fate: step.fate,
+                sha256,
+            });
         }
+        out.reverse();
         self.ensure_release(tag).await?;
         let links = self.links(tag).await?;
-        for (name, url) in &urls {
-            for old in links.iter().filter(|l| &l.name == name) {
+        for f in &out {
+            let url = f.url.as_deref().unwrap_or_default();
+            let named: Vec<&Link> = links.iter().filter(|l| l.name == f.name).collect();
+            if let [only] = named[..]
+                && only.url == url
+            {
+                continue;
+            }
+            for old in named {
                 self.delete_link(tag, old.id).await?;
             }
-            self.create_link(tag, name, url).await?;
+            self.create_link(tag, &f.name, url).await?;
         }
-        Ok(urls)
+        Ok(out)
+    }
+
+    /// Uploads one file of the package. A refusal as a duplicate means a
+    /// file of its name appeared since the package was listed (another
+    /// publisher): the package is listed again and, when the newest file of
+    /// the name holds these bytes, that one is linked; otherwise the others
+    /// are deleted and the upload tried once more. Never blindly again.
+    async fn upload_converging(
+        &self,
+        package: &mut u64,
+        tag: &str,
+        file: super::File,
+    ) -> Result<String, ApiError> {
+        let first = self
+            .upload_package(PACKAGE, tag, &file.name, file.bytes.clone())
+            .await;
+        let Err(e) = first else { return first };
+        if !is_duplicate(&e) {
+            return Err(e);
+        }
+        let Some((id, now)) = self.package_files(PACKAGE, tag).await? else {
+            return Err(e);
+        };
+        *package = id;
+        let sha = super::sha256_hex(&file.bytes);
+        let mut named: Vec<&PackageFile> =
+            now.iter().filter(|f| f.file_name == file.name).collect();
+        named.sort_by_key(|f| std::cmp::Reverse(f.id));
+        if named
+            .first()
+            .and_then(|f| f.file_sha256.as_deref())
+            .is_some_and(|s| s.eq_ignore_ascii_case(&sha))
+        {
+            return self.package_url(PACKAGE, tag, &file.name);
+        }
+        for f in named {
+            self.delete_package_file(id, f.id)
+                .await
+                .map_err(|e| replace_refused(&file.name, tag, e))?;
+        }
+        self.upload_package(PACKAGE, tag, &file.name, file.bytes)
+            .await
+    }
+
+    /// The download URL of a generic package file.
+    fn package_url(&self, package: &str, version: &str, file: &str) -> Result<String, ApiError> {
+        Ok(self
+            .gl
+            .url(&format!(
+                "{}/packages/generic/{}/{}/{}",
+                self.base(),
+                seg(package),
+                seg(version),
+                seg(file)
+            ))?
+            .to_string())
+    }
+
+    /// The release's description; None when the tag has no release.
+    pub async fn release_description(&self, tag: &str) -> Result<Option<String>, ApiError> {
+        Ok(self
+            .release(tag)
+            .await?
+            .map(|v| v["description"].as_str().unwrap_or("").to_owned()))
+    }
+
+    pub async fn update_release_description(
+        &self,
+        tag: &str,
+        description: &str,
+    ) -> Result<(), ApiError> {
+        self.gl
+            .json::<Value>(
+                Method::PUT,
+                &format!("{}/releases/{}", self.base(), seg(tag)),
+                Some(&serde_json::json!({ "description": description })),
+            )
+            .await
+            .map(|_| ())
     }
 }
 

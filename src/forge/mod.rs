@@ -53,6 +53,65 @@ impl ApiError {
     }
 }
 
+pub use crate::core::publication::Fate;
+use crate::core::publication::{Present, Step, Wanted, converge};
+
+/// A file to put on a release.
+#[derive(Clone, Debug)]
+pub struct File {
+    pub name: String,
+    pub content_type: &'static str,
+    pub bytes: Vec<u8>,
+}
+
+/// A bundle's files as a release keeps them.
+#[derive(Clone, Debug)]
+pub struct ReleaseFiles {
+    pub sql: File,
+    pub manifest: File,
+}
+
+impl ReleaseFiles {
+    /// The steps that publish these files over what is `present`, each
+    /// with its file, in the order to run them (the manifest, then the SQL;
+    /// see [`converge`]).
+    pub fn steps(self, present: &[Present]) -> [(Step, File); 2] {
+        let (sql, manifest) = (
+            sha256_hex(&self.sql.bytes),
+            sha256_hex(&self.manifest.bytes),
+        );
+        let [m, s] = converge(
+            Wanted {
+                name: &self.sql.name,
+                sha256: &sql,
+            },
+            Wanted {
+                name: &self.manifest.name,
+                sha256: &manifest,
+            },
+            present,
+        );
+        [(m, self.manifest), (s, self.sql)]
+    }
+}
+
+/// One file of a release, published.
+#[derive(Clone, Debug)]
+pub struct Published {
+    pub name: String,
+    /// Where to download it, when the forge says.
+    pub url: Option<String>,
+    pub fate: Fate,
+    /// SHA-256 of its bytes (hex).
+    pub sha256: String,
+}
+
+/// SHA-256 of bytes, as hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 /// A comment (GitHub) or note (GitLab) on a pull or merge request.
 pub struct Note {
     pub id: u64,

@@ -5,11 +5,11 @@
 //! ([`crate::forge::Thread`]) are implemented beside them.
 
 use super::command::{Chat, attached, collapsed};
-use super::release::{BundleFile, Publisher, files, replace_section};
+use super::release::{Publisher, files, replace_section};
 use super::review::{BODY_LIMIT, Checks, Summary, Unread, fit};
 use crate::core::bundle::Bundle;
-use crate::forge::ApiError;
 use crate::forge::github::{self, Repo};
+use crate::forge::{ApiError, Published, ReleaseFiles};
 use serde_json::json;
 use tokio::sync::Mutex;
 
@@ -114,32 +114,10 @@ impl<'a> Release<'a> {
     }
 }
 
-/// A bundle's files as GitHub's asset upload takes them.
-fn assets_of(b: &Bundle) -> Vec<(String, &'static str, Vec<u8>)> {
-    files(b)
-        .into_iter()
-        .map(|f| (f.name, f.content_type, f.bytes))
-        .collect()
-}
-
 impl Publisher for Release<'_> {
-    async fn publish(
-        &self,
-        tag: &str,
-        files: Vec<BundleFile>,
-    ) -> Result<Vec<(String, Option<String>)>, ApiError> {
+    async fn publish(&self, tag: &str, files: ReleaseFiles) -> Result<Vec<Published>, ApiError> {
         let release = self.get(tag).await?;
-        let files = files
-            .into_iter()
-            .map(|f| (f.name, f.content_type, f.bytes))
-            .collect();
-        Ok(self
-            .repo
-            .put_bundle(&release, files)
-            .await?
-            .into_iter()
-            .map(|a| (a.name, a.browser_download_url))
-            .collect())
+        self.repo.put_bundle(&release, files).await
     }
 
     async fn notes(&self, tag: &str, section: &str) -> Result<(), ApiError> {
@@ -206,10 +184,10 @@ impl<'a> Chat for GitHubChat<'a> {
         let Some(rel) = self.repo.release_by_tag(tag).await? else {
             return Ok(collapsed(b));
         };
-        let assets = self.repo.put_bundle(&rel, assets_of(b)).await?;
+        let assets = self.repo.put_bundle(&rel, files(b)).await?;
         let links: Vec<String> = assets
             .into_iter()
-            .map(|a| match a.browser_download_url {
+            .map(|a| match a.url {
                 Some(url) => format!("[`{}`]({url})", a.name),
                 None => format!("`{}`", a.name),
             })

@@ -3,11 +3,11 @@
 //! and chat-ops in merge request and issue notes ([`GitLabChat`]).
 
 use super::command::{Chat, attached, collapsed};
-use super::release::{BundleFile, Publisher, files};
+use super::release::{Publisher, files, replace_section};
 use super::review::{Checks, Summary, Unread};
 use crate::core::bundle::Bundle;
 use crate::core::check::Conclusion;
-use crate::forge::{ApiError, gitlab};
+use crate::forge::{ApiError, Published, ReleaseFiles, gitlab};
 
 /// The commit status envgate keeps.
 const STATUS: &str = "envgate";
@@ -68,23 +68,19 @@ pub struct Release<'a> {
 }
 
 impl Publisher for Release<'_> {
-    async fn publish(
-        &self,
-        tag: &str,
-        files: Vec<BundleFile>,
-    ) -> Result<Vec<(String, Option<String>)>, ApiError> {
-        let files = files.into_iter().map(|f| (f.name, f.bytes)).collect();
-        Ok(self
-            .project
-            .attach(tag, files)
-            .await?
-            .into_iter()
-            .map(|(name, url)| (name, Some(url)))
-            .collect())
+    async fn publish(&self, tag: &str, files: ReleaseFiles) -> Result<Vec<Published>, ApiError> {
+        self.project.attach(tag, files).await
     }
 
-    /// GitLab's release notes are the team's: envgate keeps no section there.
-    async fn notes(&self, _tag: &str, _section: &str) -> Result<(), ApiError> {
+    /// envgate's section of the release's description.
+    async fn notes(&self, tag: &str, section: &str) -> Result<(), ApiError> {
+        let Some(body) = self.project.release_description(tag).await? else {
+            return Ok(());
+        };
+        let new = replace_section(&body, section);
+        if new != body {
+            self.project.update_release_description(tag, &new).await?;
+        }
         Ok(())
     }
 }
@@ -142,13 +138,12 @@ impl<'a> Chat for GitLabChat<'a> {
         if !self.project.tag_exists(tag).await? {
             return Ok(collapsed(b));
         }
-        let files = files(b).into_iter().map(|f| (f.name, f.bytes)).collect();
         let links: Vec<String> = self
             .project
-            .attach(tag, files)
+            .attach(tag, files(b))
             .await?
             .into_iter()
-            .map(|(name, url)| format!("[`{name}`]({url})"))
+            .map(|p| format!("[`{}`]({})", p.name, p.url.unwrap_or_default()))
             .collect();
         Ok(attached(tag, &links, b))
     }

@@ -9,10 +9,12 @@
 use super::remote::RepoApi;
 use super::{Context, JobError, locked};
 use crate::config::Config;
+use crate::core::audit::Entry;
 use crate::core::bundle::Bundle;
 use crate::core::release::tag_matches;
-use crate::forge::ApiError;
+use crate::forge::{ApiError, Fate, File, Published, ReleaseFiles};
 use crate::ops::exit;
+use crate::ops::export::exported;
 use crate::ops::memory::Memory;
 use crate::ops::release::{self, Shown};
 use crate::ops::source::Source;
@@ -24,40 +26,28 @@ use serde::Serialize;
 pub const NOTES_OPEN: &str = "<!-- envgate:release -->";
 pub const NOTES_CLOSE: &str = "<!-- /envgate:release -->";
 
-/// One file of a bundle.
-#[derive(Clone, Debug)]
-pub struct BundleFile {
-    pub name: String,
-    pub content_type: &'static str,
-    pub bytes: Vec<u8>,
-}
-
-/// A bundle's files: its SQL, then its manifest.
-pub fn files(b: &Bundle) -> [BundleFile; 2] {
-    [
-        BundleFile {
+/// A bundle's files: its SQL and its manifest.
+pub fn files(b: &Bundle) -> ReleaseFiles {
+    ReleaseFiles {
+        sql: File {
             name: format!("{}.sql", b.stem),
             content_type: "application/sql",
             bytes: b.sql.clone().into_bytes(),
         },
-        BundleFile {
+        manifest: File {
             name: format!("{}.manifest.json", b.stem),
             content_type: "application/json",
             bytes: render::json(&b.manifest).into_bytes(),
         },
-    ]
+    }
 }
 
 /// Where a forge keeps a release's files.
 #[allow(async_fn_in_trait)]
 pub trait Publisher {
-    /// Attaches one bundle's files to the tag's release (created when the
-    /// forge needs one); the files' names and download links.
-    async fn publish(
-        &self,
-        tag: &str,
-        files: Vec<BundleFile>,
-    ) -> Result<Vec<(String, Option<String>)>, ApiError>;
+    /// Publishes one bundle's files on the tag's release (created when the
+    /// forge needs one), converging on one file per name that holds them.
+    async fn publish(&self, tag: &str, files: ReleaseFiles) -> Result<Vec<Published>, ApiError>;
     /// Writes envgate's section of the release's notes, replacing an
     /// earlier one (forges without notes do nothing).
     async fn notes(&self, tag: &str, section: &str) -> Result<(), ApiError>;
@@ -86,18 +76,40 @@ pub async fn build(
     }
 }
 
-/// Publishes every bundle of a built release, then (with `notes`)
-/// envgate's section of the release notes; the names of the files.
+/// One file as the release notes show it.
+#[derive(Serialize)]
+struct Listed<'a> {
+    name: &'a str,
+    /// `kept`, `uploaded` or `replaced`.
+    fate: &'static str,
+    /// The replaced file's SHA-256, shortened, when known.
+    was: Option<String>,
+}
+
+/// Publishes every bundle of a built release, each on its own (one that
+/// fails does not keep the others off the release), records what changed
+/// in the audit trail, then (with `notes`) writes envgate's section of the
+/// release notes. The files published; the first error once all were
+/// tried, so that the job is tried again while the release is incomplete.
 pub async fn publish(
     shown: &Shown,
     publisher: &impl Publisher,
+    memory: &Memory,
     notes: bool,
-) -> Result<Vec<String>, JobError> {
+) -> Result<Vec<Published>, JobError> {
     let tag = &shown.release.tag;
-    let mut names = Vec::new();
+    let mut published = Vec::new();
+    let mut failed: Vec<(String, ApiError)> = Vec::new();
     for b in &shown.built {
-        for (name, _) in publisher.publish(tag, files(b).into()).await? {
-            names.push(name);
+        match publisher.publish(tag, files(b)).await {
+            Ok(files) => {
+                audit(memory, tag, b, &files).await?;
+                published.extend(files);
+            }
+            Err(e) => {
+                tracing::warn!(tag, environment = %b.manifest.environment, "bundle not published: {e}");
+                failed.push((b.manifest.environment.clone(), e));
+            }
         }
     }
     if notes {
@@ -107,18 +119,96 @@ pub async fn publish(
             close: &'a str,
             release: &'a release::ReleaseView,
             problem: Option<&'a str>,
-            assets: &'a [String],
+            assets: Vec<Listed<'a>>,
+            unpublished: Vec<(&'a str, String)>,
         }
         let section = render::release_section(&Section {
             open: NOTES_OPEN,
             close: NOTES_CLOSE,
             release: &shown.release,
             problem: shown.release.problem.as_deref(),
-            assets: &names,
+            assets: published.iter().map(listed).collect(),
+            unpublished: failed
+                .iter()
+                .map(|(env, e)| (env.as_str(), e.to_string()))
+                .collect(),
         });
         publisher.notes(tag, section.trim_end()).await?;
     }
-    Ok(names)
+    match failed.into_iter().next() {
+        Some((env, e)) => Err(match JobError::from(e) {
+            JobError::User(m) => JobError::User(format!("the {env} bundle of {tag}: {m}")),
+            JobError::Transient(m, after) => {
+                JobError::Transient(format!("the {env} bundle of {tag}: {m}"), after)
+            }
+            JobError::Bug(m) => JobError::Bug(format!("the {env} bundle of {tag}: {m}")),
+        }),
+        None => Ok(published),
+    }
+}
+
+fn listed(p: &Published) -> Listed<'_> {
+    let (fate, was) = match &p.fate {
+        Fate::Kept => ("kept", None),
+        Fate::Uploaded => ("uploaded", None),
+        Fate::Replaced { was } => ("replaced", was.as_ref().map(|w| short(w))),
+    };
+    Listed {
+        name: &p.name,
+        fate,
+        was,
+    }
+}
+
+/// The first 12 hex digits of a SHA-256.
+fn short(sha: &str) -> String {
+    sha.chars().take(12).collect()
+}
+
+/// Records a bundle put on the release (uploaded, or replacing other
+/// content of its names) in the audit trail; a bundle kept as it was is
+/// no event.
+async fn audit(
+    memory: &Memory,
+    tag: &str,
+    b: &Bundle,
+    files: &[Published],
+) -> Result<(), JobError> {
+    if files.iter().all(|f| f.fate == Fate::Kept) {
+        return Ok(());
+    }
+    let replaced: Vec<String> = files
+        .iter()
+        .filter_map(|f| match &f.fate {
+            Fate::Replaced { was } => Some(format!(
+                "{} (was sha256 {})",
+                f.name,
+                was.as_deref().unwrap_or("unknown")
+            )),
+            _ => None,
+        })
+        .collect();
+    let outcome = if replaced.is_empty() {
+        "uploaded"
+    } else {
+        "replaced"
+    };
+    let details = if replaced.is_empty() {
+        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        format!("published {}", names.join(", "))
+    } else {
+        format!("replaced {}: the tag's bundle changed", replaced.join(", "))
+    };
+    let entry = Entry {
+        release: Some(tag.to_owned()),
+        outcome: outcome.to_owned(),
+        details: Some(details),
+        ..exported(
+            memory.entry("publish", Some(&b.manifest.environment), outcome),
+            b,
+        )
+    };
+    memory.audit(entry).await.map_err(JobError::from)
 }
 
 /// The bot's job for a tag: envgate.toml at the tag, and when the tag is a
@@ -151,7 +241,9 @@ pub async fn tag<R: RepoApi>(
                 for w in &shown.warnings {
                     tracing::warn!("{w}");
                 }
-                publish(&shown, publisher, true).await.map(|_| ())
+                publish(&shown, publisher, ctx.memory, true)
+                    .await
+                    .map(|_| ())
             }
         }
     })

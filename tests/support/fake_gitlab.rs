@@ -3,6 +3,9 @@
 //! files. It behaves like GitLab where clients go wrong: `PRIVATE-TOKEN`
 //! or `JOB-TOKEN` is required, the job token may not write notes (403),
 //! lists are paginated with `X-Next-Page`, a missing release is a 404.
+//! Generic packages keep every upload of a name (the newest is served)
+//! unless the group forbids duplicates, when a second file of a name is
+//! refused with 403 "Duplicate package is not allowed", as GitLab does.
 
 #![allow(dead_code)]
 
@@ -90,7 +93,59 @@ pub struct Model {
     pub releases: HashMap<String, Vec<Link>>,
     /// "package/version/file" → bytes (the newest upload)
     pub packages: HashMap<String, Vec<u8>>,
+    /// Every generic package and its files, as GitLab keeps them.
+    pub package_list: Vec<Package>,
+    /// The group setting "allow duplicates" for generic packages (off
+    /// refuses a second file of a name in a package version).
+    pub forbid_duplicates: bool,
+    /// Deleting package files is refused (a token without the Maintainer
+    /// role).
+    pub refuse_package_delete: bool,
+    /// How many package listings still answer as if the package were
+    /// empty (another publisher uploads between a listing and an upload).
+    pub stale_listings: u32,
+    /// tag → release description
+    pub descriptions: HashMap<String, String>,
     next_id: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Package {
+    pub id: u64,
+    pub name: String,
+    pub version: String,
+    pub files: Vec<PackageFile>,
+}
+
+#[derive(Clone, Debug)]
+pub struct PackageFile {
+    pub id: u64,
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+impl Model {
+    /// The files of a generic package version, in upload order.
+    pub fn package_files(&self, name: &str, version: &str) -> Vec<PackageFile> {
+        self.package_list
+            .iter()
+            .find(|p| p.name == name && p.version == version)
+            .map(|p| p.files.clone())
+            .unwrap_or_default()
+    }
+
+    /// Keeps `packages` (the newest file of each name) true to the list.
+    fn served(&mut self) {
+        self.packages.clear();
+        for p in &self.package_list {
+            for f in &p.files {
+                self.packages.insert(
+                    format!("{}/{}/{}", p.name, p.version, f.name),
+                    f.bytes.clone(),
+                );
+            }
+        }
+    }
 }
 
 impl Model {
@@ -363,15 +418,33 @@ async fn handle(
             paginate(items)
         }
         ("GET", ["releases", tag]) => match m.releases.get(*tag) {
-            Some(_) => answer(200, json!({"tag_name": tag, "name": tag})),
+            Some(_) => answer(
+                200,
+                json!({"tag_name": tag, "name": tag, "description": m.descriptions.get(*tag)}),
+            ),
             None => answer(404, json!({"message": "404 Not Found"})),
         },
+        ("PUT", ["releases", tag]) => {
+            if !m.releases.contains_key(*tag) {
+                return answer(404, json!({"message": "404 Not Found"}));
+            }
+            if let Some(d) = json_body["description"].as_str() {
+                m.descriptions.insert(tag.to_string(), d.to_owned());
+            }
+            answer(
+                200,
+                json!({"tag_name": tag, "name": tag, "description": m.descriptions.get(*tag)}),
+            )
+        }
         ("POST", ["releases"]) => {
             let tag = json_body["tag_name"].as_str().unwrap_or("").to_owned();
             if m.releases.contains_key(&tag) {
                 return answer(409, json!({"message": "Release already exists"}));
             }
             m.releases.insert(tag.clone(), Vec::new());
+            if let Some(d) = json_body["description"].as_str() {
+                m.descriptions.insert(tag.clone(), d.to_owned());
+            }
             answer(201, json!({"tag_name": tag, "name": json_body["name"]}))
         }
         ("GET", ["releases", tag, "assets", "links"]) => {
@@ -584,9 +657,99 @@ async fn handle(
             answer(201, json!({"id": 900, "body": body}))
         }
         ("PUT", ["packages", "generic", package, version, file]) => {
-            m.packages
-                .insert(format!("{package}/{version}/{file}"), body.to_vec());
+            let (package, version, file) =
+                (package.to_string(), version.to_string(), file.to_string());
+            let forbid = m.forbid_duplicates;
+            let id = m.id();
+            let at = match m
+                .package_list
+                .iter()
+                .position(|p| p.name == package && p.version == version)
+            {
+                Some(i) => i,
+                None => {
+                    let pid = m.id();
+                    m.package_list.push(Package {
+                        id: pid,
+                        name: package.clone(),
+                        version: version.clone(),
+                        files: Vec::new(),
+                    });
+                    m.package_list.len() - 1
+                }
+            };
+            let p = &mut m.package_list[at];
+            if forbid && p.files.iter().any(|f| f.name == file) {
+                return answer(
+                    403,
+                    json!({"message": "403 Forbidden - Duplicate package is not allowed"}),
+                );
+            }
+            p.files.push(PackageFile {
+                id,
+                name: file,
+                bytes: body.to_vec(),
+            });
+            m.served();
             answer(201, json!({"message": "201 Created"}))
+        }
+        ("GET", ["packages", "generic", package, version, file]) => {
+            match m.packages.get(&format!("{package}/{version}/{file}")) {
+                Some(b) => raw(b.clone()),
+                None => answer(404, json!({"message": "404 Package Not Found"})),
+            }
+        }
+        ("GET", ["packages"]) => {
+            if m.stale_listings > 0 {
+                m.stale_listings -= 1;
+                return paginate(Vec::new());
+            }
+            // GitLab matches package_name by part of the name.
+            let name = params.get("package_name").cloned().unwrap_or_default();
+            let version = params.get("package_version");
+            let kind = params.get("package_type").map(String::as_str);
+            let items = m
+                .package_list
+                .iter()
+                .filter(|_| kind.is_none_or(|k| k == "generic"))
+                .filter(|p| p.name.contains(&name))
+                .filter(|p| version.is_none_or(|v| &p.version == v))
+                .map(|p| json!({"id": p.id, "name": p.name, "version": p.version, "package_type": "generic", "status": "default"}))
+                .collect();
+            paginate(items)
+        }
+        ("GET", ["packages", id, "package_files"]) => {
+            let id: u64 = id.parse().unwrap_or(0);
+            let Some(p) = m.package_list.iter().find(|p| p.id == id) else {
+                return answer(404, json!({"message": "404 Package Not Found"}));
+            };
+            let items = p
+                .files
+                .iter()
+                .map(|f| {
+                    json!({"id": f.id, "package_id": id, "file_name": f.name, "size": f.bytes.len(),
+                           "file_md5": null, "file_sha1": null,
+                           "file_sha256": hex::encode(Sha256::digest(&f.bytes)),
+                           "created_at": "2026-12-03T00:00:00.000Z"})
+                })
+                .collect();
+            paginate(items)
+        }
+        ("DELETE", ["packages", id, "package_files", file]) => {
+            if m.refuse_package_delete {
+                return forbidden();
+            }
+            let (id, file): (u64, u64) = (id.parse().unwrap_or(0), file.parse().unwrap_or(0));
+            let Some(p) = m.package_list.iter_mut().find(|p| p.id == id) else {
+                return answer(404, json!({"message": "404 Package Not Found"}));
+            };
+            let before = p.files.len();
+            p.files.retain(|f| f.id != file);
+            if p.files.len() == before {
+                return answer(404, json!({"message": "404 Package File Not Found"}));
+            }
+            m.served();
+            StatusCode::NO_CONTENT.into_response()
         }
         _ => answer(404, json!({"message": "404 Not Found"})),
     }

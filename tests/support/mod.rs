@@ -349,6 +349,26 @@ pub mod ledger {
             if success { "true" } else { "false" }
         )
     }
+
+    /// envgate's ledger on PostgreSQL with `rows` (version, name, body)
+    /// applied: each body run, then recorded.
+    pub fn seed(db: &super::PgDb, rows: &[(&str, &str, &str)]) {
+        use envgate::core::{ledger_table, sql::Dialect};
+        let mut sql = ledger_table::create_table_sql(Dialect::Postgres, None);
+        sql.push(';');
+        for (v, name, body) in rows {
+            sql.push_str(body);
+            sql.push_str(&insert(
+                "envgate_migrations",
+                v,
+                name,
+                &hash(body),
+                true,
+                "2026-11-01 10:00:00+00",
+            ));
+        }
+        db.execute(&sql);
+    }
 }
 
 /// Starts the built binary without waiting for it.
@@ -572,6 +592,20 @@ impl Served {
             .map(Result::unwrap)
             .collect()
     }
+
+    /// Waits until the job of `delivery` is in `state` (`done`, `failed`).
+    pub fn wait_job(&self, delivery: &str, state: &str) {
+        let start = std::time::Instant::now();
+        while !self.jobs().iter().any(|(d, s)| d == delivery && s == state) {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "job {delivery} never {state}: {:?}\n{}",
+                self.jobs(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for Served {
@@ -588,4 +622,43 @@ pub fn write_credentials(dir: &Path, repo: &str, urls: &[(&str, String)]) {
     for (env, url) in urls {
         std::fs::write(d.join(format!("{env}.url")), url).unwrap();
     }
+}
+
+/// What a release links, as (name, bytes): exactly one file per name, every
+/// bundle's SQL beside a manifest that names it and records its SHA-256,
+/// and no manifest without its SQL. Returns the SQL files' names.
+pub fn assert_bundles_match(files: &[(String, Vec<u8>)]) -> Vec<String> {
+    use sha2::{Digest, Sha256};
+    let mut names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort();
+    let count = names.len();
+    names.dedup();
+    assert_eq!(names.len(), count, "one file per name: {names:?}");
+    let mut sqls = Vec::new();
+    for (name, bytes) in files {
+        let Some(stem) = name.strip_suffix(".manifest.json") else {
+            continue;
+        };
+        let manifest: serde_json::Value =
+            serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{name} is not JSON: {e}"));
+        let sql_name = format!("{stem}.sql");
+        assert_eq!(manifest["file"], sql_name.as_str(), "{name}");
+        let (_, sql) = files
+            .iter()
+            .find(|(n, _)| *n == sql_name)
+            .unwrap_or_else(|| panic!("{name} without {sql_name}: {names:?}"));
+        assert_eq!(
+            manifest["bundle_sha256"],
+            hex::encode(Sha256::digest(sql)).as_str(),
+            "{sql_name} does not hold what {name} records"
+        );
+        sqls.push(sql_name);
+    }
+    let all_sql = files.iter().filter(|(n, _)| n.ends_with(".sql")).count();
+    assert_eq!(
+        sqls.len(),
+        all_sql,
+        "every SQL file has its manifest: {names:?}"
+    );
+    sqls
 }

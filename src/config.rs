@@ -106,7 +106,7 @@ struct RawEnv {
     /// configuration file.
     url_file: Option<Spanned<String>>,
     /// `managed`, `export_only` or `reconcile_only`. Default: from the name.
-    mode: Option<Mode>,
+    mode: Option<Spanned<Mode>>,
     /// Schema holding the ledger table (PostgreSQL). Default: `public`.
     schema: Option<Spanned<String>>,
     /// The ledger format to read. Default: the project's `format`.
@@ -145,6 +145,9 @@ pub struct EnvConfig {
     pub name: String,
     pub mode: Mode,
     pub mode_source: ModeSource,
+    /// The line of envgate.toml that sets the mode (or names the
+    /// environment, when the mode is its name's default).
+    pub mode_line: usize,
     pub schema: Option<String>,
     pub ledger: LedgerKind,
     /// The ledger table, when renamed.
@@ -423,7 +426,16 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             Some(t) => Some(t.into_inner()),
             None => None,
         };
-        let (mode, mode_source) = match (env.mode, ledger) {
+        // The line that sets the mode (the environment's own line when the
+        // mode comes from its name), for attributing a change from git.
+        let mode_line = line_col(
+            text,
+            env.mode
+                .as_ref()
+                .map_or(name_span.start, |m| m.span().start),
+        )
+        .0;
+        let (mode, mode_source) = match (env.mode.map(Spanned::into_inner), ledger) {
             (Some(m), LedgerKind::Envgate) => (m, ModeSource::Config),
             (Some(Mode::ReconcileOnly), _) => (Mode::ReconcileOnly, ModeSource::Config),
             (Some(m), tool) => {
@@ -442,6 +454,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             name,
             mode,
             mode_source,
+            mode_line,
             schema,
             ledger,
             table,

@@ -42,11 +42,22 @@ CREATE TABLE IF NOT EXISTS drift_seen (
     PRIMARY KEY (environment, target, migration, sha256));
 CREATE TABLE IF NOT EXISTS environment_modes (
     id BIGINT PRIMARY KEY, environment TEXT NOT NULL, mode TEXT NOT NULL, actor TEXT, git_commit TEXT,
-    recorded_at TEXT NOT NULL, confirmed_by TEXT, confirmed_at TEXT);
+    recorded_at TEXT NOT NULL, confirmed_by TEXT, confirmed_at TEXT, actor_source TEXT, approvers TEXT);
 CREATE TABLE IF NOT EXISTS audit_log (
     seq BIGINT PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL, actor TEXT NOT NULL,
     environment TEXT, release TEXT, migrations TEXT NOT NULL, bundle_sha256 TEXT, outcome TEXT NOT NULL,
-    error TEXT, details TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)";
+    error TEXT, details TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,
+    actor_source TEXT, ephemeral INTEGER NOT NULL DEFAULT 0, seal TEXT)";
+
+/// Columns added since the first release (already in [`SCHEMA`]), for
+/// stores made before them: (table, column, type).
+const ADDED_COLUMNS: [(&str, &str, &str); 5] = [
+    ("audit_log", "actor_source", "TEXT"),
+    ("audit_log", "ephemeral", "INTEGER NOT NULL DEFAULT 0"),
+    ("audit_log", "seal", "TEXT"),
+    ("environment_modes", "actor_source", "TEXT"),
+    ("environment_modes", "approvers", "TEXT"),
+];
 
 /// The advisory lock that serialises writers of a PostgreSQL control store.
 const PG_LOCK: i64 = 0x656e_7667_6174_6501; // "envgate\x01"
@@ -105,9 +116,14 @@ impl ControlStore {
                     .await
                     .map_err(|e| format!("control store: cannot connect: {e}"))?;
                 let store = ControlStore::Postgres(client);
+                let added: Vec<String> = ADDED_COLUMNS
+                    .iter()
+                    .map(|(t, c, ty)| format!("ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {c} {ty}"))
+                    .collect();
                 store
                     .exec(&format!(
-                        "BEGIN;SELECT pg_advisory_xact_lock({PG_LOCK});{SCHEMA};COMMIT"
+                        "BEGIN;SELECT pg_advisory_xact_lock({PG_LOCK});{SCHEMA};{};COMMIT",
+                        added.join(";")
                     ))
                     .await?;
                 Ok(store)
@@ -193,10 +209,12 @@ impl ControlStore {
     /// Every text in it is scrubbed of secrets first (see
     /// [`crate::secrets`]): once hashed, a leaked secret could not be taken
     /// out without breaking the chain.
-    pub async fn append(&self, entry: Entry) -> Result<Record, String> {
+    /// With `key`, the record is keyed (see [`crate::core::audit`]).
+    pub async fn append(&self, entry: Entry, key: Option<&audit::Key>) -> Result<Record, String> {
         let clean = |s: String| crate::secrets::scrubbed(&s);
         let entry = Entry {
             actor: clean(entry.actor),
+            actor_source: entry.actor_source.map(clean),
             environment: entry.environment.map(clean),
             release: entry.release.map(clean),
             migrations: entry.migrations.into_iter().map(clean).collect(),
@@ -208,12 +226,13 @@ impl ControlStore {
         let result = async {
             let last = self.rows("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").await?;
             let previous = last.first().and_then(|r| Some((r[0].as_deref()?.parse::<u64>().ok()?, r[1].clone()?)));
-            let record = audit::seal_after(previous.as_ref().map(|(s, h)| (*s, h.as_str())), entry);
+            let record = audit::seal_after(previous.as_ref().map(|(s, h)| (*s, h.as_str())), entry, key);
             let e = &record.entry;
             let migrations = serde_json::to_string(&e.migrations).expect("strings serialize");
             self.exec(&format!(
                 "INSERT INTO audit_log (seq, at, action, actor, environment, release, migrations, bundle_sha256, outcome, \
-                 error, details, prev_hash, hash) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {});COMMIT",
+                 error, details, prev_hash, hash, actor_source, ephemeral, seal) \
+                 VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {});COMMIT",
                 record.seq,
                 q(&e.at),
                 q(&e.action),
@@ -227,6 +246,9 @@ impl ControlStore {
                 qo(e.details.as_deref()),
                 q(&record.prev_hash),
                 q(&record.hash),
+                qo(e.actor_source.as_deref()),
+                i32::from(e.ephemeral),
+                qo(record.seal.as_deref()),
             ))
             .await?;
             Ok(record)
@@ -238,30 +260,13 @@ impl ControlStore {
         result
     }
 
-    /// The audit records, oldest first, optionally for one environment and
-    /// from a time on (RFC 3339).
-    pub async fn records(
-        &self,
-        environment: Option<&str>,
-        since: Option<&str>,
-    ) -> Result<Vec<Record>, String> {
-        let mut conditions = Vec::new();
-        if let Some(env) = environment {
-            conditions.push(format!("environment = {}", q(env)));
-        }
-        if let Some(s) = since {
-            conditions.push(format!("at >= {}", q(s)));
-        }
-        let filter = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", conditions.join(" AND "))
-        };
+    /// The whole audit trail, oldest first (a chain is verified whole).
+    pub async fn records(&self) -> Result<Vec<Record>, String> {
         let rows = self
-            .rows(&format!(
+            .rows(
                 "SELECT seq, at, action, actor, environment, release, migrations, bundle_sha256, outcome, error, details, \
-                 prev_hash, hash FROM audit_log{filter} ORDER BY seq"
-            ))
+                 prev_hash, hash, actor_source, ephemeral, seal FROM audit_log ORDER BY seq",
+            )
             .await?;
         rows.into_iter()
             .map(|r| {
@@ -284,12 +289,28 @@ impl ControlStore {
                         outcome: text(8),
                         error: r[9].clone(),
                         details: r[10].clone(),
+                        actor_source: r[13].clone(),
+                        ephemeral: text(14) != "0" && !text(14).is_empty(),
                     },
                     prev_hash: text(11),
                     hash: text(12),
+                    seal: r[15].clone(),
                 })
             })
             .collect()
+    }
+
+    /// The newest record's head; None for an empty trail.
+    pub async fn head(&self) -> Result<Option<audit::Head>, String> {
+        let rows = self
+            .rows("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .await?;
+        Ok(rows.first().and_then(|r| {
+            Some(audit::Head {
+                seq: r[0].as_deref()?.parse().ok()?,
+                hash: r[1].clone()?,
+            })
+        }))
     }
 
     // ---- first observations, accepted and reported drift ----
@@ -437,8 +458,8 @@ impl ControlStore {
     pub async fn last_mode(&self, environment: &str) -> Result<Option<ModeRecord>, String> {
         let rows = self
             .rows(&format!(
-                "SELECT mode, actor, recorded_at, git_commit, confirmed_by FROM environment_modes \
-                 WHERE environment = {} ORDER BY id DESC LIMIT 1",
+                "SELECT mode, actor, recorded_at, git_commit, confirmed_by, actor_source, approvers \
+                 FROM environment_modes WHERE environment = {} ORDER BY id DESC LIMIT 1",
                 q(environment)
             ))
             .await?;
@@ -455,27 +476,30 @@ impl ControlStore {
                 at: r[2].clone()?,
                 commit: r[3].clone(),
                 confirmed_by: r[4].clone(),
+                source: r[5].clone(),
+                approvers: r[6]
+                    .as_deref()
+                    .and_then(|a| serde_json::from_str(a).ok())
+                    .unwrap_or_default(),
             })
         }))
     }
 
-    pub async fn record_mode(
-        &self,
-        environment: &str,
-        mode: Mode,
-        actor: Option<&str>,
-        commit: Option<&str>,
-        at: &str,
-    ) -> Result<(), String> {
+    /// Records an environment's mode as now seen (`record.confirmed_by` is
+    /// not written: confirming is [`ControlStore::confirm_mode`]).
+    pub async fn record_mode(&self, environment: &str, record: &ModeRecord) -> Result<(), String> {
+        let approvers = serde_json::to_string(&record.approvers).expect("strings serialize");
         self.exec(&format!(
-            "{};INSERT INTO environment_modes (id, environment, mode, actor, git_commit, recorded_at) \
-             SELECT coalesce(max(id), 0) + 1, {}, {}, {}, {}, {} FROM environment_modes;COMMIT",
+            "{};INSERT INTO environment_modes (id, environment, mode, actor, git_commit, recorded_at, actor_source, approvers) \
+             SELECT coalesce(max(id), 0) + 1, {}, {}, {}, {}, {}, {}, {} FROM environment_modes;COMMIT",
             self.begin(),
             q(environment),
-            q(mode.as_str()),
-            qo(actor),
-            qo(commit),
-            q(at)
+            q(record.mode.as_str()),
+            qo(record.actor.as_deref()),
+            qo(record.commit.as_deref()),
+            q(&record.at),
+            qo(record.source.as_deref()),
+            q(&approvers),
         ))
         .await
     }
@@ -504,7 +528,36 @@ fn prepare_sqlite(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     if !mode.eq_ignore_ascii_case("wal") {
         conn.pragma_update(None, "journal_mode", "WAL")?;
     }
-    conn.execute_batch(SCHEMA)
+    conn.execute_batch(SCHEMA)?;
+    let missing = |conn: &rusqlite::Connection| -> rusqlite::Result<Vec<(&str, &str, &str)>> {
+        let mut out = Vec::new();
+        for (table, column, ty) in ADDED_COLUMNS {
+            let present: bool = conn.query_row(
+                "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+                [table, column],
+                |r| r.get(0),
+            )?;
+            if !present {
+                out.push((table, column, ty));
+            }
+        }
+        Ok(out)
+    };
+    if missing(conn)?.is_empty() {
+        return Ok(());
+    }
+    // Another process may be upgrading the same store: one at a time.
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let upgraded = missing(conn).and_then(|cols| {
+        for (table, column, ty) in cols {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"))?;
+        }
+        conn.execute_batch("COMMIT")
+    });
+    if upgraded.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    upgraded
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
@@ -536,20 +589,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let loc = crate::config::ControlStoreLocation::Sqlite(dir.path().join("nested/state.db"));
         let store = ControlStore::open(&loc).await.unwrap();
-        let a = store.append(entry("apply")).await.unwrap();
-        let b = store.append(entry("export")).await.unwrap();
+        let a = store.append(entry("apply"), None).await.unwrap();
+        let key = audit::Key::new(b"a key of thirty-two bytes, ok!!!").unwrap();
+        let marked = Entry {
+            actor_source: Some("unverified: --actor".into()),
+            ephemeral: true,
+            ..entry("export")
+        };
+        let b = store.append(marked, Some(&key)).await.unwrap();
         assert_eq!((a.seq, b.seq), (1, 2));
         assert_eq!(b.prev_hash, a.hash);
-        let records = store.records(None, None).await.unwrap();
-        assert_eq!(records, [a, b]);
-        assert_eq!(audit::verify(&records), Ok(()));
-        assert!(
-            store
-                .records(Some("staging"), None)
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        let records = store.records().await.unwrap();
+        assert_eq!(records, [a, b.clone()]);
+        let v = audit::verify(&records, Some(&key)).unwrap();
+        assert_eq!((v.plain, v.keyed_proven), (1, 1));
+        assert_eq!(store.head().await.unwrap(), Some(b.head()));
 
         let scope = Scope {
             environment: "prod",
@@ -591,19 +645,73 @@ mod tests {
         );
 
         assert_eq!(store.last_mode("prod").await.unwrap(), None);
+        let record = |mode, actor: &str, at: &str| ModeRecord {
+            mode,
+            actor: Some(actor.into()),
+            source: Some("forge review: acme/shop#7".into()),
+            approvers: vec!["carol".into()],
+            at: at.into(),
+            commit: Some("abc".into()),
+            confirmed_by: None,
+        };
         store
-            .record_mode("prod", Mode::ExportOnly, Some("ci"), Some("abc"), "t1")
+            .record_mode("prod", &record(Mode::ExportOnly, "ci", "t1"))
             .await
             .unwrap();
         store
-            .record_mode("prod", Mode::Managed, Some("bob"), None, "t2")
+            .record_mode("prod", &record(Mode::Managed, "bob", "t2"))
             .await
             .unwrap();
         store.confirm_mode("prod", "alice", "t3").await.unwrap();
         let m = store.last_mode("prod").await.unwrap().unwrap();
         assert_eq!(
-            (m.mode, m.actor.as_deref(), m.confirmed_by.as_deref()),
-            (Mode::Managed, Some("bob"), Some("alice"))
+            m,
+            ModeRecord {
+                confirmed_by: Some("alice".into()),
+                ..record(Mode::Managed, "bob", "t2")
+            }
         );
+    }
+
+    /// A store written by an envgate before the added columns: opened, it
+    /// gains them, and its records still verify.
+    #[tokio::test]
+    async fn stores_from_before_gain_the_new_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let old = audit::seal_after(None, entry("apply"), None);
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE environment_modes (
+                    id BIGINT PRIMARY KEY, environment TEXT NOT NULL, mode TEXT NOT NULL, actor TEXT, git_commit TEXT,
+                    recorded_at TEXT NOT NULL, confirmed_by TEXT, confirmed_at TEXT);
+                 INSERT INTO environment_modes VALUES (1, 'prod', 'managed', 'bob', NULL, 't', NULL, NULL);
+                 CREATE TABLE audit_log (
+                    seq BIGINT PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL, actor TEXT NOT NULL,
+                    environment TEXT, release TEXT, migrations TEXT NOT NULL, bundle_sha256 TEXT, outcome TEXT NOT NULL,
+                    error TEXT, details TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);",
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO audit_log VALUES (1, ?1, 'apply', ?2, 'prod', NULL, '[\"1\",\"2\"]', NULL, 'ok', NULL, NULL, ?3, ?4)",
+                [&old.entry.at, &old.entry.actor, &old.prev_hash, &old.hash],
+            )
+            .unwrap();
+        }
+        let loc = crate::config::ControlStoreLocation::Sqlite(path);
+        let store = ControlStore::open(&loc).await.unwrap();
+        store.append(entry("export"), None).await.unwrap();
+        let records = store.records().await.unwrap();
+        assert_eq!(records[0], old);
+        assert_eq!(audit::verify(&records, None).unwrap().plain, 2);
+        let m = store.last_mode("prod").await.unwrap().unwrap();
+        assert_eq!(
+            (m.actor.as_deref(), m.source, m.approvers.len()),
+            (Some("bob"), None, 0)
+        );
+        // Opening it again changes nothing.
+        drop(store);
+        ControlStore::open(&loc).await.unwrap();
     }
 }

@@ -10,6 +10,14 @@ pub struct Repo {
     dir: PathBuf,
 }
 
+/// The last change of one line, as `git blame` tells it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blame {
+    pub commit: String,
+    pub author: String,
+    pub email: String,
+}
+
 /// A file in a tree: its path (relative to the directory envgate runs in)
 /// and its blob id.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,6 +156,34 @@ impl Repo {
     pub fn is_modified(&self, path: &str) -> bool {
         self.git(&["status", "--porcelain", "--", path])
             .is_ok_and(|s| !s.trim().is_empty())
+    }
+
+    /// Who last changed line `line` (1-based) of a file: the commit and
+    /// its author as git records them (self-declared); None outside a
+    /// repository or for a line not committed yet.
+    pub fn blame_line(&self, path: &str, line: usize) -> Option<Blame> {
+        let range = format!("{line},{line}");
+        let out = self
+            .git(&["blame", "--porcelain", "-L", &range, "--", path])
+            .ok()?;
+        let mut lines = out.lines();
+        let commit = lines.next()?.split(' ').next()?.to_owned();
+        if commit.bytes().all(|b| b == b'0') {
+            return None;
+        }
+        let field = |key: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(|v| v.trim().to_owned())
+        };
+        Some(Blame {
+            commit,
+            author: field("author ").unwrap_or_default(),
+            email: field("author-mail ")
+                .unwrap_or_default()
+                .trim_matches(['<', '>'])
+                .to_owned(),
+        })
     }
 
     /// The commit checked out, if this is a repository.

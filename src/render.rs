@@ -10,7 +10,7 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 
 /// The templates, by name.
-const TEMPLATES: [(&str, &str); 12] = [
+const TEMPLATES: [(&str, &str); 13] = [
     (
         "pr_comment.md",
         include_str!("../templates/pr_comment.md.j2"),
@@ -22,6 +22,10 @@ const TEMPLATES: [(&str, &str); 12] = [
     ("releases.txt", include_str!("../templates/releases.txt.j2")),
     ("release.txt", include_str!("../templates/release.txt.j2")),
     ("audit.txt", include_str!("../templates/audit.txt.j2")),
+    (
+        "audit_verified.txt",
+        include_str!("../templates/audit_verified.txt.j2"),
+    ),
     ("status.txt", include_str!("../templates/status.txt.j2")),
     ("status.md", include_str!("../templates/status.md.j2")),
     ("plan.txt", include_str!("../templates/plan.txt.j2")),
@@ -454,15 +458,25 @@ pub fn release_text(show: &impl Serialize, sql: bool) -> String {
     )
 }
 
+/// An actor as the audit table shows it: `*` after a name that is only the
+/// person's own claim.
+fn audit_actor(r: &crate::core::audit::Record) -> String {
+    match r.entry.actor_source.as_deref() {
+        Some(s) if s.starts_with("unverified") => format!("{}*", r.entry.actor),
+        _ => r.entry.actor.clone(),
+    }
+}
+
 /// `envgate audit` as a table: one line per record.
 pub fn audit_text(records: &[crate::core::audit::Record], filtered: bool) -> String {
     let w = |f: &dyn Fn(&crate::core::audit::Record) -> usize, header: &str| {
         records.iter().map(f).max().unwrap_or(0).max(header.len())
     };
+    let actors: Vec<String> = records.iter().map(audit_actor).collect();
     let widths = minijinja::context! {
         seq => w(&|r| r.seq.to_string().len(), "seq"),
         action => w(&|r| r.entry.action.chars().count(), "action"),
-        actor => w(&|r| r.entry.actor.chars().count(), "actor"),
+        actor => w(&|r| audit_actor(r).chars().count(), "actor"),
         env => w(&|r| r.entry.environment.as_deref().map_or(1, |e| e.chars().count()), "env"),
         release => w(&|r| r.entry.release.as_deref().map_or(1, |e| e.chars().count()), "release"),
         outcome => w(&|r| r.entry.outcome.chars().count(), "outcome"),
@@ -470,22 +484,27 @@ pub fn audit_text(records: &[crate::core::audit::Record], filtered: bool) -> Str
     render(
         "audit.txt",
         false,
-        &minijinja::context! { records => Value::from(minijinja::value::Serde(records)), w => widths, filtered => filtered },
+        &minijinja::context! {
+            records => Value::from(minijinja::value::Serde(records)),
+            actors => actors,
+            unverified => records.iter().any(|r| audit_actor(r).ends_with('*')),
+            w => widths,
+            filtered => filtered,
+        },
     )
 }
 
-/// `envgate audit verify`, when the chain holds.
-pub fn audit_verified(count: usize, last: Option<&crate::core::audit::Record>) -> String {
-    match last {
-        None => "audit trail: no records yet.\n".to_owned(),
-        Some(r) => format!(
-            "audit trail intact: {count} record{}, chained from the first to #{} (hash {}).\n\
-             Keep that hash somewhere else: a trail cut short after it would then show.\n",
-            if count == 1 { "" } else { "s" },
-            r.seq,
-            r.hash
-        ),
-    }
+/// `envgate audit verify`, when the chain holds: what it proves.
+pub fn audit_verified(
+    v: &crate::core::audit::Verified,
+    key: bool,
+    expected: Option<&crate::core::audit::Head>,
+) -> String {
+    render(
+        "audit_verified.txt",
+        false,
+        &minijinja::context! { v => Value::from(minijinja::value::Serde(v)), key => key, expected => expected.map(ToString::to_string) },
+    )
 }
 
 /// The bot's sticky pull-request comment.
@@ -1161,8 +1180,12 @@ mod tests {
                 environment: Some("dev".into()),
                 migrations: vec!["1".into(), "2".into()],
                 outcome: "ok".into(),
+                actor_source: Some(
+                    "github-actions: https://github.com/acme/shop/actions/runs/1".into(),
+                ),
                 ..Entry::default()
             },
+            None,
         );
         let second = seal_after(
             Some((first.seq, &first.hash)),
@@ -1177,18 +1200,53 @@ mod tests {
                 outcome: "refused".into(),
                 error: Some("drift".into()),
                 details: Some("reason: hotfix".into()),
+                actor_source: Some("unverified: --actor".into()),
+                ephemeral: true,
             },
+            None,
         );
         insta::assert_snapshot!(audit_text(&[first, second.clone()], false), @"
         seq  at                    action  actor  env   release  outcome  what
         1    2026-11-20T10:00:00Z  apply   alice  dev   -        ok       1 2
-        2    2026-11-20T10:05:00Z  export  bob    prod  v2.4.0   refused  2 bundle abababababab reason: hotfix error: drift
+        2    2026-11-20T10:05:00Z  export  bob*   prod  v2.4.0   refused  2 bundle abababababab reason: hotfix error: drift (ephemeral store)
+
+        * unverified: the name is the person's own claim (--actor, the OS user or a commit's author).
         ");
         insta::assert_snapshot!(audit_text(&[], true), @"no audit records match.");
-        insta::assert_snapshot!(audit_verified(2, Some(&second)), @"
-        audit trail intact: 2 records, chained from the first to #2 (hash aa28ed5a910422c104e9f76d1d6a06348385d7156c24c5a69a7c8bf40cd574c1).
-        Keep that hash somewhere else: a trail cut short after it would then show.
+        let v = |keyed_proven, keyed_unproven, plain| crate::core::audit::Verified {
+            records: 2,
+            head: Some(second.head()),
+            keyed_proven,
+            keyed_unproven,
+            plain,
+        };
+        insta::assert_snapshot!(audit_verified(&v(0, 0, 2), false, None), @"
+        audit trail intact: 2 records, chained from the first to #2.
+        - 2 plain records (sealed without a key): anyone who can write the control store could have recomputed them.
+        head: 2:0fd12b2f2daf0f7a74f93b529e508c4f39c075d7ad7421ecd248ac2fa7858d82
+        Publish the head somewhere the store's writers cannot change (envgate puts it in check runs and release notes); `envgate audit verify --expect 2:0fd12b2f2daf0f7a74f93b529e508c4f39c075d7ad7421ecd248ac2fa7858d82` later shows whether the trail was cut short or rewritten since.
         ");
-        insta::assert_snapshot!(audit_verified(0, None), @"audit trail: no records yet.");
+        insta::assert_snapshot!(audit_verified(&v(1, 0, 1), true, Some(&second.head())), @"
+        audit trail intact: 2 records, chained from the first to #2.
+        - 1 keyed record proven with ENVGATE_AUDIT_KEY: nobody without the key could have written or rewritten it.
+        - 1 plain record (sealed without a key, before it was set): anyone who can write the control store could have recomputed it.
+        - the published head 2:0fd12b2f2daf0f7a74f93b529e508c4f39c075d7ad7421ecd248ac2fa7858d82 is on the chain: nothing up to it was cut off or rewritten.
+        head: 2:0fd12b2f2daf0f7a74f93b529e508c4f39c075d7ad7421ecd248ac2fa7858d82
+        Publish the head somewhere the store's writers cannot change (envgate puts it in check runs and release notes); `envgate audit verify --expect 2:0fd12b2f2daf0f7a74f93b529e508c4f39c075d7ad7421ecd248ac2fa7858d82` later shows whether the trail was cut short or rewritten since.
+        ");
+        insta::assert_snapshot!(audit_verified(&v(0, 2, 0), false, None), @"
+        audit trail intact: 2 records, chained from the first to #2.
+        - 2 keyed records linked, but their content is not proven: set ENVGATE_AUDIT_KEY to prove them.
+        head: 2:0fd12b2f2daf0f7a74f93b529e508c4f39c075d7ad7421ecd248ac2fa7858d82
+        Publish the head somewhere the store's writers cannot change (envgate puts it in check runs and release notes); `envgate audit verify --expect 2:0fd12b2f2daf0f7a74f93b529e508c4f39c075d7ad7421ecd248ac2fa7858d82` later shows whether the trail was cut short or rewritten since.
+        ");
+        let none = crate::core::audit::Verified {
+            records: 0,
+            head: None,
+            keyed_proven: 0,
+            keyed_unproven: 0,
+            plain: 0,
+        };
+        insta::assert_snapshot!(audit_verified(&none, false, None), @"audit trail: no records yet.");
     }
 }

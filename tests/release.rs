@@ -509,10 +509,25 @@ fn a_release_goes_from_tag_to_prod_on_postgres() {
             "error",
             "details",
             "prev_hash",
-            "hash"
+            "hash",
+            "actor_source",
+            "ephemeral",
+            "seal"
         ]
     );
-    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let mut rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    // The last row: the head the export was verified against.
+    let head = rows.pop().unwrap();
+    let newest = records.last().unwrap();
+    assert_eq!(
+        (head.get(0), head.get(1), head.get(8), head.get(12)),
+        (
+            Some("head"),
+            Some(newest["seq"].to_string().as_str()),
+            Some("verified"),
+            newest["hash"].as_str()
+        )
+    );
     assert_eq!(rows.len(), records.len());
     for (row, rec) in rows.iter().zip(&records) {
         assert_eq!(row.get(0).unwrap(), rec["seq"].to_string());
@@ -528,15 +543,29 @@ fn a_release_goes_from_tag_to_prod_on_postgres() {
     let run = project.envgate(&["audit", "--env", "dev"]);
     ok(&run);
     assert!(run.stdout.starts_with("seq  at "), "{}", run.stdout);
+    let rows: Vec<&str> = run
+        .stdout
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert!(rows.iter().all(|l| l.contains(" dev ")), "{}", run.stdout);
+    assert_eq!(rows.len(), 4, "{}", run.stdout);
     assert!(
-        run.stdout.lines().skip(1).all(|l| l.contains(" dev ")),
+        run.stdout.ends_with(&format!(
+            "\nverified against head {}:{}\n",
+            newest["seq"],
+            newest["hash"].as_str().unwrap()
+        )),
         "{}",
         run.stdout
     );
-    assert_eq!(run.stdout.lines().count(), 1 + 4, "{}", run.stdout);
     let run = project.envgate(&["audit", "--since", "2999-01-01"]);
     ok(&run);
-    assert_eq!(run.stdout, "no audit records match.\n");
+    assert!(
+        run.stdout.starts_with("no audit records match.\n"),
+        "{run:?}"
+    );
     let run = project.envgate(&["audit", "--since", "yesterday-ish"]);
     assert_eq!(run.code, 2, "{run:?}");
 
@@ -559,6 +588,17 @@ fn a_release_goes_from_tag_to_prod_on_postgres() {
     let run = project.envgate(&["audit", "verify"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stdout.contains(&format!("record {seq}:")), "{run:?}");
+    // Plain `audit` verifies as it reads: the records, then exit 1 naming
+    // the first bad one.
+    let run = project.envgate(&["audit"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("mallory"), "{run:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "audit trail tampered with: record {seq}: its content does not match its hash"
+        )),
+        "{run:?}"
+    );
     store
         .execute("UPDATE audit_log SET actor = 'alice' WHERE seq = ?1", [seq])
         .unwrap();
@@ -796,11 +836,16 @@ fn admins_gate_an_environment_made_managed_by_someone_else() {
     commit_and_tag(&project, "one", Some("v1.0.0"));
     empty_sqlite(&project, "dev.db");
     empty_sqlite(&project, "staging.db");
+    let first = git(project.path(), &["rev-parse", "HEAD"])
+        .trim()
+        .to_owned();
 
-    // bob is the first to run it: the record says bob made dev managed.
+    // dev is managed from its first commit, whose author is no admin; bob,
+    // the first to run, is not blamed for it, and is no admin either.
     refused(
         &project.envgate(&["apply", "--env", "dev", "--actor", "bob"]),
-        "'dev' is managed, but it was made managed by bob, who is not one of its admins (alice, @acme/dba): one of its admins (alice, @acme/dba) must run `envgate mode confirm dev` first",
+        "'dev' is managed, but it was made managed by Release Tester <release@example.com>, who is not one of its admins (alice, @acme/dba): \
+         one of its admins (alice, @acme/dba) must approve the change that made it managed, run `envgate mode confirm dev`, or run this themselves",
     );
     refused(
         &project.envgate(&["promote", "v1.0.0", "--actor", "bob"]),
@@ -817,21 +862,33 @@ fn admins_gate_an_environment_made_managed_by_someone_else() {
     ok(&project.envgate(&["apply", "--env", "dev", "--actor", "bob"]));
 
     // carol switches staging to managed in the configuration; alice, an
-    // admin, only looks (status). Looking approves nothing.
+    // admin, only looks (status). Looking approves nothing, and the change
+    // is the commit author's, not the reader's.
     let config = std::fs::read_to_string(project.path().join("envgate.toml")).unwrap();
     project.write(
         "envgate.toml",
         &config.replace("mode = \"export_only\"", "mode = \"managed\""),
     );
-    commit_and_tag(&project, "staging managed", None);
+    git(
+        project.path(),
+        &[
+            "-c",
+            "user.name=Carol",
+            "-c",
+            "user.email=carol@example.com",
+            "commit",
+            "-qam",
+            "staging managed",
+        ],
+    );
     let head = git(project.path(), &["rev-parse", "HEAD"])
         .trim()
         .to_owned();
-    let run = project.envgate_with_env(&["status"], &[("GITHUB_ACTOR", "alice")]);
+    let run = project.envgate_with_env(&["status"], &[("USER", "alice")]);
     ok(&run);
     refused(
         &project.envgate(&["apply", "--env", "staging", "--actor", "carol"]),
-        "'staging' is managed, but there is no record of who made it managed",
+        "'staging' is managed, but it was made managed by Carol <carol@example.com>, who is not one of its admins (alice)",
     );
     ok(&project.envgate(&["mode", "confirm", "staging", "--actor", "alice"]));
     ok(&project.envgate(&["apply", "--env", "staging", "--actor", "carol"]));
@@ -848,11 +905,18 @@ fn admins_gate_an_environment_made_managed_by_someone_else() {
     let d = change["details"].as_str().unwrap();
     assert!(
         d.contains("export_only -> managed")
-            && d.contains(&head)
-            && d.contains("not credited to anyone"),
+            && d.contains(&format!("config at commit {head}"))
+            && d.contains("seen by alice (unverified)"),
         "{d}"
     );
-    assert_eq!(change["actor"], "alice", "the run that saw it");
+    assert_eq!(
+        change["actor"], "Carol <carol@example.com>",
+        "the commit's author, not the reader"
+    );
+    assert_eq!(
+        change["actor_source"],
+        format!("unverified: git history, author of commit {head}").as_str()
+    );
     let trail: Vec<(&str, &str, &str)> = records
         .iter()
         .filter(|r| r["environment"] == "dev")
@@ -867,7 +931,7 @@ fn admins_gate_an_environment_made_managed_by_someone_else() {
     assert_eq!(
         trail,
         [
-            ("mode_change", "bob", "ok"),
+            ("mode_change", "Release Tester <release@example.com>", "ok"),
             ("apply", "bob", "refused"),
             ("promote", "bob", "refused"),
             ("mode_confirm", "bob", "refused"),
@@ -875,6 +939,132 @@ fn admins_gate_an_environment_made_managed_by_someone_else() {
             ("apply", "bob", "ok"),
         ]
     );
+    let first_change = records
+        .iter()
+        .find(|r| r["action"] == "mode_change" && r["environment"] == "dev")
+        .unwrap();
+    assert_eq!(
+        first_change["actor_source"],
+        format!("unverified: git history, author of commit {first}").as_str()
+    );
+    // Every name typed on the command line is marked as such.
+    assert!(
+        records
+            .iter()
+            .filter(|r| r["actor"] == "bob")
+            .all(|r| r["actor_source"] == "unverified: --actor"),
+        "{records:#?}"
+    );
+}
+
+/// One gate for every write. prod's mode is edited to managed and a
+/// `status` records the change first (a read, crediting nobody): apply,
+/// promote, rollback and drift accept by someone else are refused with
+/// the same reason; an admin's rollback goes through (it used to be
+/// refused as "no record of who made it managed" while apply was let
+/// through) and confirms the mode, which opens it for the others.
+#[test]
+fn apply_promote_rollback_and_drift_accept_share_one_gate() {
+    let project = repo(
+        "[environments.prod]\nurl = \"sqlite://prod.db\"\nmode = \"export_only\"\nadmins = [\"alice\"]\n",
+        &[
+            ("1_users.sql", USERS),
+            ("1_users.down.sql", "DROP TABLE users;\n"),
+        ],
+    );
+    commit_and_tag(&project, "one", Some("v1.0.0"));
+    project.write("migrations/2_orders.sql", ORDERS);
+    commit_and_tag(&project, "two", Some("v1.1.0"));
+    // prod holds v1.0.0, applied by the team's pipeline from a bundle.
+    let db = project.path().join("prod.db");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let mut sql =
+        envgate::core::ledger_table::create_table_sql(envgate::core::sql::Dialect::Sqlite, None);
+    sql.push(';');
+    sql.push_str(USERS);
+    sql.push_str(&support::ledger::insert(
+        "envgate_migrations",
+        "1",
+        "users",
+        &support::ledger::hash(USERS),
+        true,
+        "2026-11-01 10:00:00",
+    ));
+    c.execute_batch(&sql).unwrap();
+    drop(c);
+    ok(&project.envgate(&["status"]));
+    let config = std::fs::read_to_string(project.path().join("envgate.toml")).unwrap();
+    project.write(
+        "envgate.toml",
+        &config.replace("mode = \"export_only\"", "mode = \"managed\""),
+    );
+    git(
+        project.path(),
+        &[
+            "-c",
+            "user.name=Mallory",
+            "-c",
+            "user.email=m@example.com",
+            "commit",
+            "-qam",
+            "prod managed",
+        ],
+    );
+    ok(&project.envgate(&["status"]));
+
+    let why = "'prod' is managed, but it was made managed by Mallory <m@example.com>, who is not one of its admins (alice)";
+    refused(
+        &project.envgate(&["apply", "--env", "prod", "--actor", "carol"]),
+        why,
+    );
+    refused(
+        &project.envgate(&["promote", "v1.1.0", "--to", "prod", "--actor", "carol"]),
+        why,
+    );
+    refused(
+        &project.envgate(&["rollback", "v1.0.0", "--env", "prod", "--actor", "carol"]),
+        why,
+    );
+    project.write("migrations/1_users.sql", &format!("{USERS}-- reviewed\n"));
+    refused(
+        &project.envgate(&[
+            "drift",
+            "accept",
+            "prod",
+            "1",
+            "--reason",
+            "comment only",
+            "--actor",
+            "carol",
+        ]),
+        why,
+    );
+    project.write("migrations/1_users.sql", USERS);
+
+    // alice, an admin, rolls back: the gate opens and records her as
+    // confirming the mode; then the others may write.
+    let run = project.envgate(&["rollback", "v1.0.0", "--env", "prod", "--actor", "alice"]);
+    ok(&run);
+    ok(&project.envgate(&["apply", "--env", "prod", "--actor", "carol"]));
+    let records = audit(&project);
+    let confirm = records
+        .iter()
+        .find(|r| r["action"] == "mode_confirm")
+        .unwrap_or_else(|| panic!("{records:#?}"));
+    assert_eq!(confirm["actor"], "alice");
+    assert!(
+        confirm["details"]
+            .as_str()
+            .unwrap()
+            .contains("confirmed by alice (unverified), an admin, acting on it (rollback)"),
+        "{confirm:#?}"
+    );
+    let refusals: Vec<&str> = records
+        .iter()
+        .filter(|r| r["outcome"] == "refused")
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(refusals, ["apply", "promote", "rollback", "drift_accepted"]);
 }
 
 #[test]

@@ -197,7 +197,9 @@ enum Command {
         #[arg(long, value_enum)]
         format: Option<ReportFormat>,
     },
-    /// Export the audit trail, or check its hash chain (`audit verify`).
+    /// Export the audit trail, verified as it is read (exit 1 when its
+    /// chain is broken); `audit verify` checks it, `audit head` prints the
+    /// head to publish. See docs/audit.md.
     #[command(args_conflicts_with_subcommands = true)]
     Audit {
         #[command(subcommand)]
@@ -205,9 +207,21 @@ enum Command {
         /// Only this environment's records
         #[arg(long, value_name = "NAME")]
         env: Option<String>,
+        /// Only this actor's records
+        #[arg(long, value_name = "NAME")]
+        actor: Option<String>,
+        /// Only records of this kind (apply, promote, mode_change, …)
+        #[arg(long, value_name = "ACTION")]
+        kind: Option<String>,
         /// From this time on: 2026-11-25T09:00:00Z, 2026-11-25 or 7d
         #[arg(long, value_name = "WHEN")]
         since: Option<String>,
+        /// Before this time (same forms as --since)
+        #[arg(long, value_name = "WHEN")]
+        until: Option<String>,
+        /// Fail unless this published head (SEQ:HASH) is on the chain
+        #[arg(long, value_name = "SEQ:HASH")]
+        expect: Option<String>,
         /// Output format [default: table]
         #[arg(long, value_enum)]
         format: Option<audit::AuditFormat>,
@@ -288,8 +302,18 @@ enum ReleaseCommand {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Check the hash chain: exit 0 intact, 1 when a record was changed,
-    /// inserted or removed.
-    Verify,
+    /// inserted or removed, or (with --expect) the chain was cut short or
+    /// rewritten before a published head. Keyed records are proven with
+    /// ENVGATE_AUDIT_KEY.
+    Verify {
+        /// A head published earlier (SEQ:HASH, from `envgate audit head`,
+        /// a check run or release notes)
+        #[arg(long, value_name = "SEQ:HASH")]
+        expect: Option<String>,
+    },
+    /// Print the chain's head (SEQ:HASH), to publish where the store's
+    /// writers cannot change it.
+    Head,
 }
 
 #[derive(Subcommand)]
@@ -552,20 +576,32 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             .await
         }
         Command::Audit {
-            command: Some(AuditCommand::Verify),
+            command: Some(AuditCommand::Verify { expect }),
             ..
-        } => audit::verify(&config).await,
+        } => audit::verify(&config, expect.as_deref()).await,
+        Command::Audit {
+            command: Some(AuditCommand::Head),
+            ..
+        } => audit::head(&config).await,
         Command::Audit {
             command: None,
             env,
+            actor,
+            kind,
             since,
+            until,
+            expect,
             format,
         } => {
             audit::export(
                 &config,
                 audit::AuditArgs {
                     env,
+                    actor,
+                    kind,
                     since,
+                    until,
+                    expect,
                     format: format.unwrap_or(audit::AuditFormat::Table),
                 },
             )

@@ -34,12 +34,7 @@ pub async fn confirm(config: &Config, env: &str, actor: Option<&str>) -> Result<
     }
     // The mode as configured now is the one confirmed.
     memory
-        .track_modes(
-            config,
-            &[env],
-            true,
-            &crate::ops::memory::ConfigAt::Checkout,
-        )
+        .track_modes(config, &[env], &crate::ops::memory::ConfigAt::Checkout)
         .await
         .map_err(|e| Failure::internal(format!("control store: {e}")))?;
     let store = memory

@@ -142,14 +142,13 @@ pub fn target_identity(env: &EnvConfig, target: &Target) -> String {
     }
 }
 
-/// Who is acting: `--actor`, else the CI's user, else the OS user.
-pub fn actor(flag: Option<&str>) -> String {
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-    flag.map(str::to_owned)
-        .or_else(|| var("GITHUB_ACTOR"))
-        .or_else(|| var("GITLAB_USER_LOGIN"))
-        .or_else(|| var("USER"))
+/// Who is acting: `--actor` (unverified), else the user who triggered the
+/// CI run (verified by the runner), else the OS user (unverified).
+pub fn actor(flag: Option<&str>) -> crate::core::identity::Actor {
+    let var = |k: &str| std::env::var(k).ok();
+    let os = var("USER")
         .or_else(|| var("LOGNAME"))
-        .or_else(|| whoami::username().ok())
-        .unwrap_or_else(|| "unknown".to_owned())
+        .filter(|v| !v.trim().is_empty())
+        .or_else(|| whoami::username().ok());
+    crate::core::identity::from_environment(flag, &var, os)
 }

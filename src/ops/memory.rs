@@ -5,7 +5,8 @@
 use super::Failure;
 use crate::config::{Config, ControlStoreLocation, EnvConfig};
 use crate::control::{ControlStore, Scope};
-use crate::core::audit::Entry;
+use crate::core::audit::{self, Entry};
+use crate::core::identity::{Actor, Source};
 use crate::core::matrix::{Accepted, Matrix, Observed, State};
 use crate::core::policy;
 use crate::core::tools::Tool;
@@ -16,11 +17,32 @@ pub fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
+/// The environment variable holding the audit key.
+pub const AUDIT_KEY_VAR: &str = "ENVGATE_AUDIT_KEY";
+
+/// The audit key from `ENVGATE_AUDIT_KEY`, when set (a secret: masked
+/// wherever text leaves envgate).
+pub fn audit_key() -> Result<Option<audit::Key>, String> {
+    let Some(value) = std::env::var(AUDIT_KEY_VAR).ok().filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    crate::secrets::register(&value);
+    audit::Key::new(value.as_bytes())
+        .map(Some)
+        .map_err(|e| format!("{AUDIT_KEY_VAR}: {e}"))
+}
+
 /// What envgate remembers between runs, for one run: the control store
 /// (when it could be opened) and who this run acts as.
 pub struct Memory {
     store: Option<ControlStore>,
     pub actor: String,
+    /// How the actor is known.
+    pub source: Source,
+    /// Seals records keyed when set.
+    key: Option<audit::Key>,
+    /// The store will not outlive this CI job: its records say so.
+    pub ephemeral: bool,
     /// Why the control store could not be opened, when a run that only
     /// reads goes on without it (shown by the surface as a warning).
     pub unavailable: Option<String>,
@@ -46,7 +68,8 @@ pub struct Remembered {
 impl Memory {
     /// Opens the control store. `required`: commands that change something
     /// must be able to audit it; `status` only warns.
-    pub async fn open(config: &Config, actor: String, required: bool) -> Result<Memory, Failure> {
+    pub async fn open(config: &Config, actor: Actor, required: bool) -> Result<Memory, Failure> {
+        let key = audit_key().map_err(Failure::usage)?;
         let location = match &config.control_store {
             ControlStoreLocation::Postgres(url) => {
                 let lookup = |v: &str| std::env::var(v).ok();
@@ -60,10 +83,14 @@ impl Memory {
         if let Some(msg) = shares_a_database(config, &location) {
             return Err(Failure::usage(msg));
         }
+        let Actor { name, source } = actor;
         match ControlStore::open(&location).await {
             Ok(store) => Ok(Memory {
                 store: Some(store),
-                actor,
+                actor: name,
+                source,
+                key,
+                ephemeral: false,
                 unavailable: None,
             }),
             Err(e) if required => Err(Failure::usage(format!(
@@ -72,7 +99,10 @@ impl Memory {
             ))),
             Err(e) => Ok(Memory {
                 store: None,
-                actor,
+                actor: name,
+                source,
+                key,
+                ephemeral: false,
                 unavailable: Some(format!(
                     "{}; nothing is remembered this run",
                     crate::core::redact::mask_url(&e)
@@ -81,13 +111,22 @@ impl Memory {
         }
     }
 
-    /// A memory over an open store, for `actor` (the bot).
-    pub fn with_store(store: ControlStore, actor: String) -> Memory {
+    /// A memory over an open store, for `actor` (the bot), sealing with
+    /// `key`.
+    pub fn with_store(store: ControlStore, actor: Actor, key: Option<audit::Key>) -> Memory {
         Memory {
             store: Some(store),
-            actor,
+            actor: actor.name,
+            source: actor.source,
+            key,
+            ephemeral: false,
             unavailable: None,
         }
+    }
+
+    /// Who this run acts as.
+    pub fn actor(&self) -> Actor {
+        Actor::new(self.actor.clone(), self.source.clone())
     }
 
     /// Gives the store back.
@@ -104,11 +143,13 @@ impl Memory {
         let Some(store) = &self.store else {
             return Ok(());
         };
-        store
-            .append(entry)
+        self.append(store, entry)
             .await
-            .map(|_| ())
             .map_err(|e| Failure::internal(format!("cannot write the audit trail: {e}")))
+    }
+
+    async fn append(&self, store: &ControlStore, entry: Entry) -> Result<(), String> {
+        store.append(entry, self.key.as_ref()).await.map(|_| ())
     }
 
     /// An audit entry by this run's actor, now.
@@ -117,22 +158,23 @@ impl Memory {
             at: now(),
             action: action.to_owned(),
             actor: self.actor.clone(),
+            actor_source: Some(self.source.text()),
             environment: env.map(str::to_owned),
             outcome: outcome.to_owned(),
+            ephemeral: self.ephemeral,
             ..Entry::default()
         }
     }
 
-    /// Records environments whose mode changed since the last run, with
-    /// the configuration's commit, in the audit trail too. `acting`: this
-    /// run is about to write there (or confirm), so the change is credited
-    /// to its actor; a read-only run records the change without crediting
-    /// anyone, so that reading never approves someone else's switch.
+    /// Records environments whose mode changed since the last run, in the
+    /// audit trail too, attributed to who made the change as far as git
+    /// says (the commit that last touched the mode's line, its author
+    /// unverified), never to whoever happens to run now: writing through
+    /// the gate is what an admin's run confirms ([`policy::write_gate`]).
     pub async fn track_modes(
         &self,
         config: &Config,
         envs: &[&EnvConfig],
-        acting: bool,
         at: &ConfigAt,
     ) -> Result<(), String> {
         let Some(store) = &self.store else {
@@ -150,33 +192,39 @@ impl Memory {
                     ConfigAt::Checkout => config_commit(config),
                 })
                 .clone();
-            let at = now();
-            let credited = acting.then_some(self.actor.as_str());
-            store
-                .record_mode(&env.name, env.mode, credited, commit.as_deref(), &at)
-                .await?;
+            let (author, how) = match at {
+                ConfigAt::Checkout => attribute(config, env),
+                ConfigAt::Commit(_) => (None, Source::Unknown),
+            };
+            let record = policy::ModeRecord {
+                mode: env.mode,
+                actor: author.clone(),
+                source: Some(how.text()),
+                approvers: Vec::new(),
+                at: now(),
+                commit: commit.clone(),
+                confirmed_by: None,
+            };
+            store.record_mode(&env.name, &record).await?;
             let from = previous.as_ref().map_or("(none)", |p| p.mode.as_str());
-            store
-                .append(Entry {
-                    details: Some(format!(
-                        "mode {from} -> {}{}{}{}",
-                        env.mode,
-                        match env.mode_source {
-                            crate::core::mode::ModeSource::Default => " (default from the name)",
-                            crate::core::mode::ModeSource::Config => "",
-                        },
-                        commit
-                            .as_deref()
-                            .map_or(String::new(), |c| format!("; config at commit {c}")),
-                        if acting {
-                            ""
-                        } else {
-                            "; seen by a read-only run, so not credited to anyone"
-                        }
-                    )),
-                    ..self.entry("mode_change", Some(&env.name), "ok")
-                })
-                .await?;
+            let entry = Entry {
+                actor: author.unwrap_or_else(|| "(unattributed)".to_owned()),
+                actor_source: Some(how.text()),
+                details: Some(format!(
+                    "mode {from} -> {}{}{}; seen by {}",
+                    env.mode,
+                    match env.mode_source {
+                        crate::core::mode::ModeSource::Default => " (default from the name)",
+                        crate::core::mode::ModeSource::Config => "",
+                    },
+                    commit
+                        .as_deref()
+                        .map_or(String::new(), |c| format!("; config at commit {c}")),
+                    Actor::new(self.actor.clone(), self.source.clone()).shown()
+                )),
+                ..self.entry("mode_change", Some(&env.name), "ok")
+            };
+            self.append(store, entry).await?;
         }
         Ok(())
     }
@@ -281,7 +329,7 @@ impl Memory {
                             )),
                             ..self.entry("drift_detected", Some(&env.name), "detected")
                         };
-                        if let Err(err) = store.append(entry).await {
+                        if let Err(err) = self.append(store, entry).await {
                             warnings.push(format!("cannot write the audit trail: {err}"));
                         }
                     }
@@ -291,6 +339,27 @@ impl Memory {
             }
         }
         warnings
+    }
+}
+
+/// Who set an environment's mode, from git: the author of the commit that
+/// last changed its line in envgate.toml (self-declared, so unverified);
+/// nobody when the line is not committed or there is no repository.
+fn attribute(config: &Config, env: &EnvConfig) -> (Option<String>, Source) {
+    let repo = crate::git::Repo::at(&super::source::config_dir(config));
+    let Some(name) = config.file.file_name().and_then(|n| n.to_str()) else {
+        return (None, Source::Unknown);
+    };
+    match repo.blame_line(name, env.mode_line) {
+        Some(b) => (
+            Some(if b.email.is_empty() {
+                b.author
+            } else {
+                format!("{} <{}>", b.author, b.email)
+            }),
+            Source::GitHistory { commit: b.commit },
+        ),
+        None => (None, Source::Unknown),
     }
 }
 

@@ -42,10 +42,7 @@ impl<'c> Observation<'c> {
         let world = reach.world(config, envs).await?;
         let config_at = reach.config_at();
         let mut warnings: Vec<String> = memory.unavailable.iter().cloned().collect();
-        if let Err(e) = memory
-            .track_modes(config, &world.envs, false, &config_at)
-            .await
-        {
+        if let Err(e) = memory.track_modes(config, &world.envs, &config_at).await {
             warnings.push(format!("control store: {e}"));
         }
         let (remembered, w) = memory.remembered(&world.envs, &world.labels).await;

@@ -64,9 +64,10 @@ pub async fn gate(
             return Err(refuse(memory, entry.clone(), msg).await);
         }
     };
-    // A mode change is recorded (with this actor) before it is judged.
+    // A mode change is recorded (attributed from git, never to this run)
+    // before it is judged.
     memory
-        .track_modes(config, &[env], true, at)
+        .track_modes(config, &[env], at)
         .await
         .map_err(|e| Failure::internal(format!("control store: {e}")))?;
     if env.admins.is_empty() {
@@ -80,18 +81,38 @@ pub async fn gate(
         .last_mode(&env.name)
         .await
         .map_err(Failure::internal)?;
-    if let WriteGate::NeedsConfirmation(why) =
-        policy::write_gate(env.mode, &env.admins, latest.as_ref())
-    {
-        let msg = format!(
-            "'{}' is managed, but {why}: one of its admins ({}) must run `envgate mode confirm {}` first",
-            env.name,
-            env.admins.join(", "),
-            env.name
-        );
-        return Err(refuse(memory, entry.clone(), msg).await);
+    match policy::write_gate(env.mode, &env.admins, latest.as_ref(), &memory.actor(), &[]) {
+        WriteGate::Open => Ok(access),
+        WriteGate::OpenConfirming => {
+            let actor = memory.actor();
+            store
+                .confirm_mode(&env.name, &actor.name, &super::memory::now())
+                .await
+                .map_err(|e| Failure::internal(format!("control store: {e}")))?;
+            memory
+                .audit(Entry {
+                    details: Some(format!(
+                        "mode {} confirmed by {}, an admin, acting on it ({})",
+                        env.mode,
+                        actor.shown(),
+                        entry.action
+                    )),
+                    ..memory.entry("mode_confirm", Some(&env.name), "ok")
+                })
+                .await?;
+            Ok(access)
+        }
+        WriteGate::NeedsConfirmation(why) => {
+            let msg = format!(
+                "'{}' is managed, but {why}: one of its admins ({}) must approve the change that made it managed, \
+                 run `envgate mode confirm {}`, or run this themselves",
+                env.name,
+                env.admins.join(", "),
+                env.name
+            );
+            Err(refuse(memory, entry.clone(), msg).await)
+        }
     }
-    Ok(access)
 }
 
 /// Where a write goes.

@@ -82,6 +82,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Blobs by id, for every worker (a blob never changes).
     pub blobs: crate::jobs::remote::BlobCache,
+    /// Seals audit records keyed (`ENVGATE_AUDIT_KEY`).
+    pub audit_key: Option<crate::core::audit::Key>,
 }
 
 enum Intake {
@@ -174,6 +176,7 @@ fn serve(
     ready: impl FnOnce(std::net::SocketAddr) + Send + 'static,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
+    let audit_key = crate::ops::memory::audit_key()?;
     let metrics = Arc::new(Metrics::default());
     let github = match &cfg.github {
         Some(g) => Some(GitHub::app(
@@ -200,6 +203,7 @@ fn serve(
         gitlab,
         metrics,
         blobs: crate::jobs::remote::BlobCache::default(),
+        audit_key,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -6,6 +6,7 @@
 use super::Shared;
 use super::event::{GlProject, On, Place, RepoRef, Work};
 use crate::control::ControlStore;
+use crate::core::identity::{Actor, Source};
 use crate::forge::github::Repo;
 use crate::forge::gitlab;
 use crate::jobs::review::Request;
@@ -44,11 +45,18 @@ impl Worker {
                 if work.on_gitlab() { "GitLab" } else { "GitHub" }
             )));
         }
-        let actor = match work {
-            Work::Command { login, .. } => login.clone(),
-            _ => BOT.to_owned(),
+        // The delivery was signed (GitHub) or carried the secret token
+        // (GitLab): the forge says who commented.
+        let source = if work.on_gitlab() {
+            Source::GitLab
+        } else {
+            Source::GitHub
         };
-        let memory = Memory::with_store(store, actor);
+        let actor = match work {
+            Work::Command { login, .. } => Actor::new(login.clone(), source),
+            _ => Actor::new(BOT, source),
+        };
+        let memory = Memory::with_store(store, actor, self.shared.audit_key.clone());
         let result = self.dispatch(&memory, work).await;
         self.store = memory.into_store();
         result

@@ -208,6 +208,29 @@ pub fn parse_size(s: &str) -> Option<u64> {
     n.checked_mul(mult)
 }
 
+/// Where the control store is when envgate.toml does not say, beside it.
+pub const DEFAULT_CONTROL_STORE: &str = ".envgate/state.db";
+
+/// A `control_store` value (in envgate.toml, `--control-store` or
+/// `ENVGATE_CONTROL_STORE`): `sqlite://path` (relative to `base`) or a
+/// PostgreSQL URL, possibly with `${VAR}`.
+pub fn control_store_location(text: &str, base: &Path) -> Result<ControlStoreLocation, String> {
+    let sqlite = text.starts_with("sqlite:");
+    if !sqlite
+        && (text.starts_with("postgres://")
+            || text.starts_with("postgresql://")
+            || text.contains("${"))
+    {
+        return Ok(ControlStoreLocation::Postgres(text.to_owned()));
+    }
+    let path = text
+        .strip_prefix("sqlite://")
+        .or_else(|| text.strip_prefix("sqlite:"))
+        .filter(|p| !p.is_empty() && !p.contains('?'))
+        .ok_or_else(|| "`control_store` must be sqlite://path or postgres://…".to_owned())?;
+    Ok(ControlStoreLocation::Sqlite(base.join(path)))
+}
+
 /// Reads and parses a configuration file.
 pub fn load(file: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
@@ -264,29 +287,9 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         None => format.default_migrations().to_owned(),
     };
     let control_store = match &raw.control_store {
-        None => ControlStoreLocation::Sqlite(base.join(".envgate/state.db")),
+        None => ControlStoreLocation::Sqlite(base.join(DEFAULT_CONTROL_STORE)),
         Some(url) => {
-            let text = url.get_ref();
-            let sqlite = text.starts_with("sqlite:");
-            if !sqlite
-                && (text.starts_with("postgres://")
-                    || text.starts_with("postgresql://")
-                    || text.contains("${"))
-            {
-                ControlStoreLocation::Postgres(text.clone())
-            } else {
-                let path = text
-                    .strip_prefix("sqlite://")
-                    .or_else(|| text.strip_prefix("sqlite:"))
-                    .filter(|p| !p.is_empty() && !p.contains('?'))
-                    .ok_or_else(|| {
-                        err_at(
-                            Some(url.span()),
-                            "`control_store` must be sqlite://path or postgres://…".into(),
-                        )
-                    })?;
-                ControlStoreLocation::Sqlite(base.join(path))
-            }
+            control_store_location(url.get_ref(), &base).map_err(|m| err_at(Some(url.span()), m))?
         }
     };
 

@@ -10,7 +10,7 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 
 /// The templates, by name.
-const TEMPLATES: [(&str, &str); 13] = [
+const TEMPLATES: [(&str, &str); 14] = [
     (
         "pr_comment.md",
         include_str!("../templates/pr_comment.md.j2"),
@@ -26,6 +26,7 @@ const TEMPLATES: [(&str, &str); 13] = [
         "audit_verified.txt",
         include_str!("../templates/audit_verified.txt.j2"),
     ),
+    ("trail.md", include_str!("../templates/trail.md.j2")),
     ("status.txt", include_str!("../templates/status.txt.j2")),
     ("status.md", include_str!("../templates/status.md.j2")),
     ("plan.txt", include_str!("../templates/plan.txt.j2")),
@@ -505,6 +506,19 @@ pub fn audit_verified(
         false,
         &minijinja::context! { v => Value::from(minijinja::value::Serde(v)), key => key, expected => expected.map(ToString::to_string) },
     )
+}
+
+/// The audit trail's line under a check run, a comment or release notes:
+/// the head to verify against later, or a warning that the trail goes with
+/// the CI job. Empty when there is no store.
+pub fn trail(trail: &impl Serialize) -> String {
+    render(
+        "trail.md",
+        false,
+        &minijinja::context! { trail => Value::from(minijinja::value::Serde(trail)) },
+    )
+    .trim_end()
+    .to_owned()
 }
 
 /// The bot's sticky pull-request comment.

@@ -667,6 +667,104 @@ fn gitlab_tag_pipeline_converges_after_a_duplicate_refusal() {
     assert_eq!(links.len(), 2, "{links:?}");
 }
 
+/// A store in the job's workspace goes with the job: the summary, the
+/// comment and the log say so and its records are marked ephemeral. The
+/// team's store (ENVGATE_CONTROL_STORE, the Action's control-store input)
+/// keeps them, and the comment carries the trail's head to verify later.
+#[test]
+fn the_audit_trail_outlives_the_job_only_in_the_teams_store() {
+    let (dev, staging, control) = (
+        PgDb::create("ci_trail_dev"),
+        PgDb::create("ci_trail_stg"),
+        PgDb::create("ci_trail_ctl"),
+    );
+    let p = project(&dev, &staging);
+    let gh = FakeGitHub::start();
+    gh.accept_token(TOKEN);
+    gh.pull_files(REPO, 2, &[]);
+    let actions = Actions::new();
+    let event = pr_event(
+        actions.dir.path(),
+        REPO,
+        "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
+    );
+    let mut vars = actions.vars(&gh.url, "pull_request", "refs/pull/2/merge", &event);
+    vars.push(("GITHUB_WORKSPACE", p.path().display().to_string()));
+    // The project's own set-up wrote records before the job.
+    let before: i64 = rusqlite::Connection::open(p.path().join(".envgate/state.db"))
+        .unwrap()
+        .query_row("SELECT max(seq) FROM audit_log", [], |r| r.get(0))
+        .unwrap();
+    let run = ci(p.path(), &[], &vars);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("::warning title=envgate::the control store")
+            && run.stdout.contains("is inside this job's workspace"),
+        "{run:?}"
+    );
+    let body = gh.with(|m| m.comments[0].body.clone());
+    assert!(
+        body.contains("This job's audit trail is in <code>")
+            && body.contains("inside the CI workspace"),
+        "{body}"
+    );
+    assert!(
+        actions
+            .read("summary.md")
+            .contains("inside the CI workspace")
+    );
+    let local = rusqlite::Connection::open(p.path().join(".envgate/state.db")).unwrap();
+    let (written, ephemeral): (i64, i64) = local
+        .query_row(
+            "SELECT count(*), sum(ephemeral) FROM audit_log WHERE seq > ?1",
+            [before],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(
+        written > 0 && written == ephemeral,
+        "{written} records written by the job, {ephemeral} marked ephemeral"
+    );
+
+    // The team's store: records kept there, by the verified actor, and
+    // the comment says the head.
+    vars.push(("ENVGATE_CONTROL_STORE", control.url()));
+    let run = ci(p.path(), &[], &vars);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        !run.stdout.contains("inside this job's workspace"),
+        "{run:?}"
+    );
+    let rows = control.query_strings(
+        "SELECT seq::text, hash, actor, actor_source, ephemeral::text FROM audit_log ORDER BY seq DESC",
+    );
+    assert!(!rows.is_empty());
+    assert!(
+        rows.iter().all(|r| r[2].as_deref() != Some("Codertocat")
+            || r[3]
+                .as_deref()
+                .is_some_and(|s| s.starts_with("github-actions: "))),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter().all(|r| r[4].as_deref() == Some("0")),
+        "{rows:?}"
+    );
+    let head = format!(
+        "{}:{}",
+        rows[0][0].as_deref().unwrap(),
+        rows[0][1].as_deref().unwrap()
+    );
+    let body = gh.with(|m| m.comments[0].body.clone());
+    assert!(
+        body.contains(&format!("audit trail head <code>{head}</code>"))
+            && body.contains(&format!("envgate audit verify --expect {head}")),
+        "{body}"
+    );
+    assert!(!body.contains(&control.url()), "{body}");
+}
+
 #[test]
 fn outside_ci_it_shows_the_status_and_says_so() {
     let (dev, staging) = (PgDb::create("ci_none_dev"), PgDb::create("ci_none_stg"));

@@ -195,6 +195,23 @@ fn a_pull_request_gets_a_check_run_and_one_sticky_comment() {
             .contains("2_orders"),
         "{done}"
     );
+    // The audit trail's head after this run, published where the store's
+    // writers cannot rewrite it.
+    let (seq, hash) = {
+        let c = rusqlite::Connection::open(bot.dir.path().join("state.db")).unwrap();
+        c.query_row(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+        )
+        .unwrap()
+    };
+    assert!(
+        done["output"]["summary"].as_str().unwrap().ends_with(&format!(
+            "<sub>audit trail head <code>{seq}:{hash}</code> · <code>envgate audit verify --expect {seq}:{hash}</code> shows whether the trail was cut short or rewritten since</sub>"
+        )),
+        "{done}"
+    );
     assert!(writes.iter().all(|r| {
         r.authorization
             .as_deref()
@@ -675,17 +692,39 @@ fn release_assets_converge_on_one_file_per_name() {
     support::assert_bundles_match(&assets());
 
     // Redelivered (the same delivery: ignored) and delivered anew: the
-    // files there hold the bundle, so nothing is written.
+    // files there hold the bundle, so no file is written; the notes take
+    // the audit trail's new head (the /promote was recorded since), and
+    // once more, nothing at all.
     let before = fake.requests().len();
     assert_eq!(bot.deliver("create", "t1", &create).0, 202);
     assert_eq!(bot.deliver("create", "t4", &create).0, 202);
     done("t4");
-    let written: Vec<String> = fake.requests()[before..]
-        .iter()
-        .filter(|r| r.method != "GET" && !r.path.ends_with("/access_tokens"))
-        .map(|r| r.line())
-        .collect();
-    assert_eq!(written, Vec::<String>::new());
+    let written = |from: usize| -> Vec<String> {
+        fake.requests()[from..]
+            .iter()
+            .filter(|r| r.method != "GET" && !r.path.ends_with("/access_tokens"))
+            .map(|r| r.line())
+            .collect()
+    };
+    assert_eq!(written(before), ["PATCH /repos/acme/shop/releases/3001"]);
+    let (seq, hash) = {
+        let c = rusqlite::Connection::open(bot.dir.path().join("state.db")).unwrap();
+        c.query_row(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+        )
+        .unwrap()
+    };
+    let body = fake.with(|m| m.releases[REPO][0].body.clone());
+    assert!(
+        body.contains(&format!("audit trail head <code>{seq}:{hash}</code>")),
+        "{body}"
+    );
+    let before = fake.requests().len();
+    assert_eq!(bot.deliver("create", "t4b", &create).0, 202);
+    done("t4b");
+    assert_eq!(written(before), Vec::<String>::new());
 
     // The tag moved to a commit with one more migration: each file of the
     // bundle replaced, said in the release notes and the audit trail.

@@ -14,6 +14,7 @@
 
 use super::{Failure, exit};
 use crate::config::Config;
+use crate::config::ControlStoreLocation;
 use crate::core::ci::{self, Ci, GitHubRun, GitLabRun, Trigger};
 use crate::core::matrix::Tally;
 use crate::core::mode::Mode;
@@ -86,6 +87,15 @@ fn warn(on_github: bool, text: &str) {
     }
 }
 
+/// The matrix for the job summary, with the audit trail's line.
+fn with_trail(s: &jobs::review::Summary) -> String {
+    if s.trail.is_empty() {
+        s.markdown.clone()
+    } else {
+        format!("{}\n\n{}", s.markdown, s.trail)
+    }
+}
+
 /// What the matrix gave the job: the table for the log, the JSON for
 /// matrix.json, the tally for outputs and --fail-on.
 struct Shown_ {
@@ -115,7 +125,22 @@ pub async fn run(config: &Config, args: CiArgs) -> Result<i32, Failure> {
         Ci::GitLab(run) => run.tag.clone(),
         Ci::None => None,
     };
-    let memory = Memory::open(config, environments::actor(None), false).await?;
+    let mut memory = Memory::open(config, environments::actor(None), false).await?;
+    if let ControlStoreLocation::Sqlite(path) = &config.control_store {
+        let absolute = std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| path.clone());
+        if ci::in_job(&absolute, detected.job_dirs()) {
+            warn(
+                matches!(detected, Ci::GitHub(_)),
+                &format!(
+                    "the control store {} is inside this job's workspace: its audit records go with the job and are marked ephemeral. Point it at the team's PostgreSQL (control_store, the Action's control-store input, ENVGATE_CONTROL_STORE) to keep one trail.",
+                    path.display()
+                ),
+            );
+            memory.ephemeral = Some(path.display().to_string());
+        }
+    }
     let command_code = run_command(config, &memory, &args, tag.as_deref(), &out_dir).await?;
 
     let ctx = Ctx {
@@ -635,12 +660,12 @@ async fn on_github(ctx: &Ctx<'_>, run: &GitHubRun) -> Result<(Shown_, bool), Fai
                     .join("\n")
             ));
             summary.push_str("\n\n");
-            summary.push_str(&reviewed.summary.markdown);
+            summary.push_str(&with_trail(&reviewed.summary));
             (reviewed.extra, false)
         }
         Trigger::Other => {
             let reviewed = ctx.review::<github::IssueThread>("", None).await?;
-            summary.push_str(&reviewed.summary.markdown);
+            summary.push_str(&with_trail(&reviewed.summary));
             (reviewed.extra, false)
         }
     };
@@ -715,12 +740,12 @@ async fn on_gitlab(ctx: &Ctx<'_>, run: &GitLabRun) -> Result<(Shown_, bool), Fai
                 ),
                 None => {}
             }
-            summary.push_str(&reviewed.summary.markdown);
+            summary.push_str(&with_trail(&reviewed.summary));
             (reviewed.extra, false)
         }
         Trigger::Other => {
             let reviewed = ctx.review::<gitlab::MergeRequestThread>("", None).await?;
-            summary.push_str(&reviewed.summary.markdown);
+            summary.push_str(&with_trail(&reviewed.summary));
             (reviewed.extra, false)
         }
     };

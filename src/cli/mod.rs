@@ -33,6 +33,11 @@ struct Cli {
     )]
     config: Option<PathBuf>,
 
+    /// The control store, instead of envgate.toml's `control_store`:
+    /// sqlite://path or postgres://… (CI jobs point it at the team's store)
+    #[arg(long, global = true, env = "ENVGATE_CONTROL_STORE", value_name = "URL")]
+    control_store: Option<String>,
+
     /// Say more (lists ignored files in the migrations directory).
     #[arg(short, long, global = true)]
     verbose: bool,
@@ -438,7 +443,19 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
     let config_path = cli
         .config
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_FILE));
-    let config = config::load(&config_path).map_err(|e| Failure::usage(e.to_string()))?;
+    let mut config = config::load(&config_path).map_err(|e| Failure::usage(e.to_string()))?;
+    if let Some(store) = cli
+        .control_store
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+    {
+        let base = config_path.parent().unwrap_or(std::path::Path::new(""));
+        config.control_store = config::control_store_location(store.trim(), base)
+            .map_err(|m| Failure::usage(format!("--control-store / ENVGATE_CONTROL_STORE: {m}")))?;
+        if let config::ControlStoreLocation::Postgres(url) = &config.control_store {
+            crate::secrets::register_url(url);
+        }
+    }
     match cli.command {
         Command::Status {
             envs,

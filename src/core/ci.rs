@@ -26,6 +26,9 @@ pub struct GitHubRun {
     pub api_url: String,
     pub step_summary: Option<String>,
     pub output: Option<String>,
+    /// The job's own directories (`GITHUB_WORKSPACE`, `RUNNER_TEMP`): gone
+    /// when it ends.
+    pub job_dirs: Vec<String>,
 }
 
 /// A GitLab CI job, from `CI_*`.
@@ -40,6 +43,9 @@ pub struct GitLabRun {
     pub sha: String,
     /// The merge request comes from a fork.
     pub fork: bool,
+    /// The job's own directories (`CI_PROJECT_DIR`, `CI_BUILDS_DIR`): gone
+    /// when it ends.
+    pub job_dirs: Vec<String>,
 }
 
 /// Reads the CI from its variables (`get` reads the process environment, or a map in
@@ -56,6 +62,10 @@ pub fn detect(get: impl Fn(&str) -> Option<String>) -> Result<Ci, String> {
             api_url: set("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
             step_summary: set("GITHUB_STEP_SUMMARY"),
             output: set("GITHUB_OUTPUT"),
+            job_dirs: ["GITHUB_WORKSPACE", "RUNNER_TEMP"]
+                .iter()
+                .filter_map(|k| set(k))
+                .collect(),
         }));
     }
     if set("GITLAB_CI").as_deref() == Some("true") {
@@ -82,9 +92,44 @@ pub fn detect(get: impl Fn(&str) -> Option<String>) -> Result<Ci, String> {
                 (set("CI_MERGE_REQUEST_SOURCE_PROJECT_ID"), set("CI_MERGE_REQUEST_PROJECT_ID")),
                 (Some(a), Some(b)) if a != b
             ),
+            job_dirs: ["CI_PROJECT_DIR", "CI_BUILDS_DIR"]
+                .iter()
+                .filter_map(|k| set(k))
+                .collect(),
         }));
     }
     Ok(Ci::None)
+}
+
+impl Ci {
+    /// The job's own directories; none outside CI.
+    pub fn job_dirs(&self) -> &[String] {
+        match self {
+            Ci::GitHub(r) => &r.job_dirs,
+            Ci::GitLab(r) => &r.job_dirs,
+            Ci::None => &[],
+        }
+    }
+}
+
+/// Whether a file at `path` (absolute, as written) lives in one of the
+/// job's directories, and so goes with the job.
+pub fn in_job(path: &std::path::Path, job_dirs: &[String]) -> bool {
+    use std::path::Component;
+    // `a/../b` read as written, without the file system.
+    let mut clean = std::path::PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                clean.pop();
+            }
+            Component::CurDir => {}
+            other => clean.push(other),
+        }
+    }
+    job_dirs
+        .iter()
+        .any(|d| !d.trim().is_empty() && clean.starts_with(d))
 }
 
 /// The parts of a GitHub event payload `envgate ci` reads.
@@ -365,5 +410,32 @@ mod tests {
         assert_eq!(tag_of("refs/tags/v1.2.0"), Some("v1.2.0"));
         assert_eq!(tag_of("refs/heads/main"), None);
         assert_eq!(command_data("a\nb%"), "a%0Ab%25");
+    }
+
+    #[test]
+    fn stores_inside_the_job_go_with_it() {
+        use std::path::Path;
+        let dirs = vec![
+            "/home/runner/work/shop/shop".to_owned(),
+            "/home/runner/work/_temp".to_owned(),
+        ];
+        assert!(in_job(
+            Path::new("/home/runner/work/shop/shop/.envgate/state.db"),
+            &dirs
+        ));
+        assert!(in_job(
+            Path::new("/home/runner/work/_temp/envgate/state.db"),
+            &dirs
+        ));
+        assert!(!in_job(Path::new("/var/lib/envgate/state.db"), &dirs));
+        assert!(!in_job(
+            Path::new("/home/runner/work/shop/shop/../../../../../var/lib/envgate/state.db"),
+            &dirs
+        ));
+        assert!(!in_job(
+            Path::new("/home/runner/work/shop/shopping/state.db"),
+            &dirs
+        ));
+        assert!(!in_job(Path::new("/anything"), &["".to_owned()]));
     }
 }

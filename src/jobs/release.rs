@@ -121,6 +121,7 @@ pub async fn publish(
             problem: Option<&'a str>,
             assets: Vec<Listed<'a>>,
             unpublished: Vec<(&'a str, String)>,
+            trail: String,
         }
         let section = render::release_section(&Section {
             open: NOTES_OPEN,
@@ -132,6 +133,8 @@ pub async fn publish(
                 .iter()
                 .map(|(env, e)| (env.as_str(), e.to_string()))
                 .collect(),
+            // The head after this publication's own records.
+            trail: render::trail(&memory.trail().await),
         });
         publisher.notes(tag, section.trim_end()).await?;
     }

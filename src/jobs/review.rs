@@ -38,6 +38,9 @@ pub struct Summary {
     /// The matrix in Markdown, credentials masked.
     pub markdown: String,
     pub annotations: Vec<check::Annotation>,
+    /// The audit trail's line (the head to verify against later, or why
+    /// the trail goes with the job), Markdown; empty without a store.
+    pub trail: String,
 }
 
 pub fn summary(world: &World<'_>, m: &Matrix<'_>) -> Summary {
@@ -47,6 +50,7 @@ pub fn summary(world: &World<'_>, m: &Matrix<'_>) -> Summary {
         title: check::title(m),
         markdown: crate::secrets::scrubbed(&render::status_markdown(&world.envs, m, &notes)),
         annotations: check::annotations(m),
+        trail: String::new(),
     }
 }
 
@@ -80,6 +84,7 @@ struct View<'a> {
     preview: Option<Preview>,
     preview_note: Option<String>,
     matrix: String,
+    trail: &'a str,
 }
 
 /// The sticky comment's body. `added` holds the paths the request adds;
@@ -91,6 +96,7 @@ pub fn pr_comment(
     added: &HashSet<String>,
     sha: &str,
     actor: &str,
+    trail: &str,
 ) -> String {
     let s = summary(world, m);
     let ids: HashSet<String> = world
@@ -170,6 +176,7 @@ pub fn pr_comment(
         preview,
         preview_note,
         matrix: fit(&s.markdown, BODY_LIMIT / 2),
+        trail,
     });
     crate::secrets::scrubbed(&fit(&body, BODY_LIMIT))
 }
@@ -264,7 +271,7 @@ pub async fn run<C: Checks, T: Thread, X>(
         |obs, m| (summary(&obs.world, m), extra(obs, m)),
     )
     .await;
-    let (obs, (summary, extra)) = match observed {
+    let (obs, (mut summary, extra)) = match observed {
         Ok(o) => o,
         Err(f) => {
             checks
@@ -273,11 +280,15 @@ pub async fn run<C: Checks, T: Thread, X>(
             return Err(JobError::from(f));
         }
     };
+    // The head after this run's own records (mode changes, drift seen).
+    summary.trail = render::trail(&memory.trail().await);
     checks.finished(&summary).await?;
     let mut warnings = obs.warnings.clone();
     let note = match request {
         None => None,
-        Some(r) => Some(keep_note(&obs, memory, r, sha, holder, &mut warnings).await?),
+        Some(r) => {
+            Some(keep_note(&obs, memory, r, sha, holder, &summary.trail, &mut warnings).await?)
+        }
     };
     Ok(Reviewed {
         summary,
@@ -349,6 +360,7 @@ async fn keep_note<T: Thread>(
     r: Request<'_, T>,
     sha: &str,
     holder: &str,
+    trail: &str,
     warnings: &mut Vec<String>,
 ) -> Result<(String, Kept), JobError> {
     let added = match r.thread {
@@ -365,7 +377,15 @@ async fn keep_note<T: Thread>(
         None => HashSet::new(),
     };
     let m = obs.matrix(&obs.world.discovery.migrations);
-    let body = pr_comment(&obs.world, &m, &obs.remembered, &added, sha, &memory.actor);
+    let body = pr_comment(
+        &obs.world,
+        &m,
+        &obs.remembered,
+        &added,
+        sha,
+        &memory.actor,
+        trail,
+    );
     let kept = match (r.skip, r.thread) {
         (Some(why), _) => Kept::Skipped(why),
         (None, None) => Kept::Skipped("no token to write it with".to_owned()),

@@ -41,11 +41,25 @@ pub struct Memory {
     pub source: Source,
     /// Seals records keyed when set.
     key: Option<audit::Key>,
-    /// The store will not outlive this CI job: its records say so.
-    pub ephemeral: bool,
+    /// The store will not outlive this CI job (where it is): its records
+    /// say so, and so do the job's summary and comment.
+    pub ephemeral: Option<String>,
     /// Why the control store could not be opened, when a run that only
     /// reads goes on without it (shown by the surface as a warning).
     pub unavailable: Option<String>,
+}
+
+/// The audit trail as published with a run's results.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum Trail {
+    /// The head after this run (SEQ:HASH), for `audit verify --expect`.
+    Head(audit::Head),
+    /// The store is inside the CI job's workspace (this path): nothing in
+    /// it outlives the job.
+    Ephemeral(String),
+    /// No store was open.
+    None,
 }
 
 /// Where envgate.toml was read, for the audit trail's mode records.
@@ -90,7 +104,7 @@ impl Memory {
                 actor: name,
                 source,
                 key,
-                ephemeral: false,
+                ephemeral: None,
                 unavailable: None,
             }),
             Err(e) if required => Err(Failure::usage(format!(
@@ -102,7 +116,7 @@ impl Memory {
                 actor: name,
                 source,
                 key,
-                ephemeral: false,
+                ephemeral: None,
                 unavailable: Some(format!(
                     "{}; nothing is remembered this run",
                     crate::core::redact::mask_url(&e)
@@ -119,8 +133,25 @@ impl Memory {
             actor: actor.name,
             source: actor.source,
             key,
-            ephemeral: false,
+            ephemeral: None,
             unavailable: None,
+        }
+    }
+
+    /// What the trail is, for a check run, a comment or release notes: the
+    /// head to publish, or why there is none worth publishing.
+    pub async fn trail(&self) -> Trail {
+        if let Some(at) = &self.ephemeral {
+            return Trail::Ephemeral(at.clone());
+        }
+        match &self.store {
+            Some(store) => store
+                .head()
+                .await
+                .ok()
+                .flatten()
+                .map_or(Trail::None, Trail::Head),
+            None => Trail::None,
         }
     }
 
@@ -161,7 +192,7 @@ impl Memory {
             actor_source: Some(self.source.text()),
             environment: env.map(str::to_owned),
             outcome: outcome.to_owned(),
-            ephemeral: self.ephemeral,
+            ephemeral: self.ephemeral.is_some(),
             ..Entry::default()
         }
     }

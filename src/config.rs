@@ -208,6 +208,38 @@ pub fn parse_size(s: &str) -> Option<u64> {
     n.checked_mul(mult)
 }
 
+/// envgate.toml's text with environment `env`'s mode set to `mode`, every
+/// other byte (comments, order, spacing) kept. The result is not
+/// validated here: parse it before writing it.
+pub fn set_mode(text: &str, env: &str, mode: Mode) -> Result<String, String> {
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| e.message().to_owned())?;
+    let envs = doc
+        .get_mut("environments")
+        .and_then(|e| e.as_table_like_mut())
+        .ok_or_else(|| "there is no [environments] table".to_owned())?;
+    let known: Vec<String> = envs.iter().map(|(k, _)| k.to_owned()).collect();
+    let table = envs
+        .get_mut(env)
+        .and_then(|t| t.as_table_like_mut())
+        .ok_or_else(|| format!("no environment '{env}' (configured: {})", known.join(", ")))?;
+    match table.get_mut("mode") {
+        Some(item) => {
+            // The value replaced, its comments and spacing kept.
+            let decor = item.as_value().map(|v| v.decor().clone());
+            *item = toml_edit::value(mode.as_str());
+            if let (Some(d), Some(v)) = (decor, item.as_value_mut()) {
+                *v.decor_mut() = d;
+            }
+        }
+        None => {
+            table.insert("mode", toml_edit::value(mode.as_str()));
+        }
+    }
+    Ok(doc.to_string())
+}
+
 /// Where the control store is when envgate.toml does not say, beside it.
 pub const DEFAULT_CONTROL_STORE: &str = ".envgate/state.db";
 
@@ -832,5 +864,41 @@ connect_timeout = "500ms"
         let text = std::fs::read_to_string(&path).unwrap();
         let c = parse(&path, &text).unwrap();
         assert!(c.environments.len() >= 3);
+    }
+
+    #[test]
+    fn set_mode_keeps_everything_else() {
+        let text = "# Our environments\n\
+                    [environments.dev]\nurl = \"sqlite://dev.db\"\n\n\
+                    [environments.prod]   # the real one\n\
+                    url = \"${PROD_URL}\"\n\
+                    mode   =   \"export_only\"   # reviewed in #12\n\
+                    admins = [\"alice\"]\n\n\
+                    [environments.qa]\nurl = \"sqlite://qa.db\" # no mode\n";
+        let out = set_mode(text, "prod", Mode::Managed).unwrap();
+        assert_eq!(
+            out,
+            text.replace("\"export_only\"   # reviewed", "\"managed\"   # reviewed")
+        );
+        let out = set_mode(text, "qa", Mode::ExportOnly).unwrap();
+        assert!(
+            out.ends_with("url = \"sqlite://qa.db\" # no mode\nmode = \"export_only\"\n"),
+            "{out}"
+        );
+        assert!(
+            out.starts_with("# Our environments\n[environments.dev]"),
+            "{out}"
+        );
+        let inline = "[environments]\nstaging = { url = \"sqlite://s.db\" }\n";
+        let out = set_mode(inline, "staging", Mode::Managed).unwrap();
+        assert_eq!(
+            parse(Path::new("e.toml"), &out).unwrap().environments[0].mode,
+            Mode::Managed
+        );
+        assert_eq!(
+            set_mode(text, "stage", Mode::Managed).unwrap_err(),
+            "no environment 'stage' (configured: dev, prod, qa)"
+        );
+        assert!(set_mode("[environments\n", "x", Mode::Managed).is_err());
     }
 }

@@ -10,7 +10,7 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 
 /// The templates, by name.
-const TEMPLATES: [(&str, &str); 14] = [
+const TEMPLATES: [(&str, &str); 15] = [
     (
         "pr_comment.md",
         include_str!("../templates/pr_comment.md.j2"),
@@ -27,6 +27,7 @@ const TEMPLATES: [(&str, &str); 14] = [
         include_str!("../templates/audit_verified.txt.j2"),
     ),
     ("trail.md", include_str!("../templates/trail.md.j2")),
+    ("mode_set.txt", include_str!("../templates/mode_set.txt.j2")),
     ("status.txt", include_str!("../templates/status.txt.j2")),
     ("status.md", include_str!("../templates/status.md.j2")),
     ("plan.txt", include_str!("../templates/plan.txt.j2")),
@@ -519,6 +520,11 @@ pub fn trail(trail: &impl Serialize) -> String {
     )
     .trim_end()
     .to_owned()
+}
+
+/// `envgate mode set`: what changed and what to do next.
+pub fn mode_set(view: &impl Serialize) -> String {
+    render("mode_set.txt", false, view)
 }
 
 /// The bot's sticky pull-request comment.

@@ -342,6 +342,15 @@ enum DriftCommand {
 
 #[derive(Subcommand)]
 enum ModeCommand {
+    /// Set an environment's mode in envgate.toml (comments and layout kept)
+    /// and say what the change needs: a request, and an admin's approval
+    /// when it gives envgate more power there.
+    Set {
+        /// The environment
+        env: String,
+        /// managed, export_only or reconcile_only
+        mode: String,
+    },
     /// As one of the environment's admins, confirm its current mode (lifts
     /// the guard on an environment made managed by someone else).
     Confirm {
@@ -647,6 +656,9 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Mode {
             command: ModeCommand::Confirm { env, actor },
         } => mode::confirm(&config, &env, actor.as_deref()).await,
+        Command::Mode {
+            command: ModeCommand::Set { env, mode },
+        } => mode::set(&config, &env, &mode),
         Command::Serve { .. } | Command::GithubApp { .. } => unreachable!("handled in main"),
     }
 }

@@ -1,10 +1,12 @@
-//! `envgate mode confirm <env>`: an admin vouches for the environment's
-//! current mode, which lifts the guard on an environment made `managed` by
-//! someone else.
+//! `envgate mode set <env> <mode>`: envgate.toml edited in place (its
+//! comments and layout kept), and what to do next; `envgate mode confirm
+//! <env>`: an admin vouches for the environment's current mode, which lifts
+//! the guard on an environment made `managed` by someone else.
 
 use super::{Failure, exit};
 use crate::config::Config;
 use crate::core::audit::Entry;
+use crate::core::mode::{Mode, ModeSource, loosens};
 use crate::core::policy;
 use crate::ops::memory::{Memory, now};
 use crate::ops::{environments, write};
@@ -55,4 +57,85 @@ pub async fn confirm(config: &Config, env: &str, actor: Option<&str>) -> Result<
         env.name, env.mode, memory.actor
     ))?;
     Ok(exit::OK)
+}
+
+/// `envgate mode set ENV MODE`: edits envgate.toml, keeping everything else
+/// in it, and says what the change needs (a request, and an admin's
+/// approval when it gives envgate more power). The file is checked before
+/// it is written, and written whole or not at all.
+pub fn set(config: &Config, env: &str, mode: &str) -> Result<i32, Failure> {
+    let to = match mode {
+        "managed" => Mode::Managed,
+        "export_only" => Mode::ExportOnly,
+        "reconcile_only" => Mode::ReconcileOnly,
+        other => {
+            return Err(Failure::usage(format!(
+                "'{other}' is not a mode: managed, export_only or reconcile_only"
+            )));
+        }
+    };
+    let Some(e) = config.env(env) else {
+        return Err(Failure::usage(write::no_such_env(config, env)));
+    };
+    let file = config.file.display().to_string();
+    if e.mode == to && e.mode_source == ModeSource::Config {
+        super::print(&format!(
+            "{file}: '{env}' is already {to}; nothing changed.\n"
+        ))?;
+        return Ok(exit::OK);
+    }
+    let text = std::fs::read_to_string(&config.file)
+        .map_err(|err| Failure::usage(format!("{file}: cannot read: {err}")))?;
+    let edited = crate::config::set_mode(&text, env, to)
+        .map_err(|m| Failure::usage(format!("{file}: {m}")))?;
+    crate::config::parse(&config.file, &edited)
+        .map_err(|err| Failure::usage(format!("'{env}' cannot be {to}: {}", err.message)))?;
+    write_whole(&config.file, &edited)
+        .map_err(|err| Failure::usage(format!("{file}: cannot write: {err}")))?;
+    #[derive(serde::Serialize)]
+    struct View<'a> {
+        file: &'a str,
+        env: &'a str,
+        from: Mode,
+        to: Mode,
+        loosens: bool,
+        admins: &'a [String],
+    }
+    super::print(&crate::render::mode_set(&View {
+        file: &file,
+        env,
+        from: e.mode,
+        to,
+        loosens: loosens(e.mode, to),
+        admins: &e.admins,
+    }))?;
+    Ok(exit::OK)
+}
+
+/// Writes a file through a temporary file beside it, renamed over it: a
+/// reader sees the old text or the new, never half of one.
+fn write_whole(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("envgate.toml");
+    let tmp = dir.join(format!(".{name}.envgate-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        if let Ok(meta) = std::fs::metadata(path) {
+            std::fs::set_permissions(&tmp, meta.permissions())?;
+        }
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }

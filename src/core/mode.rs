@@ -37,6 +37,15 @@ impl fmt::Display for Mode {
     }
 }
 
+/// Whether moving an environment from one mode to another gives envgate
+/// more power there: to `managed` (it may write), or out of
+/// `reconcile_only` (it may build bundles for it). Such a change needs an
+/// admin's approval where the environment names admins.
+pub fn loosens(from: Mode, to: Mode) -> bool {
+    (to == Mode::Managed && from != Mode::Managed)
+        || (from == Mode::ReconcileOnly && to != Mode::ReconcileOnly)
+}
+
 /// Whether the mode was written in the configuration or chosen by envgate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -39,6 +39,7 @@ fn bench(c: &mut Criterion) {
         .iter()
         .enumerate()
         .map(|(i, m)| LedgerRow {
+            via: None,
             version: m.id().to_owned(),
             name: m.name.clone(),
             hash: RecordedHash::Sha256Lf(if i % 100 == 0 {

@@ -10,13 +10,16 @@
 //! - drift accepted on purpose (`accepted_drift`) and drift already
 //!   reported (`drift_seen`);
 //! - each environment's mode as last seen, who changed it and who
-//!   confirmed it (`environment_modes`).
+//!   confirmed it (`environment_modes`);
+//! - what each bundle envgate made records (`exported_bundles`), and the
+//!   states in which its rows were already seen applied (`bundles_seen`).
 //!
 //! Every value is written as a quoted literal, so one SQL text serves both
 //! backends.
 
 use crate::core::audit::{self, Entry, Record};
 use crate::core::checksum::ContentHash;
+use crate::core::exported::Exported;
 use crate::core::matrix::Observed;
 use crate::core::mode::Mode;
 use crate::core::policy::ModeRecord;
@@ -40,6 +43,11 @@ CREATE TABLE IF NOT EXISTS accepted_drift (
 CREATE TABLE IF NOT EXISTS drift_seen (
     environment TEXT NOT NULL, target TEXT NOT NULL, migration TEXT NOT NULL, sha256 TEXT NOT NULL,
     PRIMARY KEY (environment, target, migration, sha256));
+CREATE TABLE IF NOT EXISTS exported_bundles (
+    bundle_id TEXT PRIMARY KEY, environment TEXT NOT NULL, made TEXT NOT NULL, exported_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS bundles_seen (
+    environment TEXT NOT NULL, target TEXT NOT NULL, bundle_id TEXT NOT NULL, signature TEXT NOT NULL,
+    PRIMARY KEY (environment, target, bundle_id, signature));
 CREATE TABLE IF NOT EXISTS environment_modes (
     id BIGINT PRIMARY KEY, environment TEXT NOT NULL, mode TEXT NOT NULL, actor TEXT, git_commit TEXT,
     recorded_at TEXT NOT NULL, confirmed_by TEXT, confirmed_at TEXT, actor_source TEXT, approvers TEXT);
@@ -418,6 +426,64 @@ impl ControlStore {
             q(a.at)
         ))
         .await
+    }
+
+    // ---- bundles made, and seen applied ----
+
+    /// Keeps what a bundle records, by its id (made again: kept once).
+    pub async fn record_exported(&self, made: &Exported, at: &str) -> Result<(), String> {
+        let json = serde_json::to_string(made).expect("bundles serialize");
+        self.exec(&format!(
+            "INSERT INTO exported_bundles (bundle_id, environment, made, exported_at) VALUES ({}, {}, {}, {}) \
+             ON CONFLICT DO NOTHING",
+            q(&made.bundle_id),
+            q(&made.environment),
+            q(&json),
+            q(at)
+        ))
+        .await
+    }
+
+    /// The bundles made for an environment, by id.
+    pub async fn exported(&self, environment: &str) -> Result<HashMap<String, Exported>, String> {
+        let rows = self
+            .rows(&format!(
+                "SELECT made FROM exported_bundles WHERE environment = {}",
+                q(environment)
+            ))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| serde_json::from_str::<Exported>(r[0].as_deref()?).ok())
+            .map(|e| (e.bundle_id.clone(), e))
+            .collect())
+    }
+
+    /// Records a bundle seen applied in this state; true when it was not
+    /// seen so before.
+    pub async fn bundle_first_seen(
+        &self,
+        environment: &str,
+        target: &str,
+        bundle_id: &str,
+        signature: &str,
+    ) -> Result<bool, String> {
+        let values = [environment, target, bundle_id, signature]
+            .map(q)
+            .join(", ");
+        let seen = self
+            .rows(&format!(
+                "SELECT 1 FROM bundles_seen WHERE (environment, target, bundle_id, signature) = ({values})"
+            ))
+            .await?;
+        if !seen.is_empty() {
+            return Ok(false);
+        }
+        self.exec(&format!(
+            "INSERT INTO bundles_seen (environment, target, bundle_id, signature) VALUES ({values}) ON CONFLICT DO NOTHING"
+        ))
+        .await?;
+        Ok(true)
     }
 
     /// Records drift as reported; true when it was not reported before.

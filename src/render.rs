@@ -139,6 +139,10 @@ struct Finding<'a> {
     recorded: Option<String>,
     applied_at: Option<&'a str>,
     error: Option<&'a str>,
+    /// Tampered: the bundle that wrote the row, and the hash its manifest
+    /// lists.
+    bundle: Option<&'a str>,
+    manifest: Option<&'a str>,
 }
 
 /// What the status templates see. The matrix body (one line per
@@ -165,6 +169,9 @@ struct StatusView<'a> {
 const COUNT_NAMES: [&str; 5] = ["applied", "pending", "drifted", "failed", "missing"];
 
 fn cell_text(cell: &Cell<'_>) -> &'static str {
+    if cell.tampered.is_some() {
+        return "tampered";
+    }
     match (cell.state, cell.out_of_order) {
         (State::Pending, true) => "pending*",
         (State::Absent, _) => "-",
@@ -278,6 +285,11 @@ fn view<'a>(
                 recorded: cell.applied_hash().map(|h| h.display()),
                 applied_at: cell.applied_at(),
                 error: crate::report::failure(cell),
+                bundle: cell
+                    .tampered
+                    .and(cell.ledger)
+                    .and_then(crate::core::exported::bundle_of),
+                manifest: cell.tampered,
             };
             match cell.state {
                 State::Drifted => drifted.push(finding()),
@@ -654,6 +666,7 @@ mod tests {
 
     fn row(m: &Migration, success: bool) -> LedgerRow {
         LedgerRow {
+            via: None,
             version: m.id().to_owned(),
             name: m.name.clone(),
             hash: RecordedHash::Sha256Lf(m.up.hash),
@@ -669,6 +682,7 @@ mod tests {
         let mut drifted = row(&ms[2], true);
         drifted.hash = RecordedHash::Sha256Lf(ContentHash::of(b"CREATE INDEX i ON orders (id);\n"));
         let missing = LedgerRow {
+            via: None,
             version: "9".into(),
             name: "gone".into(),
             ..row(&ms[0], true)

@@ -85,6 +85,16 @@ struct CellReport<'a> {
     /// recorded anything (an interrupted run says so here).
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
+    /// The row a bundle wrote holds another hash than its manifest lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tampered: Option<TamperedReport<'a>>,
+}
+
+#[derive(Serialize)]
+struct TamperedReport<'a> {
+    bundle_id: Option<&'a str>,
+    /// What the bundle's manifest says it records.
+    manifest_sha256: &'a str,
 }
 
 /// A content hash written as hex without an intermediate string.
@@ -136,6 +146,13 @@ fn applied_checksum<'a>(cell: &Cell<'a>) -> Option<&'a str> {
 
 /// The note a cell carries, if any.
 pub fn cell_note(cell: &Cell<'_>) -> Option<String> {
+    if let (Some(m), Some(row)) = (cell.tampered, cell.ledger) {
+        return Some(format!(
+            "tampered: bundle {} records {m}, the ledger holds {}",
+            crate::core::exported::bundle_of(row).unwrap_or("?"),
+            row.hash.display()
+        ));
+    }
     if cell.rerun {
         return Some("repeatable: its content changed, so it runs again".to_owned());
     }
@@ -196,6 +213,10 @@ impl Serialize for Cells<'_> {
                     out_of_order: cell.out_of_order,
                     note: cell_note(cell),
                     error: failure(cell),
+                    tampered: cell.tampered.map(|m| TamperedReport {
+                        bundle_id: cell.ledger.and_then(crate::core::exported::bundle_of),
+                        manifest_sha256: m,
+                    }),
                 },
             )?;
         }

@@ -438,10 +438,13 @@ fn a_release_goes_from_tag_to_prod_on_postgres() {
             )
         })
         .collect();
+    // The team's pipeline applied the exported bundles: recognised.
     let expect = [
         ("promote", "dev", "v2.3.0", "ok"),
         ("promote", "staging", "v2.3.0", "exported"),
+        ("bundle_applied", "staging", "v2.3.0", "complete"),
         ("promote", "prod", "v2.3.0", "exported"),
+        ("bundle_applied", "prod", "v2.3.0", "complete"),
         ("promote", "prod", "v2.4.0", "refused"),
         ("promote", "staging", "v2.4.0", "exported"),
         ("promote", "dev", "v2.4.0", "ok"),

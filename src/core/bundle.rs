@@ -746,6 +746,7 @@ mod tests {
 
     fn applied(version: &str, body: &str) -> LedgerRow {
         LedgerRow {
+            via: None,
             version: version.into(),
             name: "x".into(),
             hash: crate::core::checksum::RecordedHash::Sha256Lf(

@@ -136,6 +136,7 @@ mod tests {
         .unwrap()
         .migrations;
         let row = |v: &str, body: &str| LedgerRow {
+            via: None,
             version: v.into(),
             name: "x".into(),
             hash: RecordedHash::Sha256Lf(ContentHash::of(body.as_bytes())),

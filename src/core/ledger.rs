@@ -17,4 +17,7 @@ pub struct LedgerRow {
     pub success: bool,
     /// What the ledger says about a failed run, when it says anything.
     pub error: Option<String>,
+    /// envgate's ledger: how the row was written (`managed`, or
+    /// `bundle:<id>` when a bundle applied it); None for other tools.
+    pub via: Option<String>,
 }

@@ -73,17 +73,19 @@ pub fn create_table_sql(dialect: Dialect, schema: Option<&str>) -> String {
 }
 
 /// The columns readers select, `applied_at` as RFC 3339 UTC: version,
-/// name, sha256, applied_at, success, error.
+/// name, sha256, applied_at, success, error, applied_via.
 pub fn select_sql(dialect: Dialect, schema: Option<&str>) -> String {
     let table = qualified(dialect, schema);
     match dialect {
         Dialect::Postgres => format!(
             "SELECT version, name, sha256, \
-             to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), success, error \
+             to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), success, error, applied_via \
              FROM {table}"
         ),
         Dialect::Sqlite => {
-            format!("SELECT version, name, sha256, applied_at, success, error FROM {table}")
+            format!(
+                "SELECT version, name, sha256, applied_at, success, error, applied_via FROM {table}"
+            )
         }
     }
 }

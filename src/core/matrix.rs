@@ -4,6 +4,7 @@
 //! ledger says (or why it could not be read).
 
 use super::checksum::{ContentHash, RecordedHash};
+use super::exported::{self, Exported};
 use super::ledger::LedgerRow;
 use super::migration::Migration;
 use super::version::Version;
@@ -64,6 +65,9 @@ pub struct Cell<'a> {
     pub rerun: bool,
     /// Applied with a content accepted on purpose after it drifted.
     pub accepted: Option<&'a Accepted>,
+    /// Applied by a bundle whose manifest lists another hash than the
+    /// ledger holds (the bundle was edited): that hash, hex.
+    pub tampered: Option<&'a str>,
 }
 
 /// The content hash of a migration when envgate first observed it applied
@@ -93,6 +97,7 @@ impl<'a> Cell<'a> {
             out_of_order: false,
             rerun: false,
             accepted: None,
+            tampered: None,
         }
     }
 
@@ -148,6 +153,8 @@ pub struct EnvLedger<'a> {
     pub observed: Option<&'a HashMap<String, Observed>>,
     /// Drift accepted on purpose, by migration id.
     pub accepted: Option<&'a HashMap<String, Accepted>>,
+    /// Bundles made for this environment, by bundle id.
+    pub exported: Option<&'a HashMap<String, Exported>>,
 }
 
 impl<'a> EnvLedger<'a> {
@@ -157,6 +164,7 @@ impl<'a> EnvLedger<'a> {
             rows,
             observed: None,
             accepted: None,
+            exported: None,
         }
     }
 }
@@ -309,6 +317,17 @@ pub fn compute<'a>(migrations: &'a [Migration], envs: &[EnvLedger<'a>]) -> Matri
                 Judgement::Changed => (State::Drifted, false),
             },
         };
+        // A row a bundle wrote with another hash than its manifest lists:
+        // the bundle was edited before it ran. Never `applied`.
+        let tampered = envs[e]
+            .exported
+            .and_then(|x| x.get(exported::bundle_of(lrow)?))
+            .and_then(|b| b.records(&lrow.version))
+            .filter(|h| lrow.success && !exported::holds(&lrow.hash, h));
+        let state = match (state, tampered) {
+            (State::Applied, Some(_)) => State::Drifted,
+            (s, _) => s,
+        };
         cells[r * width + e] = Cell {
             state,
             ledger: Some(lrow),
@@ -316,6 +335,7 @@ pub fn compute<'a>(migrations: &'a [Migration], envs: &[EnvLedger<'a>]) -> Matri
             out_of_order: false,
             rerun,
             accepted: used_acceptance,
+            tampered,
         };
     }
 
@@ -477,6 +497,7 @@ mod tests {
 
     fn row(version: &str, body: &str) -> LedgerRow {
         LedgerRow {
+            via: None,
             version: version.into(),
             name: "n".into(),
             hash: RecordedHash::Sha256Lf(ContentHash::of(body.as_bytes())),
@@ -504,6 +525,7 @@ mod tests {
             row("1", "create users"),
             row("2", "create tickets (edited later)"),
             LedgerRow {
+                via: None,
                 success: false,
                 ..row("3", "add trash")
             },

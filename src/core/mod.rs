@@ -8,6 +8,7 @@ pub mod check;
 pub mod checksum;
 pub mod ci;
 pub mod client;
+pub mod exported;
 pub mod identity;
 pub mod ledger;
 pub mod ledger_table;

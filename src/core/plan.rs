@@ -403,6 +403,7 @@ mod tests {
 
     fn row(version: &str, body: &str, success: bool) -> LedgerRow {
         LedgerRow {
+            via: None,
             version: version.into(),
             name: "x".into(),
             hash: RecordedHash::Sha256Lf(ContentHash::of(body.as_bytes())),

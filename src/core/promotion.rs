@@ -333,6 +333,7 @@ mod tests {
 
     fn row(m: &Migration) -> LedgerRow {
         LedgerRow {
+            via: None,
             version: m.id().to_owned(),
             name: m.name.clone(),
             hash: RecordedHash::Sha256Lf(m.up.hash),

@@ -507,6 +507,7 @@ mod tests {
     fn progress_next_environment_and_gaps() {
         let ms = migrations(&["1_a", "2_b"]);
         let row = |v: &str, body: &str| LedgerRow {
+            via: None,
             version: v.into(),
             name: "x".into(),
             hash: crate::core::checksum::RecordedHash::Sha256Lf(

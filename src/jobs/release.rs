@@ -70,7 +70,13 @@ pub async fn build(
     tag: &str,
 ) -> Result<Built, JobError> {
     match release::shown(config, memory, src, reach, tag).await {
-        Ok(shown) => Ok(Built::Release(Box::new(shown))),
+        Ok(shown) => {
+            // Recognised later, when a pipeline applies them.
+            for b in &shown.built {
+                memory.remember_bundle(b).await?;
+            }
+            Ok(Built::Release(Box::new(shown)))
+        }
         Err(f) if f.code == exit::REFUSED => Ok(Built::NotARelease(f.message)),
         Err(f) => Err(JobError::from(f)),
     }

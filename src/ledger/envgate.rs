@@ -38,6 +38,7 @@ pub(crate) fn parse_row(row: &dyn TextRow) -> Result<LedgerRow, String> {
         }
     };
     Ok(LedgerRow {
+        via: row.text(6).map(str::to_owned),
         version: version.to_owned(),
         name: name.to_owned(),
         hash: RecordedHash::parse(hash),

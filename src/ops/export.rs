@@ -199,6 +199,8 @@ pub async fn export(
         exit::OK
     } else {
         let b = build(env, &p, Direction::Up, dialect, None, &memory.actor);
+        // Remembered first: a bundle written is always recognised later.
+        memory.remember_bundle(&b).await?;
         let files = write_bundle(&b, out, dialect)?;
         if let Err(f) = memory.audit(exported(entry, &b)).await {
             // Nothing half-done: no bundle without its audit record.

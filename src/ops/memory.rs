@@ -6,6 +6,8 @@ use super::Failure;
 use crate::config::{Config, ControlStoreLocation, EnvConfig};
 use crate::control::{ControlStore, Scope};
 use crate::core::audit::{self, Entry};
+use crate::core::bundle::Bundle;
+use crate::core::exported::{self, Exported};
 use crate::core::identity::{Actor, Source};
 use crate::core::matrix::{Accepted, Matrix, Observed, State};
 use crate::core::policy;
@@ -77,6 +79,8 @@ pub enum ConfigAt {
 pub struct Remembered {
     pub observed: Vec<Option<HashMap<String, Observed>>>,
     pub accepted: Vec<Option<HashMap<String, Accepted>>>,
+    /// Bundles made for the environment (envgate's ledger), by id.
+    pub exported: Vec<Option<HashMap<String, Exported>>>,
 }
 
 impl Memory {
@@ -271,12 +275,23 @@ impl Memory {
         let mut warnings = Vec::new();
         let mut observed = Vec::with_capacity(envs.len());
         let mut accepted = Vec::with_capacity(envs.len());
+        let mut exported = Vec::with_capacity(envs.len());
         for (env, target) in envs.iter().zip(targets) {
             let Some(store) = &self.store else {
                 observed.push(None);
                 accepted.push(None);
+                exported.push(None);
                 continue;
             };
+            exported.push(if env.ledger == Tool::Envgate {
+                store
+                    .exported(&env.name)
+                    .await
+                    .map_err(|e| warnings.push(format!("control store: {e}")))
+                    .ok()
+            } else {
+                None
+            });
             let scope = Scope {
                 environment: &env.name,
                 target,
@@ -299,15 +314,37 @@ impl Memory {
                     .ok(),
             );
         }
-        (Remembered { observed, accepted }, warnings)
+        (
+            Remembered {
+                observed,
+                accepted,
+                exported,
+            },
+            warnings,
+        )
     }
 
-    /// After a status: records first observations, and reports drift seen
-    /// for the first time in the audit trail. Problems are warnings.
+    /// Keeps what a bundle records, so that its rows are recognised once
+    /// a pipeline applies it.
+    pub async fn remember_bundle(&self, b: &Bundle) -> Result<(), Failure> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        store
+            .record_exported(&Exported::of(&b.manifest), &now())
+            .await
+            .map_err(|e| Failure::internal(format!("control store: {e}")))
+    }
+
+    /// After a status: records first observations, reports drift seen for
+    /// the first time in the audit trail, and bundles seen applied (in a
+    /// state not seen before: complete, partly, tampered). Problems are
+    /// warnings.
     pub async fn after_status(
         &self,
         envs: &[&EnvConfig],
         targets: &[String],
+        remembered: &Remembered,
         m: &Matrix<'_>,
     ) -> Vec<String> {
         let mut warnings = Vec::new();
@@ -316,6 +353,25 @@ impl Memory {
         };
         let at = now();
         for (e, (env, target)) in envs.iter().zip(targets).enumerate() {
+            if let Some(made) = remembered.exported.get(e).and_then(Option::as_ref) {
+                let rows = (0..m.rows.len()).filter_map(|r| m.cells(r)[e].ledger);
+                for seen in exported::sightings(rows, made) {
+                    match store
+                        .bundle_first_seen(&env.name, target, &seen.bundle_id, &seen.signature())
+                        .await
+                    {
+                        Ok(true) => {
+                            if let Err(err) =
+                                self.append(store, self.bundle_applied(env, &seen)).await
+                            {
+                                warnings.push(format!("cannot write the audit trail: {err}"));
+                            }
+                        }
+                        Ok(false) => {}
+                        Err(err) => warnings.push(format!("control store: {err}")),
+                    }
+                }
+            }
             if env.ledger != Tool::Envgate {
                 let seen: Vec<(&str, crate::core::checksum::ContentHash)> = (0..m.rows.len())
                     .filter_map(|r| {
@@ -370,6 +426,42 @@ impl Memory {
             }
         }
         warnings
+    }
+}
+
+impl Memory {
+    /// The audit record of a bundle seen applied.
+    fn bundle_applied(&self, env: &EnvConfig, seen: &exported::Sighting) -> Entry {
+        use exported::Completion;
+        let (migrations, what) = match &seen.completion {
+            Completion::Complete => (Vec::new(), "applied completely".to_owned()),
+            Completion::Partial { applied, missing } => (
+                applied.clone(),
+                format!(
+                    "applied partly: {} applied, {} not",
+                    applied.join(" "),
+                    missing.join(" ")
+                ),
+            ),
+            Completion::Unknown { applied } => (
+                applied.clone(),
+                "made elsewhere: this control store holds no manifest for it".to_owned(),
+            ),
+        };
+        let mut details = format!("bundle {}: {what}", seen.bundle_id);
+        for t in &seen.tampered {
+            details.push_str(&format!(
+                "; {} tampered: the manifest records {}, the ledger holds {}",
+                t.version, t.manifest, t.ledger
+            ));
+        }
+        Entry {
+            release: seen.release.clone(),
+            migrations,
+            bundle_sha256: seen.bundle_sha256.clone(),
+            details: Some(details),
+            ..self.entry("bundle_applied", Some(&env.name), seen.outcome())
+        }
     }
 }
 

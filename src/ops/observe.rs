@@ -70,7 +70,7 @@ impl<'c> Observation<'c> {
             let m = obs.matrix(&obs.world.discovery.migrations);
             let kept = f(&obs, &m);
             let warnings = memory
-                .after_status(&obs.world.envs, &obs.world.labels, &m)
+                .after_status(&obs.world.envs, &obs.world.labels, &obs.remembered, &m)
                 .await;
             (kept, warnings)
         };

@@ -536,6 +536,8 @@ async fn deliver(memory: &Memory, d: Delivery<'_>, entry: Entry) -> Result<Reply
         );
         return Ok(Reply::text(crate::secrets::scrubbed(&text), exit::OK));
     }
+    // Remembered first: a bundle written is always recognised later.
+    memory.remember_bundle(&b).await?;
     let (files, status) = match d.out {
         BundleOut::Dir(dir) => (super::export::write_bundle(&b, dir, d.dialect)?, "exported"),
         BundleOut::Keep => (super::export::describe(&b, None, d.dialect), "built"),

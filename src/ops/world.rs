@@ -122,6 +122,7 @@ impl<'c> World<'c> {
             .map(|(i, (env, r))| EnvLedger {
                 observed: remembered.observed[i].as_ref(),
                 accepted: remembered.accepted[i].as_ref(),
+                exported: remembered.exported[i].as_ref(),
                 ..EnvLedger::new(&env.name, r.as_deref().map_err(String::as_str))
             })
             .collect()

@@ -172,6 +172,7 @@ pub fn ledger(rows: Vec<TextRow>, migrations: &[Migration]) -> Result<Vec<Ledger
             None => RecordedHash::Unverifiable(format!("no checksum ({kind})")),
         };
         let row = LedgerRow {
+            via: None,
             version: id,
             name: description,
             hash,
@@ -190,6 +191,7 @@ pub fn ledger(rows: Vec<TextRow>, migrations: &[Migration]) -> Result<Vec<Ledger
             let below = !m.repeatable && parts(m.id()) <= limit;
             if below && !current.iter().any(|r| r.version == m.id()) {
                 current.push(LedgerRow {
+                    via: None,
                     version: m.id().to_owned(),
                     name: m.name.clone(),
                     hash: RecordedHash::Unverifiable("below baseline".to_owned()),

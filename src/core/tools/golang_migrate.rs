@@ -91,6 +91,7 @@ pub fn ledger(rows: Vec<TextRow>, migrations: &[Migration]) -> Result<Vec<Ledger
     match out.iter_mut().find(|r| r.version == current) {
         Some(r) => r.success = !dirty,
         None => out.push(LedgerRow {
+            via: None,
             success: !dirty,
             ..plain_row(current, String::new(), None)
         }),

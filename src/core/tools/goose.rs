@@ -43,6 +43,7 @@ pub fn ledger(rows: Vec<TextRow>) -> Result<Vec<LedgerRow>, String> {
         }
         if is_true(col(r, 1, "is_applied")?) {
             out.push(LedgerRow {
+                via: None,
                 version,
                 name: String::new(),
                 hash: RecordedHash::None,

@@ -568,6 +568,7 @@ pub fn ledger(rows: Vec<TextRow>, _migrations: &[Migration]) -> Result<Vec<Ledge
             None => RecordedHash::None,
         };
         let row = LedgerRow {
+            via: None,
             version: id,
             name: String::new(),
             hash,

@@ -490,6 +490,7 @@ pub(crate) fn time_sql(col: &str, dialect: Dialect) -> String {
 /// A ledger row that ran and has no checksum.
 pub(crate) fn plain_row(version: String, name: String, applied_at: Option<String>) -> LedgerRow {
     LedgerRow {
+        via: None,
         version,
         name,
         hash: RecordedHash::None,

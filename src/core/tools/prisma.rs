@@ -80,6 +80,7 @@ pub fn ledger(rows: Vec<TextRow>) -> Result<Vec<LedgerRow>, String> {
         let name = col(r, 0, "migration_name")?.to_owned();
         let finished = super::is_true(col(r, 2, "finished_at")?);
         let row = LedgerRow {
+            via: None,
             version: name.clone(),
             name,
             hash: RecordedHash::Tool(col(r, 1, "checksum")?.to_owned()),

@@ -75,6 +75,7 @@ pub fn ledger(rows: Vec<TextRow>) -> Result<Vec<LedgerRow>, String> {
     rows.iter()
         .map(|r| {
             Ok(LedgerRow {
+                via: None,
                 version: col(r, 0, "version")?.to_owned(),
                 name: col(r, 1, "name")?.to_owned(),
                 hash: opt(r, 3).map_or(RecordedHash::None, RecordedHash::Tool),

@@ -86,6 +86,7 @@ pub fn ledger(rows: Vec<TextRow>) -> Result<Vec<LedgerRow>, String> {
         .map(|r| {
             let version = col(r, 0, "version")?;
             Ok(LedgerRow {
+                via: None,
                 version: version.to_owned(),
                 name: col(r, 1, "description")?.to_owned(),
                 hash: RecordedHash::Tool(col(r, 3, "checksum")?.to_ascii_lowercase()),

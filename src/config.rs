@@ -208,6 +208,37 @@ pub fn parse_size(s: &str) -> Option<u64> {
     n.checked_mul(mult)
 }
 
+/// Each environment as a request's review sees it (see
+/// [`crate::core::loosening`]): where it points is the URL without
+/// credentials, the `${VAR}` text as written, or the URL file's path.
+pub fn policies(config: &Config) -> Vec<crate::core::loosening::EnvPolicy> {
+    config
+        .environments
+        .iter()
+        .map(|e| crate::core::loosening::EnvPolicy {
+            name: e.name.clone(),
+            mode: e.mode,
+            admins: e.admins.clone(),
+            promoters: e.promoters.clone(),
+            target: match &e.url {
+                UrlSource::File(p) => format!("file {}", p.display()),
+                UrlSource::Inline(text) if text.contains("${") => text.clone(),
+                UrlSource::Inline(text) => match url::Url::parse(text) {
+                    Ok(u) if u.host_str().is_some() => format!(
+                        "{}://{}{}{}",
+                        u.scheme(),
+                        u.host_str().unwrap_or_default(),
+                        u.port().map_or(String::new(), |p| format!(":{p}")),
+                        u.path()
+                    ),
+                    Ok(u) => format!("{}:{}", u.scheme(), u.path()),
+                    Err(_) => crate::core::redact::mask_url(text),
+                },
+            },
+        })
+        .collect()
+}
+
 /// envgate.toml's text with environment `env`'s mode set to `mode`, every
 /// other byte (comments, order, spacing) kept. The result is not
 /// validated here: parse it before writing it.

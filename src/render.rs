@@ -10,7 +10,7 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 
 /// The templates, by name.
-const TEMPLATES: [(&str, &str); 15] = [
+const TEMPLATES: [(&str, &str); 16] = [
     (
         "pr_comment.md",
         include_str!("../templates/pr_comment.md.j2"),
@@ -28,6 +28,10 @@ const TEMPLATES: [(&str, &str); 15] = [
     ),
     ("trail.md", include_str!("../templates/trail.md.j2")),
     ("mode_set.txt", include_str!("../templates/mode_set.txt.j2")),
+    (
+        "mode_review.md",
+        include_str!("../templates/mode_review.md.j2"),
+    ),
     ("status.txt", include_str!("../templates/status.txt.j2")),
     ("status.md", include_str!("../templates/status.md.j2")),
     ("plan.txt", include_str!("../templates/plan.txt.j2")),
@@ -532,6 +536,11 @@ pub fn trail(trail: &impl Serialize) -> String {
     )
     .trim_end()
     .to_owned()
+}
+
+/// The sticky note's section on environments a request loosens.
+pub fn mode_review(view: &impl Serialize) -> String {
+    render("mode_review.md", false, view)
 }
 
 /// `envgate mode set`: what changed and what to do next.

@@ -295,11 +295,19 @@ fn a_pull_request_gets_its_check_and_one_note() {
     p["pull_request"]["number"] = json!(2);
     p["pull_request"]["head"]["sha"] = json!(head);
     bot.deliver("pull_request", p);
+    // The request changes no environment's mode: its envgate/mode check
+    // passes first.
+    assert_eq!(
+        bot.expect("POST /repos/acme/shop/check-runs"),
+        json!({"name": "envgate/mode", "head_sha": head, "status": "in_progress"})
+    );
+    let mode = bot.expect("PATCH /repos/acme/shop/check-runs/1001");
+    assert_eq!(mode["conclusion"], "success");
     assert_eq!(
         bot.expect("POST /repos/acme/shop/check-runs"),
         json!({"name": "envgate", "head_sha": head, "status": "in_progress"})
     );
-    let done = bot.expect("PATCH /repos/acme/shop/check-runs/1001");
+    let done = bot.expect("PATCH /repos/acme/shop/check-runs/1002");
     assert_eq!(done["conclusion"], "neutral");
     assert_eq!(done["output"]["title"], "4 pending");
     let note = bot.next_comment();

@@ -683,31 +683,36 @@ fn the_audit_trail_outlives_the_job_only_in_the_teams_store() {
     gh.accept_token(TOKEN);
     gh.pull_files(REPO, 2, &[]);
     let actions = Actions::new();
-    let event = pr_event(
+    let pr = pr_event(
         actions.dir.path(),
         REPO,
         "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
     );
-    let mut vars = actions.vars(&gh.url, "pull_request", "refs/pull/2/merge", &event);
-    vars.push(("GITHUB_WORKSPACE", p.path().display().to_string()));
-    // The project's own set-up wrote records before the job.
+    let push = actions.path("push.json");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/github/push.json"),
+        &push,
+    )
+    .unwrap();
+    let workspace = ("GITHUB_WORKSPACE", p.path().display().to_string());
+    let mut on_push = actions.vars(&gh.url, "push", "refs/heads/main", &push);
+    on_push.push(workspace.clone());
+    let mut on_pr = actions.vars(&gh.url, "pull_request", "refs/pull/2/merge", &pr);
+    on_pr.push(workspace);
+
+    // A push to main: the modes in force are recorded, in a store that
+    // goes with the job.
     let before: i64 = rusqlite::Connection::open(p.path().join(".envgate/state.db"))
         .unwrap()
         .query_row("SELECT max(seq) FROM audit_log", [], |r| r.get(0))
         .unwrap();
-    let run = ci(p.path(), &[], &vars);
+    let run = ci(p.path(), &[], &on_push);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         run.stdout
             .contains("::warning title=envgate::the control store")
             && run.stdout.contains("is inside this job's workspace"),
         "{run:?}"
-    );
-    let body = gh.with(|m| m.comments[0].body.clone());
-    assert!(
-        body.contains("This job's audit trail is in <code>")
-            && body.contains("inside the CI workspace"),
-        "{body}"
     );
     assert!(
         actions
@@ -717,7 +722,7 @@ fn the_audit_trail_outlives_the_job_only_in_the_teams_store() {
     let local = rusqlite::Connection::open(p.path().join(".envgate/state.db")).unwrap();
     let (written, ephemeral): (i64, i64) = local
         .query_row(
-            "SELECT count(*), sum(ephemeral) FROM audit_log WHERE seq > ?1",
+            "SELECT count(*), coalesce(sum(ephemeral), 0) FROM audit_log WHERE seq > ?1",
             [before],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
@@ -726,11 +731,21 @@ fn the_audit_trail_outlives_the_job_only_in_the_teams_store() {
         written > 0 && written == ephemeral,
         "{written} records written by the job, {ephemeral} marked ephemeral"
     );
+    // A pull request's comment says so too.
+    let run = ci(p.path(), &[], &on_pr);
+    assert_eq!(run.code, 0, "{run:?}");
+    let body = gh.with(|m| m.comments[0].body.clone());
+    assert!(
+        body.contains("This job's audit trail is in <code>")
+            && body.contains("inside the CI workspace"),
+        "{body}"
+    );
 
     // The team's store: records kept there, by the verified actor, and
     // the comment says the head.
-    vars.push(("ENVGATE_CONTROL_STORE", control.url()));
-    let run = ci(p.path(), &[], &vars);
+    on_push.push(("ENVGATE_CONTROL_STORE", control.url()));
+    on_pr.push(("ENVGATE_CONTROL_STORE", control.url()));
+    let run = ci(p.path(), &[], &on_push);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         !run.stdout.contains("inside this job's workspace"),
@@ -741,10 +756,11 @@ fn the_audit_trail_outlives_the_job_only_in_the_teams_store() {
     );
     assert!(!rows.is_empty());
     assert!(
-        rows.iter().all(|r| r[2].as_deref() != Some("Codertocat")
-            || r[3]
-                .as_deref()
-                .is_some_and(|s| s.starts_with("github-actions: "))),
+        rows.iter().all(|r| r[3]
+            .as_deref()
+            .is_some_and(|s| s.starts_with("github-actions: ")
+                || s.starts_with("unverified: git history")
+                || s == "unverified: nobody recorded")),
         "{rows:?}"
     );
     assert!(
@@ -756,6 +772,8 @@ fn the_audit_trail_outlives_the_job_only_in_the_teams_store() {
         rows[0][0].as_deref().unwrap(),
         rows[0][1].as_deref().unwrap()
     );
+    let run = ci(p.path(), &[], &on_pr);
+    assert_eq!(run.code, 0, "{run:?}");
     let body = gh.with(|m| m.comments[0].body.clone());
     assert!(
         body.contains(&format!("audit trail head <code>{head}</code>"))

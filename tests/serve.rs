@@ -118,6 +118,24 @@ fn pr_payload(name: &str, number: u64, head: &str) -> Value {
     p
 }
 
+/// Writes other than the envgate/mode check's (every pull request job
+/// reports it; the tests that are not about it look past it).
+fn without_mode(fake: &FakeGitHub, reqs: &[fake_github::Request]) -> Vec<fake_github::Request> {
+    let ids: Vec<String> = fake.with(|m| {
+        m.check_runs
+            .iter()
+            .filter(|c| c.name == "envgate/mode")
+            .map(|c| format!("/check-runs/{}", c.id))
+            .collect()
+    });
+    reqs.iter()
+        .filter(|r| {
+            r.json()["name"] != "envgate/mode" && !ids.iter().any(|id| r.path.ends_with(id))
+        })
+        .cloned()
+        .collect()
+}
+
 fn lines(reqs: &[fake_github::Request]) -> Vec<String> {
     reqs.iter().map(|r| r.line()).collect()
 }
@@ -169,12 +187,22 @@ fn a_pull_request_gets_a_check_run_and_one_sticky_comment() {
     fake.wait(Duration::from_secs(20), "the sticky comment", |m| {
         !m.comments.is_empty()
     });
-    let writes = fake.writes();
+    // Nothing loosened: the envgate/mode check passes.
+    let mode = fake.with(|m| {
+        m.check_runs
+            .iter()
+            .find(|c| c.name == "envgate/mode")
+            .cloned()
+    });
+    let mode = mode.expect("an envgate/mode check run");
+    assert_eq!(mode.conclusion.as_deref(), Some("success"));
+    assert_eq!(mode.output["title"], "no environment loosened");
+    let writes = without_mode(&fake, &fake.writes());
     assert_eq!(
         lines(&writes),
         [
             "POST /repos/acme/shop/check-runs",
-            "PATCH /repos/acme/shop/check-runs/1001",
+            "PATCH /repos/acme/shop/check-runs/1002",
             "POST /repos/acme/shop/issues/2/comments"
         ],
         "{}",
@@ -195,21 +223,19 @@ fn a_pull_request_gets_a_check_run_and_one_sticky_comment() {
             .contains("2_orders"),
         "{done}"
     );
-    // The audit trail's head after this run, published where the store's
-    // writers cannot rewrite it.
-    let (seq, hash) = {
-        let c = rusqlite::Connection::open(bot.dir.path().join("state.db")).unwrap();
-        c.query_row(
-            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
-        )
-        .unwrap()
-    };
+    // A request's configuration is proposed, not in force: nothing is
+    // recorded about its environments' modes, so there is no trail yet and
+    // no head to publish.
+    let c = rusqlite::Connection::open(bot.dir.path().join("state.db")).unwrap();
+    let records: i64 = c
+        .query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(records, 0);
     assert!(
-        done["output"]["summary"].as_str().unwrap().ends_with(&format!(
-            "<sub>audit trail head <code>{seq}:{hash}</code> · <code>envgate audit verify --expect {seq}:{hash}</code> shows whether the trail was cut short or rewritten since</sub>"
-        )),
+        !done["output"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("audit trail head"),
         "{done}"
     );
     assert!(writes.iter().all(|r| {
@@ -266,10 +292,10 @@ fn a_pull_request_gets_a_check_run_and_one_sticky_comment() {
     });
     let writes = fake.writes();
     assert_eq!(
-        lines(&writes[before..]),
+        lines(&without_mode(&fake, &writes[before..])),
         [
             "POST /repos/acme/shop/check-runs",
-            "PATCH /repos/acme/shop/check-runs/1002",
+            "PATCH /repos/acme/shop/check-runs/1004",
             "PATCH /repos/acme/shop/issues/comments/2001"
         ]
     );
@@ -301,10 +327,10 @@ fn a_pull_request_gets_a_check_run_and_one_sticky_comment() {
             .any(|(d, state)| d == "d-stale" && state == "done")
     });
     assert_eq!(
-        lines(&fake.writes()[writes.len()..]),
+        lines(&without_mode(&fake, &fake.writes()[writes.len()..])),
         [
             "POST /repos/acme/shop/check-runs",
-            "PATCH /repos/acme/shop/check-runs/1003"
+            "PATCH /repos/acme/shop/check-runs/1006"
         ]
     );
     assert!(fake.with(|m| m.comments[0].body.contains("3_trash")));
@@ -452,6 +478,24 @@ fn pushes_with_drift_fail_the_check_with_annotations_and_survive_github_hiccups(
     let done = writes[3].json();
     assert_eq!(done["conclusion"], "failure");
     assert_eq!(done["output"]["title"], "1 drifted");
+    // The audit trail's head after this run (the default branch's modes
+    // and the drift were recorded), published where the store's writers
+    // cannot rewrite it.
+    let (seq, hash) = {
+        let c = rusqlite::Connection::open(bot.dir.path().join("state.db")).unwrap();
+        c.query_row(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+        )
+        .unwrap()
+    };
+    assert!(
+        done["output"]["summary"].as_str().unwrap().ends_with(&format!(
+            "<sub>audit trail head <code>{seq}:{hash}</code> · <code>envgate audit verify --expect {seq}:{hash}</code> shows whether the trail was cut short or rewritten since</sub>"
+        )),
+        "{done}"
+    );
     assert_eq!(
         done["output"]["annotations"][0],
         json!({
@@ -754,6 +798,142 @@ fn release_assets_converge_on_one_file_per_name() {
         bot.audit()
     );
     assert_eq!(fake.with(|m| m.releases[REPO].len()), 1);
+}
+
+/// A pull request that makes prod managed waits for one of prod's admins:
+/// the envgate/mode check fails, the comment says who may approve, a
+/// non-admin's approval changes nothing, an admin's passes it; merged, the
+/// mode change is credited to the forge's identities.
+#[test]
+fn loosening_prod_waits_for_an_admin_and_the_merge_is_credited() {
+    let (dev, prod) = (PgDb::create("bot_mode_dev"), PgDb::create("bot_mode_prod"));
+    let fake = FakeGitHub::start();
+    let base_config = "[environments.dev]\nurl = \"${DEV_URL}\"\n\n\
+                       [environments.prod]\nurl = \"${PROD_URL}\"\nmode = \"export_only\"\nadmins = [\"alice\"]\n";
+    let head_config = base_config.replace("export_only", "managed");
+    let v1 = fake.commit(
+        REPO,
+        &[
+            ("envgate.toml", base_config),
+            ("migrations/1_users.sql", USERS),
+        ],
+        "v1",
+    );
+    let v2 = fake.commit(
+        REPO,
+        &[
+            ("envgate.toml", head_config.as_str()),
+            ("migrations/1_users.sql", USERS),
+        ],
+        "v2",
+    );
+    fake.branch(REPO, "main", &v1);
+    fake.pull_files(REPO, 7, &[("envgate.toml", "modified")]);
+    let bot = Bot::start(&fake, None, &[("dev", dev.url()), ("prod", prod.url())], "");
+    let mut pr = pr_payload("pull_request.opened.json", 7, &v2);
+    pr["pull_request"]["base"]["ref"] = json!("main");
+    let mode_run = |fake: &FakeGitHub| {
+        fake.with(|m| {
+            m.check_runs
+                .iter()
+                .rev()
+                .find(|c| c.name == "envgate/mode")
+                .cloned()
+        })
+    };
+
+    assert_eq!(bot.deliver("pull_request", "m1", &pr).0, 202);
+    bot.wait_job("m1", "done");
+    let run = mode_run(&fake).expect("an envgate/mode check run");
+    assert_eq!(run.head_sha, v2);
+    assert_eq!(run.conclusion.as_deref(), Some("failure"));
+    assert_eq!(
+        run.output["title"],
+        "loosens prod: needs an admin's approval"
+    );
+    let comment = fake.with(|m| m.comments[0].body.clone());
+    assert!(
+        comment.contains("Environments this pull request loosens")
+            && comment.contains("| prod | mode export_only → managed | alice | ⏳ not yet |"),
+        "{comment}"
+    );
+
+    // A review event: mallory approves (not an admin), then alice does,
+    // first at an older commit, then at the head.
+    let mut review = payload("pull_request_review.submitted.json");
+    review["action"] = json!("submitted");
+    review["pull_request"]["number"] = json!(7);
+    review["pull_request"]["head"]["sha"] = json!(v2);
+    review["pull_request"]["base"]["ref"] = json!("main");
+    fake.review(REPO, 7, "mallory", "APPROVED", &v2);
+    fake.review(REPO, 7, "alice", "APPROVED", &v1);
+    assert_eq!(bot.deliver("pull_request_review", "m2", &review).0, 202);
+    bot.wait_job("m2", "done");
+    assert_eq!(
+        mode_run(&fake).unwrap().conclusion.as_deref(),
+        Some("failure")
+    );
+    fake.review(REPO, 7, "alice", "APPROVED", &v2);
+    assert_eq!(bot.deliver("pull_request_review", "m3", &review).0, 202);
+    bot.wait_job("m3", "done");
+    let run = mode_run(&fake).unwrap();
+    assert_eq!(
+        run.conclusion.as_deref(),
+        Some("success"),
+        "{:?}",
+        run.output
+    );
+    assert_eq!(run.output["title"], "loosens prod: approved");
+    let comment = fake.with(|m| m.comments[0].body.clone());
+    assert!(comment.contains("| ✅ alice |"), "{comment}");
+    assert_eq!(fake.with(|m| m.comments.len()), 1, "one sticky comment");
+
+    // Merged by carol, authored by bob: the push to main records the
+    // change with the forge's identities, once.
+    let v3 = fake.commit(
+        REPO,
+        &[
+            ("envgate.toml", head_config.as_str()),
+            ("migrations/1_users.sql", USERS),
+        ],
+        "v3",
+    );
+    fake.branch(REPO, "main", &v3);
+    fake.merged(REPO, &v3, 7, "bob", "carol", &v2);
+    let mut push = payload("push.json");
+    push["ref"] = json!("refs/heads/main");
+    push["after"] = json!(v3);
+    assert_eq!(bot.deliver("push", "m4", &push).0, 202);
+    bot.wait_job("m4", "done");
+    let c = rusqlite::Connection::open(bot.dir.path().join("state.db")).unwrap();
+    let (actor, source, details): (String, String, String) = c
+        .query_row(
+            "SELECT actor, actor_source, details FROM audit_log \
+             WHERE action = 'mode_change' AND environment = 'prod' AND details LIKE '%-> managed%'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(actor, "carol");
+    assert_eq!(source, "forge review: acme/shop#7");
+    assert!(
+        details.contains(&format!(
+            "merged from acme/shop#7 at commit {v3} by carol; author bob; approved by mallory, alice"
+        )),
+        "{details}"
+    );
+    let (approvers, mode_source): (String, String) = c
+        .query_row(
+            "SELECT approvers, actor_source FROM environment_modes WHERE environment = 'prod' ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        approvers, r#"["mallory","alice"]"#,
+        "what the write gate reads"
+    );
+    assert_eq!(mode_source, "forge review: acme/shop#7");
 }
 
 #[test]

@@ -188,6 +188,7 @@ fn merge_requests_get_a_commit_status_and_one_note_and_forgeries_nothing() {
         vec![
             format!("POST /api/v4/projects/42/statuses/{head}"),
             format!("POST /api/v4/projects/42/statuses/{head}"),
+            format!("POST /api/v4/projects/42/statuses/{head}"),
             "POST /api/v4/projects/42/merge_requests/1/notes".to_owned(),
         ]
     );
@@ -197,11 +198,16 @@ fn merge_requests_get_a_commit_status_and_one_note_and_forgeries_nothing() {
             .iter()
             .map(|s| (s.name.as_str(), s.state.as_str()))
             .collect::<Vec<_>>(),
-        [("envgate", "running"), ("envgate", "success")]
+        [
+            ("envgate/mode", "success"),
+            ("envgate", "running"),
+            ("envgate", "success")
+        ]
     );
-    assert_eq!(statuses[1].description, "4 pending");
+    assert_eq!(statuses[0].description, "no environment loosened");
+    assert_eq!(statuses[2].description, "4 pending");
     // For the merge request's source branch.
-    assert_eq!(statuses[1].git_ref.as_deref(), Some("ms-viewport"));
+    assert_eq!(statuses[2].git_ref.as_deref(), Some("ms-viewport"));
     let first = gl.with(|m| m.notes[0].body.clone());
     assert!(first.starts_with("<!-- envgate:pr -->"), "{first}");
     assert!(
@@ -562,5 +568,121 @@ fn packages_converge_when_duplicates_are_forbidden() {
     assert!(
         section.contains("Not attached yet:") && section.contains("Maintainer role"),
         "{section}"
+    );
+}
+
+/// A merge request that makes prod managed waits for one of prod's admins:
+/// the envgate/mode status fails until an admin approves (an approval
+/// delivery reads it again), and the merge is credited to GitLab's
+/// identities when it reaches the default branch.
+#[test]
+fn loosening_prod_waits_for_an_admin_approval_and_the_merge_is_credited() {
+    let (dev, prod) = (
+        PgDb::create("glbot_mode_dev"),
+        PgDb::create("glbot_mode_prod"),
+    );
+    let gl = FakeGitLab::start();
+    let base = "[environments.dev]\nurl = \"${DEV_URL}\"\n\n\
+                [environments.prod]\nurl = \"${PROD_URL}\"\nmode = \"export_only\"\nadmins = [\"alice\"]\n";
+    let head_config = base.replace("export_only", "managed");
+    let v1 = gl.commit(
+        &[("envgate.toml", base), ("migrations/1_users.sql", USERS)],
+        "v1",
+    );
+    let v2 = gl.commit(
+        &[
+            ("envgate.toml", head_config.as_str()),
+            ("migrations/1_users.sql", USERS),
+        ],
+        "v2",
+    );
+    gl.branch("main", &v1);
+    gl.with(|m| {
+        m.diffs.insert(4, vec![("envgate.toml".into(), false)]);
+    });
+    let bot = Bot::start(&gl, &[("dev", dev.url()), ("prod", prod.url())]);
+    let mode = |gl: &FakeGitLab| {
+        gl.with(|m| {
+            m.statuses
+                .iter()
+                .rev()
+                .find(|s| s.name == "envgate/mode")
+                .map(|s| (s.state.clone(), s.description.clone()))
+        })
+    };
+    let mut open = merge_request("merge_request_open.json", 4, &v2);
+    open["object_attributes"]["target_branch"] = "main".into();
+    assert_eq!(
+        bot.deliver("Merge Request Hook", "g1", Some(SECRET), &open)
+            .0,
+        202
+    );
+    bot.wait_job("gitlab:g1", "done");
+    assert_eq!(
+        mode(&gl),
+        Some((
+            "failed".to_owned(),
+            "loosens prod: needs an admin's approval".to_owned()
+        ))
+    );
+    let note = gl.with(|m| m.notes[0].body.clone());
+    assert!(
+        note.contains("Environments this merge request loosens")
+            && note.contains("| prod | mode export_only → managed | alice | ⏳ not yet |"),
+        "{note}"
+    );
+
+    // alice approves: GitLab sends the merge request event again.
+    gl.with(|m| m.approvals.insert(4, vec![(21, "alice".to_owned())]));
+    let mut approved = open.clone();
+    approved["object_attributes"]["action"] = "approved".into();
+    assert_eq!(
+        bot.deliver("Merge Request Hook", "g2", Some(SECRET), &approved)
+            .0,
+        202
+    );
+    bot.wait_job("gitlab:g2", "done");
+    assert_eq!(
+        mode(&gl),
+        Some(("success".to_owned(), "loosens prod: approved".to_owned()))
+    );
+    assert_eq!(gl.with(|m| m.notes.len()), 1, "one sticky note");
+
+    // Merged by carol, authored by bob: credited on the push to main.
+    let v3 = gl.commit(
+        &[
+            ("envgate.toml", head_config.as_str()),
+            ("migrations/1_users.sql", USERS),
+        ],
+        "v3",
+    );
+    gl.branch("main", &v3);
+    gl.with(|m| {
+        m.merged
+            .insert(v3.clone(), (4, "bob".to_owned(), "carol".to_owned()))
+    });
+    let mut push = payload("push.json");
+    push["ref"] = "refs/heads/main".into();
+    push["after"] = v3.clone().into();
+    assert_eq!(bot.deliver("Push Hook", "g3", Some(SECRET), &push).0, 202);
+    bot.wait_job("gitlab:g3", "done");
+    let c = rusqlite::Connection::open(bot.dir.path().join("state.db")).unwrap();
+    let (actor, source, details): (String, String, String) = c
+        .query_row(
+            "SELECT actor, actor_source, details FROM audit_log \
+             WHERE action = 'mode_change' AND environment = 'prod'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (actor.as_str(), source.as_str()),
+        ("carol", "forge review: acme/shop!4")
+    );
+    assert!(
+        details.contains(&format!(
+            "merged from acme/shop!4 at commit {v3} by carol; author bob; approved by alice"
+        )),
+        "{details}"
     );
 }

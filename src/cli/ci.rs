@@ -548,6 +548,7 @@ async fn review_request<T: Thread>(
         } else {
             skip
         },
+        mode: None,
     };
     let reviewed = ctx.review(head, Some(request)).await?;
     let body = if quiet {

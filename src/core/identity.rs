@@ -89,6 +89,49 @@ impl Actor {
     }
 }
 
+/// A commit that reached the default branch through a reviewed request,
+/// as the forge reports it: what a mode change there is credited to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Merge {
+    pub commit: String,
+    /// `acme/shop#7`, `group/project!7`.
+    pub request: String,
+    pub author: String,
+    pub merged_by: Option<String>,
+    pub approvers: Vec<String>,
+}
+
+impl Merge {
+    /// Who made the change: who merged it (else its author), verified by
+    /// the forge.
+    pub fn actor(&self) -> Actor {
+        Actor::new(
+            self.merged_by
+                .clone()
+                .unwrap_or_else(|| self.author.clone()),
+            Source::Review {
+                request: self.request.clone(),
+            },
+        )
+    }
+
+    /// For the audit trail.
+    pub fn describe(&self) -> String {
+        format!(
+            "merged from {} at commit {} by {}; author {}; approved by {}",
+            self.request,
+            self.commit,
+            self.merged_by.as_deref().unwrap_or("(unknown)"),
+            self.author,
+            if self.approvers.is_empty() {
+                "nobody".to_owned()
+            } else {
+                self.approvers.join(", ")
+            }
+        )
+    }
+}
+
 /// Who is acting on the command line: `--actor` (unverified; inside CI it
 /// is verified only when it names the CI's own actor), else the user who
 /// triggered the CI run, else the OS user. `var` reads the process

@@ -12,6 +12,7 @@ pub mod exported;
 pub mod identity;
 pub mod ledger;
 pub mod ledger_table;
+pub mod loosening;
 pub mod matrix;
 pub mod migration;
 pub mod mode;

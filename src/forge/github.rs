@@ -382,6 +382,15 @@ pub struct Asset {
     pub digest: Option<String>,
 }
 
+/// A merged pull request, as the forge reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MergedPull {
+    pub number: u64,
+    pub author: String,
+    pub merged_by: Option<String>,
+    pub approvers: Vec<String>,
+}
+
 #[derive(Clone, Debug, Deserialize)]
 pub struct PullFile {
     pub filename: String,
@@ -646,6 +655,70 @@ impl Repo<'_> {
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Who approves the pull request at commit `head`: each reviewer's
+    /// latest approving or dismissing review (comments change nothing),
+    /// when it is an approval of that very commit.
+    pub async fn approvers(&self, number: u64, head: &str) -> Result<Vec<String>, ApiError> {
+        let token = self.token().await?;
+        let reviews: Vec<Value> = self
+            .gh
+            .pages(&format!("{}/pulls/{number}/reviews", self.base()), &token)
+            .await?;
+        let mut latest: Vec<(String, String, String)> = Vec::new();
+        for r in reviews {
+            let (Some(login), Some(state)) = (r["user"]["login"].as_str(), r["state"].as_str())
+            else {
+                continue;
+            };
+            if !matches!(state, "APPROVED" | "DISMISSED" | "CHANGES_REQUESTED") {
+                continue;
+            }
+            let commit = r["commit_id"].as_str().unwrap_or_default().to_owned();
+            latest.retain(|(l, _, _)| !l.eq_ignore_ascii_case(login));
+            latest.push((login.to_owned(), state.to_owned(), commit));
+        }
+        Ok(latest
+            .into_iter()
+            .filter(|(_, state, commit)| state == "APPROVED" && commit == head)
+            .map(|(login, _, _)| login)
+            .collect())
+    }
+
+    /// The merged pull request that brought `sha` to its base branch, if
+    /// any: its number, author, who merged it, and who approved it at its
+    /// last commit.
+    pub async fn merged_pull(&self, sha: &str) -> Result<Option<MergedPull>, ApiError> {
+        let pulls: Vec<Value> = match self
+            .call(Method::GET, &format!("commits/{}/pulls", seg(sha)), None)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Some(number) = pulls
+            .iter()
+            .find(|p| p["merged_at"].is_string() && p["merge_commit_sha"].as_str() == Some(sha))
+            .or_else(|| pulls.iter().find(|p| p["merged_at"].is_string()))
+            .and_then(|p| p["number"].as_u64())
+        else {
+            return Ok(None);
+        };
+        let pull: Value = self
+            .call(Method::GET, &format!("pulls/{number}"), None)
+            .await?;
+        let head = pull["head"]["sha"].as_str().unwrap_or_default().to_owned();
+        Ok(Some(MergedPull {
+            number,
+            author: pull["user"]["login"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            merged_by: pull["merged_by"]["login"].as_str().map(str::to_owned),
+            approvers: self.approvers(number, &head).await?,
+        }))
     }
 
     /// A pull request's (or issue's) conversation.

@@ -94,6 +94,15 @@ impl Noteable {
     }
 }
 
+/// A merged merge request, as GitLab reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MergedRequest {
+    pub iid: u64,
+    pub author: String,
+    pub merged_by: Option<String>,
+    pub approvers: Vec<String>,
+}
+
 /// GitLab's access levels.
 pub const DEVELOPER: u64 = 30;
 
@@ -383,6 +392,74 @@ impl Project<'_> {
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Who approved the merge request: (user id, username).
+    pub async fn approvals(&self, iid: u64) -> Result<Vec<(u64, String)>, ApiError> {
+        let v: Value = self
+            .gl
+            .json(
+                Method::GET,
+                &format!("{}/merge_requests/{iid}/approvals", self.base()),
+                None,
+            )
+            .await?;
+        Ok(v["approved_by"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| {
+                Some((
+                    a["user"]["id"].as_u64()?,
+                    a["user"]["username"].as_str()?.to_owned(),
+                ))
+            })
+            .collect())
+    }
+
+    /// The merged merge request that brought `sha` to its target branch,
+    /// if any: its iid, author, who merged it and who approved it.
+    pub async fn merged_request(&self, sha: &str) -> Result<Option<MergedRequest>, ApiError> {
+        let mrs: Vec<Value> = match self
+            .gl
+            .json(
+                Method::GET,
+                &format!(
+                    "{}/repository/commits/{}/merge_requests",
+                    self.base(),
+                    seg(sha)
+                ),
+                None,
+            )
+            .await
+        {
+            Ok(v) => v,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Some(mr) = mrs.iter().find(|m| m["state"] == "merged") else {
+            return Ok(None);
+        };
+        let Some(iid) = mr["iid"].as_u64() else {
+            return Ok(None);
+        };
+        Ok(Some(MergedRequest {
+            iid,
+            author: mr["author"]["username"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            merged_by: mr["merged_by"]["username"]
+                .as_str()
+                .or_else(|| mr["merge_user"]["username"].as_str())
+                .map(str::to_owned),
+            approvers: self
+                .approvals(iid)
+                .await?
+                .into_iter()
+                .map(|(_, u)| u)
+                .collect(),
+        }))
     }
 
     /// The merge request's conversation.

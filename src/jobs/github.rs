@@ -5,9 +5,12 @@
 //! ([`crate::forge::Thread`]) are implemented beside them.
 
 use super::command::{Chat, attached, collapsed};
+use super::mode::{self, Approvals, ModeCheck};
 use super::release::{Publisher, files, replace_section};
 use super::review::{BODY_LIMIT, Checks, Summary, Unread, fit};
 use crate::core::bundle::Bundle;
+use crate::core::identity::Merge;
+use crate::core::loosening::Verdict;
 use crate::forge::github::{self, Repo};
 use crate::forge::{ApiError, Published, ReleaseFiles};
 use serde_json::json;
@@ -203,4 +206,61 @@ impl<'a> Chat for GitHubChat<'a> {
             .collect();
         Ok(attached(tag, &links, b))
     }
+}
+
+/// A pull request's approvals, as its reviews say.
+pub struct PullApprovals<'a> {
+    pub repo: &'a Repo<'a>,
+    pub number: u64,
+}
+
+impl Approvals for PullApprovals<'_> {
+    async fn approvers(&self, head: &str) -> Result<Vec<String>, ApiError> {
+        self.repo.approvers(self.number, head).await
+    }
+
+    async fn member_of(&self, login: &str, team: &str) -> Result<bool, ApiError> {
+        match team.split_once('/') {
+            Some((org, slug)) => self.repo.in_team(org, slug, login).await,
+            None => Ok(false),
+        }
+    }
+}
+
+/// The `envgate/mode` check run.
+pub struct ModeCheckRun<'a> {
+    pub repo: &'a Repo<'a>,
+    pub sha: &'a str,
+}
+
+impl ModeCheck for ModeCheckRun<'_> {
+    async fn report(&self, verdict: &Verdict, text: &str) -> Result<(), ApiError> {
+        let id = self.repo.start_check_run(self.sha, mode::CHECK).await?;
+        let summary = if text.is_empty() {
+            "This pull request changes no environment's mode, admins, promoters or target."
+                .to_owned()
+        } else {
+            fit(text, BODY_LIMIT)
+        };
+        self.repo
+            .complete_check_run(
+                id,
+                if verdict.passed { "success" } else { "failure" },
+                &json!({"title": verdict.title(), "summary": summary}),
+            )
+            .await
+    }
+}
+
+/// The reviewed pull request that brought `sha` to the default branch, if
+/// any, as the audit trail credits it.
+pub async fn merge_of(repo: &Repo<'_>, sha: &str) -> Result<Option<Merge>, ApiError> {
+    let (owner, name) = super::remote::RepoApi::owner_name(repo);
+    Ok(repo.merged_pull(sha).await?.map(|p| Merge {
+        commit: sha.to_owned(),
+        request: format!("{owner}/{name}#{}", p.number),
+        author: p.author,
+        merged_by: p.merged_by,
+        approvers: p.approvers,
+    }))
 }

@@ -3,10 +3,13 @@
 //! and chat-ops in merge request and issue notes ([`GitLabChat`]).
 
 use super::command::{Chat, attached, collapsed};
+use super::mode::{self, Approvals, ModeCheck};
 use super::release::{Publisher, files, replace_section};
 use super::review::{Checks, Summary, Unread};
 use crate::core::bundle::Bundle;
 use crate::core::check::Conclusion;
+use crate::core::identity::Merge;
+use crate::core::loosening::Verdict;
 use crate::forge::{ApiError, Published, ReleaseFiles, gitlab};
 
 /// The commit status envgate keeps.
@@ -147,4 +150,81 @@ impl<'a> Chat for GitLabChat<'a> {
             .collect();
         Ok(attached(tag, &links, b))
     }
+}
+
+/// A merge request's approvals.
+pub struct MrApprovals<'a> {
+    pub project: &'a gitlab::Project<'a>,
+    pub iid: u64,
+    /// Approvers' user ids, for group membership.
+    ids: std::sync::Mutex<Vec<(u64, String)>>,
+}
+
+impl<'a> MrApprovals<'a> {
+    pub fn new(project: &'a gitlab::Project<'a>, iid: u64) -> MrApprovals<'a> {
+        MrApprovals {
+            project,
+            iid,
+            ids: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl Approvals for MrApprovals<'_> {
+    /// GitLab keeps (or resets, as the project is set) approvals across
+    /// pushes: they are taken as they stand.
+    async fn approvers(&self, _head: &str) -> Result<Vec<String>, ApiError> {
+        let approvals = self.project.approvals(self.iid).await?;
+        let names = approvals.iter().map(|(_, u)| u.clone()).collect();
+        *self.ids.lock().expect("not poisoned") = approvals;
+        Ok(names)
+    }
+
+    async fn member_of(&self, login: &str, group: &str) -> Result<bool, ApiError> {
+        let id = self
+            .ids
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .find(|(_, u)| u == login)
+            .map(|(id, _)| *id);
+        match id {
+            Some(id) => self.project.in_group(group, id).await,
+            None => Ok(false),
+        }
+    }
+}
+
+/// The `envgate/mode` commit status.
+pub struct ModeStatus<'a> {
+    pub project: &'a gitlab::Project<'a>,
+    pub sha: &'a str,
+    pub branch: Option<&'a str>,
+}
+
+impl ModeCheck for ModeStatus<'_> {
+    async fn report(&self, verdict: &Verdict, _text: &str) -> Result<(), ApiError> {
+        self.project
+            .set_status(
+                self.sha,
+                self.branch,
+                mode::CHECK,
+                if verdict.passed { "success" } else { "failed" },
+                &verdict.title(),
+            )
+            .await
+    }
+}
+
+/// The reviewed merge request that brought `sha` to the default branch, if
+/// any, as the audit trail credits it.
+pub async fn merge_of(project: &gitlab::Project<'_>, sha: &str) -> Result<Option<Merge>, ApiError> {
+    let path = project.path.to_owned();
+    Ok(project.merged_request(sha).await?.map(|m| Merge {
+        commit: sha.to_owned(),
+        request: format!("{path}!{}", m.iid),
+        author: m.author,
+        merged_by: m.merged_by,
+        approvers: m.approvers,
+    }))
 }

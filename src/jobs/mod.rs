@@ -18,6 +18,7 @@
 pub mod command;
 pub mod github;
 pub mod gitlab;
+pub mod mode;
 pub mod release;
 pub mod remote;
 pub mod review;

@@ -19,7 +19,7 @@ use crate::core::plan::{self, Direction, PlanInput};
 use crate::forge::{ApiError, StickyOutcome, Thread, sticky};
 use crate::ops::memory::{Memory, Remembered};
 use crate::ops::observe::Observation;
-use crate::ops::world::{Reader, World};
+use crate::ops::world::{Proposal, Reader, World};
 use crate::render;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -85,6 +85,14 @@ struct View<'a> {
     preview_note: Option<String>,
     matrix: String,
     trail: &'a str,
+    mode: Option<&'a str>,
+}
+
+/// The comment's sections besides the migrations: the audit trail's line
+/// and the environments the request loosens.
+pub struct Sections<'a> {
+    pub trail: &'a str,
+    pub mode: Option<&'a str>,
 }
 
 /// The sticky comment's body. `added` holds the paths the request adds;
@@ -96,8 +104,9 @@ pub fn pr_comment(
     added: &HashSet<String>,
     sha: &str,
     actor: &str,
-    trail: &str,
+    extra: Sections<'_>,
 ) -> String {
+    let Sections { trail, mode } = extra;
     let s = summary(world, m);
     let ids: HashSet<String> = world
         .discovery
@@ -177,6 +186,7 @@ pub fn pr_comment(
         preview_note,
         matrix: fit(&s.markdown, BODY_LIMIT / 2),
         trail,
+        mode,
     });
     crate::secrets::scrubbed(&fit(&body, BODY_LIMIT))
 }
@@ -225,6 +235,9 @@ pub struct Request<'a, T> {
     pub key: Option<String>,
     /// Why the note is not to be kept (`envgate ci` on a fork, say).
     pub skip: Option<String>,
+    /// The note's section on environments the request loosens (see
+    /// [`super::mode`]).
+    pub mode: Option<String>,
 }
 
 /// What became of the sticky note.
@@ -263,10 +276,16 @@ pub async fn run<C: Checks, T: Thread, X>(
     holder: &str,
     extra: impl FnOnce(&Observation<'_>, &Matrix<'_>) -> X,
 ) -> Result<Reviewed<X>, JobError> {
+    // A request's configuration is proposed, not in force: its modes are
+    // not recorded as the environments'.
+    let reach = Proposal {
+        inner: reach,
+        proposed: request.is_some(),
+    };
     let observed = Observation::status(
         config,
         memory,
-        reach,
+        &reach,
         config.environments.iter().collect(),
         |obs, m| (summary(&obs.world, m), extra(obs, m)),
     )
@@ -384,7 +403,10 @@ async fn keep_note<T: Thread>(
         &added,
         sha,
         &memory.actor,
-        trail,
+        Sections {
+            trail,
+            mode: r.mode.as_deref(),
+        },
     );
     let kept = match (r.skip, r.thread) {
         (Some(why), _) => Kept::Skipped(why),

@@ -8,7 +8,7 @@ use crate::control::{ControlStore, Scope};
 use crate::core::audit::{self, Entry};
 use crate::core::bundle::Bundle;
 use crate::core::exported::{self, Exported};
-use crate::core::identity::{Actor, Source};
+use crate::core::identity::{Actor, Merge, Source};
 use crate::core::matrix::{Accepted, Matrix, Observed, State};
 use crate::core::policy;
 use crate::core::tools::Tool;
@@ -46,6 +46,9 @@ pub struct Memory {
     /// The store will not outlive this CI job (where it is): its records
     /// say so, and so do the job's summary and comment.
     pub ephemeral: Option<String>,
+    /// The reviewed request that brought the commit being read, when the
+    /// forge said: mode changes seen there are credited to it.
+    merge: std::sync::OnceLock<Merge>,
     /// Why the control store could not be opened, when a run that only
     /// reads goes on without it (shown by the surface as a warning).
     pub unavailable: Option<String>,
@@ -73,6 +76,9 @@ pub enum ConfigAt {
     /// The local checkout: git says which commit, and whether the file has
     /// uncommitted changes.
     Checkout,
+    /// A pull or merge request's head: a configuration proposed, not in
+    /// force, so its modes are not recorded.
+    Proposed,
 }
 
 /// Per environment, what the matrix needs from the store.
@@ -109,6 +115,7 @@ impl Memory {
                 source,
                 key,
                 ephemeral: None,
+                merge: std::sync::OnceLock::new(),
                 unavailable: None,
             }),
             Err(e) if required => Err(Failure::usage(format!(
@@ -121,6 +128,7 @@ impl Memory {
                 source,
                 key,
                 ephemeral: None,
+                merge: std::sync::OnceLock::new(),
                 unavailable: Some(format!(
                     "{}; nothing is remembered this run",
                     crate::core::redact::mask_url(&e)
@@ -138,8 +146,15 @@ impl Memory {
             source: actor.source,
             key,
             ephemeral: None,
+            merge: std::sync::OnceLock::new(),
             unavailable: None,
         }
+    }
+
+    /// Credits mode changes seen at `merge.commit` to the reviewed request
+    /// that brought it (its merger, author and approvers, from the forge).
+    pub fn attribute_to(&self, merge: Merge) {
+        let _ = self.merge.set(merge);
     }
 
     /// What the trail is, for a check run, a comment or release notes: the
@@ -215,6 +230,9 @@ impl Memory {
         let Some(store) = &self.store else {
             return Ok(());
         };
+        if *at == ConfigAt::Proposed {
+            return Ok(());
+        }
         let mut commit: Option<Option<String>> = None;
         for env in envs {
             let previous = store.last_mode(&env.name).await?;
@@ -224,18 +242,26 @@ impl Memory {
             let commit = commit
                 .get_or_insert_with(|| match at {
                     ConfigAt::Commit(c) => Some(c.clone()),
-                    ConfigAt::Checkout => config_commit(config),
+                    ConfigAt::Checkout | ConfigAt::Proposed => config_commit(config),
                 })
                 .clone();
-            let (author, how) = match at {
-                ConfigAt::Checkout => attribute(config, env),
-                ConfigAt::Commit(_) => (None, Source::Unknown),
+            let merge = match at {
+                ConfigAt::Commit(c) => self.merge.get().filter(|m| &m.commit == c),
+                ConfigAt::Checkout | ConfigAt::Proposed => None,
+            };
+            let (author, how) = match (at, merge) {
+                (_, Some(m)) => {
+                    let a = m.actor();
+                    (Some(a.name), a.source)
+                }
+                (ConfigAt::Checkout | ConfigAt::Proposed, None) => attribute(config, env),
+                (ConfigAt::Commit(_), None) => (None, Source::Unknown),
             };
             let record = policy::ModeRecord {
                 mode: env.mode,
                 actor: author.clone(),
                 source: Some(how.text()),
-                approvers: Vec::new(),
+                approvers: merge.map(|m| m.approvers.clone()).unwrap_or_default(),
                 at: now(),
                 commit: commit.clone(),
                 confirmed_by: None,
@@ -252,9 +278,12 @@ impl Memory {
                         crate::core::mode::ModeSource::Default => " (default from the name)",
                         crate::core::mode::ModeSource::Config => "",
                     },
-                    commit
-                        .as_deref()
-                        .map_or(String::new(), |c| format!("; config at commit {c}")),
+                    match merge {
+                        Some(m) => format!("; {}", m.describe()),
+                        None => commit
+                            .as_deref()
+                            .map_or(String::new(), |c| format!("; config at commit {c}")),
+                    },
                     Actor::new(self.actor.clone(), self.source.clone()).shown()
                 )),
                 ..self.entry("mode_change", Some(&env.name), "ok")

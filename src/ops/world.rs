@@ -151,6 +151,31 @@ pub trait Reader {
     fn config_at(&self) -> super::memory::ConfigAt;
 }
 
+/// Another reader's environments, with its configuration marked as a
+/// request's proposal when `proposed` (see [`super::memory::ConfigAt`]).
+pub struct Proposal<'r, R> {
+    pub inner: &'r R,
+    pub proposed: bool,
+}
+
+impl<R: Reader> Reader for Proposal<'_, R> {
+    async fn world<'c>(
+        &self,
+        config: &'c Config,
+        envs: Vec<&'c EnvConfig>,
+    ) -> Result<World<'c>, Failure> {
+        self.inner.world(config, envs).await
+    }
+
+    fn config_at(&self) -> super::memory::ConfigAt {
+        if self.proposed {
+            super::memory::ConfigAt::Proposed
+        } else {
+            self.inner.config_at()
+        }
+    }
+}
+
 /// envgate.toml's URLs and the working tree.
 pub struct Local;
 

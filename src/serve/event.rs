@@ -47,6 +47,10 @@ pub enum Work {
         /// GitLab: the branch the commit status is for (it attaches it to
         /// the first branch holding the commit otherwise).
         branch: Option<String>,
+        /// A request's target branch: what its envgate.toml is compared
+        /// with (see [`crate::jobs::mode`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base: Option<String>,
     },
     /// A release tag: its bundles published, its release notes.
     ReleaseTag { place: Place, tag: String },
@@ -78,6 +82,8 @@ enum Stored {
         request: Option<u64>,
         #[serde(default)]
         branch: Option<String>,
+        #[serde(default)]
+        base: Option<String>,
     },
     ReleaseTag {
         #[serde(default)]
@@ -141,11 +147,13 @@ impl TryFrom<Stored> for Work {
                 sha,
                 request,
                 branch,
+                base,
             } => Work::Matrix {
                 place: place(p, repo)?,
                 sha,
                 request,
                 branch,
+                base,
             },
             Stored::ReleaseTag {
                 place: p,
@@ -190,6 +198,7 @@ impl TryFrom<Stored> for Work {
                 sha,
                 request: merge_request,
                 branch,
+                base: None,
             },
             Stored::GitLabTag { project, tag } => Work::ReleaseTag {
                 place: Place::GitLab(project),
@@ -266,6 +275,13 @@ struct Sha {
 struct PullRequest {
     number: u64,
     head: Sha,
+    base: BaseRef,
+}
+
+#[derive(Deserialize)]
+struct BaseRef {
+    #[serde(rename = "ref")]
+    reference: String,
 }
 
 #[derive(Deserialize)]
@@ -354,9 +370,17 @@ fn repo(r: Repository, i: Option<Installation>) -> Option<RepoRef> {
 pub fn classify(event: &str, body: &[u8]) -> Result<Option<Work>, String> {
     let bad = |e: serde_json::Error| format!("{event} payload: {e}");
     Ok(match event {
-        "pull_request" => {
+        // A review can approve a change that loosens an environment: the
+        // request is read again (its envgate/mode check).
+        "pull_request" | "pull_request_review" => {
             let e: PullRequestEvent = serde_json::from_slice(body).map_err(bad)?;
-            if !matches!(e.action.as_str(), "opened" | "synchronize" | "reopened") {
+            let wanted = match event {
+                "pull_request" => {
+                    matches!(e.action.as_str(), "opened" | "synchronize" | "reopened")
+                }
+                _ => matches!(e.action.as_str(), "submitted" | "dismissed"),
+            };
+            if !wanted {
                 return Ok(None);
             }
             repo(e.repository, e.installation).map(|repo| Work::Matrix {
@@ -364,6 +388,7 @@ pub fn classify(event: &str, body: &[u8]) -> Result<Option<Work>, String> {
                 sha: e.pull_request.head.sha,
                 request: Some(e.pull_request.number),
                 branch: None,
+                base: Some(e.pull_request.base.reference),
             })
         }
         "push" => {
@@ -385,6 +410,7 @@ pub fn classify(event: &str, body: &[u8]) -> Result<Option<Work>, String> {
                     sha: e.after,
                     request: None,
                     branch: None,
+                    base: None,
                 })
             } else {
                 None
@@ -467,6 +493,7 @@ struct GlLastCommit {
 struct GlMrAttributes {
     iid: u64,
     source_branch: Option<String>,
+    target_branch: Option<String>,
     source_project_id: Option<u64>,
     target_project_id: Option<u64>,
     action: Option<String>,
@@ -539,7 +566,11 @@ pub fn classify_gitlab(event: &str, body: &[u8]) -> Result<Option<Work>, String>
             let e: GlMrEvent = serde_json::from_slice(body).map_err(bad)?;
             let a = e.object_attributes;
             let wanted = match a.action.as_deref() {
-                Some("open" | "reopen") => true,
+                // An approval can approve a change that loosens an
+                // environment: read again (its envgate/mode status).
+                Some("open" | "reopen" | "approved" | "unapproved" | "approval" | "unapproval") => {
+                    true
+                }
                 // An update with new commits; title edits and the like
                 // have no oldrev.
                 Some("update") => a.oldrev.is_some(),
@@ -553,6 +584,7 @@ pub fn classify_gitlab(event: &str, body: &[u8]) -> Result<Option<Work>, String>
                     sha: c.id,
                     request: Some(a.iid),
                     branch: a.source_branch.filter(|_| same_project),
+                    base: a.target_branch,
                 }),
                 _ => None,
             }
@@ -566,6 +598,7 @@ pub fn classify_gitlab(event: &str, body: &[u8]) -> Result<Option<Work>, String>
                     place: Place::GitLab(project),
                     sha: e.after,
                     request: None,
+                    base: None,
                 })
         }
         "Tag Push Hook" => {
@@ -646,6 +679,7 @@ mod tests {
                     sha: "abc".into(),
                     request: Some(2),
                     branch: None,
+                    base: None,
                 },
             ),
             (
@@ -680,6 +714,7 @@ mod tests {
                     sha: "abc".into(),
                     request: Some(3),
                     branch: Some("feature".into()),
+                    base: None,
                 },
             ),
             (

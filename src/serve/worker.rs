@@ -10,7 +10,7 @@ use crate::core::identity::{Actor, Source};
 use crate::forge::github::Repo;
 use crate::forge::gitlab;
 use crate::jobs::review::Request;
-use crate::jobs::{self, Context, JobError, command, release, review};
+use crate::jobs::{self, Context, JobError, command, mode, release, review};
 use crate::ops::memory::Memory;
 use std::time::Duration;
 
@@ -101,15 +101,35 @@ impl Worker {
                 place: Place::GitHub(r),
                 sha,
                 request,
+                base,
                 ..
             } => {
                 let repo = self.repo(r);
                 let checks = jobs::github::CheckRun::new(&repo, sha);
+                let mode = match (request, base) {
+                    (Some(n), Some(base)) => {
+                        let approvals = jobs::github::PullApprovals {
+                            repo: &repo,
+                            number: *n,
+                        };
+                        let check = jobs::github::ModeCheckRun { repo: &repo, sha };
+                        mode::review(&ctx, &repo, base, sha, &approvals, &check, "pull request")
+                            .await?
+                    }
+                    (None, _) => {
+                        // A push to the default branch: a mode changed
+                        // there is credited to the request that merged it.
+                        credit_merge(memory, jobs::github::merge_of(&repo, sha).await)?;
+                        None
+                    }
+                    _ => None,
+                };
                 let thread = request.map(|n| (n, repo.thread(n)));
                 let request = thread.as_ref().map(|(n, t)| Request {
                     thread: Some(t),
                     key: Some(format!("comment:{}/{}#{n}", r.owner, r.name)),
                     skip: None,
+                    mode,
                 });
                 review::commit(&ctx, &repo, &checks, sha, request).await
             }
@@ -118,6 +138,7 @@ impl Worker {
                 sha,
                 request,
                 branch,
+                base,
             } => {
                 let project = self.project(p);
                 let checks = jobs::gitlab::CommitStatus {
@@ -125,11 +146,37 @@ impl Worker {
                     sha,
                     branch: branch.as_deref(),
                 };
+                let mode = match (request, base) {
+                    (Some(iid), Some(base)) => {
+                        let approvals = jobs::gitlab::MrApprovals::new(&project, *iid);
+                        let check = jobs::gitlab::ModeStatus {
+                            project: &project,
+                            sha,
+                            branch: branch.as_deref(),
+                        };
+                        mode::review(
+                            &ctx,
+                            &project,
+                            base,
+                            sha,
+                            &approvals,
+                            &check,
+                            "merge request",
+                        )
+                        .await?
+                    }
+                    (None, _) => {
+                        credit_merge(memory, jobs::gitlab::merge_of(&project, sha).await)?;
+                        None
+                    }
+                    _ => None,
+                };
                 let thread = request.map(|iid| (iid, project.thread(iid)));
                 let request = thread.as_ref().map(|(iid, t)| Request {
                     thread: Some(t),
                     key: Some(format!("note:{}!{iid}", p.path)),
                     skip: None,
+                    mode,
                 });
                 review::commit(&ctx, &project, &checks, sha, request).await
             }
@@ -190,4 +237,20 @@ impl Worker {
             }
         }
     }
+}
+
+/// Credits mode changes at a pushed commit to the request that merged it,
+/// when the forge says which; a forge that will not say (permissions) costs
+/// only the credit, which then comes from nobody.
+fn credit_merge(
+    memory: &Memory,
+    merge: Result<Option<crate::core::identity::Merge>, crate::forge::ApiError>,
+) -> Result<(), JobError> {
+    match merge {
+        Ok(Some(m)) => memory.attribute_to(m),
+        Ok(None) => {}
+        Err(e @ crate::forge::ApiError::Transient { .. }) => return Err(JobError::from(e)),
+        Err(e) => tracing::warn!("cannot tell which request merged the commit: {e}"),
+    }
+    Ok(())
 }

@@ -105,6 +105,12 @@ pub struct Repo {
     pub pull_files: HashMap<u64, Vec<(String, String)>>,
     /// Pull request number → head commit.
     pub pull_heads: HashMap<u64, String>,
+    /// Pull request number → its reviews, oldest first: (login, state,
+    /// commit reviewed).
+    pub reviews: HashMap<u64, Vec<(String, String, String)>>,
+    /// Merge commit → the merged pull request: (number, author, merged
+    /// by, head commit).
+    pub merged: HashMap<String, (u64, String, String, String)>,
 }
 
 #[derive(Default)]
@@ -337,6 +343,38 @@ impl FakeGitHub {
                 .or_default()
                 .permissions
                 .insert(login.to_owned(), permission.to_owned());
+        });
+    }
+
+    /// A review of a pull request at a commit (`APPROVED`, `COMMENTED`,
+    /// `CHANGES_REQUESTED`, `DISMISSED`).
+    pub fn review(&self, repo: &str, number: u64, login: &str, state: &str, commit: &str) {
+        self.with(|m| {
+            m.repos
+                .entry(repo.to_owned())
+                .or_default()
+                .reviews
+                .entry(number)
+                .or_default()
+                .push((login.to_owned(), state.to_owned(), commit.to_owned()));
+        });
+    }
+
+    /// A pull request merged as `merge_commit`.
+    pub fn merged(
+        &self,
+        repo: &str,
+        merge_commit: &str,
+        number: u64,
+        author: &str,
+        by: &str,
+        head: &str,
+    ) {
+        self.with(|m| {
+            m.repos.entry(repo.to_owned()).or_default().merged.insert(
+                merge_commit.to_owned(),
+                (number, author.to_owned(), by.to_owned(), head.to_owned()),
+            );
         });
     }
 
@@ -847,9 +885,47 @@ fn repo_endpoint(
                 .collect();
             paginate(items)
         }
+        ("GET", ["pulls", n, "reviews"]) => {
+            let n: u64 = n.parse().unwrap_or(0);
+            let items: Vec<Value> = m.repos[full]
+                .reviews
+                .get(&n)
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+                .map(|(i, (login, state, commit))| {
+                    json!({"id": 80 + i, "user": {"login": login, "type": "User"}, "state": state,
+                           "commit_id": commit, "body": "", "submitted_at": "2026-12-01T10:00:00Z"})
+                })
+                .collect();
+            paginate(items)
+        }
+        ("GET", ["commits", sha, "pulls"]) => {
+            let items: Vec<Value> = m.repos[full]
+                .merged
+                .get(*sha)
+                .map(|(n, author, _, head)| {
+                    json!({"number": n, "state": "closed", "merged_at": "2026-12-01T11:00:00Z",
+                           "merge_commit_sha": sha, "user": {"login": author}, "head": {"sha": head}})
+                })
+                .into_iter()
+                .collect();
+            answer(200, Value::Array(items))
+        }
         ("GET", ["pulls", n]) => {
             let n: u64 = n.parse().unwrap_or(0);
-            match m.repos[full].pull_heads.get(&n) {
+            let repo = &m.repos[full];
+            if let Some((merge, (_, author, by, head))) =
+                repo.merged.iter().find(|(_, (num, ..))| *num == n)
+            {
+                return answer(
+                    200,
+                    json!({"number": n, "state": "closed", "merged": true, "merge_commit_sha": merge,
+                           "user": {"login": author}, "merged_by": {"login": by}, "head": {"sha": head}}),
+                );
+            }
+            match repo.pull_heads.get(&n) {
                 Some(sha) => answer(
                     200,
                     json!({"number": n, "state": "open", "head": {"sha": sha}}),

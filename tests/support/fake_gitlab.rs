@@ -106,6 +106,10 @@ pub struct Model {
     pub stale_listings: u32,
     /// tag → release description
     pub descriptions: HashMap<String, String>,
+    /// iid → who approved it: (user id, username)
+    pub approvals: HashMap<u64, Vec<(u64, String)>>,
+    /// merge commit → the merged merge request: (iid, author, merged by)
+    pub merged: HashMap<String, (u64, String, String)>,
     next_id: u64,
 }
 
@@ -397,6 +401,33 @@ async fn handle(
                 }
                 None => answer(404, json!({"message": "404 Not found"})),
             }
+        }
+        ("GET", ["merge_requests", iid, "approvals"]) => {
+            let iid: u64 = iid.parse().unwrap_or(0);
+            let by: Vec<Value> = m
+                .approvals
+                .get(&iid)
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(id, name)| json!({"user": {"id": id, "username": name, "name": name}}))
+                .collect();
+            answer(
+                200,
+                json!({"iid": iid, "approved": !by.is_empty(), "approved_by": by}),
+            )
+        }
+        ("GET", ["repository", "commits", sha, "merge_requests"]) => {
+            let items: Vec<Value> = m
+                .merged
+                .get(*sha)
+                .map(|(iid, author, by)| {
+                    json!({"iid": iid, "state": "merged", "merge_commit_sha": sha,
+                           "author": {"username": author}, "merged_by": {"username": by}})
+                })
+                .into_iter()
+                .collect();
+            answer(200, Value::Array(items))
         }
         ("GET", ["merge_requests", iid]) => match m.mr_heads.get(&iid.parse().unwrap_or(0)) {
             Some(sha) => answer(200, json!({"iid": iid, "sha": sha, "state": "opened"})),

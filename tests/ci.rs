@@ -159,11 +159,24 @@ fn github_pull_request_summary_outputs_and_one_sticky_comment() {
         run.code, 0,
         "only pending: nothing fails by default\n{run:?}"
     );
+    // The request loosens nothing: its envgate/mode status passes.
     assert_eq!(
         writes(&gh, 0),
-        vec![format!("POST /repos/{REPO}/issues/2/comments")]
+        vec![
+            format!("POST /repos/{REPO}/statuses/ec26c3e57ca3a959ca5aad62de7213c562f8c821"),
+            format!("POST /repos/{REPO}/issues/2/comments")
+        ]
     );
-    let first = gh.writes()[0].json()["body"].as_str().unwrap().to_owned();
+    assert_eq!(
+        gh.with(|m| m.statuses[0].clone()),
+        (
+            "ec26c3e57ca3a959ca5aad62de7213c562f8c821".to_owned(),
+            "envgate/mode".to_owned(),
+            "success".to_owned(),
+            "no environment loosened".to_owned()
+        )
+    );
+    let first = gh.writes()[1].json()["body"].as_str().unwrap().to_owned();
     assert!(first.starts_with("<!-- envgate:pr -->"), "{first}");
     assert!(
         first.contains("This pull request adds 1 migration"),
@@ -781,6 +794,64 @@ fn the_audit_trail_outlives_the_job_only_in_the_teams_store() {
         "{body}"
     );
     assert!(!body.contains(&control.url()), "{body}");
+}
+
+/// In CI too: a pull request that makes staging managed gets a failing
+/// envgate/mode status and a section in its comment until one of
+/// staging's admins (as the base branch names them) approves it.
+#[test]
+fn a_pull_request_loosening_an_environment_waits_for_an_admin_in_ci() {
+    let (dev, staging) = (PgDb::create("ci_mode_dev"), PgDb::create("ci_mode_stg"));
+    let p = project(&dev, &staging);
+    let head_config =
+        std::fs::read_to_string(p.path().join("envgate.toml")).unwrap() + "admins = [\"alice\"]\n";
+    let base_config = head_config.clone();
+    p.write(
+        "envgate.toml",
+        &head_config.replace("mode = \"export_only\"", "mode = \"managed\""),
+    );
+    let gh = FakeGitHub::start();
+    gh.accept_token(TOKEN);
+    gh.pull_files(REPO, 2, &[("envgate.toml", "modified")]);
+    let base = gh.commit(REPO, &[("envgate.toml", base_config.as_str())], "base");
+    let head = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
+    let actions = Actions::new();
+    let event = pr_event(actions.dir.path(), REPO, head);
+    let mut ev: Value = serde_json::from_str(&std::fs::read_to_string(&event).unwrap()).unwrap();
+    ev["pull_request"]["base"]["sha"] = Value::from(base.clone());
+    std::fs::write(&event, ev.to_string()).unwrap();
+    let vars = actions.vars(&gh.url, "pull_request", "refs/pull/2/merge", &event);
+
+    let run = ci(p.path(), &[], &vars);
+    assert_eq!(run.code, 0, "{run:?}");
+    let status = |gh: &FakeGitHub| gh.with(|m| m.statuses.last().cloned().unwrap());
+    assert_eq!(
+        (status(&gh).2.as_str(), status(&gh).3.as_str()),
+        ("failure", "loosens staging: needs an admin's approval")
+    );
+    let body = gh.with(|m| m.comments[0].body.clone());
+    assert!(
+        body.contains("| staging | mode export_only → managed | alice | ⏳ not yet |"),
+        "{body}"
+    );
+
+    // alice approves; the workflow runs on the review too.
+    gh.review(REPO, 2, "alice", "APPROVED", head);
+    let mut on_review = vars.clone();
+    on_review.retain(|(k, _)| *k != "GITHUB_EVENT_NAME");
+    on_review.push(("GITHUB_EVENT_NAME", "pull_request_review".to_owned()));
+    let run = ci(p.path(), &[], &on_review);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        (status(&gh).2.as_str(), status(&gh).3.as_str()),
+        ("success", "loosens staging: approved")
+    );
+    let body = gh.with(|m| m.comments[0].body.clone());
+    assert!(body.contains("| ✅ alice |"), "{body}");
+    // Nothing changed since: the status is not set again.
+    let count = gh.with(|m| m.statuses.len());
+    assert_eq!(ci(p.path(), &[], &on_review).code, 0);
+    assert_eq!(gh.with(|m| m.statuses.len()), count);
 }
 
 #[test]

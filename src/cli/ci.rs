@@ -537,6 +537,7 @@ async fn review_request<T: Thread>(
     head: &str,
     thread: Option<&T>,
     skip: Option<String>,
+    mode: Option<String>,
     words: &Words,
 ) -> Result<(Shown_, String), Failure> {
     let quiet = !ctx.args.comment;
@@ -548,7 +549,7 @@ async fn review_request<T: Thread>(
         } else {
             skip
         },
-        mode: None,
+        mode,
     };
     let reviewed = ctx.review(head, Some(request)).await?;
     let body = if quiet {
@@ -561,6 +562,85 @@ async fn review_request<T: Thread>(
         request_summary(&reviewed, words)?
     };
     Ok((reviewed.extra, body))
+}
+
+/// The request's envgate/mode review (see [`jobs::mode`]): envgate.toml
+/// here against the target's, read through the forge; the note's section.
+/// A token that may not read approvals or set the status is a warning.
+async fn mode_review(
+    ctx: &Ctx<'_>,
+    repo: &impl jobs::remote::RepoApi,
+    base: &str,
+    head: &str,
+    approvals: &impl jobs::mode::Approvals,
+    check: &impl jobs::mode::ModeCheck,
+    github: bool,
+) -> Result<Option<String>, Failure> {
+    let path = ctx
+        .config
+        .file
+        .to_string_lossy()
+        .trim_start_matches("./")
+        .to_owned();
+    let before = match repo.file(&path, base).await {
+        Ok(Some(bytes)) => {
+            match crate::config::parse(Path::new(&path), &String::from_utf8_lossy(&bytes)) {
+                Ok(c) => Some(c),
+                // The target's own configuration is broken: nothing to compare.
+                Err(_) => return Ok(None),
+            }
+        }
+        Ok(None) => None,
+        Err(e) => return mode_problem(e, github),
+    };
+    let request = if github {
+        "pull request"
+    } else {
+        "merge request"
+    };
+    match jobs::mode::judge(before.as_ref(), ctx.config, head, approvals, check, request).await {
+        Ok(section) => Ok(section),
+        Err(e) => mode_problem(e, github),
+    }
+}
+
+/// Credits mode changes at this commit to the request that merged it;
+/// a forge that will not say costs only the credit (a warning).
+fn credit_merge(
+    memory: &Memory,
+    merge: Result<Option<crate::core::identity::Merge>, ApiError>,
+    github: bool,
+) {
+    match merge {
+        Ok(Some(m)) => memory.attribute_to(m),
+        Ok(None) => {}
+        Err(e) => warn(
+            github,
+            &format!(
+                "cannot tell which request merged this commit ({e}): a mode changed here is credited from git"
+            ),
+        ),
+    }
+}
+
+fn mode_problem(e: ApiError, github: bool) -> Result<Option<String>, Failure> {
+    match e {
+        ApiError::Transient { message, .. } => Err(Failure::unreachable(message)),
+        e => {
+            warn(
+                github,
+                &format!(
+                    "no envgate/mode check: {e} ({})",
+                    if github {
+                        "give the job `permissions: statuses: write` and `pull-requests: read`"
+                    } else {
+                        "set ENVGATE_GITLAB_TOKEN to a token that may read approvals and set commit statuses"
+                    }
+                ),
+            );
+            Ok(None)
+        }
+    }
 }
 
 /// Why a token could not comment, for the log.
@@ -592,6 +672,7 @@ async fn on_github(ctx: &Ctx<'_>, run: &GitHubRun) -> Result<(Shown_, bool), Fai
         (Some(pr), _) if run.event_name.starts_with("pull_request") => Trigger::Review {
             number: pr.number,
             fork: pr.from_fork() && run.event_name != "pull_request_target",
+            base: Some(pr.base.sha.clone()),
             head: pr.head.sha,
         },
         (_, Some(tag)) if crate::core::release::tag_matches(&ctx.config.release_tags, tag) => {
@@ -614,7 +695,12 @@ async fn on_github(ctx: &Ctx<'_>, run: &GitHubRun) -> Result<(Shown_, bool), Fai
     let repo = client.as_ref().map(|c| c.repo(0, owner, name));
     let mut summary = String::new();
     let (shown, fork) = match trigger {
-        Trigger::Review { number, head, fork } => {
+        Trigger::Review {
+            number,
+            head,
+            fork,
+            base,
+        } => {
             let skip = if fork {
                 Some("the pull request comes from a fork, where the workflow's token may not write. The matrix is in the job summary.".to_owned())
             } else if repo.is_none() {
@@ -626,6 +712,17 @@ async fn on_github(ctx: &Ctx<'_>, run: &GitHubRun) -> Result<(Shown_, bool), Fai
                 None
             };
             let thread = repo.as_ref().map(|r| r.thread(number));
+            let mode = match (&repo, &base) {
+                (Some(r), Some(base)) if !fork => {
+                    let approvals = jobs::github::PullApprovals { repo: r, number };
+                    let check = jobs::github::ModeStatus {
+                        repo: r,
+                        sha: &head,
+                    };
+                    mode_review(ctx, r, base, &head, &approvals, &check, true).await?
+                }
+                _ => None,
+            };
             let words = Words {
                 github: true,
                 request: "pull request",
@@ -633,7 +730,8 @@ async fn on_github(ctx: &Ctx<'_>, run: &GitHubRun) -> Result<(Shown_, bool), Fai
                 number: format!("#{number}"),
                 grant: "Give the job `permissions: pull-requests: write`.",
             };
-            let (shown, body) = review_request(ctx, &head, thread.as_ref(), skip, &words).await?;
+            let (shown, body) =
+                review_request(ctx, &head, thread.as_ref(), skip, mode, &words).await?;
             summary.push_str(&body);
             (shown, fork)
         }
@@ -665,6 +763,13 @@ async fn on_github(ctx: &Ctx<'_>, run: &GitHubRun) -> Result<(Shown_, bool), Fai
             (reviewed.extra, false)
         }
         Trigger::Other => {
+            // A push: a mode changed here is credited to the pull request
+            // that merged it, when the forge says which.
+            if let (Some(r), Some(sha), "push") =
+                (&repo, var("GITHUB_SHA"), run.event_name.as_str())
+            {
+                credit_merge(ctx.memory, jobs::github::merge_of(r, &sha).await, true);
+            }
             let reviewed = ctx.review::<github::IssueThread>("", None).await?;
             summary.push_str(&with_trail(&reviewed.summary));
             (reviewed.extra, false)
@@ -694,6 +799,7 @@ async fn on_gitlab(ctx: &Ctx<'_>, run: &GitLabRun) -> Result<(Shown_, bool), Fai
             number: iid,
             head: run.sha.clone(),
             fork: run.fork,
+            base: run.target_branch.clone(),
         },
         (None, Some(tag)) if crate::core::release::tag_matches(&ctx.config.release_tags, tag) => {
             Trigger::Release { tag: tag.clone() }
@@ -702,7 +808,12 @@ async fn on_gitlab(ctx: &Ctx<'_>, run: &GitLabRun) -> Result<(Shown_, bool), Fai
     };
     let mut summary = String::new();
     let (shown, fork) = match trigger {
-        Trigger::Review { number, head, fork } => {
+        Trigger::Review {
+            number,
+            head,
+            fork,
+            base,
+        } => {
             let writable = client.as_ref().is_some_and(|c| c.token().can_write_notes());
             let skip = if fork {
                 Some("the merge request comes from a fork, whose pipeline has no token for the target project. The matrix is in envgate-ci/summary.md.".to_owned())
@@ -712,6 +823,18 @@ async fn on_gitlab(ctx: &Ctx<'_>, run: &GitLabRun) -> Result<(Shown_, bool), Fai
                 None
             };
             let thread = project.as_ref().map(|p| p.thread(number));
+            let mode = match (&project, &base) {
+                (Some(p), Some(base)) if writable && !fork => {
+                    let approvals = jobs::gitlab::MrApprovals::new(p, number);
+                    let check = jobs::gitlab::ModeStatus {
+                        project: p,
+                        sha: &head,
+                        branch: None,
+                    };
+                    mode_review(ctx, p, base, &head, &approvals, &check, false).await?
+                }
+                _ => None,
+            };
             let words = Words {
                 github: false,
                 request: "merge request",
@@ -719,7 +842,8 @@ async fn on_gitlab(ctx: &Ctx<'_>, run: &GitLabRun) -> Result<(Shown_, bool), Fai
                 number: format!("!{number}"),
                 grant: GITLAB_GRANT,
             };
-            let (shown, body) = review_request(ctx, &head, thread.as_ref(), skip, &words).await?;
+            let (shown, body) =
+                review_request(ctx, &head, thread.as_ref(), skip, mode, &words).await?;
             summary.push_str(&body);
             (shown, fork)
         }
@@ -745,6 +869,11 @@ async fn on_gitlab(ctx: &Ctx<'_>, run: &GitLabRun) -> Result<(Shown_, bool), Fai
             (reviewed.extra, false)
         }
         Trigger::Other => {
+            // Only an access token may read merge requests and approvals.
+            let access = client.as_ref().is_some_and(|c| c.token().can_write_notes());
+            if let (Some(p), true) = (&project, access) {
+                credit_merge(ctx.memory, jobs::gitlab::merge_of(p, &run.sha).await, false);
+            }
             let reviewed = ctx.review::<gitlab::MergeRequestThread>("", None).await?;
             summary.push_str(&with_trail(&reviewed.summary));
             (reviewed.extra, false)

@@ -43,6 +43,8 @@ pub struct GitLabRun {
     pub sha: String,
     /// The merge request comes from a fork.
     pub fork: bool,
+    /// The merge request's target branch.
+    pub target_branch: Option<String>,
     /// The job's own directories (`CI_PROJECT_DIR`, `CI_BUILDS_DIR`): gone
     /// when it ends.
     pub job_dirs: Vec<String>,
@@ -92,6 +94,7 @@ pub fn detect(get: impl Fn(&str) -> Option<String>) -> Result<Ci, String> {
                 (set("CI_MERGE_REQUEST_SOURCE_PROJECT_ID"), set("CI_MERGE_REQUEST_PROJECT_ID")),
                 (Some(a), Some(b)) if a != b
             ),
+            target_branch: set("CI_MERGE_REQUEST_TARGET_BRANCH_NAME"),
             job_dirs: ["CI_PROJECT_DIR", "CI_BUILDS_DIR"]
                 .iter()
                 .filter_map(|k| set(k))
@@ -176,6 +179,9 @@ pub enum Trigger {
         number: u64,
         head: String,
         fork: bool,
+        /// What envgate.toml is compared with: the base commit (GitHub),
+        /// the target branch (GitLab).
+        base: Option<String>,
     },
     /// A tag that matches the release pattern.
     Release { tag: String },

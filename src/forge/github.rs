@@ -657,6 +657,41 @@ impl Repo<'_> {
         }
     }
 
+    /// The newest status of `context` on a commit: (state, description).
+    pub async fn status_of(
+        &self,
+        sha: &str,
+        context: &str,
+    ) -> Result<Option<(String, String)>, ApiError> {
+        let list: Vec<Value> = self
+            .call(Method::GET, &format!("commits/{}/statuses", seg(sha)), None)
+            .await?;
+        // Newest first, as GitHub lists them.
+        Ok(list.into_iter().find(|s| s["context"] == context).map(|s| {
+            (
+                s["state"].as_str().unwrap_or_default().to_owned(),
+                s["description"].as_str().unwrap_or_default().to_owned(),
+            )
+        }))
+    }
+
+    /// Sets a commit status (`state`: success, failure, pending, error).
+    pub async fn set_status(
+        &self,
+        sha: &str,
+        context: &str,
+        state: &str,
+        description: &str,
+    ) -> Result<(), ApiError> {
+        let description: String = description.chars().take(140).collect();
+        self.call_empty(
+            Method::POST,
+            &format!("statuses/{}", seg(sha)),
+            Some(&serde_json::json!({"state": state, "context": context, "description": description})),
+        )
+        .await
+    }
+
     /// Who approves the pull request at commit `head`: each reviewer's
     /// latest approving or dismissing review (comments change nothing),
     /// when it is an approval of that very commit.

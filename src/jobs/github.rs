@@ -252,6 +252,29 @@ impl ModeCheck for ModeCheckRun<'_> {
     }
 }
 
+/// The `envgate/mode` commit status (`envgate ci`, whose token can set
+/// statuses but not create check runs).
+pub struct ModeStatus<'a> {
+    pub repo: &'a Repo<'a>,
+    pub sha: &'a str,
+}
+
+impl ModeCheck for ModeStatus<'_> {
+    /// Set again only when it changed: statuses pile up otherwise.
+    async fn report(&self, verdict: &Verdict, _text: &str) -> Result<(), ApiError> {
+        let state = if verdict.passed { "success" } else { "failure" };
+        let title = verdict.title();
+        if self.repo.status_of(self.sha, mode::CHECK).await?
+            == Some((state.to_owned(), title.clone()))
+        {
+            return Ok(());
+        }
+        self.repo
+            .set_status(self.sha, mode::CHECK, state, &title)
+            .await
+    }
+}
+
 /// The reviewed pull request that brought `sha` to the default branch, if
 /// any, as the audit trail credits it.
 pub async fn merge_of(repo: &Repo<'_>, sha: &str) -> Result<Option<Merge>, ApiError> {

@@ -46,14 +46,28 @@ pub async fn review<R: RepoApi>(
     let Some(Ok(after)) = ctx.config_at(repo, head).await? else {
         return Ok(None);
     };
-    // No envgate.toml on the target branch yet: nothing is loosened (no
-    // environment had admins to ask).
     let before = match ctx.config_at(repo, base).await? {
-        Some(Ok(c)) => crate::config::policies(&c),
+        Some(Ok(c)) => c,
         Some(Err(_)) => return Ok(None),
-        None => Vec::new(),
+        None => return Ok(judge(None, &after, head, approvals, check, request).await?),
     };
-    let loosened = loosening::loosenings(&before, &crate::config::policies(&after));
+    Ok(judge(Some(&before), &after, head, approvals, check, request).await?)
+}
+
+/// Judges a request's configuration (`after`, at commit `head`) against
+/// its target branch's (`before`; None when the branch has no
+/// envgate.toml yet, so nothing is loosened): the check reported, and the
+/// note's section when an environment is loosened.
+pub async fn judge(
+    before: Option<&crate::config::Config>,
+    after: &crate::config::Config,
+    head: &str,
+    approvals: &impl Approvals,
+    check: &impl ModeCheck,
+    request: &str,
+) -> Result<Option<String>, ApiError> {
+    let before = before.map(crate::config::policies).unwrap_or_default();
+    let loosened = loosening::loosenings(&before, &crate::config::policies(after));
     let approvers = if loosened.is_empty() {
         Vec::new()
     } else {

@@ -245,10 +245,11 @@ impl Memory {
                     ConfigAt::Checkout | ConfigAt::Proposed => config_commit(config),
                 })
                 .clone();
-            let merge = match at {
-                ConfigAt::Commit(c) => self.merge.get().filter(|m| &m.commit == c),
-                ConfigAt::Checkout | ConfigAt::Proposed => None,
-            };
+            let merge = self.merge.get().filter(|m| match at {
+                ConfigAt::Commit(c) => &m.commit == c,
+                ConfigAt::Checkout => commit.as_deref() == Some(m.commit.as_str()),
+                ConfigAt::Proposed => false,
+            });
             let (author, how) = match (at, merge) {
                 (_, Some(m)) => {
                     let a = m.actor();

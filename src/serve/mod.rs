@@ -57,7 +57,7 @@ pub fn manifest(url: &str, name: &str) -> Result<String, String> {
             "metadata": "read",
             "members": "read"
         },
-        "default_events": ["pull_request", "push", "create", "release", "issue_comment"]
+        "default_events": ["pull_request", "pull_request_review", "push", "create", "release", "issue_comment"]
     });
     Ok(format!(
         "{}\n",

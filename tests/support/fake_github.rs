@@ -116,6 +116,8 @@ pub struct Repo {
 #[derive(Default)]
 pub struct Model {
     pub requests: Vec<Request>,
+    /// Commit statuses set: (sha, context, state, description).
+    pub statuses: Vec<(String, String, String, String)>,
     pub repos: HashMap<String, Repo>,
     pub comments: Vec<Comment>,
     pub check_runs: Vec<CheckRun>,
@@ -785,6 +787,29 @@ fn repo_endpoint(
                 ),
                 None => not_found(),
             }
+        }
+        ("GET", ["commits", sha, "statuses"]) => {
+            let items: Vec<Value> = m
+                .statuses
+                .iter()
+                .rev()
+                .filter(|(s, ..)| s == sha)
+                .map(|(_, context, state, description)| {
+                    json!({"context": context, "state": state, "description": description})
+                })
+                .collect();
+            answer(200, Value::Array(items))
+        }
+        ("POST", ["statuses", sha]) => {
+            let b: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+            let text = |k: &str| b[k].as_str().unwrap_or_default().to_owned();
+            m.statuses.push((
+                sha.to_string(),
+                text("context"),
+                text("state"),
+                text("description"),
+            ));
+            answer(201, json!({"state": b["state"], "context": b["context"]}))
         }
         ("POST", ["check-runs"]) => {
             let id = m.id("check_run");

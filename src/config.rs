@@ -60,14 +60,24 @@ impl std::error::Error for ConfigError {}
 pub use crate::core::tools::Tool as LedgerKind;
 
 #[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     /// The source layout: `envgate` (default) or another tool's.
     format: Option<Spanned<LedgerKind>>,
     /// The migrations directory (for Liquibase, may name the root
     /// changelog), relative to the configuration file. Default: the
-    /// layout's usual place (`migrations` for envgate's).
-    migrations: Option<Spanned<String>>,
+    /// layout's usual place (`migrations` for envgate's). A list for the
+    /// formats whose tools read several folders (Flyway's locations,
+    /// Rails' `db/migrate` and `db/post_migrate`, dbmate's and Knex's
+    /// directories).
+    migrations: Option<Spanned<OneOrMany>>,
     /// Where envgate keeps its own state (first observations of migrations
     /// in ledgers without checksums): `sqlite://path`. Default:
     /// `.envgate/state.db` beside this file.
@@ -121,6 +131,9 @@ struct RawEnv {
     admins: Option<Vec<String>>,
     /// Who may promote to it from chat-ops, besides admins.
     promoters: Option<Vec<String>>,
+    /// The time zone another tool wrote its ledger's zone-less timestamps
+    /// in (an IANA name such as `Europe/Paris`).
+    ledger_time_zone: Option<Spanned<String>>,
 }
 
 /// Where envgate keeps its own state.
@@ -159,6 +172,10 @@ pub struct EnvConfig {
     pub admins: Vec<String>,
     /// Who may promote to it from chat-ops, besides admins.
     pub promoters: Vec<String>,
+    /// The zone in which the ledger's tool wrote timestamps without zone
+    /// (PostgreSQL `timestamp`): with it they are shown as UTC instants,
+    /// without it as recorded, with no zone claimed.
+    pub ledger_time_zone: Option<String>,
     url_span: Range<usize>,
 }
 
@@ -178,6 +195,9 @@ pub struct Config {
     pub releases: IndexMap<String, Vec<String>>,
     /// The migrations directory on disk.
     pub migrations_dir: PathBuf,
+    /// Further migrations folders, as written, after `migrations` (formats
+    /// whose tools read several: their migrations are ordered together).
+    pub more_migrations: Vec<String>,
     /// The largest migration file envgate reads, in bytes.
     pub max_migration_size: u64,
     /// Whether links out of the project may be followed.
@@ -339,16 +359,44 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         .as_ref()
         .map_or(LedgerKind::Envgate, |f| *f.get_ref());
 
-    let migrations = match raw.migrations {
-        Some(m) if m.get_ref().trim().is_empty() => {
-            return Err(err_at(
-                Some(m.span()),
-                "`migrations` must name a directory".into(),
-            ));
+    let folders = match raw.migrations {
+        None => vec![format.default_migrations().to_owned()],
+        Some(m) => {
+            let span = m.span();
+            let folders = match m.into_inner() {
+                OneOrMany::One(one) => vec![one],
+                OneOrMany::Many(many) if many.len() > 1 && !format.several_folders() => {
+                    return Err(err_at(
+                        Some(span),
+                        format!(
+                            "`migrations`: {format} reads one migrations folder; a list is for flyway, \
+                             rails, dbmate and knex"
+                        ),
+                    ));
+                }
+                OneOrMany::Many(many) => many,
+            };
+            if folders.is_empty() || folders.iter().any(|f| f.trim().is_empty()) {
+                return Err(err_at(
+                    Some(span),
+                    "`migrations` must name a directory".into(),
+                ));
+            }
+            let mut seen = std::collections::HashSet::new();
+            if let Some(twice) = folders
+                .iter()
+                .find(|f| !seen.insert(f.trim_end_matches('/')))
+            {
+                return Err(err_at(
+                    Some(span),
+                    format!("`migrations` names {twice} twice"),
+                ));
+            }
+            folders
         }
-        Some(m) => m.into_inner(),
-        None => format.default_migrations().to_owned(),
     };
+    let migrations = folders[0].clone();
+    let more_migrations = folders[1..].to_vec();
     let control_store = match &raw.control_store {
         None => ControlStoreLocation::Sqlite(base.join(DEFAULT_CONTROL_STORE)),
         Some(url) => {
@@ -492,6 +540,19 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             Some(t) => Some(t.into_inner()),
             None => None,
         };
+        let ledger_time_zone = match env.ledger_time_zone {
+            Some(z) if !valid_zone_name(z.get_ref()) => {
+                return Err(err_at(
+                    Some(z.span()),
+                    format!(
+                        "environment '{name}': `ledger_time_zone` must be a time zone name such as \
+                         \"Europe/Paris\" or \"UTC\""
+                    ),
+                ));
+            }
+            Some(z) => Some(z.into_inner()),
+            None => None,
+        };
         // The line that sets the mode (the environment's own line when the
         // mode comes from its name), for attributing a change from git.
         let mode_line = line_col(
@@ -529,6 +590,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             lock_timeout,
             admins: env.admins.unwrap_or_default(),
             promoters: env.promoters.unwrap_or_default(),
+            ledger_time_zone,
             url_span,
         });
     }
@@ -545,6 +607,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             .map(|(tag, r)| (tag, r.migrations))
             .collect(),
         migrations_dir: base.join(&migrations),
+        more_migrations,
         max_migration_size,
         allow_links_outside: raw.allow_links_outside.unwrap_or(false),
         migrations,
@@ -557,6 +620,20 @@ fn valid_env_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// An IANA zone name (`Europe/Paris`, `America/Argentina/Buenos_Aires`,
+/// `UTC`, `Etc/GMT+3`): what PostgreSQL accepts as a TimeZone, checked
+/// here so a typo is named in envgate.toml rather than by the server.
+fn valid_zone_name(zone: &str) -> bool {
+    !zone.is_empty()
+        && zone.len() <= 64
+        && zone.split('/').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
+        })
 }
 
 fn parse_duration(key: &str, value: &Spanned<String>) -> Result<Duration, String> {

@@ -3,7 +3,7 @@
 //! this module only prepares the views they read.
 
 use crate::config::EnvConfig;
-use crate::core::matrix::{Cell, Gap, Matrix, State};
+use crate::core::matrix::{Cell, Compared, Gap, Matrix, State};
 use crate::core::mode::ModeSource;
 use crate::report;
 use minijinja::{Environment, UndefinedBehavior, Value};
@@ -78,6 +78,7 @@ fn environment(color: bool) -> Environment<'static> {
     env.add_filter("pad", pad);
     env.add_filter("md", md_escape);
     env.add_filter("short", short_hash);
+    env.add_filter("when", when);
     env.add_filter("paint", move |text: String, state: String| {
         Value::from_safe_string(paint(color, &text, &state))
     });
@@ -100,6 +101,24 @@ fn md_escape(text: String) -> String {
         .replace(['\n', '\r'], " ")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// A time as a ledger recorded it: RFC 3339 instants as they are; a time
+/// without zone (Liquibase's and Flyway's on PostgreSQL, unless the
+/// environment names `ledger_time_zone`) says that it has none.
+fn when(at: String) -> String {
+    let zoned = at.ends_with('Z') || {
+        let tail = at
+            .get(at.len().saturating_sub(6)..)
+            .unwrap_or("")
+            .as_bytes();
+        matches!(tail, [b'+' | b'-', _, _, b':', _, _])
+    };
+    if zoned || at.is_empty() {
+        at
+    } else {
+        format!("{at} (no time zone recorded)")
+    }
 }
 
 fn short_hash(hash: Option<String>) -> String {
@@ -139,8 +158,13 @@ struct Finding<'a> {
     label: &'a str,
     env: &'a str,
     file: Option<&'a str>,
+    /// The two values compared, like with like: envgate's SHA-256 or the
+    /// tool's own checksum (`algorithm` names it then).
     today: Option<String>,
     recorded: Option<String>,
+    algorithm: Option<&'static str>,
+    /// When envgate first saw it applied, when that is what `recorded` is.
+    first_seen: Option<&'a str>,
     applied_at: Option<&'a str>,
     error: Option<&'a str>,
     /// Tampered: the bundle that wrote the row, and the hash its manifest
@@ -281,19 +305,46 @@ fn view<'a>(
                     body.push_str(" |");
                 }
             }
-            let finding = || Finding {
-                label,
-                env: &envs[e].name,
-                file: row.file,
-                today: row.hash.map(|h| h.hex()),
-                recorded: cell.applied_hash().map(|h| h.display()),
-                applied_at: cell.applied_at(),
-                error: crate::report::failure(cell),
-                bundle: cell
-                    .tampered
-                    .and(cell.ledger)
-                    .and_then(crate::core::exported::bundle_of),
-                manifest: cell.tampered,
+            let finding = || {
+                let (today, recorded, algorithm, first_seen) = match cell.compared(row) {
+                    Some(Compared::Sha256 { today, then }) => {
+                        (Some(today.hex()), Some(then.hex()), None, None)
+                    }
+                    Some(Compared::Tool { today, then }) => (
+                        Some(today.to_owned()),
+                        Some(then.to_owned()),
+                        envs[e].ledger.checksum(),
+                        None,
+                    ),
+                    Some(Compared::FirstSeen { today, then, at }) => {
+                        (Some(today.hex()), Some(then.hex()), None, Some(at))
+                    }
+                    Some(Compared::Unreadable { today, then }) => {
+                        (today.map(|h| h.hex()), Some(then.to_owned()), None, None)
+                    }
+                    None => (
+                        row.hash.map(|h| h.hex()),
+                        cell.applied_hash().map(|h| h.display()),
+                        None,
+                        None,
+                    ),
+                };
+                Finding {
+                    label,
+                    env: &envs[e].name,
+                    file: row.file,
+                    today,
+                    recorded,
+                    algorithm,
+                    first_seen,
+                    applied_at: cell.applied_at(),
+                    error: crate::report::failure(cell),
+                    bundle: cell
+                        .tampered
+                        .and(cell.ledger)
+                        .and_then(crate::core::exported::bundle_of),
+                    manifest: cell.tampered,
+                }
             };
             match cell.state {
                 State::Drifted => drifted.push(finding()),
@@ -338,7 +389,9 @@ fn labels(matrix: &Matrix<'_>) -> Vec<String> {
     matrix
         .rows
         .iter()
-        .map(|r| crate::core::text::visible(&format!("{}_{}", r.version, r.name)).into_owned())
+        .map(|r| {
+            crate::core::text::visible(&crate::core::text::label(r.version, r.name)).into_owned()
+        })
         .collect()
 }
 

@@ -13,7 +13,7 @@
 
 use crate::config::EnvConfig;
 use crate::core::checksum::{ContentHash, RecordedHash};
-use crate::core::matrix::{Cell, Counts, Matrix, Row, State};
+use crate::core::matrix::{Cell, Compared, Counts, Matrix, Row, State};
 use crate::core::mode::{Mode, ModeSource};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
@@ -64,6 +64,7 @@ struct MigrationReport<'a> {
 /// Cells keyed by environment name, in promotion order.
 struct Cells<'a> {
     envs: &'a [&'a EnvConfig],
+    row: &'a Row<'a>,
     cells: &'a [Cell<'a>],
 }
 
@@ -72,11 +73,16 @@ struct CellReport<'a> {
     state: State,
     applied_at: Option<&'a str>,
     /// envgate's hash when applied (or when first observed applied, for
-    /// ledgers without checksums).
+    /// ledgers whose checksum envgate cannot recompute, or that have none);
+    /// null where the tool's own checksum decides (see `checksum`).
     applied_sha256: Option<Recorded<'a>>,
     /// The checksum the environment's own tool recorded, verbatim.
     #[serde(skip_serializing_if = "Option::is_none")]
     applied_checksum: Option<&'a str>,
+    /// The tool's checksum, like with like: as recorded, and recomputed
+    /// from today's file (null when envgate cannot recompute it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checksum: Option<ChecksumReport<'a>>,
     out_of_order: bool,
     /// Why the state is what it is, when that is not obvious.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -88,6 +94,14 @@ struct CellReport<'a> {
     /// The row a bundle wrote holds another hash than its manifest lists.
     #[serde(skip_serializing_if = "Option::is_none")]
     tampered: Option<TamperedReport<'a>>,
+}
+
+#[derive(Serialize)]
+struct ChecksumReport<'a> {
+    /// The tool's algorithm, e.g. `MD5 (checksum version 9)`.
+    algorithm: Option<&'static str>,
+    recorded: &'a str,
+    today: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -128,11 +142,13 @@ pub fn failure<'a>(cell: &Cell<'a>) -> Option<&'a str> {
     }
 }
 
-/// envgate's hash for a cell, from the ledger or from a first observation.
-fn applied_sha256<'a>(cell: &Cell<'a>) -> Option<Recorded<'a>> {
+/// envgate's hash for a cell, from the ledger or from a first observation;
+/// none where the tool's own recomputed checksum decides.
+fn applied_sha256<'a>(cell: &Cell<'a>, row: &Row<'a>) -> Option<Recorded<'a>> {
     match cell.applied_hash() {
         Some(RecordedHash::Sha256Lf(h)) => Some(Recorded::Hash(h)),
         Some(RecordedHash::Unknown(raw)) => Some(Recorded::Raw(raw)),
+        Some(RecordedHash::Tool(_)) if row.checksum.is_some() => None,
         _ => cell.observed.map(|o| Recorded::Hash(&o.hash)),
     }
 }
@@ -144,8 +160,17 @@ fn applied_checksum<'a>(cell: &Cell<'a>) -> Option<&'a str> {
     }
 }
 
+fn checksum<'a>(env: &EnvConfig, cell: &Cell<'a>, row: &Row<'a>) -> Option<ChecksumReport<'a>> {
+    let recorded = applied_checksum(cell)?;
+    Some(ChecksumReport {
+        algorithm: env.ledger.checksum(),
+        recorded,
+        today: row.checksum,
+    })
+}
+
 /// The note a cell carries, if any.
-pub fn cell_note(cell: &Cell<'_>) -> Option<String> {
+pub fn cell_note<'a>(cell: &Cell<'a>, row: &Row<'a>) -> Option<String> {
     if let (Some(m), Some(row)) = (cell.tampered, cell.ledger) {
         return Some(format!(
             "tampered: bundle {} records {m}, the ledger holds {}",
@@ -162,9 +187,9 @@ pub fn cell_note(cell: &Cell<'_>) -> Option<String> {
             a.actor, a.at, a.reason
         ));
     }
-    match (cell.state, cell.applied_hash(), cell.observed) {
-        (State::Drifted, Some(RecordedHash::None | RecordedHash::Unverifiable(_)), Some(o)) => {
-            Some(format!("changed since first observed applied at {}", o.at))
+    match (cell.state, cell.applied_hash(), cell.compared(row)) {
+        (State::Drifted, _, Some(Compared::FirstSeen { at, .. })) => {
+            Some(format!("changed since first observed applied at {at}"))
         }
         (State::Applied, Some(RecordedHash::Unverifiable(v)), None) => Some(format!(
             "the recorded checksum {v} cannot be recomputed by envgate"
@@ -182,6 +207,7 @@ impl Serialize for Migrations<'_> {
                 name,
                 file,
                 hash,
+                ..
             } = row;
             seq.serialize_element(&MigrationReport {
                 id: version,
@@ -191,6 +217,7 @@ impl Serialize for Migrations<'_> {
                 sha256: hash.as_ref().map(Hex),
                 cells: Cells {
                     envs: self.envs,
+                    row,
                     cells: self.matrix.cells(r),
                 },
             })?;
@@ -208,10 +235,11 @@ impl Serialize for Cells<'_> {
                 &CellReport {
                     state: cell.state,
                     applied_at: cell.applied_at(),
-                    applied_sha256: applied_sha256(cell),
+                    applied_sha256: applied_sha256(cell, self.row),
                     applied_checksum: applied_checksum(cell),
+                    checksum: checksum(env, cell, self.row),
                     out_of_order: cell.out_of_order,
-                    note: cell_note(cell),
+                    note: cell_note(cell, self.row),
                     error: failure(cell),
                     tampered: cell.tampered.map(|m| TamperedReport {
                         bundle_id: cell.ledger.and_then(crate::core::exported::bundle_of),

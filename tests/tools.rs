@@ -11,7 +11,7 @@ use support::{PgDb, Run};
 
 struct Fixture {
     dir: tempfile::TempDir,
-    _db: PgDb,
+    db: PgDb,
 }
 
 impl Fixture {
@@ -33,11 +33,21 @@ impl Fixture {
             ),
         )
         .unwrap();
-        Fixture { dir, _db: db }
+        Fixture { dir, db }
     }
 
     fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Rewrites envgate.toml: `head`, then environment prod at `url` with
+    /// `extra` lines.
+    fn configure(&self, head: &str, url: &str, extra: &str) {
+        std::fs::write(
+            self.path().join("envgate.toml"),
+            format!("{head}\n\n[environments.prod]\nurl = \"{url}\"\n{extra}\n"),
+        )
+        .unwrap();
     }
 
     fn status(&self) -> Run {
@@ -352,6 +362,82 @@ fn checksum_less_ledgers_drift_after_the_first_observation() {
             .starts_with("changed since first observed applied at "),
         "{row}"
     );
+    // The table says what was compared: both hashes, and when the first
+    // was seen.
+    let first_seen = row["cells"]["prod"]["applied_sha256"].as_str().unwrap();
+    let table = support::envgate_in(f.path(), &["status"], &[]);
+    let line = table
+        .stdout
+        .lines()
+        .find(|l| l.contains("tickets.0001_create_tickets in prod:"))
+        .unwrap_or_else(|| panic!("{table:?}"));
+    assert!(
+        line.contains(&format!(
+            "is now {}, was {} when first seen applied at ",
+            &row["sha256"].as_str().unwrap()[..12],
+            &first_seen[..12]
+        )),
+        "{line}"
+    );
+    // The label is the id alone when the layout names no migration.
+    assert!(!line.contains("0001_create_tickets_ "), "{line}");
+}
+
+/// A Liquibase changeset of a change type envgate cannot checksum falls
+/// back to a first observation of that changeset alone: editing another
+/// changeset of the same file does not touch it.
+#[test]
+fn liquibase_changesets_it_cannot_checksum_are_observed_one_by_one() {
+    let f = Fixture::new(
+        "liquibase-tree",
+        "format = \"liquibase\"\nmigrations = \"changelog/master.xml\"",
+    );
+    let master = f.path().join("changelog/master.xml");
+    let text = std::fs::read_to_string(&master).unwrap();
+    // A `${…}` property: its value is not known to envgate.
+    let unknown = text.replace(
+        "<tagDatabase tag=\"v1\"/>",
+        "<tagDatabase tag=\"${release}\"/>",
+    );
+    std::fs::write(&master, &unknown).unwrap();
+    let cell = |run: &Run, id: &str| {
+        let j = run.json();
+        j["migrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == id)
+            .unwrap()["cells"]["prod"]
+            .clone()
+    };
+    let v1 = "changelog/master.xml::v1::erin";
+    let first = f.status();
+    assert_eq!(cell(&first, v1)["state"], "applied", "{first:?}");
+    assert!(cell(&first, v1)["checksum"]["today"].is_null());
+    // Another changeset of the same file is edited: v1 stays applied.
+    std::fs::write(
+        &master,
+        unknown.replace("newDataType=\"varchar(80)\"", "newDataType=\"varchar(90)\""),
+    )
+    .unwrap();
+    let second = f.status();
+    assert_eq!(cell(&second, v1)["state"], "applied", "{second:?}");
+    assert_eq!(
+        cell(&second, "changelog/master.xml::widen-reference::erin")["state"],
+        "drifted"
+    );
+    // v1 itself is edited: drifted, against what was first observed.
+    std::fs::write(&master, unknown.replace("${release}", "${release}-b")).unwrap();
+    let third = f.status();
+    let c = cell(&third, v1);
+    assert_eq!(c["state"], "drifted", "{third:?}");
+    assert!(
+        c["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("changed since first observed applied at "),
+        "{c}"
+    );
 }
 
 /// Fixtures built from a tool's documented ledger (tools that cannot be
@@ -610,5 +696,314 @@ fn other_tools_environments_are_only_read() {
             "mode managed with the dbmate ledger: envgate never writes another tool's ledger"
         ),
         "{run:?}"
+    );
+}
+
+const NOT_MODELLED: [&str; 3] = [
+    "y-02-insert",
+    "y-03-insert-unquoted-date",
+    "y-07-yaml-scalars",
+];
+
+/// Liquibase's own checksums of 43 changesets of non-SQL change types
+/// (tests/fixtures/tools/liquibase-changes, written by the real Liquibase;
+/// see its regenerate.sh): envgate recomputes every one.
+#[test]
+fn liquibase_checksums_of_non_sql_changes_match_the_real_tool() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tools/liquibase-changes");
+    let files = ["changelog.xml", "changelog.yaml"]
+        .iter()
+        .map(|f| envgate::core::migration::SourceFile {
+            path: (*f).to_owned(),
+            bytes: std::fs::read(dir.join(f)).unwrap(),
+        })
+        .collect();
+    let layout = envgate::core::tools::Layout {
+        root: "changelog.xml",
+        dialect: Some(envgate::core::sql::Dialect::Postgres),
+    };
+    let found = envgate::core::tools::Tool::Liquibase
+        .discover(files, &layout)
+        .unwrap()
+        .migrations;
+    let tsv = std::fs::read_to_string(dir.join("checksums.tsv")).unwrap();
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for line in tsv.lines() {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let key = envgate::core::tools::liquibase::key(cols[0], cols[1], cols[2]);
+        let m = found
+            .iter()
+            .find(|m| m.id() == key)
+            .unwrap_or_else(|| panic!("{key} not discovered"));
+        // YAML 1.1 typing (SnakeYAML's `yes`, unquoted dates in the JVM's
+        // zone) is not guessed: those changesets fall back to a first
+        // observation, and say so by having no checksum.
+        if NOT_MODELLED.contains(&cols[1]) {
+            assert_eq!(m.tool_checksums, Vec::<String>::new(), "{key}");
+            checked += 1;
+            continue;
+        }
+        if m.tool_checksums.first().map(String::as_str) != Some(cols[3]) {
+            wrong.push(format!(
+                "{key}: envgate {:?}, liquibase {}",
+                m.tool_checksums, cols[3]
+            ));
+        }
+        checked += 1;
+    }
+    assert_eq!(
+        checked,
+        found.len(),
+        "every changeset has a recorded checksum"
+    );
+    assert!(
+        wrong.is_empty(),
+        "{} of {checked} differ:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
+/// A changelog tree applied by the real Liquibase, then edited
+/// (tests/fixtures/tools/liquibase-tree/regenerate.sh): logicalFilePath at
+/// file and changeSet level, includeAll, inline SQL, sixteen non-SQL change
+/// types, YAML. envgate agrees with `liquibase validate` and `history` cell
+/// by cell, and recomputes the checksum Liquibase recorded for every
+/// changeset that was not edited.
+#[test]
+fn liquibase_tree_matches_validate_and_history() {
+    let f = Fixture::new(
+        "liquibase-tree",
+        "format = \"liquibase\"\nmigrations = \"changelog/master.xml\"",
+    );
+    let text = f.tool_status();
+    let (_, after_validate) = text.split_once("---- validate").unwrap();
+    let (validate, history) = after_validate.split_once("---- history").unwrap();
+    // validate: "<file>::<id>::<author> was: 9:… but is now: 9:…", once
+    // under the exception's reason (the message repeats it).
+    let mut edited: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for line in validate.lines().filter(|l| l.contains(" but is now: ")) {
+        let (ident, rest) = line.trim().split_once(" was: ").unwrap();
+        let (was, now) = rest.split_once(" but is now: ").unwrap();
+        let mut p = ident.split("::");
+        let key = envgate::core::tools::liquibase::key(
+            p.next().unwrap(),
+            p.next().unwrap(),
+            p.next().unwrap(),
+        );
+        edited.insert(key, (was.trim().to_owned(), now.trim().to_owned()));
+    }
+    assert_eq!(edited.len(), 2, "{edited:?}");
+    // history: "| id | date | path | author | changeset id | tag |".
+    let ran: Vec<String> = history
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.contains("Deployment ID"))
+        .map(|l| {
+            let c: Vec<&str> = l.split('|').map(str::trim).collect();
+            envgate::core::tools::liquibase::key(c[3], c[5], c[4])
+        })
+        .collect();
+    assert_eq!(ran.len(), 22);
+
+    let run = f.status();
+    let j = run.json();
+    let rows = j["migrations"].as_array().unwrap();
+    let ids: Vec<&str> = rows.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    for k in &ran {
+        assert!(ids.contains(&k.as_str()), "{k}: in the ledger, not found");
+    }
+    for m in rows {
+        let id = m["id"].as_str().unwrap();
+        let cell = &m["cells"]["prod"];
+        let state = cell["state"].as_str().unwrap();
+        if let Some((was, now)) = edited.get(id) {
+            assert_eq!(state, "drifted", "{id}");
+            assert_eq!(cell["checksum"]["recorded"], was.as_str(), "{id}");
+            assert_eq!(cell["checksum"]["today"], now.as_str(), "{id}");
+            assert_eq!(cell["checksum"]["algorithm"], "MD5 (checksum version 9)");
+            assert!(cell["applied_sha256"].is_null(), "{id}: {cell}");
+        } else if id.ends_with("::settings-view::gail") {
+            // runOnChange, changed: Liquibase runs it again.
+            assert_eq!(state, "pending", "{id}");
+            assert_eq!(cell["out_of_order"], false);
+        } else if ran.iter().any(|k| k == id) {
+            assert_eq!(state, "applied", "{id}");
+            assert_eq!(
+                cell["checksum"]["today"], cell["checksum"]["recorded"],
+                "{id}"
+            );
+        } else {
+            assert_eq!(id, "changelog/master.xml::later::erin");
+            assert_eq!(state, "pending");
+        }
+        // DATEEXECUTED is the JVM's local time without a zone: shown as
+        // recorded, never with a `Z` it did not have.
+        if let Some(at) = cell["applied_at"].as_str() {
+            assert!(!at.ends_with('Z'), "{id}: {at}");
+        }
+    }
+    let table = support::envgate_in(f.path(), &["status"], &[]);
+    assert!(
+        table.stdout.contains(
+            "changelog/master.xml::inline-plain::dana in prod: changelog/master.xml: its MD5 (checksum version 9) is now 9:ac10f2f8db, was 9:f80fd40572 when applied at "
+        ),
+        "{table:?}"
+    );
+    assert!(
+        table.stdout.contains("(no time zone recorded)"),
+        "{table:?}"
+    );
+}
+
+/// Liquibase writes DATEEXECUTED in the JVM's local time, without a zone:
+/// shown as recorded unless the environment names the zone it ran in,
+/// which makes it an instant.
+#[test]
+fn ledger_times_without_zone_are_not_labelled_utc() {
+    let f = Fixture::new(
+        "liquibase-tree",
+        "format = \"liquibase\"\nmigrations = \"changelog/master.xml\"",
+    );
+    let at = |run: &Run| {
+        run.json()["migrations"][0]["cells"]["prod"]["applied_at"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let recorded = at(&f.status());
+    assert!(!recorded.ends_with('Z'), "{recorded}");
+    let head = "format = \"liquibase\"\nmigrations = \"changelog/master.xml\"";
+    f.configure(head, &f.db.url(), "ledger_time_zone = \"America/New_York\"");
+    let instant = at(&f.status());
+    // December: New York is five hours behind UTC.
+    let expected = humantime::parse_rfc3339(&format!("{recorded}Z")).unwrap()
+        + std::time::Duration::from_secs(5 * 3600);
+    assert_eq!(
+        instant,
+        humantime::format_rfc3339_millis(expected).to_string()
+    );
+    f.configure(
+        head,
+        &f.db.url(),
+        "ledger_time_zone = \"Mars/Olympus Mons\"",
+    );
+    let bad = support::envgate_in(f.path(), &["status"], &[]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(
+        bad.stderr.contains("envgate.toml:6:") && bad.stderr.contains("`ledger_time_zone`"),
+        "{bad:?}"
+    );
+}
+
+/// dbmate's documented way to keep its ledger in a schema is a
+/// `search_path` URL parameter: envgate reads the ledger there too, and
+/// names any parameter it refuses.
+#[test]
+fn other_tools_urls_are_read_as_their_tools_read_them() {
+    let f = Fixture::new("dbmate", "format = \"dbmate\"");
+    let expected = states(&f.status());
+    f.db.execute("CREATE SCHEMA ledger; ALTER TABLE public.schema_migrations SET SCHEMA ledger");
+    f.configure(
+        "format = \"dbmate\"",
+        &format!("{}?sslmode=disable&search_path=ledger", f.db.url()),
+        "",
+    );
+    assert_eq!(states(&f.status()), expected);
+    f.configure(
+        "format = \"dbmate\"",
+        &format!("{}?statement_cache_mode=describe", f.db.url()),
+        "",
+    );
+    let bad = support::envgate_in(f.path(), &["status"], &[]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(
+        bad.stderr
+            .contains("URL parameter `statement_cache_mode` is not one envgate knows"),
+        "{bad:?}"
+    );
+}
+
+/// Rails' `db/migrate` and `db/post_migrate`, dbmate's repeated
+/// `--migrations-dir`: `migrations` lists the folders, and their
+/// migrations are ordered together as the tool orders them.
+#[test]
+fn several_migration_folders_are_read_together() {
+    let f = Fixture::new("dbmate", "format = \"dbmate\"");
+    let expected = states(&f.status());
+    let post = f.path().join("db/post");
+    std::fs::create_dir_all(&post).unwrap();
+    for name in [
+        "20260101000003_add_ticket_status.sql",
+        "20260101000005_add_trash.sql",
+    ] {
+        std::fs::rename(f.path().join("db/migrations").join(name), post.join(name)).unwrap();
+    }
+    let head = "format = \"dbmate\"\nmigrations = [\"db/migrations\", \"db/post\"]";
+    f.configure(head, &f.db.url(), "");
+    let run = f.status();
+    assert_eq!(states(&run), expected);
+    let j = run.json();
+    let files: Vec<&str> = j["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["file"].as_str().unwrap().rsplit_once('/').unwrap().0)
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "db/migrations",
+            "db/migrations",
+            "db/post",
+            "db/migrations",
+            "db/post"
+        ]
+    );
+    // A tool that reads one folder gets a list refused, naming the line.
+    f.configure(
+        "format = \"sqlx\"\nmigrations = [\"a\", \"b\"]",
+        &f.db.url(),
+        "",
+    );
+    let bad = support::envgate_in(f.path(), &["status"], &[]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(
+        bad.stderr.contains("envgate.toml:2:")
+            && bad.stderr.contains("sqlx reads one migrations folder"),
+        "{bad:?}"
+    );
+}
+
+/// `migrations` naming the root changelog beside envgate.toml, with a
+/// relative `-c`: the changelog's folder is the current one.
+#[test]
+fn a_root_changelog_beside_a_relative_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = PgDb::create("lb_root");
+    std::fs::write(
+        dir.path().join("changelog.xml"),
+        r#"<?xml version="1.0"?>
+<databaseChangeLog xmlns="http://www.liquibase.org/xml/ns/dbchangelog">
+  <changeSet id="1" author="me"><createTable tableName="t"><column name="id" type="int"/></createTable></changeSet>
+</databaseChangeLog>"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("envgate.toml"),
+        format!(
+            "format = \"liquibase\"\nmigrations = \"changelog.xml\"\n\n[environments.prod]\nurl = \"{}\"\n",
+            db.url()
+        ),
+    )
+    .unwrap();
+    let run = support::envgate_in(
+        dir.path(),
+        &["status", "-c", "envgate.toml", "--format", "json"],
+        &[],
+    );
+    assert_eq!(
+        states(&run),
+        BTreeMap::from([("changelog.xml::1::me".to_owned(), "pending".to_owned())])
     );
 }

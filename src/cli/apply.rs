@@ -109,19 +109,26 @@ impl Progress for Bar {
     fn start(&mut self, index: usize, total: usize, m: &Migration) {
         self.bar.set_length(total as u64);
         self.bar.set_position(index as u64);
-        self.bar.set_message(format!("{}_{}", m.id(), m.name));
+        self.bar
+            .set_message(crate::core::text::label(m.id(), &m.name));
         self.bar.reset_elapsed();
     }
 
     fn done(&mut self, m: &Migration, outcome: &Result<StepOutcome, StepError>) {
         let line = match outcome {
             Ok(StepOutcome::Applied { execution_ms }) => {
-                format!("applied {}_{} ({execution_ms} ms)", m.id(), m.name)
+                format!(
+                    "applied {} ({execution_ms} ms)",
+                    crate::core::text::label(m.id(), &m.name)
+                )
             }
             Ok(StepOutcome::AlreadyApplied) => {
-                format!("skipped {}_{} (applied meanwhile)", m.id(), m.name)
+                format!(
+                    "skipped {} (applied meanwhile)",
+                    crate::core::text::label(m.id(), &m.name)
+                )
             }
-            Err(_) => format!("failed  {}_{}", m.id(), m.name),
+            Err(_) => format!("failed  {}", crate::core::text::label(m.id(), &m.name)),
         };
         self.bar.println(line);
         self.bar.inc(1);

@@ -6,7 +6,7 @@
 use super::checksum::{ContentHash, RecordedHash};
 use super::exported::{self, Exported};
 use super::ledger::LedgerRow;
-use super::migration::Migration;
+use super::migration::{ANY_CHECKSUM, Migration};
 use super::version::Version;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -120,6 +120,9 @@ pub struct Row<'a> {
     /// The file, when the repository has the migration.
     pub file: Option<&'a str>,
     pub hash: Option<ContentHash>,
+    /// The checksum the environment's own tool would record for the file
+    /// today, when envgate recomputes it.
+    pub checksum: Option<&'a str>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -264,6 +267,7 @@ pub fn compute<'a>(migrations: &'a [Migration], envs: &[EnvLedger<'a>]) -> Matri
             name: &r.name,
             file: None,
             hash: None,
+            checksum: None,
         });
         is_extra.push(true);
     };
@@ -279,6 +283,11 @@ pub fn compute<'a>(migrations: &'a [Migration], envs: &[EnvLedger<'a>]) -> Matri
             name: &m.name,
             file: Some(&m.up.path),
             hash: Some(m.up.hash),
+            checksum: m
+                .tool_checksums
+                .first()
+                .map(String::as_str)
+                .filter(|c| *c != ANY_CHECKSUM),
         });
         is_extra.push(false);
     }
@@ -345,7 +354,8 @@ pub fn compute<'a>(migrations: &'a [Migration], envs: &[EnvLedger<'a>]) -> Matri
         if let Some(newest) = (0..rows.len()).rposition(|r| column(&cells, r).is_applied()) {
             for r in 0..newest {
                 let cell = &mut cells[r * width + e];
-                cell.out_of_order = cell.state == State::Pending;
+                // A repeatable that runs again is not out of order.
+                cell.out_of_order = cell.state == State::Pending && !cell.rerun;
             }
         }
         let mut counts = Counts::default();
@@ -383,9 +393,14 @@ enum Judgement {
 fn judge(m: &Migration, recorded: &RecordedHash, observed: Option<&Observed>) -> Judgement {
     let same = match recorded {
         RecordedHash::Sha256Lf(h) => *h == m.up.hash,
-        RecordedHash::Tool(v) => m.tool_checksums.is_empty() || m.tool_checksums.contains(v),
+        RecordedHash::Tool(v) if !m.tool_checksums.is_empty() => {
+            m.tool_checksums.iter().any(|c| c == v || c == ANY_CHECKSUM)
+        }
         RecordedHash::Unknown(_) => false,
-        RecordedHash::None | RecordedHash::Unverifiable(_) => {
+        // The tool's checksum cannot be recomputed here (a change type
+        // envgate does not know), or there is none: what envgate first saw
+        // applied decides.
+        RecordedHash::Tool(_) | RecordedHash::None | RecordedHash::Unverifiable(_) => {
             observed.is_none_or(|o| o.hash == m.up.hash)
         }
     };
@@ -393,6 +408,63 @@ fn judge(m: &Migration, recorded: &RecordedHash, observed: Option<&Observed>) ->
         Judgement::Same
     } else {
         Judgement::Changed
+    }
+}
+
+/// The two values a drifted (or applied) cell is judged by, like with like:
+/// never envgate's SHA-256 against another tool's checksum.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Compared<'a> {
+    /// envgate's SHA-256 of the file now and when applied (its own ledger).
+    Sha256 {
+        today: ContentHash,
+        then: ContentHash,
+    },
+    /// The tool's own checksum recomputed from the file now, and the one
+    /// it recorded.
+    Tool { today: &'a str, then: &'a str },
+    /// envgate's SHA-256 now and when it first saw the migration applied
+    /// (ledgers whose checksum envgate cannot recompute, or none).
+    FirstSeen {
+        today: ContentHash,
+        then: ContentHash,
+        at: &'a str,
+    },
+    /// A recorded value envgate cannot read (damaged, or an unknown
+    /// algorithm in its own ledger), beside today's SHA-256.
+    Unreadable {
+        today: Option<ContentHash>,
+        then: &'a str,
+    },
+}
+
+impl<'a> Cell<'a> {
+    /// What this cell's state was decided by, for showing both sides.
+    pub fn compared(&self, row: &Row<'a>) -> Option<Compared<'a>> {
+        let ledger = self.ledger?;
+        let first_seen = || {
+            let o = self.observed?;
+            Some(Compared::FirstSeen {
+                today: row.hash?,
+                then: o.hash,
+                at: &o.at,
+            })
+        };
+        match &ledger.hash {
+            RecordedHash::Sha256Lf(then) => Some(Compared::Sha256 {
+                today: row.hash?,
+                then: *then,
+            }),
+            RecordedHash::Tool(then) => match row.checksum {
+                Some(today) => Some(Compared::Tool { today, then }),
+                None => first_seen(),
+            },
+            RecordedHash::Unknown(then) => Some(Compared::Unreadable {
+                today: row.hash,
+                then,
+            }),
+            RecordedHash::None | RecordedHash::Unverifiable(_) => first_seen(),
+        }
     }
 }
 

@@ -46,9 +46,14 @@ pub struct Migration {
     pub repeatable: bool,
     /// The checksums the migration's own tool would record for today's file
     /// (several when the tool accepts variants); empty when the tool records
-    /// none or envgate cannot recompute it.
+    /// none or envgate cannot recompute it (then a first observation
+    /// decides), or [`ANY_CHECKSUM`] when the tool accepts whatever it
+    /// recorded (Liquibase's `validCheckSum ANY`).
     pub tool_checksums: Vec<String>,
 }
+
+/// In [`Migration::tool_checksums`]: every recorded checksum is valid.
+pub const ANY_CHECKSUM: &str = "*";
 
 impl Migration {
     /// The identifier the ledger uses.

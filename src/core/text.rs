@@ -4,6 +4,16 @@
 
 use std::borrow::Cow;
 
+/// A migration as its files name it: `<version>_<name>`, or the bare id
+/// when the layout gives no name (Liquibase's `file::id::author`).
+pub fn label(version: &str, name: &str) -> String {
+    if name.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{version}_{name}")
+    }
+}
+
 /// `text` with every control character (line breaks and tabs included)
 /// written as a Rust-style escape (`\n`, `\u{1b}`).
 pub fn visible(text: &str) -> Cow<'_, str> {

@@ -75,6 +75,8 @@ impl QueryError {
 pub struct ReadSession {
     inner: ReadInner,
     schema: Option<String>,
+    /// The zone the ledger's tool wrote times without zone in (PostgreSQL).
+    ledger_zone: Option<String>,
 }
 
 enum ReadInner {
@@ -106,7 +108,17 @@ impl ReadSession {
         Ok(ReadSession {
             inner,
             schema: schema.map(str::to_owned),
+            ledger_zone: None,
         })
+    }
+
+    /// Names the time zone in which the ledger's tool wrote its timestamps
+    /// without zone (Liquibase's `dateexecuted`, Flyway's `installed_on`):
+    /// they are then read as instants in that zone. Without it they are
+    /// shown as recorded, with no zone claimed.
+    pub fn with_ledger_zone(mut self, zone: Option<&str>) -> ReadSession {
+        self.ledger_zone = zone.map(str::to_owned);
+        self
     }
 
     pub fn schema(&self) -> Option<&str> {
@@ -143,7 +155,14 @@ impl ReadSession {
     ) -> Result<Vec<T>, QueryError> {
         match &self.inner {
             ReadInner::Postgres(client) => {
-                postgres::query_read_only(client, self.schema.as_deref(), sql, map).await
+                postgres::query_read_only(
+                    client,
+                    self.schema.as_deref(),
+                    self.ledger_zone.as_deref(),
+                    sql,
+                    map,
+                )
+                .await
             }
             ReadInner::Sqlite(conn) => {
                 let conn = conn.clone();

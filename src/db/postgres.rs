@@ -118,6 +118,10 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
     s
 }
 
+/// The transaction setting that holds the environment's `ledger_time_zone`
+/// while a ledger is read.
+pub const LEDGER_ZONE: &str = "envgate.ledger_zone";
+
 /// Runs `sql` in one read-only transaction and returns its rows as text.
 ///
 /// The batch is `BEGIN TRANSACTION READ ONLY; SELECT set_config(…); <sql>;
@@ -128,16 +132,27 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
 pub async fn query_read_only<T>(
     client: &Client,
     schema: Option<&str>,
+    ledger_zone: Option<&str>,
     sql: &str,
     mut map: RowMapper<T>,
 ) -> Result<Vec<T>, QueryError> {
-    let pin = match schema {
-        Some(s) => format!(
-            "SELECT set_config('search_path', {}, true)",
+    let mut settings = vec!["1".to_owned()];
+    if let Some(s) = schema {
+        settings.push(format!(
+            "set_config('search_path', {}, true)",
             quote_literal(&quote_ident(s))
-        ),
-        None => "SELECT 1".to_owned(),
-    };
+        ));
+    }
+    if let Some(zone) = ledger_zone {
+        // Timestamps without zone are read as times in the zone their tool
+        // wrote them in; `envgate.ledger_zone` tells the ledger queries
+        // that they may then be given as UTC instants.
+        settings.push(format!(
+            "set_config('TimeZone', {0}, true), set_config('{LEDGER_ZONE}', {0}, true)",
+            quote_literal(zone)
+        ));
+    }
+    let pin = format!("SELECT {}", settings.join(", "));
     let batch = format!("BEGIN TRANSACTION READ ONLY;{pin};{sql};COMMIT");
     let fail = |e: tokio_postgres::Error| {
         let message = describe(&e);

@@ -16,6 +16,9 @@ pub struct PgTarget {
     pub ssl_mode: SslMode,
     /// `sslrootcert`: a PEM file, or `system` for the platform's roots.
     pub root_cert: Option<RootCert>,
+    /// The schema the URL itself names for the ledger: the first of a
+    /// `search_path` (dbmate's documented way) or Prisma's `schema`.
+    pub schema: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,6 +79,35 @@ const UNSUPPORTED: [(&str, &str); 4] = [
     ("sslcrl", "certificate revocation lists are not supported"),
 ];
 
+/// Connection parameters passed on to the driver as they are.
+const DRIVER_PARAMS: [&str; 17] = [
+    "user",
+    "password",
+    "dbname",
+    "options",
+    "application_name",
+    "host",
+    "hostaddr",
+    "port",
+    "connect_timeout",
+    "tcp_user_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_retries",
+    "target_session_attrs",
+    "channel_binding",
+    "load_balance_hosts",
+];
+/// Parameters other tools' URLs carry that only tune their own connection
+/// pool (Prisma's): nothing to do for envgate's one connection.
+const POOL_PARAMS: [&str; 4] = [
+    "connection_limit",
+    "pool_timeout",
+    "pgbouncer",
+    "statement_cache_size",
+];
+
 fn parse_postgres(url: &str, base: &Path) -> Result<PgTarget, String> {
     let (head, query) = match url.split_once('?') {
         Some((h, q)) => (h, q),
@@ -83,6 +115,7 @@ fn parse_postgres(url: &str, base: &Path) -> Result<PgTarget, String> {
     };
     let mut ssl_mode = SslMode::Prefer;
     let mut root_cert = None;
+    let mut schema = None;
     let mut passthrough = Vec::new();
     for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
         if let Some((_, why)) = UNSUPPORTED.iter().find(|(k, _)| *k == key) {
@@ -96,7 +129,35 @@ fn parse_postgres(url: &str, base: &Path) -> Result<PgTarget, String> {
             }
             "sslrootcert" if value == "system" => root_cert = Some(RootCert::System),
             "sslrootcert" => root_cert = Some(RootCert::File(base.join(value.as_ref()))),
-            _ => passthrough.push((key.into_owned(), value.into_owned())),
+            // dbmate puts its ledger in a schema this way; Prisma with
+            // `schema`. The first schema named is where the ledger is.
+            "search_path" | "schema" => {
+                let first = value
+                    .split(',')
+                    .map(|s| s.trim().trim_matches('"'))
+                    .find(|s| !s.is_empty() && *s != "$user");
+                match first {
+                    Some(first) => schema = Some(first.to_owned()),
+                    None => {
+                        return Err(format!("URL parameter `{key}`: names no schema"));
+                    }
+                }
+            }
+            k if POOL_PARAMS.contains(&k) => {}
+            "x-migrations-table" => {
+                return Err(format!(
+                    "URL parameter `{key}` is golang-migrate's: name the ledger table with `table = \"{value}\"` in envgate.toml instead"
+                ));
+            }
+            k if DRIVER_PARAMS.contains(&k) => {
+                passthrough.push((key.into_owned(), value.into_owned()))
+            }
+            _ => {
+                return Err(format!(
+                    "URL parameter `{key}` is not one envgate knows (PostgreSQL connection parameters, \
+                     sslmode, sslrootcert, search_path or schema)"
+                ));
+            }
         }
     }
     debug_assert!(
@@ -124,6 +185,7 @@ fn parse_postgres(url: &str, base: &Path) -> Result<PgTarget, String> {
         config,
         ssl_mode,
         root_cert,
+        schema,
     })
 }
 
@@ -162,6 +224,24 @@ mod tests {
             (SslMode::Require, Some(RootCert::System))
         );
         assert_eq!(t.config.get_application_name(), Some("ci"));
+        assert_eq!(t.schema, None);
+    }
+
+    #[test]
+    fn other_tools_urls_name_the_ledger_schema() {
+        // dbmate's documented form, and a list with a quoted name.
+        assert_eq!(
+            pg("postgres://app@h/d?sslmode=disable&search_path=ledger").schema,
+            Some("ledger".to_owned())
+        );
+        assert_eq!(
+            pg("postgres://app@h/d?search_path=%22$user%22,%22App%22,public").schema,
+            Some("App".to_owned())
+        );
+        // Prisma's, with its pool settings ignored.
+        let t = pg("postgresql://app@h/d?schema=tenant&connection_limit=5&pgbouncer=true");
+        assert_eq!(t.schema, Some("tenant".to_owned()));
+        assert_eq!(t.config.get_options(), None);
     }
 
     #[test]
@@ -175,7 +255,18 @@ mod tests {
             e("postgres://app@h/d?sslcert=c.pem"),
             "URL parameter `sslcert`: client certificates are not supported"
         );
-        assert!(e("postgres://app@h/d?frobnicate=1").starts_with("invalid PostgreSQL URL"));
+        assert_eq!(
+            e("postgres://app@h/d?frobnicate=1"),
+            "URL parameter `frobnicate` is not one envgate knows (PostgreSQL connection parameters, sslmode, sslrootcert, search_path or schema)"
+        );
+        assert_eq!(
+            e("postgres://app@h/d?x-migrations-table=mig"),
+            "URL parameter `x-migrations-table` is golang-migrate's: name the ledger table with `table = \"mig\"` in envgate.toml instead"
+        );
+        assert_eq!(
+            e("postgres://app@h/d?search_path=$user"),
+            "URL parameter `search_path`: names no schema"
+        );
         assert_eq!(
             e("postgres://h/d"),
             "the URL names no user: write postgres://USER@host/db"

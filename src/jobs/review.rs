@@ -121,7 +121,7 @@ pub fn pr_comment(
         .enumerate()
         .filter(|(_, row)| ids.contains(row.version))
         .map(|(i, row)| NewRow {
-            label: format!("{}_{}", row.version, row.name),
+            label: crate::core::text::label(row.version, row.name),
             states: m.cells(i).iter().map(|c| c.state.as_str()).collect(),
         })
         .collect();

@@ -68,6 +68,30 @@ pub fn target(config: &Config, env: &EnvConfig) -> Result<Target, Failure> {
                 .to_string(),
         )
     })?;
+    if let Some(named) = &pg_schema_of(&target) {
+        let clash = match &env.schema {
+            Some(s) => {
+                (s != named).then(|| format!("`schema = \"{s}\"` and the URL's `{named}` differ"))
+            }
+            None if env.ledger == crate::core::tools::Tool::Envgate => Some(format!(
+                "envgate's own ledger takes its schema from `schema`: write `schema = \"{named}\"` in envgate.toml"
+            )),
+            None => None,
+        };
+        if let Some(clash) = clash {
+            return Err(Failure::usage(
+                config
+                    .env_error(
+                        env,
+                        format!(
+                            "environment '{}': the URL names schema `{named}` (search_path or schema parameter): {clash}",
+                            env.name
+                        ),
+                    )
+                    .to_string(),
+            ));
+        }
+    }
     if env.schema.is_some() && matches!(target, Target::Sqlite(_)) {
         return Err(Failure::usage(
             config
@@ -133,10 +157,27 @@ pub fn target_label(target: &Target) -> String {
     }
 }
 
+fn pg_schema_of(target: &Target) -> Option<String> {
+    match target {
+        Target::Postgres(pg) => pg.schema.clone(),
+        Target::Sqlite(_) => None,
+    }
+}
+
+/// The schema holding an environment's ledger: `schema` in envgate.toml,
+/// else the one its URL names (another tool's `search_path` or `schema`
+/// parameter), else the connection's default.
+pub fn ledger_schema<'a>(env: &'a EnvConfig, target: &'a Target) -> Option<&'a str> {
+    env.schema.as_deref().or(match target {
+        Target::Postgres(pg) => pg.schema.as_deref(),
+        Target::Sqlite(_) => None,
+    })
+}
+
 /// What identifies an environment's target in the control store: host,
 /// database and schema, never credentials.
 pub fn target_identity(env: &EnvConfig, target: &Target) -> String {
-    match &env.schema {
+    match ledger_schema(env, target) {
         Some(schema) => format!("{} schema {schema}", target_label(target)),
         None => target_label(target),
     }

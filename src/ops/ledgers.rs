@@ -15,9 +15,11 @@ use crate::ledger;
 /// [`ledger_rows`] once the migrations are known).
 pub async fn read_ledger(env: &EnvConfig, target: &Target) -> Result<RawLedger, String> {
     let started = std::time::Instant::now();
-    let session = ReadSession::open(target, env.schema.as_deref(), env.connect_timeout)
+    let schema = super::environments::ledger_schema(env, target);
+    let session = ReadSession::open(target, schema, env.connect_timeout)
         .await
-        .map_err(|e| format!("cannot connect: {e}"))?;
+        .map_err(|e| format!("cannot connect: {e}"))?
+        .with_ledger_zone(env.ledger_time_zone.as_deref());
     tracing::debug!(env = %env.name, elapsed = ?started.elapsed(), "connected");
     match env.ledger {
         crate::core::tools::Tool::Envgate => ledger::envgate::read(&session)

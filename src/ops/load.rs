@@ -278,6 +278,9 @@ pub fn discover(config: &Config, dialect: Option<Dialect>) -> Result<Discovery, 
             config
                 .migrations_dir
                 .parent()
+                // `changelog.xml` beside a relative `-c envgate.toml`: its
+                // parent is the empty path, which names no directory.
+                .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or(Path::new("."))
                 .to_path_buf(),
             label,
@@ -285,7 +288,16 @@ pub fn discover(config: &Config, dialect: Option<Dialect>) -> Result<Discovery, 
     } else {
         (config.migrations_dir.clone(), config.migrations.clone())
     };
-    let loaded = migrations_dir(&dir, &label, tool, &read_limits(config, &dir))?;
+    let mut loaded = migrations_dir(&dir, &label, tool, &read_limits(config, &dir))?;
+    // Further folders (formats whose tools read several): their files join
+    // the first folder's and are ordered together.
+    let base = super::source::config_dir(config);
+    for more in &config.more_migrations {
+        let dir = base.join(more);
+        let extra = migrations_dir(&dir, more, tool, &read_limits(config, &dir))?;
+        loaded.files.extend(extra.files);
+        loaded.ignored.extend(extra.ignored);
+    }
     let layout = Layout {
         root: &config.migrations,
         dialect,

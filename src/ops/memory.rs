@@ -9,7 +9,7 @@ use crate::core::audit::{self, Entry};
 use crate::core::bundle::Bundle;
 use crate::core::exported::{self, Exported};
 use crate::core::identity::{Actor, Merge, Source};
-use crate::core::matrix::{Accepted, Matrix, Observed, State};
+use crate::core::matrix::{Accepted, Compared, Matrix, Observed, State};
 use crate::core::policy;
 use crate::core::tools::Tool;
 use std::collections::HashMap;
@@ -325,7 +325,7 @@ impl Memory {
             let scope = Scope {
                 environment: &env.name,
                 target,
-                ledger: env.ledger.as_str(),
+                ledger: env.ledger.observation_scope(),
             };
             observed.push(if env.ledger == Tool::Envgate {
                 None
@@ -414,7 +414,7 @@ impl Memory {
                 let scope = Scope {
                     environment: &env.name,
                     target,
-                    ledger: env.ledger.as_str(),
+                    ledger: env.ledger.observation_scope(),
                 };
                 if let Err(err) = store.record_observed(&scope, &seen, &at).await {
                     warnings.push(format!("control store: {err}"));
@@ -431,19 +431,26 @@ impl Memory {
                     .await
                 {
                     Ok(true) => {
-                        let recorded = cell.applied_hash().map(|h| h.display()).unwrap_or_default();
+                        let file = m.rows[r].file.unwrap_or(id);
+                        let details = match cell.compared(&m.rows[r]) {
+                            Some(Compared::Tool { today, then }) => format!(
+                                "{file} changed: {} checksum now {today}, recorded {then}",
+                                env.ledger.checksum().unwrap_or("the tool's")
+                            ),
+                            Some(Compared::FirstSeen { today, then, at }) => format!(
+                                "{file} changed: now {today}, first seen applied as {then} at {at}"
+                            ),
+                            Some(Compared::Sha256 { today, then }) => {
+                                format!("{file} changed: now {today}, recorded {then}")
+                            }
+                            Some(Compared::Unreadable { then, .. }) => {
+                                format!("{file} changed: now {today}, recorded {then}")
+                            }
+                            None => format!("{file} changed: now {today}, recorded none"),
+                        };
                         let entry = Entry {
                             migrations: vec![id.to_owned()],
-                            details: Some(format!(
-                                "{} changed: now {}, recorded {}",
-                                m.rows[r].file.unwrap_or(id),
-                                today.hex(),
-                                if recorded.is_empty() {
-                                    "none".to_owned()
-                                } else {
-                                    recorded
-                                }
-                            )),
+                            details: Some(details),
                             ..self.entry("drift_detected", Some(&env.name), "detected")
                         };
                         if let Err(err) = self.append(store, entry).await {

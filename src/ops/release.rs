@@ -683,9 +683,8 @@ pub async fn rollback<S: Source>(
                 .iter()
                 .map(|s| {
                     format!(
-                        "  {}_{}  ({})",
-                        s.migration.id(),
-                        s.migration.name,
+                        "  {}  ({})",
+                        crate::core::text::label(s.migration.id(), &s.migration.name),
                         s.migration.down.as_ref().map_or("", |d| d.path.as_str())
                     )
                 })

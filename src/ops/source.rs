@@ -131,20 +131,22 @@ impl<'s, S: Source> History<'s, S> {
 
     /// The migrations at a tag, discovered in the project's layout.
     pub async fn at(&self, tag: &str, dialect: Option<Dialect>) -> Result<Snapshot, String> {
-        let dir = migrations_dir(self.config);
         let tool = self.config.format;
-        let prefix = if dir == "." {
-            String::new()
-        } else {
-            format!("{dir}/")
-        };
         let mut ignored = Vec::new();
-        let entries: Vec<TreeEntry> = self
-            .src
-            .tree(tag, &dir)
-            .await?
-            .into_iter()
-            .filter(|e| {
+        let mut entries: Vec<TreeEntry> = Vec::new();
+        let folders = std::iter::once(migrations_dir(self.config)).chain(
+            self.config
+                .more_migrations
+                .iter()
+                .map(|m| m.trim_end_matches('/').to_owned()),
+        );
+        for dir in folders {
+            let prefix = if dir == "." {
+                String::new()
+            } else {
+                format!("{dir}/")
+            };
+            entries.extend(self.src.tree(tag, &dir).await?.into_iter().filter(|e| {
                 let rel = e.path.strip_prefix(&prefix).unwrap_or(&e.path);
                 match tool.pick(rel) {
                     Pick::Take => true,
@@ -157,8 +159,8 @@ impl<'s, S: Source> History<'s, S> {
                     }
                     Pick::Skip => false,
                 }
-            })
-            .collect();
+            }));
+        }
         let missing: Vec<String> = {
             let have = self.blobs.lock().expect("blob cache");
             let mut m: Vec<String> = entries

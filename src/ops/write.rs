@@ -178,10 +178,13 @@ pub async fn execute(
         ApplyStatus::NothingToDo => ("nothing_to_do", None),
         ApplyStatus::Failed => (
             "failed",
-            report
-                .failure
-                .as_ref()
-                .map(|f| format!("{}_{}: {}", f.version, f.name, f.error)),
+            report.failure.as_ref().map(|f| {
+                format!(
+                    "{}: {}",
+                    crate::core::text::label(&f.version, &f.name),
+                    f.error
+                )
+            }),
         ),
         ApplyStatus::Refused => ("refused", report.refusal.as_ref().map(refusal_summary)),
     };

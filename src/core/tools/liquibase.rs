@@ -17,13 +17,18 @@
 //! `runAlways` changesets whose checksum changed are pending, not drifted.
 
 use super::{Layout, TextRow, base, col, opt, time_sql};
-use crate::core::checksum::RecordedHash;
+use crate::core::checksum::{ContentHash, RecordedHash};
 use crate::core::ledger::LedgerRow;
-use crate::core::migration::{Discovery, DiscoveryError, Migration, SourceFile, into_script};
+use crate::core::migration::{
+    ANY_CHECKSUM, Discovery, DiscoveryError, Migration, Script, SourceFile, into_script,
+};
 use crate::core::sql::Dialect;
 use crate::core::version::Version;
 use md5::{Digest, Md5};
 use std::collections::HashMap;
+
+#[path = "liquibase_v9.rs"]
+mod v9;
 
 pub fn candidate(rel: &str) -> bool {
     let file = base(rel).to_ascii_lowercase();
@@ -81,31 +86,68 @@ pub fn change_checksum(sql: &[u8]) -> String {
 
 /// Version 9 checksum of a changeset from its changes' checksums.
 pub fn changeset_checksum(changes: &[String]) -> String {
-    let joined: String = changes.iter().map(|c| format!("{c}:")).collect();
+    with_visitors(changes, &[])
+}
+
+/// The same with `modifySql` visitors' checksums, which follow the
+/// changes', each ended by `;`.
+fn with_visitors(changes: &[String], visitors: &[String]) -> String {
+    let mut joined: String = changes.iter().map(|c| format!("{c}:")).collect();
+    joined.extend(visitors.iter().map(|v| format!("{v};")));
     format!("9:{}", md5_hex(joined.as_bytes()))
+}
+
+/// One change of a changeset, as far as its checksum goes.
+enum Change {
+    /// SQL (`sql`, `sqlFile`, a formatted SQL changeset's body): hashed as
+    /// Liquibase hashes SQL.
+    Sql(Vec<u8>),
+    /// Another change type whose version 9 checksum envgate computed.
+    Computed(String),
+    /// A change type envgate cannot checksum: the changeset falls back to
+    /// first observation.
+    Unknown,
 }
 
 /// A changeset found in the changelogs.
 struct ChangeSet {
+    /// The path Liquibase records: the changelog's, or its
+    /// `logicalFilePath`.
     file: String,
     id: String,
     author: String,
-    /// The SQL of its changes (None: a change type envgate cannot hash).
-    changes: Vec<Option<Vec<u8>>>,
+    changes: Vec<Change>,
+    /// Checksums of its `modifySql` visitors.
+    visitors: Vec<String>,
     repeatable: bool,
     valid: Vec<String>,
-    /// The file holding its SQL, for the matrix row.
-    source: SourceFile,
+    /// What the matrix shows and hashes for it: the SQL file a `sqlFile`
+    /// runs, or the changeset's own text in its changelog.
+    body: Body,
+}
+
+enum Body {
+    File(SourceFile),
+    /// `path`: the changelog; `text`: the changeset's own part of it (for
+    /// XML and YAML a canonical form of its changes, so that formatting and
+    /// the other changesets of the file do not count).
+    Text {
+        path: String,
+        text: String,
+    },
 }
 
 /// A formatted-SQL changeset being read.
 struct Pending<'t> {
     author: String,
+    logical: Option<String>,
     id: String,
     repeatable: bool,
     /// Runs on the target's database (its `dbms`).
     applies: bool,
     valid: Vec<String>,
+    /// Its lines, the `--changeset` line included.
+    lines: Vec<&'t str>,
     body: Vec<&'t str>,
 }
 
@@ -126,6 +168,12 @@ fn dbms_matches(dbms: Option<&str>, dialect: Option<Dialect>) -> bool {
         Dialect::Sqlite => "sqlite",
     };
     let items: Vec<&str> = list.split(',').map(str::trim).collect();
+    if items.iter().any(|i| i.eq_ignore_ascii_case("all")) {
+        return true;
+    }
+    if items.iter().any(|i| i.eq_ignore_ascii_case("none")) {
+        return false;
+    }
     if items
         .iter()
         .any(|i| i.eq_ignore_ascii_case(&format!("!{me}")))
@@ -156,6 +204,16 @@ fn join(dir: &str, rel: &str) -> String {
     } else {
         format!("{dir}/{rel}")
     }
+}
+
+/// `key:value` words of a formatted SQL header or `--changeset` line, keys
+/// lowercased (`runOnChange:true`, `logicalFilePath:legacy/a.sql`).
+fn attributes(words: &str) -> HashMap<String, String> {
+    words
+        .split_whitespace()
+        .filter_map(|w| w.split_once(':'))
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
+        .collect()
 }
 
 impl<'a> Reader<'a> {
@@ -243,11 +301,8 @@ impl<'a> Reader<'a> {
     fn formatted_sql(&mut self, f: &'a SourceFile) -> Result<(), DiscoveryError> {
         let text = Self::text(f)?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        if !text
-            .lines()
-            .next()
-            .unwrap_or("")
-            .trim()
+        let header = text.lines().next().unwrap_or("").trim();
+        if !header
             .to_ascii_lowercase()
             .starts_with("--liquibase formatted sql")
         {
@@ -256,18 +311,27 @@ impl<'a> Reader<'a> {
                 "not a changelog: a formatted SQL changelog starts with --liquibase formatted sql",
             ));
         }
+        let file_logical =
+            attributes(&header["--liquibase formatted sql".len()..]).remove("logicalfilepath");
         let mut current: Option<Pending<'_>> = None;
         let flush = |cur: Option<Pending<'_>>, out: &mut Vec<ChangeSet>| {
             if let Some(p) = cur.filter(|p| p.applies) {
                 let sql = p.body.join("\n");
                 out.push(ChangeSet {
-                    file: f.path.clone(),
+                    file: p
+                        .logical
+                        .or_else(|| file_logical.clone())
+                        .unwrap_or_else(|| f.path.clone()),
                     id: p.id,
                     author: p.author,
-                    changes: vec![Some(sql.trim().as_bytes().to_vec())],
+                    changes: vec![Change::Sql(sql.trim().as_bytes().to_vec())],
+                    visitors: Vec::new(),
                     repeatable: p.repeatable,
                     valid: p.valid,
-                    source: f.clone(),
+                    body: Body::Text {
+                        path: f.path.clone(),
+                        text: p.lines.join("\n"),
+                    },
                 });
             }
         };
@@ -276,24 +340,26 @@ impl<'a> Reader<'a> {
             let lower = t.to_ascii_lowercase();
             if lower.starts_with("--changeset") {
                 flush(current.take(), &mut self.out);
-                let mut words = t["--changeset".len()..].split_whitespace();
-                let head = words
+                let rest = t["--changeset".len()..].trim_start();
+                let head = rest
+                    .split_whitespace()
                     .next()
                     .ok_or_else(|| invalid(&f.path, format!("malformed changeset line: {t}")))?;
                 let (author, id) = head.split_once(':').ok_or_else(|| {
                     invalid(&f.path, format!("changeset '{head}': expected author:id"))
                 })?;
-                let attrs: HashMap<String, String> = words
-                    .filter_map(|w| w.split_once(':'))
-                    .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
-                    .collect();
+                let mut attrs = attributes(&rest[head.len()..]);
                 let flag = |k: &str| attrs.get(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+                let repeatable = flag("runonchange") || flag("runalways");
+                let applies = dbms_matches(attrs.get("dbms").map(String::as_str), self.dialect);
                 current = Some(Pending {
                     author: author.trim_matches('"').to_owned(),
+                    logical: attrs.remove("logicalfilepath"),
                     id: id.to_owned(),
-                    repeatable: flag("runonchange") || flag("runalways"),
-                    applies: dbms_matches(attrs.get("dbms").map(String::as_str), self.dialect),
+                    repeatable,
+                    applies,
                     valid: Vec::new(),
+                    lines: vec![line],
                     body: Vec::new(),
                 });
                 continue;
@@ -301,6 +367,7 @@ impl<'a> Reader<'a> {
             let Some(cur) = current.as_mut() else {
                 continue;
             };
+            cur.lines.push(line);
             if lower.starts_with("--validchecksum") {
                 let v = t["--validchecksum".len()..].trim_start_matches([':', ' ']);
                 cur.valid.push(v.trim().to_owned());
@@ -325,6 +392,10 @@ impl<'a> Reader<'a> {
         let text = Self::text(f)?;
         let doc = roxmltree::Document::parse(text)
             .map_err(|e| invalid(&f.path, format!("invalid XML: {e}")))?;
+        let file_logical = doc
+            .root_element()
+            .attribute("logicalFilePath")
+            .map(str::to_owned);
         for node in doc.root_element().children().filter(|n| n.is_element()) {
             let attr = |n: &roxmltree::Node, k: &str| n.attribute(k).map(str::to_owned);
             let truthy = |n: &roxmltree::Node, k: &str| {
@@ -351,17 +422,35 @@ impl<'a> Reader<'a> {
                     let author = attr(&node, "author").unwrap_or_default();
                     let mut changes = Vec::new();
                     let mut valid = Vec::new();
-                    let mut source = f.clone();
+                    let mut sql_files = Vec::new();
+                    let mut visitors = Vec::new();
+                    let mut canonical = String::new();
                     for c in node.children().filter(|n| n.is_element()) {
-                        match c.tag_name().name() {
+                        let name = c.tag_name().name();
+                        match name {
                             "validCheckSum" => valid.push(c.text().unwrap_or("").trim().to_owned()),
-                            "comment" | "rollback" | "preConditions" => {}
-                            "sql" if dbms_matches(c.attribute("dbms"), self.dialect) => {
-                                let sql: String =
-                                    c.descendants().filter_map(|d| d.text()).collect();
-                                changes.push(Some(sql.trim().as_bytes().to_vec()));
+                            "comment" | "rollback" | "preConditions" => continue,
+                            "modifySql" => match v9::xml_modify_sql(c) {
+                                Some(v) => visitors.extend(v),
+                                None => changes.push(Change::Unknown),
+                            },
+                            // Changes for another database are left out of
+                            // the checksum too.
+                            "sql" | "sqlFile" | "insert" | "createProcedure"
+                                if !dbms_matches(c.attribute("dbms"), self.dialect) =>
+                            {
+                                continue;
                             }
-                            "sqlFile" if dbms_matches(c.attribute("dbms"), self.dialect) => {
+                            "sql" => {
+                                // Its own text only: a nested <comment> is not SQL.
+                                let sql: String = c
+                                    .children()
+                                    .filter(|d| d.is_text())
+                                    .filter_map(|d| d.text())
+                                    .collect();
+                                changes.push(Change::Sql(sql.trim().as_bytes().to_vec()));
+                            }
+                            "sqlFile" => {
                                 let path = attr(&c, "path")
                                     .ok_or_else(|| invalid(&f.path, "<sqlFile> without path"))?;
                                 let target = if truthy(&c, "relativeToChangelogFile") {
@@ -370,21 +459,39 @@ impl<'a> Reader<'a> {
                                     path
                                 };
                                 let sql_file = self.file(&target, &f.path)?;
-                                changes.push(Some(sql_file.bytes.clone()));
-                                source = sql_file.clone();
+                                changes.push(Change::Sql(sql_file.bytes.clone()));
+                                sql_files.push(sql_file);
                             }
-                            "sql" | "sqlFile" => {}
-                            _ => changes.push(None),
+                            _ => changes
+                                .push(v9::xml_change(c).map_or(Change::Unknown, Change::Computed)),
                         }
+                        canonical_xml(c, &mut canonical);
+                        canonical.push('\n');
                     }
+                    let body = match (sql_files.as_slice(), changes.len()) {
+                        ([only], 1) => Body::File((*only).clone()),
+                        _ => {
+                            for sql_file in sql_files {
+                                canonical.push_str(&String::from_utf8_lossy(&sql_file.bytes));
+                                canonical.push('\n');
+                            }
+                            Body::Text {
+                                path: f.path.clone(),
+                                text: canonical,
+                            }
+                        }
+                    };
                     self.out.push(ChangeSet {
-                        file: f.path.clone(),
+                        file: attr(&node, "logicalFilePath")
+                            .or_else(|| file_logical.clone())
+                            .unwrap_or_else(|| f.path.clone()),
                         id,
                         author,
                         changes,
+                        visitors,
                         repeatable: truthy(&node, "runOnChange") || truthy(&node, "runAlways"),
                         valid,
-                        source,
+                        body,
                     });
                 }
                 _ => {}
@@ -410,8 +517,11 @@ impl<'a> Reader<'a> {
             y.as_bool().unwrap_or(false)
                 || y.as_str().is_some_and(|v| v.eq_ignore_ascii_case("true"))
         };
+        let mut file_logical = None;
         for item in list {
-            if let Some(inc) = item["include"].as_hash().map(|_| &item["include"]) {
+            if let Some(l) = s(&item["logicalFilePath"]) {
+                file_logical = Some(l);
+            } else if let Some(inc) = item["include"].as_hash().map(|_| &item["include"]) {
                 let file =
                     s(&inc["file"]).ok_or_else(|| invalid(&f.path, "include without file"))?;
                 self.include(f, &file, truthy(&inc["relativeToChangelogFile"]))?;
@@ -427,23 +537,23 @@ impl<'a> Reader<'a> {
                 }
                 let id = s(&cs["id"]).ok_or_else(|| invalid(&f.path, "changeSet without id"))?;
                 let mut changes = Vec::new();
-                let mut source = f.clone();
+                let mut sql_files = Vec::new();
+                let mut canonical = String::new();
                 for change in cs["changes"].as_vec().map(Vec::as_slice).unwrap_or(&[]) {
                     let Some((k, v)) = change.as_hash().and_then(|h| h.iter().next()) else {
                         continue;
                     };
                     match k.as_str().unwrap_or("") {
+                        "sql" | "sqlFile" | "insert" | "createProcedure"
+                            if !dbms_matches(v["dbms"].as_str(), self.dialect) =>
+                        {
+                            continue;
+                        }
                         "sql" => {
-                            if !dbms_matches(v["dbms"].as_str(), self.dialect) {
-                                continue;
-                            }
                             let sql = s(&v["sql"]).or_else(|| s(v)).unwrap_or_default();
-                            changes.push(Some(sql.trim().as_bytes().to_vec()));
+                            changes.push(Change::Sql(sql.trim().as_bytes().to_vec()));
                         }
                         "sqlFile" => {
-                            if !dbms_matches(v["dbms"].as_str(), self.dialect) {
-                                continue;
-                            }
                             let path = s(&v["path"])
                                 .ok_or_else(|| invalid(&f.path, "sqlFile without path"))?;
                             let target = if truthy(&v["relativeToChangelogFile"]) {
@@ -452,29 +562,127 @@ impl<'a> Reader<'a> {
                                 path
                             };
                             let sql_file = self.file(&target, &f.path)?;
-                            changes.push(Some(sql_file.bytes.clone()));
-                            source = sql_file.clone();
+                            changes.push(Change::Sql(sql_file.bytes.clone()));
+                            sql_files.push(sql_file);
                         }
-                        _ => changes.push(None),
+                        other => changes.push(
+                            v9::yaml_change(other, v).map_or(Change::Unknown, Change::Computed),
+                        ),
                     }
+                    canonical_yaml(change, &mut canonical);
+                    canonical.push('\n');
                 }
+                let body = match (sql_files.as_slice(), changes.len()) {
+                    ([only], 1) => Body::File((*only).clone()),
+                    _ => {
+                        for sql_file in sql_files {
+                            canonical.push_str(&String::from_utf8_lossy(&sql_file.bytes));
+                            canonical.push('\n');
+                        }
+                        Body::Text {
+                            path: f.path.clone(),
+                            text: canonical,
+                        }
+                    }
+                };
                 let valid = cs["validCheckSum"]
                     .as_vec()
                     .map(|v| v.iter().filter_map(s).collect())
                     .or_else(|| s(&cs["validCheckSum"]).map(|v| vec![v]))
                     .unwrap_or_default();
                 self.out.push(ChangeSet {
-                    file: f.path.clone(),
+                    file: s(&cs["logicalFilePath"])
+                        .or_else(|| file_logical.clone())
+                        .unwrap_or_else(|| f.path.clone()),
                     id,
                     author: s(&cs["author"]).unwrap_or_default(),
                     changes,
+                    visitors: Vec::new(),
                     repeatable: truthy(&cs["runOnChange"]) || truthy(&cs["runAlways"]),
                     valid,
-                    source,
+                    body,
                 });
             }
         }
         Ok(())
+    }
+}
+
+/// A canonical text of one XML change: element and attribute names, the
+/// attributes sorted, text with its runs of white space made one space, no
+/// comments. Layout and the other changesets of the file do not change it.
+fn canonical_xml(node: roxmltree::Node<'_, '_>, out: &mut String) {
+    use std::fmt::Write;
+    let name = node.tag_name().name();
+    out.push('<');
+    out.push_str(name);
+    let mut attrs: Vec<(&str, &str)> = node.attributes().map(|a| (a.name(), a.value())).collect();
+    attrs.sort_unstable();
+    for (k, v) in attrs {
+        let _ = write!(out, " {k}={v:?}");
+    }
+    out.push('>');
+    for child in node.children() {
+        if child.is_element() {
+            canonical_xml(child, out);
+        } else if let Some(text) = child.is_text().then(|| child.text()).flatten() {
+            let words: Vec<&str> = text.split_whitespace().collect();
+            if !words.is_empty() {
+                let _ = write!(out, "{:?}", words.join(" "));
+            }
+        }
+    }
+    out.push_str("</");
+    out.push_str(name);
+    out.push('>');
+}
+
+/// The same for a YAML change: mappings with sorted keys, strings quoted.
+fn canonical_yaml(y: &yaml_rust2::Yaml, out: &mut String) {
+    use std::fmt::Write;
+    use yaml_rust2::Yaml;
+    match y {
+        Yaml::Hash(h) => {
+            let mut entries: Vec<(String, &Yaml)> = h
+                .iter()
+                .map(|(k, v)| {
+                    let mut key = String::new();
+                    canonical_yaml(k, &mut key);
+                    (key, v)
+                })
+                .collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            out.push('{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(&k);
+                out.push_str(": ");
+                canonical_yaml(v, out);
+            }
+            out.push('}');
+        }
+        Yaml::Array(a) => {
+            out.push('[');
+            for (i, v) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                canonical_yaml(v, out);
+            }
+            out.push(']');
+        }
+        Yaml::String(t) | Yaml::Real(t) => {
+            let _ = write!(out, "{t:?}");
+        }
+        Yaml::Integer(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Yaml::Boolean(b) => {
+            let _ = write!(out, "{b}");
+        }
+        _ => out.push_str("null"),
     }
 }
 
@@ -505,36 +713,53 @@ pub fn discover(files: Vec<SourceFile>, layout: &Layout<'_>) -> Result<Discovery
     let mut seen: HashMap<String, String> = HashMap::new();
     for (pos, cs) in reader.out.into_iter().enumerate() {
         let id = key(&cs.file, &cs.id, &cs.author);
-        if let Some(first) = seen.insert(id.clone(), cs.file.clone()) {
+        let here = match &cs.body {
+            Body::File(f) => f.path.clone(),
+            Body::Text { path, .. } => path.clone(),
+        };
+        if let Some(first) = seen.insert(id.clone(), here.clone()) {
             return Err(DiscoveryError::DuplicateVersion {
-                version: format!("{}::{}", cs.id, cs.author),
+                version: format!("{}::{}::{}", cs.file, cs.id, cs.author),
                 first,
-                second: cs.file,
+                second: here,
             });
         }
         let any = cs
             .valid
             .iter()
             .any(|v| ["any", "all", "*"].contains(&v.to_ascii_lowercase().as_str()));
-        let checksums = if any || cs.changes.iter().any(Option::is_none) {
-            Vec::new() // cannot (or need not) be verified
+        let checksums = if any {
+            vec![ANY_CHECKSUM.to_owned()]
+        } else if cs.changes.iter().any(|c| matches!(c, Change::Unknown)) {
+            Vec::new() // first observation decides
         } else {
             let changes: Vec<String> = cs
                 .changes
                 .iter()
-                .flatten()
-                .map(|sql| change_checksum(sql))
+                .map(|c| match c {
+                    Change::Sql(sql) => change_checksum(sql),
+                    Change::Computed(sum) => sum.clone(),
+                    Change::Unknown => unreachable!("handled above"),
+                })
                 .collect();
-            let mut v = vec![changeset_checksum(&changes)];
+            let mut v = vec![with_visitors(&changes, &cs.visitors)];
             v.extend(cs.valid.iter().cloned());
             v
         };
         let display = format!("{}::{}::{}", cs.file, cs.id, cs.author);
+        let up = match cs.body {
+            Body::File(f) => into_script(f)?,
+            Body::Text { path, text } => Script {
+                hash: ContentHash::of(text.as_bytes()),
+                path,
+                sql: text,
+            },
+        };
         migrations.push(Migration {
             id,
             version: Version::ordinal(&display, pos as u32),
             name: String::new(),
-            up: into_script(cs.source)?,
+            up,
             down: None,
             repeatable: cs.repeatable,
             tool_checksums: checksums,

@@ -125,6 +125,18 @@ impl Tool {
         }
     }
 
+    /// Under which name the control store keeps the first observations of
+    /// this tool's migrations. It changes when what is hashed changes:
+    /// Liquibase's changesets were once hashed with their whole changelog
+    /// file and are now hashed alone, so older observations are not
+    /// compared with the new hashes (they would all look drifted).
+    pub fn observation_scope(self) -> &'static str {
+        match self {
+            Tool::Liquibase => "liquibase/changeset",
+            other => other.as_str(),
+        }
+    }
+
     /// Where the tool keeps its migrations by default, relative to the
     /// project (envgate.toml's directory).
     pub fn default_migrations(self) -> &'static str {
@@ -237,6 +249,14 @@ impl Tool {
         } else {
             Pick::Ignore(format!("not part of {self}'s layout"))
         }
+    }
+
+    /// Whether the tool reads migrations from several folders at once,
+    /// ordering them together and identifying them by file name alone
+    /// (Flyway's `locations`, Rails' migration paths, dbmate's repeated
+    /// `--migrations-dir`, Knex's `directory` list).
+    pub fn several_folders(self) -> bool {
+        matches!(self, Tool::Flyway | Tool::Rails | Tool::Dbmate | Tool::Knex)
     }
 
     /// Whether the layout looks into sub-directories.
@@ -476,12 +496,20 @@ pub(crate) fn integer_id(digits: &str) -> String {
     }
 }
 
-/// A timestamp column as RFC 3339 UTC text. Columns without a time zone are
-/// read in the session's time zone, as the tools wrote them.
+/// A timestamp column as text: RFC 3339 UTC (`…Z`) when it holds an
+/// instant, as recorded (no zone) when it does not.
 pub(crate) fn time_sql(col: &str, dialect: Dialect) -> String {
     match dialect {
+        // A `timestamp without time zone` holds the wall-clock time of
+        // whoever wrote it (Liquibase and Flyway write the JVM's local
+        // time): shown as recorded, without a zone, unless the environment
+        // names the zone (`ledger_time_zone`, which the read session sets
+        // as its TimeZone and as `envgate.ledger_zone`).
         Dialect::Postgres => format!(
-            "to_char(({col})::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+            "CASE WHEN pg_typeof({col}) = 'timestamp without time zone'::regtype \
+             AND coalesce(current_setting('envgate.ledger_zone', true), '') = '' \
+             THEN to_char(({col})::timestamp, 'YYYY-MM-DD\"T\"HH24:MI:SS.MS') \
+             ELSE to_char(({col})::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') END"
         ),
         Dialect::Sqlite => format!("strftime('%Y-%m-%dT%H:%M:%fZ', {col})"),
     }

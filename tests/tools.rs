@@ -322,6 +322,22 @@ fn sqlx_matches_migrate_info_and_its_checksums() {
         .find(|m| m["cells"]["prod"]["state"] == "drifted")
         .unwrap();
     assert_eq!(drifted["cells"]["prod"]["applied_checksum"], applied.trim());
+    // Like with like: sqlx's SHA-384 as recorded and as recomputed, the
+    // two values `sqlx migrate info` prints; no SHA-256 "when applied".
+    let checksum = &drifted["cells"]["prod"]["checksum"];
+    assert_eq!(checksum["algorithm"], "SHA-384");
+    assert_eq!(checksum["recorded"], applied.trim());
+    assert_eq!(checksum["today"], local.trim());
+    assert!(drifted["cells"]["prod"]["applied_sha256"].is_null());
+    let table = support::envgate_in(f.path(), &["status"], &[]);
+    assert!(
+        table.stdout.contains(&format!(
+            ": its SHA-384 is now {}, was {} when applied",
+            &local.trim()[..12],
+            &applied.trim()[..12]
+        )),
+        "{table:?}"
+    );
     let file = f.path().join(drifted["file"].as_str().unwrap());
     assert_eq!(
         envgate::core::tools::sqlx::checksum(&std::fs::read(file).unwrap()),

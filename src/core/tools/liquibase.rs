@@ -930,6 +930,57 @@ mod tests {
     }
 
     #[test]
+    fn logical_file_paths_name_changesets_as_liquibase_records_them() {
+        // What the real Liquibase 4.28 stored as FILENAME for each form.
+        let files = vec![
+            file(
+                "changelog.xml",
+                r#"<databaseChangeLog>
+  <include file="c.sql"/><include file="d.sql"/><include file="e.yaml"/><include file="f.yaml"/>
+  <changeSet id="b-1" author="t" logicalFilePath="cs/level.xml"><tagDatabase tag="x"/></changeSet>
+</databaseChangeLog>"#,
+            ),
+            file(
+                "c.sql",
+                "--liquibase formatted sql logicalFilePath:x/y.sql\n--changeset t:c-1\nSELECT 1;\n",
+            ),
+            file(
+                "d.sql",
+                "--liquibase formatted sql\n--changeset t:d-1 logicalFilePath:z/w.sql\nSELECT 1;\n--changeset t:d-2\nSELECT 2;\n",
+            ),
+            file(
+                "e.yaml",
+                "databaseChangeLog:\n  - logicalFilePath: yaml/e.yaml\n  - changeSet:\n      id: e-1\n      author: t\n      changes:\n        - tagDatabase:\n            tag: e\n",
+            ),
+            file(
+                "f.yaml",
+                "databaseChangeLog:\n  - changeSet:\n      id: f-1\n      author: t\n      logicalFilePath: yaml/cs-level.yaml\n      changes:\n        - tagDatabase:\n            tag: f\n",
+            ),
+        ];
+        let d = discover(
+            files,
+            &Layout {
+                root: "changelog.xml",
+                dialect: Some(Dialect::Postgres),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            ids(&d),
+            [
+                "x/y.sql::c-1::t",
+                "z/w.sql::d-1::t",
+                "d.sql::d-2::t",
+                "yaml/e.yaml::e-1::t",
+                "yaml/cs-level.yaml::f-1::t",
+                "cs/level.xml::b-1::t",
+            ]
+        );
+        // The matrix still shows the file the changeset is in.
+        assert_eq!(d.migrations[0].up.path, "c.sql");
+    }
+
+    #[test]
     fn include_cycles_and_missing_files_are_named() {
         let files = vec![
             file(

@@ -1333,3 +1333,43 @@ fn a_control_store_inside_an_environment_database_is_refused() {
     );
     assert_eq!(std::fs::read(project.path().join("prod.db")).unwrap(), b"");
 }
+
+/// Releases of a project whose tool reads several folders: each tag's
+/// migrations are taken from every folder, at that tag.
+#[test]
+fn releases_read_every_migrations_folder_at_each_tag() {
+    let project = repo(
+        "format = \"dbmate\"\nmigrations = [\"db/migrations\", \"db/post\"]\n\
+         [environments.prod]\nurl = \"sqlite://prod.db\"\n",
+        &[],
+    );
+    project.write(
+        "db/migrations/20260101000001_users.sql",
+        "-- migrate:up\nCREATE TABLE users (id int);\n",
+    );
+    project.write(
+        "db/post/20260101000002_backfill.sql",
+        "-- migrate:up\nUPDATE users SET id = id;\n",
+    );
+    commit_and_tag(&project, "users", Some("v1.0.0"));
+    project.write(
+        "db/post/20260101000003_index.sql",
+        "-- migrate:up\nCREATE INDEX u ON users (id);\n",
+    );
+    commit_and_tag(&project, "index", Some("v1.1.0"));
+    empty_sqlite(&project, "prod.db");
+    let run = project.envgate(&["releases", "--format", "json"]);
+    ok(&run);
+    let j = run.json();
+    let ids = |r: &Value| -> Vec<String> {
+        r["migrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(j[0]["tag"], "v1.0.0");
+    assert_eq!(ids(&j[0]), ["20260101000001", "20260101000002"]);
+    assert_eq!(ids(&j[1]), ["20260101000003"]);
+}

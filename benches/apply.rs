@@ -54,20 +54,6 @@ fn write_layouts(root: &Path) -> (PathBuf, PathBuf) {
     (plain, dbmate)
 }
 
-fn tool(name: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-tools");
-    for p in [
-        root.join("bin").join(name),
-        root.join("node_modules/.bin").join(name),
-    ] {
-        if p.exists() {
-            return p;
-        }
-    }
-    support::which(name)
-        .unwrap_or_else(|| panic!("{name} is not installed: run scripts/bench-deps.sh"))
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--list") {
@@ -86,7 +72,7 @@ fn main() {
         "[environments.dev]\nurl = \"${BENCH_DATABASE_URL}\"\nmode = \"managed\"\n",
     )
     .unwrap();
-    let (sqlx, dbmate) = (tool("sqlx"), tool("dbmate"));
+    let (sqlx, dbmate) = (common::native_tool("sqlx"), common::native_tool("dbmate"));
 
     let envgate_cmd = |url: &str| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_envgate"));

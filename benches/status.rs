@@ -1,26 +1,30 @@
 //! `envgate status` end to end, against real PostgreSQL databases, side by
-//! side with `dbmate status`.
+//! side with `dbmate status` and `sqlx migrate info`.
 //!
 //! ```text
-//! scripts/bench-deps.sh            # installs dbmate (npm) under target/bench-tools
-//! cargo bench --bench status       # [-- --runs N]
+//! scripts/bench-deps.sh            # dbmate (npm, its native binary) and sqlx-cli under target/bench-tools
+//! cargo bench --bench status       # [-- --runs N] [--growth]
 //! ```
 //!
-//! Scenarios (each command is run as a process, warm-up runs first, output
-//! to /dev/null, as hyperfine does):
-//! 1. 10,000 migrations × 3 environments, all applied;
-//! 2. the same with 1 % of the files changed since they were applied;
-//! 3. 5,000 migrations: `envgate status` over 3 environments vs
-//!    `dbmate status` over the one database dbmate migrated.
+//! Every command is run as a process (warm-up rounds first, output to
+//! /dev/null), each peer as its own native executable, no TLS on any side,
+//! all commands of a scenario in turn (A B C … A B C …):
+//! 1. 10,000 migrations × 3 environments: table and JSON with the hash cache
+//!    filled, table without it, and table with 1 % drifted;
+//! 2. 5,000 migrations: `envgate status` over 3 environments (JSON, table,
+//!    table without cache) against `dbmate status` and `sqlx migrate info`
+//!    over one database each, and the ratios of medians.
 //!
-//! Prints a Markdown table of wall times (median, min, p95) and peak
-//! resident memory, plus the envgate/dbmate ratio.
+//! `--growth`: 100 to 50,000 migrations over 1 and 10 environments.
+//!
+//! Prints Markdown tables of wall times (median, min, p95) and peak
+//! resident memory.
 
 mod common;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use common::{Stats, measure, measure_pair, ms};
+use common::{Stats, measure_all, ms, native_tool};
 use envgate::core::checksum::ContentHash;
 use envgate::core::sql::Dialect;
 use envgate::ledger::envgate::create_table_sql;
@@ -103,20 +107,48 @@ fn envgate_config(dir: &Path, dbs: &[&PgDb]) -> PathBuf {
     path
 }
 
-fn envgate_cmd(config: &Path) -> Command {
+fn envgate_cmd(config: &Path, format: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_envgate"));
-    c.args(["status", "-c"]).arg(config);
+    c.args(["status", "--format", format, "-c"]).arg(config);
     c
 }
 
-fn dbmate_bin() -> PathBuf {
-    let local =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-tools/node_modules/.bin/dbmate");
-    if local.exists() {
-        return local;
-    }
-    support::which("dbmate")
-        .unwrap_or_else(|| panic!("dbmate is not installed: run scripts/bench-deps.sh"))
+fn row(name: &str, s: &Stats) {
+    println!(
+        "| {name} | {} | {} | {} | {:.1} MiB |",
+        ms(s.median),
+        ms(s.min),
+        ms(s.p95),
+        s.max_rss_mib
+    );
+}
+
+/// Files are cached once their change time is older than the cache's
+/// margin: wait that long after writing them, then run once to fill it.
+fn settle(config: &Path) {
+    std::thread::sleep(std::time::Duration::from_nanos(
+        envgate::core::hash_cache::MARGIN_NS as u64 + 200_000_000,
+    ));
+    common::run_once(&mut envgate_cmd(config, "table"));
+}
+
+/// A copy of `config` in a project where the hash cache cannot exist
+/// (`.envgate` is a file): every run reads every migration, as the first
+/// run in a fresh checkout (a CI job) does.
+fn without_cache(dir: &Path, migrations: &Path, config: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(".envgate"), "").unwrap();
+    let text = std::fs::read_to_string(config).unwrap().replacen(
+        "migrations = \"migrations\"\n",
+        &format!(
+            "migrations = \"{}\"\ncontrol_store = \"sqlite://state.db\"\n",
+            migrations.display()
+        ),
+        1,
+    );
+    let path = dir.join("envgate.toml");
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 fn main() {
@@ -129,20 +161,15 @@ fn main() {
         .position(|a| a == "--runs")
         .and_then(|i| args.get(i + 1))
         .map_or(30, |n| n.parse().expect("--runs N"));
+    if args.iter().any(|a| a == "--growth") {
+        growth(runs);
+        return;
+    }
 
     println!("| scenario | median | min | p95 | peak RSS |");
     println!("|---|---|---|---|---|");
-    let row = |name: &str, s: &Stats| {
-        println!(
-            "| {name} | {} | {} | {} | {:.1} MiB |",
-            ms(s.median),
-            ms(s.min),
-            ms(s.p95),
-            s.max_rss_mib
-        );
-    };
 
-    // 1 and 2: 10,000 × 3.
+    // 10,000 × 3: clean, 1 % drifted, and without the hash cache.
     {
         let dir = tempfile::tempdir().unwrap();
         let ms10k = write_migrations(&dir.path().join("migrations"), 10_000);
@@ -151,29 +178,54 @@ fn main() {
             envgate_ledger(db, &ms10k, 0);
         }
         let config = envgate_config(dir.path(), &clean.iter().collect::<Vec<_>>());
-        let s = measure(runs, || envgate_cmd(&config));
-        row(
-            "envgate status, 10,000 migrations × 3 environments, all applied",
-            &s,
+        let cold = without_cache(
+            &dir.path().join("cold"),
+            &dir.path().join("migrations"),
+            &config,
         );
-
         let drifted: Vec<PgDb> = (0..3).map(|_| PgDb::create("bench")).collect();
         for db in &drifted {
             envgate_ledger(db, &ms10k, 100);
         }
-        let config = envgate_config(dir.path(), &drifted.iter().collect::<Vec<_>>());
-        let s = measure(runs, || envgate_cmd(&config));
-        row(
-            "envgate status, 10,000 migrations × 3 environments, 1 % drifted",
-            &s,
+        let drift_dir = dir.path().join("drift");
+        std::fs::create_dir_all(&drift_dir).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("migrations"), drift_dir.join("migrations"))
+            .unwrap();
+        let drift_config = envgate_config(&drift_dir, &drifted.iter().collect::<Vec<_>>());
+        settle(&config);
+        settle(&drift_config);
+        let stats = measure_all(
+            runs,
+            &mut [
+                &mut || envgate_cmd(&config, "table"),
+                &mut || envgate_cmd(&config, "json"),
+                &mut || envgate_cmd(&cold, "table"),
+                &mut || envgate_cmd(&drift_config, "table"),
+            ],
         );
+        row(
+            "envgate status, 10,000 migrations × 3 environments, all applied (table)",
+            &stats[0],
+        );
+        row(
+            "envgate status, 10,000 migrations × 3 environments, all applied (JSON)",
+            &stats[1],
+        );
+        row(
+            "envgate status, 10,000 × 3, no hash cache (a fresh checkout: every file read)",
+            &stats[2],
+        );
+        row("envgate status, 10,000 × 3, 1 % drifted (table)", &stats[3]);
     }
 
-    // 3: 5,000 migrations, envgate × 3 vs dbmate × 1.
+    // 5,000 migrations: envgate over 3 environments against dbmate and
+    // sqlx over one database each, all native processes, no TLS anywhere.
     {
-        let dbmate = dbmate_bin();
+        let dbmate = native_tool("dbmate");
+        let sqlx = native_tool("sqlx");
         let dir = tempfile::tempdir().unwrap();
-        let ms5k = write_migrations(&dir.path().join("migrations"), 5_000);
+        let migrations = dir.path().join("migrations");
+        let ms5k = write_migrations(&migrations, 5_000);
         let dbmate_db = PgDb::create("bench_dbmate");
         let dbmate_url = format!("{}?sslmode=disable", dbmate_db.url());
         let dbmate_cmd = |sub: &str| {
@@ -181,7 +233,7 @@ fn main() {
             c.arg("--url")
                 .arg(&dbmate_url)
                 .arg("--migrations-dir")
-                .arg(dir.path().join("migrations"))
+                .arg(&migrations)
                 .arg("--no-dump-schema")
                 .arg(sub);
             c
@@ -189,17 +241,98 @@ fn main() {
         let up = dbmate_cmd("up").stdout(Stdio::null()).status().unwrap();
         assert!(up.success(), "dbmate up failed");
         dbmate_db.execute("VACUUM ANALYZE");
+        // sqlx runs each whole file (the dbmate markers are comments to it):
+        // every table is created and dropped again.
+        let sqlx_db = PgDb::create("bench_sqlx");
+        let sqlx_url = format!("{}?sslmode=disable", sqlx_db.url());
+        let sqlx_cmd = |sub: &str| {
+            let mut c = Command::new(&sqlx);
+            c.args(["migrate", sub, "--source"])
+                .arg(&migrations)
+                .args(["--database-url", &sqlx_url]);
+            c
+        };
+        let run = sqlx_cmd("run").stdout(Stdio::null()).status().unwrap();
+        assert!(run.success(), "sqlx migrate run failed");
+        sqlx_db.execute("VACUUM ANALYZE");
         let envs: Vec<PgDb> = (0..3).map(|_| PgDb::create("bench")).collect();
         for db in &envs {
             envgate_ledger(db, &ms5k, 0);
         }
         let config = envgate_config(dir.path(), &envs.iter().collect::<Vec<_>>());
-        let (e, d) = measure_pair(runs, || envgate_cmd(&config), || dbmate_cmd("status"));
-        row("envgate status, 5,000 migrations × 3 environments", &e);
-        row("dbmate status, 5,000 migrations × 1 database", &d);
-        println!(
-            "\nratio envgate (3 environments) / dbmate (1 database), medians: {:.2}",
-            e.median.as_secs_f64() / d.median.as_secs_f64()
+        let cold = without_cache(&dir.path().join("cold"), &migrations, &config);
+        settle(&config);
+        let s = measure_all(
+            runs,
+            &mut [
+                &mut || envgate_cmd(&config, "json"),
+                &mut || envgate_cmd(&config, "table"),
+                &mut || envgate_cmd(&cold, "table"),
+                &mut || dbmate_cmd("status"),
+                &mut || sqlx_cmd("info"),
+            ],
         );
+        row(
+            "envgate status --format json, 5,000 migrations × 3 environments",
+            &s[0],
+        );
+        row(
+            "envgate status (table), 5,000 migrations × 3 environments",
+            &s[1],
+        );
+        row("envgate status (table), 5,000 × 3, no hash cache", &s[2]);
+        row(
+            "dbmate status, 5,000 migrations × 1 database (native binary)",
+            &s[3],
+        );
+        row("sqlx migrate info, 5,000 migrations × 1 database", &s[4]);
+        let ratio = |a: &Stats, b: &Stats| a.median.as_secs_f64() / b.median.as_secs_f64();
+        println!(
+            "\nratios of medians, envgate over 3 environments / peer over 1:\n\
+             - JSON / dbmate {:.2}, table / dbmate {:.2}, table without cache / dbmate {:.2}\n\
+             - JSON / sqlx {:.2}, table / sqlx {:.2}, table without cache / sqlx {:.2}",
+            ratio(&s[0], &s[3]),
+            ratio(&s[1], &s[3]),
+            ratio(&s[2], &s[3]),
+            ratio(&s[0], &s[4]),
+            ratio(&s[1], &s[4]),
+            ratio(&s[2], &s[4]),
+        );
+    }
+}
+
+/// How cost grows: migrations × environments, table output, hash cache
+/// filled.
+fn growth(runs: usize) {
+    println!("| migrations | environments | median | p95 | peak RSS |");
+    println!("|---|---|---|---|---|");
+    for n in [100, 1_000, 10_000, 50_000] {
+        let dir = tempfile::tempdir().unwrap();
+        let written = write_migrations(&dir.path().join("migrations"), n);
+        let dbs: Vec<PgDb> = (0..10).map(|_| PgDb::create("bench_growth")).collect();
+        for db in &dbs {
+            envgate_ledger(db, &written, 0);
+        }
+        let one = dir.path().join("one");
+        std::fs::create_dir_all(&one).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("migrations"), one.join("migrations")).unwrap();
+        let one_config = envgate_config(&one, &[&dbs[0]]);
+        let ten_config = envgate_config(dir.path(), &dbs.iter().collect::<Vec<_>>());
+        settle(&one_config);
+        settle(&ten_config);
+        let s = measure_all(
+            runs,
+            &mut [&mut || envgate_cmd(&one_config, "table"), &mut || {
+                envgate_cmd(&ten_config, "table")
+            }],
+        );
+        for (envs, st) in [(1, &s[0]), (10, &s[1])] {
+            println!(
+                "| {n} | {envs} | {} | {} | {:.1} MiB |",
+                ms(st.median),
+                ms(st.p95),
+                st.max_rss_mib
+            );
+        }
     }
 }

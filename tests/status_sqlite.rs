@@ -119,3 +119,91 @@ fn status_never_creates_or_changes_a_sqlite_file() {
     assert_eq!(run.json()["environments"][0]["counts"]["pending"], 1);
     assert_eq!(std::fs::read(&db).unwrap(), before);
 }
+
+/// The hash cache never hides an edit: a file rewritten with the same size
+/// and its old modification time (a same-second edit on a file system with
+/// coarse timestamps looks just like that) is read again, because its
+/// change time moved; and a file too fresh to prove anything is never
+/// cached at all.
+#[test]
+fn the_hash_cache_sees_every_edit() {
+    const A: &str = "CREATE TABLE a (id int);\n";
+    const B: &str = "CREATE TABLE b (id int);\n";
+    let project = Project::new(
+        "[environments.dev]\nurl = \"sqlite://dev.db\"\n",
+        &[("1_a.sql", A), ("2_b.sql", B)],
+    );
+    sqlite_ledger(
+        &project.path().join("dev.db"),
+        &[("1", "a", A, true), ("2", "b", B, true)],
+    );
+    let hashes = |run: &support::Run| -> String {
+        run.stderr
+            .lines()
+            .find(|l| l.contains("migration hashes"))
+            .unwrap_or_else(|| panic!("{run:?}"))
+            .split_once("migration hashes ")
+            .unwrap()
+            .1
+            .trim()
+            .to_owned()
+    };
+    let debug = [("ENVGATE_LOG", "envgate::ops::load=debug")];
+    let status = || project.envgate_with_env(&["status", "--format", "json"], &debug);
+    let state = |run: &support::Run, v: &str| -> String {
+        run.json()["migrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["version"] == v)
+            .unwrap()["cells"]["dev"]["state"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let file = project.path().join("migrations/1_a.sql");
+    let same_size_edit = || {
+        let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+        std::fs::write(&file, A.replace("id int", "ID int")).unwrap();
+        // Its modification time set back: only the change time tells.
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+    };
+
+    // Just written: too fresh to be cached; an edit in the same second is
+    // seen.
+    let run = status();
+    assert_eq!(hashes(&run), "from_cache=0 read=2");
+    same_size_edit();
+    let run = status();
+    assert_eq!(state(&run, "1"), "drifted", "{run:?}");
+    std::fs::write(&file, A).unwrap();
+
+    // Settled (older than the cache's margin): cached, and not read again.
+    std::thread::sleep(std::time::Duration::from_millis(
+        (envgate::core::hash_cache::MARGIN_NS / 1_000_000) as u64 + 300,
+    ));
+    let run = status();
+    assert_eq!(hashes(&run), "from_cache=0 read=2");
+    assert_eq!(state(&run, "1"), "applied");
+    let run = status();
+    assert_eq!(hashes(&run), "from_cache=2 read=0", "{run:?}");
+    assert_eq!(state(&run, "1"), "applied");
+
+    // The same-size edit with the old modification time: read again.
+    same_size_edit();
+    let run = status();
+    assert_eq!(hashes(&run), "from_cache=1 read=1", "{run:?}");
+    assert_eq!(state(&run, "1"), "drifted", "{run:?}");
+    assert!(project.path().join(".envgate/hashes").exists());
+
+    // A damaged cache is ignored, never trusted.
+    std::fs::write(project.path().join(".envgate/hashes"), b"EGHASH1\ngarbage").unwrap();
+    let run = status();
+    assert_eq!(hashes(&run), "from_cache=0 read=2", "{run:?}");
+    assert_eq!(state(&run, "1"), "drifted");
+}

@@ -72,6 +72,48 @@ pub fn measure_pair(
     (stats(sa), stats(sb))
 }
 
+/// Measures several commands in turn (A B C … A B C …), so that whatever
+/// else the machine does weighs on all alike; warm-up rounds first.
+pub fn measure_all(runs: usize, makers: &mut [&mut dyn FnMut() -> Command]) -> Vec<Stats> {
+    for _ in 0..3 {
+        for make in makers.iter_mut() {
+            run_once(&mut make());
+        }
+    }
+    let mut samples: Vec<Vec<Sample>> = makers.iter().map(|_| Vec::new()).collect();
+    for _ in 0..runs {
+        for (i, make) in makers.iter_mut().enumerate() {
+            samples[i].push(run_once(&mut make()));
+        }
+    }
+    samples.into_iter().map(stats).collect()
+}
+
+/// A peer tool's own executable under target/bench-tools (installed by
+/// scripts/bench-deps.sh), never a launcher: npm's `.bin/dbmate` is a
+/// Node.js script that starts a runtime and then the real binary, which
+/// would count Node's start-up against the peer.
+pub fn native_tool(name: &str) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-tools");
+    let mut candidates = vec![root.join("bin").join(name)];
+    if let Ok(scoped) = std::fs::read_dir(root.join("node_modules/@dbmate")) {
+        for platform in scoped.flatten() {
+            candidates.push(platform.path().join("bin").join(name));
+        }
+    }
+    let path = candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is not installed: run scripts/bench-deps.sh"));
+    let head = std::fs::read(&path).unwrap_or_default();
+    assert!(
+        head.starts_with(b"\x7fELF"),
+        "{}: not a native executable (a launcher script would time its runtime's start-up)",
+        path.display()
+    );
+    path
+}
+
 pub fn stats(mut samples: Vec<Sample>) -> Stats {
     let runs = samples.len();
     samples.sort_by_key(|s| s.wall);

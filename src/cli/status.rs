@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::ops::environments;
 use crate::ops::memory::Memory;
 use crate::ops::observe::Observation;
-use crate::ops::world::Local;
+use crate::ops::world::LocalStates;
 use crate::render;
 
 pub struct StatusArgs {
@@ -21,7 +21,7 @@ pub async fn run(config: &Config, args: StatusArgs) -> Result<i32, Failure> {
     let envs = environments::select(config, &args.envs)?;
     let memory = Memory::open(config, environments::actor(None), false).await?;
     let (obs, (text, problems, unreachable)) =
-        Observation::status(config, &memory, &Local, envs, |obs, matrix| {
+        Observation::status(config, &memory, &LocalStates, envs, |obs, matrix| {
             tracing::debug!(elapsed = ?started.elapsed(), "matrix computed");
             let envs = &obs.world.envs;
             let notes = crate::config::mode_notes(envs);

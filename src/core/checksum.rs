@@ -56,6 +56,15 @@ impl ContentHash {
         ContentHash(hasher.finalize().into())
     }
 
+    /// The 32 bytes of the digest.
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        ContentHash(bytes)
+    }
+
     /// The 64 lowercase hex digits.
     pub fn hex(&self) -> String {
         hex::encode(self.0)
@@ -93,7 +102,10 @@ impl fmt::Debug for ContentHash {
 
 impl fmt::Display for ContentHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.hex())
+        // Hex on the stack: a status report writes tens of thousands.
+        let mut buf = [0u8; 64];
+        hex::encode_to_slice(self.0, &mut buf).expect("64 hex digits for 32 bytes");
+        f.write_str(std::str::from_utf8(&buf).expect("hex is ASCII"))
     }
 }
 

@@ -193,22 +193,62 @@ pub fn into_script(file: SourceFile) -> Result<Script, DiscoveryError> {
 /// Turns the files of a migrations directory into migrations sorted by
 /// version. Files whose names are not migrations are returned as ignored.
 pub fn discover(files: Vec<SourceFile>) -> Result<Discovery, DiscoveryError> {
-    let mut ups: Vec<(Version, String, SourceFile)> = Vec::with_capacity(files.len());
-    let mut downs: Vec<(Version, String, SourceFile)> = Vec::new();
+    discover_with(files, into_script)
+}
+
+/// The same with hashes already taken: a file handed over without its
+/// bytes (its hash came from the hash cache) becomes a script with its hash
+/// and no SQL text — for showing states, never for running anything.
+pub fn discover_known(
+    files: Vec<(SourceFile, Option<ContentHash>)>,
+) -> Result<Discovery, DiscoveryError> {
+    discover_with(files, |(file, hash)| match hash {
+        Some(hash) if file.bytes.is_empty() => Ok(Script {
+            path: file.path,
+            sql: String::new(),
+            hash,
+        }),
+        _ => into_script(file),
+    })
+}
+
+/// Something discovery can take as a file.
+trait Named {
+    fn path(&self) -> &str;
+}
+
+impl Named for SourceFile {
+    fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+impl Named for (SourceFile, Option<ContentHash>) {
+    fn path(&self) -> &str {
+        &self.0.path
+    }
+}
+
+fn discover_with<F: Named>(
+    files: Vec<F>,
+    into_script: impl Fn(F) -> Result<Script, DiscoveryError>,
+) -> Result<Discovery, DiscoveryError> {
+    let mut ups: Vec<(Version, String, F)> = Vec::with_capacity(files.len());
+    let mut downs: Vec<(Version, String, F)> = Vec::new();
     let mut ignored = Vec::new();
     for file in files {
-        match classify(file_name(&file.path)) {
+        match classify(file_name(file.path())) {
             FileKind::Up { version, name } => ups.push((version, name, file)),
             FileKind::Down { version, name } => downs.push((version, name, file)),
             FileKind::Ignored(reason) => ignored.push(Ignored {
-                path: file.path,
+                path: file.path().to_owned(),
                 reason,
             }),
         }
     }
     // Sorting by (version, path) makes duplicate reports deterministic.
-    let by_version = |a: &(Version, String, SourceFile), b: &(Version, String, SourceFile)| {
-        a.0.cmp(&b.0).then_with(|| a.2.path.cmp(&b.2.path))
+    let by_version = |a: &(Version, String, F), b: &(Version, String, F)| {
+        a.0.cmp(&b.0).then_with(|| a.2.path().cmp(b.2.path()))
     };
     ups.sort_unstable_by(by_version);
     downs.sort_unstable_by(by_version);
@@ -216,8 +256,8 @@ pub fn discover(files: Vec<SourceFile>) -> Result<Discovery, DiscoveryError> {
         if let Some(w) = list.windows(2).find(|w| w[0].0 == w[1].0) {
             return Err(DiscoveryError::DuplicateVersion {
                 version: w[1].0.to_string(),
-                first: w[0].2.path.clone(),
-                second: w[1].2.path.clone(),
+                first: w[0].2.path().to_owned(),
+                second: w[1].2.path().to_owned(),
             });
         }
     }
@@ -240,10 +280,11 @@ pub fn discover(files: Vec<SourceFile>) -> Result<Discovery, DiscoveryError> {
         migrations.push((version, name, file, down));
     }
     if let Some((version, name, file)) = orphan.or_else(|| downs.next()) {
-        let dir_end = file.path.len() - file_name(&file.path).len();
+        let path = file.path().to_owned();
+        let dir_end = path.len() - file_name(&path).len();
         return Err(DiscoveryError::DownWithoutUp {
-            expected: format!("{}{version}_{name}.sql", &file.path[..dir_end]),
-            path: file.path,
+            expected: format!("{}{version}_{name}.sql", &path[..dir_end]),
+            path,
         });
     }
     let migrations = migrations
@@ -253,7 +294,7 @@ pub fn discover(files: Vec<SourceFile>) -> Result<Discovery, DiscoveryError> {
                 version,
                 name,
                 into_script(up)?,
-                down.map(into_script).transpose()?,
+                down.map(&into_script).transpose()?,
             ))
         })
         .collect::<Result<Vec<_>, DiscoveryError>>()?;

@@ -9,6 +9,7 @@ pub mod checksum;
 pub mod ci;
 pub mod client;
 pub mod exported;
+pub mod hash_cache;
 pub mod identity;
 pub mod ledger;
 pub mod ledger_table;

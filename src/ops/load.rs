@@ -11,6 +11,8 @@
 //! the project is refused unless the configuration allows it.
 
 use crate::config::Config;
+use crate::core::checksum::ContentHash;
+use crate::core::hash_cache::{HashCache, Stamp};
 use crate::core::migration::{self, Discovery, Ignored, SourceFile};
 use crate::core::sql::Dialect;
 use crate::core::tools::Layout;
@@ -22,6 +24,10 @@ use std::path::{Path, PathBuf};
 /// A file to read: the path users see, the path on disk, whether it is a
 /// regular file.
 type Wanted = (String, PathBuf, bool);
+
+/// What a walk found: the files wanted, those ignored, and (when asked)
+/// each wanted file's stamp.
+type Walked = (Vec<Wanted>, Vec<Ignored>, Vec<Option<Stamp>>);
 
 /// How far reading may go.
 #[derive(Clone, Debug)]
@@ -55,6 +61,26 @@ pub fn migrations_dir(
     tool: Tool,
     limits: &Limits,
 ) -> Result<Loaded, String> {
+    let (wanted, ignored, _) = walk(dir, label, tool, limits, false)?;
+    Ok(Loaded {
+        files: read_all(wanted, limits.max_file)?,
+        ignored,
+    })
+}
+
+/// The files of the migrations directory a layout may need, and those it
+/// ignores; nothing is read.
+/// With `stamps`, each wanted file's [`Stamp`] too, taken relative to its
+/// directory (no path walk from the root) — none for a link, whose target
+/// is stamped when it is read.
+fn walk(
+    dir: &Path,
+    label: &str,
+    tool: Tool,
+    limits: &Limits,
+    stamps: bool,
+) -> Result<Walked, String> {
+    let mut to_stamp: Vec<Option<std::fs::DirEntry>> = Vec::new();
     let label = label.trim_end_matches('/');
     let mut wanted: Vec<Wanted> = Vec::new();
     let mut ignored = Vec::new();
@@ -146,12 +172,22 @@ pub fn migrations_dir(
                 ));
             }
             wanted.push((path, entry.path(), file_type.is_file()));
+            if stamps {
+                let own = entry.file_type().is_ok_and(|t| t.is_file());
+                to_stamp.push(own.then_some(entry));
+            }
         }
     }
-    Ok(Loaded {
-        files: read_all(wanted, limits.max_file)?,
-        ignored,
-    })
+    // A stat costs microseconds on some machines: on a few threads, each
+    // relative to its directory.
+    let stamped = if stamps {
+        on_threads(to_stamp, |entry, _| {
+            Ok(entry.and_then(|e| e.metadata().ok()).map(|m| stamp_of(&m)))
+        })?
+    } else {
+        Vec::new()
+    };
+    Ok((wanted, ignored, stamped))
 }
 
 fn visible(path: &str) -> std::borrow::Cow<'_, str> {
@@ -192,25 +228,35 @@ fn check_link(on_disk: &Path, shown: &str, limits: &Limits) -> Result<(), String
 
 /// Reads every file, on a few threads.
 fn read_all(wanted: Vec<Wanted>, max_file: u64) -> Result<Vec<SourceFile>, String> {
+    on_threads(wanted, |w, buf| read_one(w, buf, max_file))
+}
+
+/// `each` over every wanted file, on a few threads, with a read buffer per
+/// thread.
+fn on_threads<I: Send, T: Send>(
+    wanted: Vec<I>,
+    each: impl Fn(I, &mut [u8]) -> Result<T, String> + Sync,
+) -> Result<Vec<T>, String> {
     const PER_THREAD: usize = 256;
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(2, 8)
         .min(wanted.len().div_ceil(PER_THREAD).max(1));
-    let read_chunk = |chunk: Vec<Wanted>| {
+    let read_chunk = |chunk: Vec<I>| {
         // One buffer per thread: zeroing a fresh one per file would cost
         // more than reading it.
         let mut buf = vec![0u8; 64 * 1024];
         chunk
             .into_iter()
-            .map(|w| read_one(w, &mut buf, max_file))
+            .map(|w| each(w, &mut buf))
             .collect::<Result<Vec<_>, String>>()
     };
     if threads == 1 {
         return read_chunk(wanted);
     }
     let chunk = wanted.len().div_ceil(threads);
-    let mut chunks: Vec<Vec<Wanted>> = Vec::with_capacity(threads);
+    let read_chunk = &read_chunk;
+    let mut chunks: Vec<Vec<I>> = Vec::with_capacity(threads);
     let mut rest = wanted;
     while rest.len() > chunk {
         let tail = rest.split_off(chunk);
@@ -260,6 +306,119 @@ fn read_one(
     };
     read().map_err(|e| format!("{}: cannot read: {e}", visible(&path)))?;
     Ok(SourceFile { path, bytes })
+}
+
+/// Where the hash cache of a project lives: beside envgate.toml, with the
+/// default control store, whatever store is configured (it describes this
+/// checkout's files).
+pub fn hash_cache_path(config: &Config) -> PathBuf {
+    super::source::config_dir(config).join(".envgate/hashes")
+}
+
+/// What `status` needs of the migrations: their identities and hashes, not
+/// their SQL. With envgate's layout the hash cache spares reading every
+/// file whose stamp proves it unchanged (see [`HashCache`]); those
+/// migrations carry no SQL text, so this discovery only ever feeds a
+/// matrix. Other layouts parse their files' content and read them all.
+pub fn discover_hashes(config: &Config, dialect: Option<Dialect>) -> Result<Discovery, String> {
+    if config.format != Tool::Envgate || config.migrations_dir.is_file() {
+        return discover(config, dialect);
+    }
+    let dir = &config.migrations_dir;
+    let limits = read_limits(config, dir);
+    let (wanted, ignored, stamps) = walk(dir, &config.migrations, Tool::Envgate, &limits, true)?;
+    let cache_path = hash_cache_path(config);
+    let mut cache = std::fs::read(&cache_path)
+        .map(|b| HashCache::decode(&b))
+        .unwrap_or_default();
+    let now = now_ns();
+    // Files whose stamp the cache holds are not opened; the others are
+    // read and hashed on a few threads.
+    let mut files: Vec<(SourceFile, Option<ContentHash>)> = Vec::with_capacity(wanted.len());
+    let mut to_read = Vec::new();
+    for (w, stamp) in wanted.into_iter().zip(stamps) {
+        match stamp.and_then(|s| cache.get(&w.0, &s)) {
+            Some(hash) => files.push((
+                SourceFile {
+                    path: w.0,
+                    bytes: Vec::new(),
+                },
+                Some(hash),
+            )),
+            None => to_read.push((w, stamp)),
+        }
+    }
+    let hits = files.len();
+    let read = on_threads(to_read, |(w, stamp), buf| {
+        // A link is stamped through it, before it is read: a write in
+        // between changes the stamp, so the next run reads it again.
+        let stamp = stamp.or_else(|| {
+            std::fs::metadata(&w.1)
+                .ok()
+                .filter(std::fs::Metadata::is_file)
+                .map(|m| stamp_of(&m))
+        });
+        let file = read_one(w, buf, limits.max_file)?;
+        let hash = ContentHash::of(&file.bytes);
+        Ok((file, hash, stamp))
+    })?;
+    let mut fresh = Vec::with_capacity(read.len());
+    for (file, hash, stamp) in read {
+        if let Some(stamp) = stamp {
+            fresh.push((file.path.clone(), stamp, hash));
+        }
+        files.push((file, Some(hash)));
+    }
+    let seen: Vec<String> = if cache.is_empty() && fresh.is_empty() {
+        Vec::new()
+    } else {
+        files.iter().map(|(f, _)| f.path.clone()).collect()
+    };
+    let mut d = migration::discover_known(files).map_err(|e| e.to_string())?;
+    d.ignored.extend(ignored);
+    d.ignored.sort_by(|a, b| a.path.cmp(&b.path));
+    // Only what discovery accepted is remembered.
+    let read_count = fresh.len();
+    for (path, stamp, hash) in fresh {
+        cache.put(&path, stamp, hash, now);
+    }
+    cache.keep_only(seen.iter().map(String::as_str));
+    tracing::debug!(from_cache = hits, read = read_count, "migration hashes");
+    if cache.changed()
+        && let Err(e) = write_whole(&cache_path, &cache.encode())
+    {
+        tracing::debug!("hash cache {} not written: {e}", cache_path.display());
+    }
+    Ok(d)
+}
+
+fn stamp_of(m: &std::fs::Metadata) -> Stamp {
+    use std::os::unix::fs::MetadataExt;
+    let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+    Stamp {
+        size: m.size(),
+        mtime_ns: ns(m.mtime(), m.mtime_nsec()),
+        ctime_ns: ns(m.ctime(), m.ctime_nsec()),
+        ino: m.ino(),
+        dev: m.dev(),
+    }
+}
+
+fn now_ns() -> i128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128)
+}
+
+/// Writes a file through a temporary file beside it, renamed over it.
+fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".hashes.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 /// Reads the migrations directory and discovers the migrations in it, in

@@ -27,6 +27,15 @@ impl<'c> World<'c> {
     /// Reads the environments concurrently while discovering migrations
     /// from the working tree. Every environment's URL must resolve.
     pub async fn read(config: &Config, envs: Vec<&'c EnvConfig>) -> Result<World<'c>, Failure> {
+        Self::read_with(config, envs, load::discover).await
+    }
+
+    /// The same with another way of discovering the migrations.
+    async fn read_with(
+        config: &Config,
+        envs: Vec<&'c EnvConfig>,
+        discover: fn(&Config, Option<Dialect>) -> Result<Discovery, String>,
+    ) -> Result<World<'c>, Failure> {
         let targets = envs
             .iter()
             .map(|env| environments::target(config, env))
@@ -37,7 +46,7 @@ impl<'c> World<'c> {
         let for_discovery = config.clone();
         let discovery = async move {
             let started = std::time::Instant::now();
-            let d = tokio::task::spawn_blocking(move || load::discover(&for_discovery, dialect))
+            let d = tokio::task::spawn_blocking(move || discover(&for_discovery, dialect))
                 .await
                 .map_err(|e| Failure::internal(e.to_string()))?
                 .map_err(Failure::usage);
@@ -186,6 +195,25 @@ impl Reader for Local {
         envs: Vec<&'c EnvConfig>,
     ) -> Result<World<'c>, Failure> {
         World::read(config, envs).await
+    }
+
+    fn config_at(&self) -> super::memory::ConfigAt {
+        super::memory::ConfigAt::Checkout
+    }
+}
+
+/// The working tree for showing states only: migrations are hashed through
+/// the hash cache and carry no SQL (see [`load::discover_hashes`]). For
+/// `status`, which never runs or exports anything.
+pub struct LocalStates;
+
+impl Reader for LocalStates {
+    async fn world<'c>(
+        &self,
+        config: &'c Config,
+        envs: Vec<&'c EnvConfig>,
+    ) -> Result<World<'c>, Failure> {
+        World::read_with(config, envs, load::discover_hashes).await
     }
 
     fn config_at(&self) -> super::memory::ConfigAt {

@@ -55,6 +55,7 @@ fn write_layouts(root: &Path) -> (PathBuf, PathBuf) {
 }
 
 fn main() {
+    common::measure_child_mode();
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--list") {
         return;

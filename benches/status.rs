@@ -152,6 +152,7 @@ fn without_cache(dir: &Path, migrations: &Path, config: &Path) -> PathBuf {
 }
 
 fn main() {
+    common::measure_child_mode();
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--list") {
         return;

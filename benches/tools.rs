@@ -127,6 +127,7 @@ fn sqlx(dir: &Path) -> (PathBuf, PathBuf, PgDb) {
 }
 
 fn main() {
+    common::measure_child_mode();
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--list") {
         return;

@@ -369,11 +369,10 @@ pub fn discover_hashes(config: &Config, dialect: Option<Dialect>) -> Result<Disc
         }
         files.push((file, Some(hash)));
     }
-    let seen: Vec<String> = if cache.is_empty() && fresh.is_empty() {
-        Vec::new()
-    } else {
-        files.iter().map(|(f, _)| f.path.clone()).collect()
-    };
+    // Entries of vanished files are dropped; when every entry was used and
+    // nothing new was read, there are none.
+    let seen: Option<Vec<String>> = (hits != cache.len() || !fresh.is_empty())
+        .then(|| files.iter().map(|(f, _)| f.path.clone()).collect());
     let mut d = migration::discover_known(files).map_err(|e| e.to_string())?;
     d.ignored.extend(ignored);
     d.ignored.sort_by(|a, b| a.path.cmp(&b.path));
@@ -382,7 +381,9 @@ pub fn discover_hashes(config: &Config, dialect: Option<Dialect>) -> Result<Disc
     for (path, stamp, hash) in fresh {
         cache.put(&path, stamp, hash, now);
     }
-    cache.keep_only(seen.iter().map(String::as_str));
+    if let Some(seen) = &seen {
+        cache.keep_only(seen.iter().map(String::as_str));
+    }
     tracing::debug!(from_cache = hits, read = read_count, "migration hashes");
     if cache.changed()
         && let Err(e) = write_whole(&cache_path, &cache.encode())

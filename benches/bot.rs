@@ -23,6 +23,7 @@ mod fake_github;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use common::arg;
 use fake_github::FakeGitHub;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -72,15 +73,6 @@ fn fixture(name: &str) -> Value {
     v["repository"]["default_branch"] = json!("main");
     v["installation"] = json!({"id": fake_github::INSTALLATION});
     v
-}
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn intake(seconds: u64) {

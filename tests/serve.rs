@@ -1244,3 +1244,59 @@ fn chat_commands_observe_like_the_check_run() {
         "{status}"
     );
 }
+
+/// A job that failed after starting its check run is run again later: the
+/// second attempt takes up that check run instead of leaving it "in
+/// progress" forever beside a new one (the same happens when a replica dies
+/// holding the job and another takes it when its lease runs out).
+#[test]
+fn a_retried_job_completes_the_check_run_it_started() {
+    let dev = PgDb::create("bot_retry");
+    ledger(&dev, &[("1", "users", USERS)]);
+    let fake = FakeGitHub::start();
+    let config = "[environments.dev]\nurl = \"${DEV_URL}\"\n";
+    let main = fake.commit(
+        REPO,
+        &[("envgate.toml", config), ("migrations/1_users.sql", USERS)],
+        "main",
+    );
+    fake.branch(REPO, "main", &main);
+    // Completing the check run fails four times in a row: the attempt gives
+    // up after its in-place retries, and the job is retried.
+    for _ in 0..4 {
+        fake.script(
+            "PATCH /repos/acme/shop/check-runs",
+            502,
+            &[],
+            json!({"message": "Server Error"}),
+        );
+    }
+    let bot = Bot::start(&fake, None, &[("dev", dev.url())], "");
+    let mut push = payload("push.json");
+    push["ref"] = json!("refs/heads/main");
+    push["after"] = json!(main);
+    assert_eq!(bot.deliver("push", "d-retry", &push).0, 202);
+    fake.wait(Duration::from_secs(40), "the completed check run", |m| {
+        m.check_runs.iter().any(|c| c.status == "completed")
+    });
+    let runs: Vec<(u64, String)> = fake.with(|m| {
+        m.check_runs
+            .iter()
+            .filter(|c| c.name == "envgate")
+            .map(|c| (c.id, c.status.clone()))
+            .collect()
+    });
+    assert_eq!(runs, [(1001, "completed".to_owned())], "{}", bot.log());
+    let posts = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/check-runs"))
+        .count();
+    assert_eq!(posts, 1);
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.method == "GET" && r.path.contains(&format!("/commits/{main}/check-runs"))),
+        "the second attempt looked for the check run it had started"
+    );
+}

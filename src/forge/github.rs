@@ -589,6 +589,27 @@ impl Repo<'_> {
             .ok_or_else(|| ApiError::Invalid(format!("tag object {tag_sha} without a target")))
     }
 
+    /// The newest check run of this name on the commit, if there is one.
+    pub async fn latest_check_run(
+        &self,
+        head_sha: &str,
+        name: &str,
+    ) -> Result<Option<u64>, ApiError> {
+        let path = format!(
+            "commits/{}/check-runs?check_name={}&filter=latest",
+            seg(head_sha),
+            url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
+        );
+        let v: Value = self.call(Method::GET, &path, None).await?;
+        Ok(v.get("check_runs")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|c| c["name"] == name)
+            .filter_map(|c| c["id"].as_u64())
+            .max())
+    }
+
     /// A check run, created as in progress; its id.
     pub async fn start_check_run(&self, head_sha: &str, name: &str) -> Result<u64, ApiError> {
         let v: Value = self

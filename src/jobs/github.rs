@@ -24,6 +24,11 @@ pub struct CheckRun<'a> {
     pub repo: &'a Repo<'a>,
     pub sha: &'a str,
     id: Mutex<Option<u64>>,
+    /// The job ran before (its worker died, or an attempt failed): the
+    /// check run it started — still in progress, or completed just before
+    /// the worker died without recording the job done — is taken up and
+    /// written again rather than a second one created.
+    resuming: bool,
 }
 
 impl<'a> CheckRun<'a> {
@@ -32,13 +37,26 @@ impl<'a> CheckRun<'a> {
             repo,
             sha,
             id: Mutex::new(None),
+            resuming: false,
         }
+    }
+
+    /// For a job's second or later attempt.
+    pub fn resuming(mut self, resuming: bool) -> CheckRun<'a> {
+        self.resuming = resuming;
+        self
     }
 
     async fn id(&self) -> Result<u64, ApiError> {
         let mut id = self.id.lock().await;
         if let Some(id) = *id {
             return Ok(id);
+        }
+        if self.resuming
+            && let Some(left) = self.repo.latest_check_run(self.sha, "envgate").await?
+        {
+            *id = Some(left);
+            return Ok(left);
         }
         let new = self.repo.start_check_run(self.sha, "envgate").await?;
         *id = Some(new);

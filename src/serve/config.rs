@@ -327,8 +327,11 @@ fn parse_size(s: &str) -> Option<usize> {
     crate::config::parse_size(s).and_then(|n| usize::try_from(n).ok())
 }
 
-/// How long a claimed job may run before another worker may take it.
-pub const LEASE: Duration = Duration::from_secs(300);
+/// How long a claimed job is its worker's without news: the worker renews
+/// it every third of that while the job runs, so a replica that dies (a
+/// `kill -9`, a lost machine) holds its jobs at most this long before
+/// another replica takes them.
+pub const LEASE: Duration = Duration::from_secs(30);
 
 #[cfg(test)]
 mod tests {

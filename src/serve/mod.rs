@@ -620,6 +620,7 @@ async fn work(
         shared: shared.clone(),
         store: None,
         name: name.clone(),
+        resuming: false,
     };
     let mut last_depth = Instant::now() - Duration::from_secs(60);
     let mut heartbeat: Option<ControlStore> = None;
@@ -687,6 +688,7 @@ async fn work(
                 }
             }
         };
+        worker.resuming = job.attempts > 1;
         let run = async {
             match serde_json::from_str::<event::Work>(&job.payload) {
                 // A bug in one job must not take the worker with it.

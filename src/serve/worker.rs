@@ -22,6 +22,8 @@ pub struct Worker {
     pub shared: std::sync::Arc<Shared>,
     pub store: Option<ControlStore>,
     pub name: String,
+    /// The job being run was attempted before.
+    pub resuming: bool,
 }
 
 impl Worker {
@@ -105,7 +107,7 @@ impl Worker {
                 ..
             } => {
                 let repo = self.repo(r);
-                let checks = jobs::github::CheckRun::new(&repo, sha);
+                let checks = jobs::github::CheckRun::new(&repo, sha).resuming(self.resuming);
                 let mode = match (request, base) {
                     (Some(n), Some(base)) => {
                         let approvals = jobs::github::PullApprovals {

@@ -811,6 +811,16 @@ fn repo_endpoint(
             ));
             answer(201, json!({"state": b["state"], "context": b["context"]}))
         }
+        ("GET", ["commits", sha, "check-runs"]) => {
+            let runs: Vec<Value> = m
+                .check_runs
+                .iter()
+                .filter(|c| c.head_sha == *sha)
+                .filter(|c| params.get("check_name").is_none_or(|n| *n == c.name))
+                .map(|c| json!({"id": c.id, "name": c.name, "head_sha": c.head_sha, "status": c.status}))
+                .collect();
+            answer(200, json!({"total_count": runs.len(), "check_runs": runs}))
+        }
         ("POST", ["check-runs"]) => {
             let id = m.id("check_run");
             m.check_runs.push(CheckRun {

@@ -591,6 +591,11 @@ impl Served {
         std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
     }
 
+    /// The process id of the running `serve`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The queue: (delivery, state), oldest first (SQLite control store
     /// `state.db`).
     pub fn jobs(&self) -> Vec<(String, String)> {

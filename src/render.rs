@@ -189,6 +189,8 @@ struct StatusView<'a> {
     drifted: Vec<Finding<'a>>,
     failed: Vec<Finding<'a>>,
     missing: Vec<Finding<'a>>,
+    /// Drift accepted on purpose: (label, environment, who, when, why).
+    accepted: Vec<(&'a str, &'a str, &'a str, &'a str, &'a str)>,
     unreachable: Vec<(&'a str, &'a str)>,
     gaps: &'a [Gap],
     out_of_order: bool,
@@ -267,6 +269,7 @@ fn view<'a>(
 
     let mut body = String::with_capacity(matrix.rows.len() * (label_width + 16 * envs.len() + 8));
     let mut drifted = Vec::new();
+    let mut accepted = Vec::new();
     let mut failed = Vec::new();
     let mut missing = Vec::new();
     let mut out_of_order = false;
@@ -346,6 +349,15 @@ fn view<'a>(
                     manifest: cell.tampered,
                 }
             };
+            if let Some(a) = cell.accepted {
+                accepted.push((
+                    label.as_str(),
+                    envs[e].name.as_str(),
+                    a.actor.as_str(),
+                    a.at.as_str(),
+                    a.reason.as_str(),
+                ));
+            }
             match cell.state {
                 State::Drifted => drifted.push(finding()),
                 State::Failed => failed.push(finding()),
@@ -372,6 +384,7 @@ fn view<'a>(
         drifted,
         failed,
         missing,
+        accepted,
         unreachable,
         gaps,
         out_of_order,

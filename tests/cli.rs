@@ -191,10 +191,12 @@ fn example(args: &[&str]) -> Run {
 fn quickstart_example_table() {
     let run = example(&["status"]);
     assert_eq!(run.code, 0, "{run:?}");
+    // Notices on stderr, the matrix alone on stdout.
+    assert_eq!(
+        run.stderr,
+        "detected 'staging': mode export_only (set `mode` to override)\nno mode set for dev: mode managed\n\n"
+    );
     insta::assert_snapshot!(run.stdout, @"
-    detected 'staging': mode export_only (set `mode` to override)
-    no mode set for dev: mode managed
-
     migration                  dev      staging      prod
                                managed  export_only  export_only
     20260418_001_users         applied  applied      applied
@@ -220,11 +222,11 @@ fn quickstart_example_table() {
 fn quickstart_example_markdown() {
     let run = example(&["status", "--format", "markdown"]);
     assert_eq!(run.code, 0, "{run:?}");
+    // The document alone on stdout (it goes into job summaries); the
+    // notices on stderr, as in every format.
+    assert!(run.stderr.contains("detected 'staging'"), "{run:?}");
     insta::assert_snapshot!(run.stdout, @"
     **envgate**: 5 migrations · applied in dev, pending in staging: 2 · applied in staging, pending in prod: 2 · drifted: 1
-
-    > detected 'staging': mode export_only (set `mode` to override)
-    > no mode set for dev: mode managed
 
     | Migration | dev<br>`managed` | staging<br>`export_only` | prod<br>`export_only` |
     |---|---|---|---|
@@ -416,5 +418,10 @@ fn readme_quick_start_output_is_real() {
     let start = after.find("```text\n").expect("followed by its output") + "```text\n".len();
     let shown = &after[start..start + after[start..].find("```").unwrap()];
     let run = example(&["status"]);
-    assert_eq!(run.stdout, shown, "README's quick-start output is stale");
+    // What a terminal shows: the notices (stderr), then the matrix.
+    assert_eq!(
+        format!("{}{}", run.stderr, run.stdout),
+        shown,
+        "README's quick-start output is stale"
+    );
 }

@@ -799,6 +799,25 @@ fn drift_is_accepted_per_environment_and_only_managed_ledgers_change() {
             "{env}: {cell}"
         );
     }
+    // The note is where people look too: under the table and in Markdown.
+    let table = project.envgate(&["status"]);
+    ok(&table);
+    for env in ["dev", "staging", "legacy"] {
+        let line = format!("1_users in {env}: drift accepted by carol at ");
+        assert!(
+            table.stdout.contains(&line) && table.stdout.contains(": comment only"),
+            "{line} in:\n{}",
+            table.stdout
+        );
+    }
+    let md = project.envgate(&["status", "--format", "markdown"]);
+    ok(&md);
+    assert!(
+        md.stdout
+            .contains("- ✔️ `1_users` in **dev**: drift accepted by carol at "),
+        "{}",
+        md.stdout
+    );
     // Accepted drift does not block what comes next: v1.1.0 (which holds
     // the edited file) goes to dev and staging.
     project.write("migrations/3_trash.sql", TRASH);

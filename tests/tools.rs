@@ -683,8 +683,9 @@ fn other_tools_environments_are_only_read() {
     );
     let status = p.envgate(&["status"]);
     assert_eq!(status.code, 0, "{status:?}");
+    // A notice: on stderr, like every notice.
     assert!(
-        status.stdout.contains(
+        status.stderr.contains(
             "reading other tools' ledgers, never writing: dev (dbmate): mode reconcile_only"
         ),
         "{status:?}"

@@ -25,15 +25,20 @@ pub async fn run(config: &Config, args: StatusArgs) -> Result<i32, Failure> {
             tracing::debug!(elapsed = ?started.elapsed(), "matrix computed");
             let envs = &obs.world.envs;
             let notes = crate::config::mode_notes(envs);
+            // Notices (modes chosen by default, other tools' ledgers) go to
+            // stderr in every format: stdout is the document alone, whether
+            // it is piped into a job summary, a file or a terminal.
+            for n in &notes {
+                crate::errln!("{n}");
+            }
+            if !notes.is_empty() && !matches!(args.format, Format::Json) {
+                // A terminal shows both streams: keep the notes apart.
+                crate::errln!("");
+            }
             let text = match args.format {
-                Format::Json => {
-                    for n in &notes {
-                        crate::errln!("{n}");
-                    }
-                    render::status_json(envs, matrix)
-                }
-                Format::Markdown => render::status_markdown(envs, matrix, &notes),
-                Format::Table => render::status_table(envs, matrix, &notes, args.color),
+                Format::Json => render::status_json(envs, matrix),
+                Format::Markdown => render::status_markdown(envs, matrix, &[]),
+                Format::Table => render::status_table(envs, matrix, &[], args.color),
             };
             (text, matrix.has_problems(), matrix.any_unreachable())
         })

@@ -32,15 +32,6 @@ fn envgate(config: &Path) -> Command {
     c
 }
 
-fn sqlx_bin() -> PathBuf {
-    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-tools/bin/sqlx");
-    if local.exists() {
-        return local;
-    }
-    support::which("sqlx")
-        .unwrap_or_else(|| panic!("sqlx-cli is not installed: run scripts/bench-deps.sh"))
-}
-
 fn flyway(dir: &Path) -> (PathBuf, PgDb) {
     let migrations = dir.join("flyway/db/migration");
     std::fs::create_dir_all(&migrations).unwrap();
@@ -140,7 +131,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let (flyway_config, _flyway_db) = flyway(dir.path());
     let (sqlx_config, sqlx_migrations, sqlx_db) = sqlx(dir.path());
-    let sqlx = sqlx_bin();
+    let sqlx = common::native_tool("sqlx");
     let url = format!("{}?sslmode=disable", sqlx_db.url());
     // Both agree that everything is applied.
     let info = Command::new(&sqlx)

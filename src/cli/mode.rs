@@ -90,7 +90,7 @@ pub fn set(config: &Config, env: &str, mode: &str) -> Result<i32, Failure> {
         .map_err(|m| Failure::usage(format!("{file}: {m}")))?;
     crate::config::parse(&config.file, &edited)
         .map_err(|err| Failure::usage(format!("'{env}' cannot be {to}: {}", err.message)))?;
-    write_whole(&config.file, &edited)
+    crate::ops::atomic_file::write(&config.file, edited.as_bytes())
         .map_err(|err| Failure::usage(format!("{file}: cannot write: {err}")))?;
     #[derive(serde::Serialize)]
     struct View<'a> {
@@ -110,32 +110,4 @@ pub fn set(config: &Config, env: &str, mode: &str) -> Result<i32, Failure> {
         admins: &e.admins,
     }))?;
     Ok(exit::OK)
-}
-
-/// Writes a file through a temporary file beside it, renamed over it: a
-/// reader sees the old text or the new, never half of one.
-fn write_whole(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("envgate.toml");
-    let tmp = dir.join(format!(".{name}.envgate-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            std::fs::set_permissions(&tmp, meta.permissions())?;
-        }
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }

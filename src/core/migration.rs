@@ -175,6 +175,11 @@ pub fn is_candidate(file_name: &str) -> bool {
 
 pub fn into_script(file: SourceFile) -> Result<Script, DiscoveryError> {
     let hash = ContentHash::of(&file.bytes);
+    script_with(file, hash)
+}
+
+/// A script from a file whose content hash is `hash`.
+fn script_with(file: SourceFile, hash: ContentHash) -> Result<Script, DiscoveryError> {
     let mut sql = String::from_utf8(file.bytes).map_err(|e| DiscoveryError::NotUtf8 {
         path: file.path.clone(),
         offset: e.utf8_error().valid_up_to(),
@@ -196,20 +201,12 @@ pub fn discover(files: Vec<SourceFile>) -> Result<Discovery, DiscoveryError> {
     discover_with(files, into_script)
 }
 
-/// The same with hashes already taken: a file handed over without its
-/// bytes (its hash came from the hash cache) becomes a script with its hash
-/// and no SQL text — for showing states, never for running anything.
-pub fn discover_known(
-    files: Vec<(SourceFile, Option<ContentHash>)>,
-) -> Result<Discovery, DiscoveryError> {
-    discover_with(files, |(file, hash)| match hash {
-        Some(hash) if file.bytes.is_empty() => Ok(Script {
-            path: file.path,
-            sql: String::new(),
-            hash,
-        }),
-        _ => into_script(file),
-    })
+/// The same with every file's hash already taken (by the reader, or from
+/// the hash cache, which hands a file over without its bytes: it becomes a
+/// script with its hash and no SQL text — for showing states, never for
+/// running anything).
+pub fn discover_known(files: Vec<(SourceFile, ContentHash)>) -> Result<Discovery, DiscoveryError> {
+    discover_with(files, |(file, hash)| script_with(file, hash))
 }
 
 /// Something discovery can take as a file.
@@ -223,7 +220,7 @@ impl Named for SourceFile {
     }
 }
 
-impl Named for (SourceFile, Option<ContentHash>) {
+impl Named for (SourceFile, ContentHash) {
     fn path(&self) -> &str {
         &self.0.path
     }

@@ -68,7 +68,7 @@ pub fn target(config: &Config, env: &EnvConfig) -> Result<Target, Failure> {
                 .to_string(),
         )
     })?;
-    if let Some(named) = &pg_schema_of(&target) {
+    if let Some(named) = url_schema(&target) {
         let clash = match &env.schema {
             Some(s) => {
                 (s != named).then(|| format!("`schema = \"{s}\"` and the URL's `{named}` differ"))
@@ -157,21 +157,19 @@ pub fn target_label(target: &Target) -> String {
     }
 }
 
-fn pg_schema_of(target: &Target) -> Option<String> {
+/// The schema an environment's URL names (another tool's `search_path` or
+/// `schema` parameter).
+fn url_schema(target: &Target) -> Option<&str> {
     match target {
-        Target::Postgres(pg) => pg.schema.clone(),
+        Target::Postgres(pg) => pg.schema.as_deref(),
         Target::Sqlite(_) => None,
     }
 }
 
 /// The schema holding an environment's ledger: `schema` in envgate.toml,
-/// else the one its URL names (another tool's `search_path` or `schema`
-/// parameter), else the connection's default.
+/// else the one its URL names, else the connection's default.
 pub fn ledger_schema<'a>(env: &'a EnvConfig, target: &'a Target) -> Option<&'a str> {
-    env.schema.as_deref().or(match target {
-        Target::Postgres(pg) => pg.schema.as_deref(),
-        Target::Sqlite(_) => None,
-    })
+    env.schema.as_deref().or(url_schema(target))
 }
 
 /// What identifies an environment's target in the control store: host,

@@ -103,24 +103,9 @@ pub fn write_bundle(
     Ok(files)
 }
 
-/// Writes a file so that readers see either the old content or the whole
-/// new one: a temporary file beside it, flushed, then renamed.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    use std::io::Write;
-    let fail =
-        |e: std::io::Error| Failure::internal(format!("{}: cannot write: {e}", path.display()));
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp).map_err(fail)?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            fail(e)
-        })?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        fail(e)
-    })
+    super::atomic_file::write(path, bytes)
+        .map_err(|e| Failure::internal(format!("{}: cannot write: {e}", path.display())))
 }
 
 /// `envgate export` (and `envgate ci --command export`): the bundle that

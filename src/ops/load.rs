@@ -334,7 +334,7 @@ pub fn discover_hashes(config: &Config, dialect: Option<Dialect>) -> Result<Disc
     let now = now_ns();
     // Files whose stamp the cache holds are not opened; the others are
     // read and hashed on a few threads.
-    let mut files: Vec<(SourceFile, Option<ContentHash>)> = Vec::with_capacity(wanted.len());
+    let mut files: Vec<(SourceFile, ContentHash)> = Vec::with_capacity(wanted.len());
     let mut to_read = Vec::new();
     for (w, stamp) in wanted.into_iter().zip(stamps) {
         match stamp.and_then(|s| cache.get(&w.0, &s)) {
@@ -343,7 +343,7 @@ pub fn discover_hashes(config: &Config, dialect: Option<Dialect>) -> Result<Disc
                     path: w.0,
                     bytes: Vec::new(),
                 },
-                Some(hash),
+                hash,
             )),
             None => to_read.push((w, stamp)),
         }
@@ -367,12 +367,12 @@ pub fn discover_hashes(config: &Config, dialect: Option<Dialect>) -> Result<Disc
         if let Some(stamp) = stamp {
             fresh.push((file.path.clone(), stamp, hash));
         }
-        files.push((file, Some(hash)));
+        files.push((file, hash));
     }
-    // Entries of vanished files are dropped; when every entry was used and
-    // nothing new was read, there are none.
-    let seen: Option<Vec<String>> = (hits != cache.len() || !fresh.is_empty())
-        .then(|| files.iter().map(|(f, _)| f.path.clone()).collect());
+    // Entries of vanished (or changed) files are dropped; when every entry
+    // was used, there are none.
+    let seen: Option<Vec<String>> =
+        (hits != cache.len()).then(|| files.iter().map(|(f, _)| f.path.clone()).collect());
     let mut d = migration::discover_known(files).map_err(|e| e.to_string())?;
     d.ignored.extend(ignored);
     d.ignored.sort_by(|a, b| a.path.cmp(&b.path));
@@ -386,7 +386,10 @@ pub fn discover_hashes(config: &Config, dialect: Option<Dialect>) -> Result<Disc
     }
     tracing::debug!(from_cache = hits, read = read_count, "migration hashes");
     if cache.changed()
-        && let Err(e) = write_whole(&cache_path, &cache.encode())
+        && let Err(e) = cache_path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| super::atomic_file::write(&cache_path, &cache.encode()))
     {
         tracing::debug!("hash cache {} not written: {e}", cache_path.display());
     }
@@ -409,17 +412,6 @@ fn now_ns() -> i128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i128)
-}
-
-/// Writes a file through a temporary file beside it, renamed over it.
-fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".hashes.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
 }
 
 /// Reads the migrations directory and discovers the migrations in it, in

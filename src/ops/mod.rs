@@ -4,6 +4,7 @@
 //! here returns values (text and exit codes included); printing and
 //! posting happen in `cli` and `serve`.
 
+pub mod atomic_file;
 pub mod catalog;
 pub mod environments;
 pub mod export;

@@ -18,7 +18,7 @@ pub struct ApplyRequest<'a> {
     pub migrations: &'a [Migration],
     /// Stop after this migration (a version).
     pub stop_at: Option<&'a str>,
-    pub allow_drift: bool,
+    pub waive: crate::core::plan::Waive,
     pub actor: &'a str,
     pub release: Option<&'a str>,
     pub lock_timeout: Duration,
@@ -239,7 +239,7 @@ async fn locked(
                 migrations: req.migrations,
                 ledger: &ledger,
                 stop_at: req.stop_at,
-                allow_drift: req.allow_drift,
+                waive: req.waive,
                 only: req.only,
                 accepted: req.accepted,
             })

@@ -209,6 +209,11 @@ fn cell_text(cell: &Cell<'_>) -> &'static str {
     }
 }
 
+/// A state as the Markdown tables show it: its icon, then its name.
+pub fn marked_state(state: State) -> String {
+    format!("{}{}", icon(state), state.as_str())
+}
+
 fn icon(state: State) -> &'static str {
     match state {
         State::Applied => "✅ ",
@@ -503,7 +508,12 @@ pub fn refused_mode(env: &EnvConfig) -> String {
     render(
         "refused_mode.txt",
         false,
-        &minijinja::context! { env => env.name.as_str(), mode => env.mode.as_str(), mode_source => source },
+        &minijinja::context! {
+            env => env.name.as_str(),
+            mode => env.mode.as_str(),
+            mode_source => source,
+            ledger => env.ledger.as_str(),
+        },
     )
 }
 
@@ -687,7 +697,7 @@ mod tests {
         insta::assert_snapshot!(promotion(&Refusal::ReconcileOnly { tag: "v1".into(), env: "legacy".into(), tool: Some("flyway".into()), pending: Some(vec!["1".into(), "2".into()]) }, false), @"'legacy' is reconcile_only: its migrations are applied by its own tool (flyway), never by envgate; pending there from v1: 1, 2");
         insta::assert_snapshot!(promotion(&Refusal::ReconcileOnly { tag: "v1".into(), env: "legacy".into(), tool: Some("flyway".into()), pending: None }, false), @"'legacy' is reconcile_only: its migrations are applied and reverted by its own tool (flyway), never by envgate");
         insta::assert_snapshot!(promotion(&Refusal::ReconcileOnly { tag: "v1".into(), env: "legacy".into(), tool: None, pending: None }, false), @"'legacy' is reconcile_only: its migrations are applied and reverted outside envgate, never by envgate");
-        insta::assert_snapshot!(promotion(&Refusal::Blocked { tag: "v1".into(), env: "staging".into(), blockers: vec!["2 drifted".into(), "3 failed".into()], rollback: false }, false), @"'staging' has drift or failed runs before the release: 2 drifted, 3 failed (resolve it, accept it with `envgate drift accept`, or --allow-drift)");
+        insta::assert_snapshot!(promotion(&Refusal::Blocked { tag: "v1".into(), env: "staging".into(), blockers: vec!["2 drifted".into(), "3 failed".into()], rollback: false }, false), @"'staging' has drift or failed runs before the release: 2 drifted, 3 failed (resolve it, accept drift with `envgate drift accept`, or go ahead with --allow-drift / --retry-failed)");
         insta::assert_snapshot!(promotion(&Refusal::Blocked { tag: "v1".into(), env: "dev".into(), blockers: vec!["2 is applied after it and not part of it".into()], rollback: true }, false), @"release v1 cannot be rolled back in 'dev' as it stands: 2 is applied after it and not part of it; nothing was changed");
         insta::assert_snapshot!(promotion(&Refusal::NoDown { tag: "v1".into(), env: "dev".into(), files: vec!["migrations/2_b.sql".into()] }, false), @"release v1 cannot be rolled back in 'dev': no down script for migrations/2_b.sql; nothing was changed");
     }
@@ -695,7 +705,7 @@ mod tests {
     #[test]
     fn promotion_nothing_to_do() {
         insta::assert_snapshot!(promotion(&Nothing::AppliedEverywhere { tag: "v1".into() }, false), @"release v1: applied in every environment; nothing to promote.");
-        insta::assert_snapshot!(promotion(&Nothing::OnlyLastHasIt { tag: "v1".into(), behind: vec!["dev (1/2)".into()] }, false), @"release v1: applied in the last environment, but not in dev (1/2): promote there with --to.");
+        insta::assert_snapshot!(promotion(&Nothing::OnlyLastHasIt { tag: "v1".into(), behind: vec!["dev (1/2)".into()] }, false), @"release v1: applied in the last environment, but not in dev (1/2): promote there with --env.");
         insta::assert_snapshot!(promotion(&Nothing::AlreadyApplied { tag: "v1".into(), env: "prod".into() }, false), @"release v1: already applied in 'prod'.");
         insta::assert_snapshot!(promotion(&Nothing::NothingApplied { tag: "v1".into(), env: "dev".into() }, false), @"release v1: nothing of it is applied in 'dev'; nothing to revert.");
     }
@@ -825,6 +835,7 @@ mod tests {
         **envgate**: 4 migrations · applied in dev, pending in staging: 1 · drifted: 1 · failed: 1 · missing: 1 · unreachable: prod
 
         > detected 'staging': mode export_only (set `mode` to override)
+        >
         > no mode set for dev: mode managed
 
         | Migration | dev<br>`managed` | staging<br>`export_only` | prod<br>`export_only` |
@@ -877,7 +888,11 @@ mod tests {
                 migrations: &ms,
                 ledger,
                 stop_at: None,
-                allow_drift: allow,
+                waive: if allow {
+                    crate::core::plan::Waive::ALL
+                } else {
+                    crate::core::plan::Waive::NONE
+                },
                 only: None,
                 accepted: None,
             })
@@ -993,7 +1008,7 @@ mod tests {
 
         2_orders failed: migrations/2_orders.sql:1:14: ERROR: relation "orders" already exists
           rolled back: none of it took effect.
-          recorded as failed in the ledger: fix it, then run again with --allow-drift to retry it.
+          recorded as failed in the ledger: fix it, then run again with --retry-failed to retry it.
           nothing after it ran.
         "#);
         let refused = |r: ApplyRefusal| ApplyReport {
@@ -1009,7 +1024,7 @@ mod tests {
         refused: 'dev' has drift or failed runs before the target; nothing was applied:
           2 failed at 2026-11-20T10:00:00.000Z
           migrations/3_x.sql:2: `\! touch x` is a psql command, not SQL
-        Resolve it, or pass --allow-drift to go ahead anyway (failed migrations are then retried).
+        Resolve it, or go ahead anyway with --retry-failed (runs the failed migrations again).
         ");
         insta::assert_snapshot!(apply_text(&refused(ApplyRefusal::LockTimeout { message: "the environment's migration lock is held by envgate apply by bob (pid 7); gave up after 60s".into() })), @"refused: the environment's migration lock is held by envgate apply by bob (pid 7); gave up after 60s. Nothing was applied.");
         insta::assert_snapshot!(apply_text(&refused(ApplyRefusal::NeedsDirectConnection { versions: vec!["3".into()] })), @"refused: 3 must run outside a transaction, which needs a direct connection; 'dev' is reached through a transaction pooler, where envgate cannot hold its lock across statements. Nothing was applied. Point the URL at the database itself (not the pooler) for this apply.");
@@ -1062,7 +1077,7 @@ mod tests {
         insta::assert_snapshot!(export_text(&report("refused", None, &blockers)), @"
         refused: 'prod' has drift or failed runs before the target; no bundle was written:
           2 drifted: migrations/2_orders.sql is now cdcdcdcdcdcd, was efefefefefef when applied
-        Resolve it, or pass --allow-drift.
+        Resolve it, or go ahead anyway with --allow-drift (drift).
         ");
         let refused = [crate::core::plan::Blocker::Refused {
             version: "2".into(),
@@ -1075,7 +1090,7 @@ mod tests {
         insta::assert_snapshot!(export_text(&report("refused", None, &refused)), @"
         refused: 'prod' has migrations that cannot go into a bundle; no bundle was written:
           migrations/2_orders.sql:3: a line starting with `.`: the sqlite3 shell would run `.shell id` as a command
-        Fix the migration: --allow-drift does not waive this.
+        Fix the migration: no flag waives this.
         ");
     }
 
@@ -1095,7 +1110,7 @@ mod tests {
                 "sha": "856ddfaa6247bf035ddf57629acb524383fb293f",
                 "envs": [{"name": "dev", "mode": "managed"}, {"name": "prod", "mode": "export_only"}],
                 "new": [{"label": "4_trash", "states": ["pending", "pending"]}],
-                "preview": preview.then(|| serde_json::json!({"env": "prod", "file": "prod-1-4.sql", "sql": "-- envgate bundle …\nCREATE TABLE trash (id int);", "fence": "```"})),
+                "preview": preview.then(|| serde_json::json!({"env": "prod", "file": "prod-1-4.sql", "sql": "-- envgate bundle …\nCREATE TABLE trash (id int);", "fence": "```", "added": ["4_trash"], "earlier": ["2_tickets", "3_status"]})),
                 "preview_note": note.then_some("No bundle preview: prod could not be read (sqlite prod.db: no database file)."),
                 "matrix": "| Migration | dev |\n|---|---|\n| `4_trash` | pending |\n",
             })
@@ -1111,6 +1126,8 @@ mod tests {
         | `4_trash` | pending | pending |
 
         <details><summary>Bundle for <b>prod</b> (export_only): <code>prod-1-4.sql</code></summary>
+
+        What prod would receive at this commit: 3 migrations, of which this request adds 1 (`4_trash`) and 2 come from earlier changes not yet there (`2_tickets`, `3_status`).
 
         ```sql
         -- envgate bundle …
@@ -1176,7 +1193,7 @@ mod tests {
     #[test]
     fn releases_and_their_sections() {
         let release = serde_json::json!({
-            "tag": "v2.4.0", "explicit": false, "prerelease": false,
+            "tag": "v2.4.0", "explicit": false, "first": false, "prerelease": false,
             "migrations": [
                 {"id": "2", "name": "orders", "file": "migrations/2_orders.sql", "sha256": "ab".repeat(32),
                  "states": [{"environment": "dev", "state": "applied"}, {"environment": "prod", "state": "pending"}]},
@@ -1194,7 +1211,7 @@ mod tests {
         insta::assert_snapshot!(releases_text(&Vec::<serde_json::Value>::new(), "v*"), @"no releases: no git tag matches 'v*' (set `release_tags` in envgate.toml).");
         let show = serde_json::json!({
             "release": release,
-            "bundles": [{"environment": "prod", "bundle_id": "bde8", "file": "prod-v2.4.0.sql", "bundle_sha256": "cd".repeat(32), "blocked": false, "sql": "CREATE TABLE orders (id int);"}],
+            "bundles": [{"environment": "prod", "bundle_id": "bde8", "file": "prod-v2.4.0.sql", "bundle_sha256": "cd".repeat(32), "blocked": false, "waits_for": ["staging (1/2)"], "sql": "CREATE TABLE orders (id int);"}],
         });
         insta::assert_snapshot!(release_text(&show, false), @"
         release v2.4.0: 1 migration added since the previous release
@@ -1207,8 +1224,8 @@ mod tests {
         warnings:
           2 was edited after v2.3.0
 
-        bundles the export_only environments would receive:
-          prod  prod-v2.4.0.sql  bundle bde8  sha256 cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd
+        bundles the export_only environments would receive when promoted:
+          prod  prod-v2.4.0.sql  bundle bde8  sha256 cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd  (not yet: promotion waits for staging (1/2))
         (--sql prints them in full)
         ");
         insta::assert_snapshot!(release_text(&show, true), @"
@@ -1222,8 +1239,8 @@ mod tests {
         warnings:
           2 was edited after v2.3.0
 
-        bundles the export_only environments would receive:
-          prod  prod-v2.4.0.sql  bundle bde8  sha256 cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd
+        bundles the export_only environments would receive when promoted:
+          prod  prod-v2.4.0.sql  bundle bde8  sha256 cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd  (not yet: promotion waits for staging (1/2))
 
         CREATE TABLE orders (id int);
         ");

@@ -150,10 +150,10 @@ fn to_applies_up_to_a_version() {
             ("3_c.sql", "CREATE TABLE c (id int);"),
         ],
     );
-    let run = project.envgate(&["apply", "--env", "dev", "--to", "2"]);
+    let run = project.envgate(&["apply", "--env", "dev", "--up-to", "2"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(table_exists(&db, "b") && !table_exists(&db, "c"));
-    let bad = project.envgate(&["apply", "--env", "dev", "--to", "9"]);
+    let bad = project.envgate(&["apply", "--env", "dev", "--up-to", "9"]);
     assert_eq!(bad.code, 2, "{bad:?}");
     assert!(
         bad.stderr.contains("no migration with version 9"),
@@ -216,7 +216,16 @@ fn a_syntax_error_is_located_rolled_back_and_recorded() {
     assert_eq!(blocked.code, 3, "{blocked:?}");
     assert!(blocked.stdout.contains("2 failed at"), "{blocked:?}");
     project.write("migrations/2_broken.sql", "CREATE TABLE half (id int);\n");
-    let retried = project.envgate(&["apply", "--env", "dev", "--allow-drift"]);
+    // Letting drift through is not retrying a failure: that is its own flag.
+    let drift_only = project.envgate(&["apply", "--env", "dev", "--allow-drift"]);
+    assert_eq!(drift_only.code, 3, "{drift_only:?}");
+    assert!(
+        drift_only
+            .stdout
+            .contains("--retry-failed (runs the failed migrations again)"),
+        "{drift_only:?}"
+    );
+    let retried = project.envgate(&["apply", "--env", "dev", "--retry-failed"]);
     assert_eq!(retried.code, 0, "{retried:?}");
     let rows = db.query_strings(
         "SELECT version, success::text, error FROM envgate_migrations ORDER BY version",
@@ -296,7 +305,7 @@ fn statements_outside_a_transaction_and_their_partial_failure() {
     assert!(table_exists(&db, "users_email_idx"));
     // Retried as it is, its first statement now fails: nothing more changes,
     // and the report says which statement and that nothing of it ran.
-    let text = project.envgate(&["apply", "--env", "dev", "--allow-drift"]);
+    let text = project.envgate(&["apply", "--env", "dev", "--retry-failed"]);
     assert_eq!(text.code, 1, "{text:?}");
     assert!(
         text.stdout.contains(

@@ -26,7 +26,7 @@ fn project() -> Project {
     let key = [("ENVGATE_AUDIT_KEY", KEY)];
     ok(&p.envgate_with_env(&["apply", "--env", "dev", "--actor", "alice"], &key));
     ok(&p.envgate_with_env(
-        &["apply", "--env", "qa", "--to", "1"],
+        &["apply", "--env", "qa", "--up-to", "1"],
         &[
             ("ENVGATE_AUDIT_KEY", KEY),
             ("GITHUB_ACTIONS", "true"),

@@ -313,7 +313,7 @@ fn a_pull_request_gets_its_check_and_one_note() {
     let note = bot.next_comment();
     assert!(note.starts_with("<!-- envgate:pr -->"), "{note}");
     assert!(
-        note.contains("| `2_orders` | pending | pending |"),
+        note.contains("| `2_orders` | ⏳ pending | ⏳ pending |"),
         "{note}"
     );
 }

@@ -80,15 +80,21 @@ fn no_escape(dir: &Path) {
 /// The exported bundle's path, from `export --format json`.
 fn export(project: &Project) -> Result<std::path::PathBuf, support::Run> {
     let run = project.envgate(&[
-        "export", "--env", "prod", "--out", "bundles", "--format", "json",
+        "export",
+        "--env",
+        "prod",
+        "--out-dir",
+        "bundles",
+        "--format",
+        "json",
     ]);
     if run.code != 0 {
-        return Err(project.envgate(&["export", "--env", "prod", "--out", "bundles"]));
+        return Err(project.envgate(&["export", "--env", "prod", "--out-dir", "bundles"]));
     }
     match run.json()["bundle"]["sql"].as_str() {
         Some(p) => Ok(project.path().join(p)),
         // Refused: what a person reads.
-        None => Err(project.envgate(&["export", "--env", "prod", "--out", "bundles"])),
+        None => Err(project.envgate(&["export", "--env", "prod", "--out-dir", "bundles"])),
     }
 }
 
@@ -140,11 +146,15 @@ fn the_reported_psql_escape_is_refused_by_plan_apply_and_export() {
         "{apply:?}"
     );
     assert!(
-        apply.stdout.contains("--allow-drift does not waive this"),
+        apply
+            .stdout
+            .contains("Fix the migration: no flag waives this."),
         "{apply:?}"
     );
-    let forced = project.envgate(&["apply", "--env", "dev", "--allow-drift"]);
-    assert_eq!(forced.code, 3, "{forced:?}");
+    for flag in ["--allow-drift", "--retry-failed"] {
+        let forced = project.envgate(&["apply", "--env", "dev", flag]);
+        assert_eq!(forced.code, 3, "{flag}: {forced:?}");
+    }
     assert!(pg_ledger(&dev).is_empty());
     let run = export(&project).unwrap_err();
     assert_eq!(run.code, 3, "{run:?}");

@@ -183,7 +183,7 @@ fn github_pull_request_summary_outputs_and_one_sticky_comment() {
         "{first}"
     );
     assert!(
-        first.contains("| `2_items` | pending | pending |"),
+        first.contains("| `2_items` | ⏳ pending | ⏳ pending |"),
         "{first}"
     );
     assert!(
@@ -531,7 +531,7 @@ fn gitlab_merge_request_note_is_kept_once_and_needs_an_access_token() {
         note.contains("This pull request adds 1 migration"),
         "{note}"
     );
-    assert!(note.contains("| `2_items` | pending | pending |"), "{note}");
+    assert!(note.contains("| `2_items` | ⏳ pending | ⏳ pending |"), "{note}");
 
     p.write("migrations/3_more.sql", "CREATE TABLE more (id int);\n");
     gl.with(|m| {
@@ -1008,7 +1008,7 @@ fn action_install_plan_keys_on_runner_and_source() {
     };
     let linux = plan("Linux", "X64", "");
     assert!(
-        linux.starts_with("target=x86_64-unknown-linux-gnu\n"),
+        linux.starts_with("version=\ntarget=x86_64-unknown-linux-gnu\n"),
         "{linux}"
     );
     assert!(
@@ -1027,8 +1027,268 @@ fn action_install_plan_keys_on_runner_and_source() {
     let mac = plan("macOS", "ARM64", "v0.2.0");
     assert_eq!(
         mac,
-        "target=aarch64-apple-darwin\n\
+        "version=v0.2.0\n\
+         target=aarch64-apple-darwin\n\
          root=/opt/hostedtoolcache/envgate/release-v0.2.0-aarch64-apple-darwin\n\
          key=envgate-aarch64-apple-darwin-release-v0.2.0\n"
     );
+}
+
+/// On a tag, the release API refusing the bundles must not keep the step's
+/// outputs from naming the bundles already written: the upload step that
+/// the README shows (`if: outputs.bundles != ''`) still finds them.
+#[test]
+fn outputs_are_written_although_the_release_call_fails() {
+    let (dev, staging) = (
+        PgDb::create("ci_relfail_dev"),
+        PgDb::create("ci_relfail_stg"),
+    );
+    let p = tagged(&dev, &staging);
+    let gh = FakeGitHub::start();
+    gh.accept_token(TOKEN);
+    gh.script(
+        &format!("POST /repos/{REPO}/releases"),
+        403,
+        &[],
+        serde_json::json!({"message": "Resource not accessible by integration"}),
+    );
+    let actions = Actions::new();
+    let event = actions.path("push.json");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/github/push.tag.json"),
+        &event,
+    )
+    .unwrap();
+    let vars = actions.vars(&gh.url, "push", "refs/tags/v1.0.0", &event);
+    let run = ci(p.path(), &[], &vars);
+    assert_ne!(run.code, 0, "the refusal still fails the step: {run:?}");
+    let written = actions.path("envgate").join("staging-v1.0.0.sql");
+    assert!(written.exists(), "{run:?}");
+    let output = actions.read("output");
+    assert!(
+        output.contains(&format!("bundles={}\n", written.display())),
+        "{output}\n{run:?}"
+    );
+    assert!(output.contains("drifted=0\n"), "{output}");
+    assert!(
+        run.stdout.contains(
+            "::warning title=envgate::the bundles were written but not attached to release v1.0.0"
+        ),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains("is on release v1.0.0"), "{run:?}");
+}
+
+/// The Action passes on every output `envgate ci` sets, and its `config`
+/// input defaults to what the docs say.
+#[test]
+fn the_action_exposes_every_output_envgate_ci_sets() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let action = std::fs::read_to_string(root.join("action.yml")).unwrap();
+    let exposed: Vec<&str> = action
+        .lines()
+        .filter_map(|l| l.split("steps.run.outputs.").nth(1))
+        .map(|rest| rest.trim_end_matches(" }}"))
+        .collect();
+    // The outputs of a real run (outside a pull request: every key is set).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("envgate.toml"),
+        "[environments.dev]\nurl = \"sqlite://dev.db\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("migrations")).unwrap();
+    std::fs::write(dir.path().join("migrations/1_a.sql"), "SELECT 1;\n").unwrap();
+    let actions = Actions::new();
+    let event = actions.path("push.json");
+    std::fs::write(&event, "{}").unwrap();
+    let vars = actions.vars(
+        "http://127.0.0.1:9",
+        "workflow_dispatch",
+        "refs/heads/main",
+        &event,
+    );
+    let vars: Vec<(&str, String)> = vars
+        .into_iter()
+        .filter(|(k, _)| *k != "GITHUB_TOKEN")
+        .collect();
+    let run = ci(dir.path(), &["--fail-on", "none"], &vars);
+    assert_eq!(run.code, 0, "{run:?}");
+    let output = actions.read("output");
+    let mut set: Vec<&str> = output
+        .lines()
+        .filter_map(|l| {
+            l.split(['=', '<'])
+                .next()
+                .filter(|k| !k.is_empty() && !l.starts_with("ghadelimiter"))
+        })
+        .filter(|k| k.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        .collect();
+    set.sort();
+    set.dedup();
+    let mut exposed_sorted = exposed.clone();
+    exposed_sorted.sort();
+    assert_eq!(
+        exposed_sorted, set,
+        "action.yml outputs vs envgate ci's\n{output}"
+    );
+    let config_default = action
+        .split("\n  config:\n")
+        .nth(1)
+        .and_then(|rest| {
+            rest.lines()
+                .find_map(|l| l.trim().strip_prefix("default: "))
+        })
+        .unwrap();
+    assert_eq!(config_default, "envgate.toml");
+    let docs = std::fs::read_to_string(root.join("docs/ci.md")).unwrap();
+    assert!(
+        docs.contains("| `config` | `envgate.toml` |"),
+        "docs/ci.md shows the config input's default"
+    );
+}
+
+/// At a release tag the install step downloads that release's binary and
+/// checks it against the published checksum; a mismatch installs nothing;
+/// no binary there builds from source and says so.
+#[test]
+fn action_install_downloads_and_checks_the_release_binary() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let server = tempfile::tempdir().unwrap();
+    let release = server.path().join("acme/envgate/releases/download/v1.2.3");
+    std::fs::create_dir_all(&release).unwrap();
+    let staging = tempfile::tempdir().unwrap();
+    let bin = staging.path().join("envgate");
+    std::fs::write(&bin, "#!/bin/sh\necho 'envgate 1.2.3 (release)'\n").unwrap();
+    Command::new("chmod").arg("755").arg(&bin).status().unwrap();
+    let archive = release.join("envgate-v1.2.3-x86_64-unknown-linux-gnu.tar.gz");
+    assert!(
+        Command::new("tar")
+            .arg("-czf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(staging.path())
+            .arg("envgate")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let sum = Command::new("sha256sum").arg(&archive).output().unwrap();
+    let sum = String::from_utf8(sum.stdout).unwrap();
+    std::fs::write(archive.with_extension("gz.sha256"), &sum).unwrap();
+    // A fake cargo, to see whether the script falls back to building.
+    let tools = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tools.path().join("cargo"),
+        "#!/bin/sh\nroot=$4\nmkdir -p \"$root/bin\"\nprintf '#!/bin/sh\\necho built\\n' >\"$root/bin/envgate\"\nchmod 755 \"$root/bin/envgate\"\n",
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(tools.path().join("cargo"))
+        .status()
+        .unwrap();
+    // Where a runner checks the action out: .../_actions/<owner>/<repo>/<ref>.
+    let runner = tempfile::tempdir().unwrap();
+    for r in ["v1.2.3", "main"] {
+        let at = runner.path().join("_actions/acme/envgate");
+        std::fs::create_dir_all(&at).unwrap();
+        std::os::unix::fs::symlink(root, at.join(r)).unwrap();
+    }
+    let install = |at: &str, version: &str| {
+        let action_path = runner.path().join("_actions/acme/envgate").join(at);
+        let action_path = action_path.to_str().unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let step = |what: &str, extra: &[(&str, String)]| {
+            let mut cmd = Command::new("bash");
+            cmd.arg(root.join("scripts/action-install.sh"))
+                .arg(what)
+                .env("GITHUB_OUTPUT", out.path())
+                .env("ACTION_PATH", action_path)
+                .env("ACTION_REPOSITORY", "acme/envgate")
+                .env("VERSION", version)
+                .env("OS", "Linux")
+                .env("ARCH", "X64")
+                .env("RUNNER_TOOL_CACHE", dest.path())
+                .env(
+                    "GITHUB_SERVER_URL",
+                    format!("file://{}", server.path().display()),
+                )
+                .env(
+                    "PATH",
+                    format!(
+                        "{}:{}",
+                        tools.path().display(),
+                        std::env::var("PATH").unwrap()
+                    ),
+                );
+            for (k, v) in extra {
+                cmd.env(k, v);
+            }
+            cmd.output().unwrap()
+        };
+        let plan = step("plan", &[]);
+        assert!(plan.status.success());
+        let planned = std::fs::read_to_string(out.path()).unwrap();
+        let get = |k: &str| {
+            planned
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}=")))
+                .unwrap()
+                .to_owned()
+        };
+        let (v, target, dir) = (get("version"), get("target"), get("root"));
+        let run = step(
+            "install",
+            &[
+                ("VERSION", v.clone()),
+                ("TARGET", target),
+                ("ROOT", dir.clone()),
+            ],
+        );
+        let log = format!(
+            "{}{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let ran = Command::new(Path::new(&dir).join("bin/envgate"))
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        (v, run.status.success(), log, ran)
+    };
+    // Used at a release tag, no version input: the tag's binary.
+    let (v, ok, log, ran) = install("v1.2.3", "");
+    assert_eq!(v, "v1.2.3");
+    assert!(ok, "{log}");
+    assert!(log.contains("installed the release binary"), "{log}");
+    assert_eq!(ran, "envgate 1.2.3 (release)\n");
+    // At a branch: built from source, and said.
+    let (v, ok, log, ran) = install("main", "");
+    assert_eq!(v, "");
+    assert!(ok, "{log}");
+    assert!(
+        log.contains("::notice title=envgate::the action is used at a branch"),
+        "{log}"
+    );
+    assert_eq!(ran, "built\n");
+    // A release without a binary: built from source, and said.
+    let (_, ok, log, ran) = install("main", "v9.9.9");
+    assert!(ok, "{log}");
+    assert!(log.contains("no release binary at"), "{log}");
+    assert_eq!(ran, "built\n");
+    // A binary that does not match its checksum: nothing installed.
+    std::fs::write(
+        archive.with_extension("gz.sha256"),
+        format!("{}  x\n", "0".repeat(64)),
+    )
+    .unwrap();
+    let (_, ok, log, ran) = install("v1.2.3", "");
+    assert!(!ok, "{log}");
+    assert!(
+        log.contains("does not match its published checksum"),
+        "{log}"
+    );
+    assert_eq!(ran, "");
 }

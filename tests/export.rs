@@ -70,7 +70,13 @@ fn a_bundle_applied_by_psql_reads_back_as_applied() {
     );
 
     let run = project.envgate(&[
-        "export", "--env", "prod", "--out", "bundles", "--format", "json",
+        "export",
+        "--env",
+        "prod",
+        "--out-dir",
+        "bundles",
+        "--format",
+        "json",
     ]);
     assert_eq!(run.code, 0, "{run:?}");
     let j = run.json();
@@ -140,7 +146,7 @@ fn a_bundle_applied_by_psql_reads_back_as_applied() {
     );
     assert_eq!(ledger_dump(&db, "app"), before);
     // Nothing left to export.
-    let again = project.envgate(&["export", "--env", "prod", "--out", "bundles"]);
+    let again = project.envgate(&["export", "--env", "prod", "--out-dir", "bundles"]);
     assert_eq!(again.code, 0, "{again:?}");
     assert!(
         again.stdout.contains("is up to date: no bundle to export"),
@@ -160,7 +166,7 @@ fn a_bundle_for_another_state_changes_nothing() {
         &format!("[environments.prod]\nurl = \"{}\"\n", db.url()),
         &[("1_users.sql", USERS), ("2_tickets.sql", TICKETS)],
     );
-    let run = project.envgate(&["export", "--env", "prod", "--out", "."]);
+    let run = project.envgate(&["export", "--env", "prod", "--out-dir", "."]);
     assert_eq!(run.code, 0, "{run:?}");
     // Meanwhile someone applied the first migration another way.
     db.execute(&format!(
@@ -245,7 +251,7 @@ fn status_plan_and_export_issue_no_write() {
         assert_eq!(s.json()["environments"][0]["counts"]["pending"], 1);
         let p = project.envgate(&["plan", "--env", env]);
         assert_eq!(p.code, 0, "{p:?}");
-        let e = project.envgate(&["export", "--env", env, "--out", "bundles"]);
+        let e = project.envgate(&["export", "--env", env, "--out-dir", "bundles"]);
         assert_eq!(e.code, 0, "{e:?}");
         let a = project.envgate(&["apply", "--env", env]);
         assert_eq!(a.code, 3, "{a:?}");
@@ -274,7 +280,7 @@ fn a_sqlite_bundle_runs_in_the_sqlite3_shell() {
         .unwrap()
         .execute_batch("CREATE TABLE app_meta (k TEXT)")
         .unwrap();
-    let run = project.envgate(&["export", "--env", "prod", "--out", "."]);
+    let run = project.envgate(&["export", "--env", "prod", "--out-dir", "."]);
     assert_eq!(run.code, 0, "{run:?}");
     let sqlite3 =
         support::which("sqlite3").expect("sqlite3 is not installed: apt-get install sqlite3");

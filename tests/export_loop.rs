@@ -37,7 +37,13 @@ fn apply_with_sqlite3(dir: &Path, bundle: &Path) -> (i32, String) {
 /// Exports prod's bundle; its SQL file.
 fn export(p: &Project) -> PathBuf {
     let run = p.envgate(&[
-        "export", "--env", "prod", "--out", "bundles", "--format", "json",
+        "export",
+        "--env",
+        "prod",
+        "--out-dir",
+        "bundles",
+        "--format",
+        "json",
     ]);
     ok(&run);
     PathBuf::from(run.json()["bundle"]["sql"].as_str().unwrap())

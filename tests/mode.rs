@@ -19,7 +19,7 @@ fn mode_set_edits_in_place_and_says_what_the_change_needs() {
     let p = Project::new(CONFIG, &[]);
     let read = || std::fs::read_to_string(p.path().join("envgate.toml")).unwrap();
 
-    let run = p.envgate(&["mode", "set", "prod", "managed"]);
+    let run = p.envgate(&["mode", "set", "--env", "prod", "managed"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         read(),
@@ -43,18 +43,18 @@ fn mode_set_edits_in_place_and_says_what_the_change_needs() {
     );
 
     // Back: tightening needs nobody.
-    let run = p.envgate(&["mode", "set", "prod", "export_only"]);
+    let run = p.envgate(&["mode", "set", "--env", "prod", "export_only"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("no approval is needed"), "{run:?}");
     assert_eq!(read(), CONFIG);
-    let run = p.envgate(&["mode", "set", "prod", "export_only"]);
+    let run = p.envgate(&["mode", "set", "--env", "prod", "export_only"]);
     assert_eq!(
         run.stdout,
         "envgate.toml: 'prod' is already export_only; nothing changed.\n"
     );
 
     // dev's mode came from its name: now written down.
-    let run = p.envgate(&["mode", "set", "dev", "export_only"]);
+    let run = p.envgate(&["mode", "set", "--env", "dev", "export_only"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         read().contains("url = \"sqlite://dev.db\"\nmode = \"export_only\"\n"),
@@ -68,7 +68,7 @@ fn mode_set_edits_in_place_and_says_what_the_change_needs() {
         "format = \"flyway\"\n[environments.legacy]\nurl = \"sqlite://legacy.db\"\n",
         &[],
     );
-    let run = flyway.envgate(&["mode", "set", "legacy", "managed"]);
+    let run = flyway.envgate(&["mode", "set", "--env", "legacy", "managed"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr.contains("'legacy' cannot be managed:")
@@ -82,13 +82,13 @@ fn mode_set_edits_in_place_and_says_what_the_change_needs() {
             .unwrap()
             .contains("mode")
     );
-    let run = p.envgate(&["mode", "set", "prod", "writable"]);
+    let run = p.envgate(&["mode", "set", "--env", "prod", "writable"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr
             .contains("'writable' is not a mode: managed, export_only or reconcile_only")
     );
-    let run = p.envgate(&["mode", "set", "qa", "managed"]);
+    let run = p.envgate(&["mode", "set", "--env", "qa", "managed"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr

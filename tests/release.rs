@@ -285,14 +285,21 @@ fn a_release_goes_from_tag_to_prod_on_postgres() {
     );
 
     // staging is export_only: a dry run shows the bundle and writes nothing.
-    let run = project.envgate(&["promote", "v2.3.0", "--dry-run", "--out", "bundles"]);
+    let run = project.envgate(&["promote", "v2.3.0", "--dry-run", "--out-dir", "bundles"]);
     ok(&run);
     assert!(run.stdout.contains("staging-v2.3.0.sql"), "{run:?}");
     assert!(run.stdout.contains(USERS.trim()), "{run:?}");
     assert!(!project.path().join("bundles").exists());
     assert!(!run.stdout.contains("s3cret-staging"), "{run:?}");
 
-    let run = project.envgate(&["promote", "v2.3.0", "--out", "bundles", "--format", "json"]);
+    let run = project.envgate(&[
+        "promote",
+        "v2.3.0",
+        "--out-dir",
+        "bundles",
+        "--format",
+        "json",
+    ]);
     ok(&run);
     let j = run.json();
     assert_eq!(j["environment"], "staging");
@@ -323,7 +330,7 @@ fn a_release_goes_from_tag_to_prod_on_postgres() {
     );
 
     // prod, next in line; then nothing is left to promote.
-    let run = project.envgate(&["promote", "v2.3.0", "--out", "bundles"]);
+    let run = project.envgate(&["promote", "v2.3.0", "--out-dir", "bundles"]);
     ok(&run);
     assert!(run.stdout.contains("bundles/prod-v2.3.0.sql"), "{run:?}");
     assert!(run.stdout.contains("psql -X -v ON_ERROR_STOP=1"), "{run:?}");
@@ -338,28 +345,28 @@ fn a_release_goes_from_tag_to_prod_on_postgres() {
 
     // v2.4.0 cannot skip dev and staging.
     refused(
-        &project.envgate(&["promote", "v2.4.0", "--to", "prod"]),
+        &project.envgate(&["promote", "v2.4.0", "--env", "prod"]),
         "release v2.4.0 is not fully applied before 'prod' in the promotion order: dev has 0/1 applied; staging has 0/1 applied",
     );
     // --force needs a reason, which goes to the audit trail.
-    let run = project.envgate(&["promote", "v2.4.0", "--to", "staging", "--force"]);
+    let run = project.envgate(&["promote", "v2.4.0", "--env", "staging", "--force"]);
     assert_eq!(run.code, 2, "{run:?}");
     let run = project.envgate(&[
         "promote",
         "v2.4.0",
-        "--to",
+        "--env",
         "staging",
         "--force",
         "--reason",
         "hotfix reviewed in #123",
-        "--out",
+        "--out-dir",
         "bundles",
     ]);
     ok(&run);
     std::fs::remove_file(project.path().join("bundles/staging-v2.4.0.sql")).unwrap();
 
     // dev takes v2.4.0, then gives it back.
-    ok(&project.envgate(&["promote", "v2.4.0", "--to", "dev"]));
+    ok(&project.envgate(&["promote", "v2.4.0", "--env", "dev"]));
     assert_eq!(states(&project, "dev"), ["applied", "applied", "applied"]);
     let run = project.envgate(&["rollback", "v2.4.0", "--env", "dev", "--dry-run"]);
     ok(&run);
@@ -380,7 +387,14 @@ fn a_release_goes_from_tag_to_prod_on_postgres() {
 
     // staging rolls v2.3.0 back with a bundle: newest first, each with its
     // ledger row removed.
-    let run = project.envgate(&["rollback", "v2.3.0", "--env", "staging", "--out", "bundles"]);
+    let run = project.envgate(&[
+        "rollback",
+        "v2.3.0",
+        "--env",
+        "staging",
+        "--out-dir",
+        "bundles",
+    ]);
     ok(&run);
     let bundle = project.path().join("bundles/staging-rollback-v2.3.0.sql");
     let sql = std::fs::read_to_string(&bundle).unwrap();
@@ -637,7 +651,7 @@ fn refusals_name_the_problem_exit_3_and_are_audited() {
         "tag nightly is not a release: release tags match 'v*'",
     );
     refused(
-        &project.envgate(&["promote", "v1.0.0", "--to", "qa"]),
+        &project.envgate(&["promote", "v1.0.0", "--env", "qa"]),
         "no environment 'qa' (configured: dev, staging, legacy)",
     );
     refused(
@@ -647,7 +661,7 @@ fn refusals_name_the_problem_exit_3_and_are_audited() {
     // dev's database does not exist: staging cannot go ahead of it.
     std::fs::create_dir(project.path().join("dev.db")).unwrap();
     refused(
-        &project.envgate(&["promote", "v1.0.0", "--to", "staging"]),
+        &project.envgate(&["promote", "v1.0.0", "--env", "staging"]),
         "dev could not be read",
     );
     std::fs::remove_dir(project.path().join("dev.db")).unwrap();
@@ -707,7 +721,7 @@ fn drift_is_accepted_per_environment_and_only_managed_ledgers_change() {
     commit_and_tag(&project, "one", Some("v1.0.0"));
     ok(&project.envgate(&["promote", "v1.0.0"]));
     empty_sqlite(&project, "staging.db");
-    ok(&project.envgate(&["promote", "v1.0.0", "--out", "bundles"]));
+    ok(&project.envgate(&["promote", "v1.0.0", "--out-dir", "bundles"]));
     sqlite3(
         &project.path().join("staging.db"),
         &project.path().join("bundles/staging-v1.0.0.sql"),
@@ -739,9 +753,9 @@ fn drift_is_accepted_per_environment_and_only_managed_ledgers_change() {
     let bytes = |db: &str| std::fs::read(project.path().join(db)).unwrap();
     let (staging_before, legacy_before) = (bytes("staging.db"), bytes("legacy.db"));
 
-    let run = project.envgate(&["drift", "accept", "dev", "1", "--actor", "carol"]);
+    let run = project.envgate(&["drift", "accept", "--env", "dev", "1", "--actor", "carol"]);
     assert_eq!(run.code, 2, "--reason is required: {run:?}");
-    let run = project.envgate(&["drift", "accept", "dev", "2", "--reason", "x"]);
+    let run = project.envgate(&["drift", "accept", "--env", "dev", "2", "--reason", "x"]);
     ok(&run);
     assert!(
         run.stdout
@@ -751,6 +765,7 @@ fn drift_is_accepted_per_environment_and_only_managed_ledgers_change() {
     let run = project.envgate(&[
         "drift",
         "accept",
+        "--env",
         "dev",
         "1",
         "--reason",
@@ -765,6 +780,7 @@ fn drift_is_accepted_per_environment_and_only_managed_ledgers_change() {
         let run = project.envgate(&[
             "drift",
             "accept",
+            "--env",
             env,
             "1",
             "--reason",
@@ -823,7 +839,7 @@ fn drift_is_accepted_per_environment_and_only_managed_ledgers_change() {
     project.write("migrations/3_trash.sql", TRASH);
     commit_and_tag(&project, "trash", Some("v1.1.0"));
     ok(&project.envgate(&["promote", "v1.1.0"]));
-    let run = project.envgate(&["promote", "v1.1.0", "--out", "bundles"]);
+    let run = project.envgate(&["promote", "v1.1.0", "--out-dir", "bundles"]);
     ok(&run);
     assert!(run.stdout.contains("bundles/staging-v1.1.0.sql"), "{run:?}");
     // Another edit is drift again.
@@ -876,10 +892,10 @@ fn admins_gate_an_environment_made_managed_by_someone_else() {
     // Anyone looking records staging's mode as it is (export_only).
     ok(&project.envgate(&["status"]));
     refused(
-        &project.envgate(&["mode", "confirm", "dev", "--actor", "bob"]),
+        &project.envgate(&["mode", "confirm", "--env", "dev", "--actor", "bob"]),
         "bob is not one of the admins of 'dev'",
     );
-    let run = project.envgate(&["mode", "confirm", "dev", "--actor", "Alice"]);
+    let run = project.envgate(&["mode", "confirm", "--env", "dev", "--actor", "Alice"]);
     ok(&run);
     ok(&project.envgate(&["apply", "--env", "dev", "--actor", "bob"]));
 
@@ -912,7 +928,7 @@ fn admins_gate_an_environment_made_managed_by_someone_else() {
         &project.envgate(&["apply", "--env", "staging", "--actor", "carol"]),
         "'staging' is managed, but it was made managed by Carol <carol@example.com>, who is not one of its admins (alice)",
     );
-    ok(&project.envgate(&["mode", "confirm", "staging", "--actor", "alice"]));
+    ok(&project.envgate(&["mode", "confirm", "--env", "staging", "--actor", "alice"]));
     ok(&project.envgate(&["apply", "--env", "staging", "--actor", "carol"]));
 
     let records = audit(&project);
@@ -1040,7 +1056,7 @@ fn apply_promote_rollback_and_drift_accept_share_one_gate() {
         why,
     );
     refused(
-        &project.envgate(&["promote", "v1.1.0", "--to", "prod", "--actor", "carol"]),
+        &project.envgate(&["promote", "v1.1.0", "--env", "prod", "--actor", "carol"]),
         why,
     );
     refused(
@@ -1052,6 +1068,7 @@ fn apply_promote_rollback_and_drift_accept_share_one_gate() {
         &project.envgate(&[
             "drift",
             "accept",
+            "--env",
             "prod",
             "1",
             "--reason",
@@ -1109,7 +1126,7 @@ fn concurrent_promotions_apply_once_and_share_a_postgres_control_store() {
                 &[
                     "promote",
                     "v1.0.0",
-                    "--to",
+                    "--env",
                     "dev",
                     "--format",
                     "json",
@@ -1236,7 +1253,14 @@ fn drift_in_an_earlier_environment_is_a_gap() {
         )
         .unwrap();
     refused(
-        &project.envgate(&["promote", "v1.0.0", "--to", "staging", "--out", "bundles"]),
+        &project.envgate(&[
+            "promote",
+            "v1.0.0",
+            "--env",
+            "staging",
+            "--out-dir",
+            "bundles",
+        ]),
         "release v1.0.0 is not fully applied before 'staging' in the promotion order: dev has 0/1 applied",
     );
     assert!(!project.path().join("bundles").exists());
@@ -1283,12 +1307,12 @@ fn a_release_ships_what_was_tagged_whatever_the_checkout() {
     assert_eq!(ids, [vec!["1"], vec!["2"], vec!["3"]]);
     ok(&project.envgate(&["promote", "v1.0.0"]));
     ok(&project.envgate(&["promote", "v1.1.0"]));
-    ok(&project.envgate(&["promote", "v1.0.0", "--out", "bundles"]));
+    ok(&project.envgate(&["promote", "v1.0.0", "--out-dir", "bundles"]));
     sqlite3(
         &project.path().join("staging.db"),
         &project.path().join("bundles/staging-v1.0.0.sql"),
     );
-    let run = project.envgate(&["promote", "v1.1.0", "--out", "bundles"]);
+    let run = project.envgate(&["promote", "v1.1.0", "--out-dir", "bundles"]);
     ok(&run);
     let sql = std::fs::read_to_string(project.path().join("bundles/staging-v1.1.0.sql")).unwrap();
     assert!(sql.contains(ORDERS.trim()), "{sql}");

@@ -449,9 +449,9 @@ fn no_secret_reaches_any_output_of_the_command_line() {
             &["plan", "--env", "prod", "--format", "json"],
             &["apply", "--env", "dev"],
             &["apply", "--env", "dev", "--format", "json"],
-            &["export", "--env", "prod", "--out", "bundles"],
-            &["export", "--env", "real", "--out", "bundles"],
-            &["drift", "accept", "dev", "1", "--reason", "x"],
+            &["export", "--env", "prod", "--out-dir", "bundles"],
+            &["export", "--env", "real", "--out-dir", "bundles"],
+            &["drift", "accept", "--env", "dev", "1", "--reason", "x"],
             &["audit", "--format", "json"],
             &["audit", "--format", "csv"],
             &["audit", "verify"],
@@ -724,7 +724,7 @@ fn a_control_store_password_is_never_shown() {
     .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_envgate"))
         .current_dir(dir.path())
-        .args(["serve", "--config-file", "serve.toml"])
+        .args(["serve", "-c", "serve.toml"])
         .env("ENVGATE_LOG", "debug")
         .output()
         .unwrap();

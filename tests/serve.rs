@@ -254,7 +254,7 @@ fn a_pull_request_gets_a_check_run_and_one_sticky_comment() {
         "{comment}"
     );
     assert!(
-        comment.contains("| `2_orders` | pending | pending |"),
+        comment.contains("| `2_orders` | ⏳ pending | ⏳ pending |"),
         "{comment}"
     );
     assert!(
@@ -1299,4 +1299,32 @@ fn a_retried_job_completes_the_check_run_it_started() {
             .any(|r| r.method == "GET" && r.path.contains(&format!("/commits/{main}/check-runs"))),
         "the second attempt looked for the check run it had started"
     );
+}
+
+/// The control store's `CREATE … IF NOT EXISTS` on a second start makes
+/// PostgreSQL send notices; they are no news, and stay out of the log.
+#[test]
+fn a_postgres_control_store_logs_no_server_notices() {
+    let store = PgDb::create("bot_notices");
+    for start in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        let port = support::free_port();
+        std::fs::write(
+            dir.path().join("serve.toml"),
+            format!(
+                "listen = \"127.0.0.1:{port}\"\ncontrol_store = \"{}\"\n\n[gitlab]\napi_url = \"http://127.0.0.1:9\"\ntoken = \"t0ken\"\nwebhook_secret = \"s3cret\"\n",
+                store.url()
+            ),
+        )
+        .unwrap();
+        let bot = support::Served::start(dir, port, "info");
+        let (status, _) = http(port, "GET", "/metrics", &[], b"");
+        assert_eq!(status, 200);
+        let log = bot.log();
+        assert!(
+            !log.contains("NOTICE") && !log.contains("already exists"),
+            "start {start}:\n{log}"
+        );
+        assert!(!log.contains("deprecated"), "start {start}:\n{log}");
+    }
 }

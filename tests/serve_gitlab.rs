@@ -177,6 +177,16 @@ fn merge_requests_get_a_commit_status_and_one_note_and_forgeries_nothing() {
         401
     );
     assert_eq!(bot.deliver("Merge Request Hook", "k0", None, &open).0, 401);
+    // The log names GitLab's header (not GitHub's), in plain text: no
+    // colour codes in a log file.
+    let log = bot.log();
+    assert!(
+        log.contains("X-Gitlab-Token does not match the webhook secret")
+            && log.contains("missing X-Gitlab-Token")
+            && !log.contains("X-Hub-Signature"),
+        "{log}"
+    );
+    assert!(!log.contains('\u{1b}'), "ANSI codes in the log:\n{log}");
     assert!(bot.jobs().is_empty());
     assert!(gl.requests().is_empty());
 
@@ -211,7 +221,7 @@ fn merge_requests_get_a_commit_status_and_one_note_and_forgeries_nothing() {
     let first = gl.with(|m| m.notes[0].body.clone());
     assert!(first.starts_with("<!-- envgate:pr -->"), "{first}");
     assert!(
-        first.contains("| `2_orders` | pending | pending |"),
+        first.contains("| `2_orders` | ⏳ pending | ⏳ pending |"),
         "{first}"
     );
     assert!(

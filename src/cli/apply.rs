@@ -1,7 +1,7 @@
 //! `envgate apply`: apply pending migrations to a `managed` environment.
 
 use super::{Failure, ReportFormat, exit};
-use crate::apply::{self, Progress};
+use crate::apply::Progress;
 use crate::config::Config;
 use crate::core::migration::Migration;
 use crate::core::plan::{PlanInput, plan};
@@ -15,7 +15,7 @@ pub struct ApplyArgs {
     pub env: String,
     pub to: Option<String>,
     pub dry_run: bool,
-    pub allow_drift: bool,
+    pub waive: crate::core::plan::Waive,
     pub actor: Option<String>,
     pub lock_timeout: Option<Duration>,
     pub format: ReportFormat,
@@ -35,28 +35,21 @@ pub async fn run(config: &Config, args: ApplyArgs) -> Result<i32, Failure> {
         return dry_run(config, &args).await;
     }
     let memory = Memory::open(config, environments::actor(args.actor.as_deref()), true).await?;
-    let show_progress = args.format == ReportFormat::Table && crate::secrets::stderr_is_terminal();
-    let mut bar;
-    let mut quiet = apply::Quiet;
-    let progress: &mut dyn Progress = if show_progress {
-        bar = Bar::new();
-        &mut bar
-    } else {
-        &mut quiet
-    };
+    let mut progress = progress();
     let reply = write::apply(
         config,
         &memory,
         env,
         write::Bounds {
             stop_at: args.to.as_deref(),
-            allow_drift: args.allow_drift,
+            waive: args.waive,
             lock_timeout: args.lock_timeout,
         },
         args.format.into(),
-        progress,
+        progress.as_mut(),
     )
     .await?;
+    drop(progress);
     super::show(reply)
 }
 
@@ -71,7 +64,7 @@ async fn dry_run(config: &Config, args: &ApplyArgs) -> Result<i32, Failure> {
         migrations: &inputs.discovery.migrations,
         ledger: &inputs.ledger,
         stop_at: args.to.as_deref(),
-        allow_drift: args.allow_drift,
+        waive: args.waive,
         only: None,
         accepted: None,
     })
@@ -87,6 +80,70 @@ async fn dry_run(config: &Config, args: &ApplyArgs) -> Result<i32, Failure> {
     } else {
         exit::REFUSED
     })
+}
+
+/// How `apply` shows its progress on stderr: a bar on a terminal; in a
+/// log (CI), one line per migration as it starts and as it ends, with the
+/// time it took, so that a long migration is visibly alive.
+pub fn progress() -> Box<dyn Progress> {
+    if crate::secrets::stderr_is_terminal() {
+        Box::new(Bar::new())
+    } else {
+        Box::new(Lines::default())
+    }
+}
+
+/// How a migration ended; `took`: the time to show (ms).
+fn outcome_line(m: &Migration, outcome: &Result<StepOutcome, StepError>, took: u64) -> String {
+    let label = crate::core::text::label(m.id(), &m.name);
+    match outcome {
+        Ok(StepOutcome::Applied { .. }) => format!("applied {label} ({})", elapsed(took)),
+        Ok(StepOutcome::AlreadyApplied) => format!("skipped {label} (applied meanwhile)"),
+        Err(_) => format!("failed  {label} ({})", elapsed(took)),
+    }
+}
+
+/// `850 ms`, `12.4 s`, `3 min 05 s`.
+fn elapsed(ms: u64) -> String {
+    match ms {
+        0..=9_999 => format!("{ms} ms"),
+        10_000..=119_999 => format!("{:.1} s", ms as f64 / 1000.0),
+        _ => format!("{} min {:02} s", ms / 60_000, ms / 1000 % 60),
+    }
+}
+
+/// One line per migration start and end, for logs.
+#[derive(Default)]
+struct Lines {
+    at: (usize, usize),
+    started: Option<std::time::Instant>,
+}
+
+impl Progress for Lines {
+    fn start(&mut self, index: usize, total: usize, m: &Migration) {
+        self.at = (index + 1, total);
+        self.started = Some(std::time::Instant::now());
+        crate::errln!(
+            "[{}/{}] applying {} …",
+            index + 1,
+            total,
+            crate::core::text::label(m.id(), &m.name)
+        );
+    }
+
+    fn done(&mut self, m: &Migration, outcome: &Result<StepOutcome, StepError>) {
+        // The wall time, ledger write included.
+        let took = self
+            .started
+            .take()
+            .map_or(0, |t| t.elapsed().as_millis() as u64);
+        crate::errln!(
+            "[{}/{}] {}",
+            self.at.0,
+            self.at.1,
+            outcome_line(m, outcome, took)
+        );
+    }
 }
 
 /// Migration n of N, its name and the time spent, on a terminal.
@@ -115,28 +172,19 @@ impl Progress for Bar {
     }
 
     fn done(&mut self, m: &Migration, outcome: &Result<StepOutcome, StepError>) {
-        let line = match outcome {
-            Ok(StepOutcome::Applied { execution_ms }) => {
-                format!(
-                    "applied {} ({execution_ms} ms)",
-                    crate::core::text::label(m.id(), &m.name)
-                )
-            }
-            Ok(StepOutcome::AlreadyApplied) => {
-                format!(
-                    "skipped {} (applied meanwhile)",
-                    crate::core::text::label(m.id(), &m.name)
-                )
-            }
-            Err(_) => format!("failed  {}", crate::core::text::label(m.id(), &m.name)),
+        let took = match outcome {
+            Ok(StepOutcome::Applied { execution_ms }) => *execution_ms,
+            _ => self.bar.elapsed().as_millis() as u64,
         };
-        self.bar.println(line);
+        self.bar.println(outcome_line(m, outcome, took));
         self.bar.inc(1);
     }
 }
 
 impl Drop for Bar {
     fn drop(&mut self) {
+        // The bar goes before the report is printed: no stale line stays
+        // behind it.
         self.bar.finish_and_clear();
     }
 }

@@ -149,6 +149,7 @@ pub async fn run(config: &Config, args: CiArgs) -> Result<i32, Failure> {
         args: &args,
         memory: &memory,
         out_dir: &out_dir,
+        deferred: std::cell::RefCell::new(None),
     };
     let (shown, fork) = match &detected {
         Ci::GitHub(run) => on_github(&ctx, run).await?,
@@ -200,6 +201,9 @@ pub async fn run(config: &Config, args: CiArgs) -> Result<i32, Failure> {
         Ci::None => {}
     }
 
+    if let Some(f) = ctx.deferred.take() {
+        return Err(f);
+    }
     if command_code != exit::OK {
         return Ok(command_code);
     }
@@ -295,7 +299,7 @@ async fn run_command(
                     memory,
                     env,
                     None,
-                    false,
+                    crate::core::plan::Waive::NONE,
                     Some(out_dir),
                     Output::Text,
                 )
@@ -325,7 +329,7 @@ async fn run_command(
                     dry_run: false,
                     force: false,
                     reason: None,
-                    allow_drift: false,
+                    waive: crate::core::plan::Waive::NONE,
                     out: BundleOut::Dir(Some(out_dir)),
                     output: Output::Text,
                 },
@@ -347,7 +351,7 @@ async fn run_command(
                     env,
                     write::Bounds::default(),
                     Output::Text,
-                    &mut crate::apply::Quiet,
+                    super::apply::progress().as_mut(),
                 )
                 .await?;
                 code = code.max(show(reply)?);
@@ -364,6 +368,9 @@ struct Ctx<'a> {
     args: &'a CiArgs,
     memory: &'a Memory,
     out_dir: &'a Path,
+    /// A failure that must not stop the outputs from being written (the
+    /// release API refusing the bundles already on disk): reported last.
+    deferred: std::cell::RefCell<Option<Failure>>,
 }
 
 impl Ctx<'_> {
@@ -440,9 +447,23 @@ impl Ctx<'_> {
             }
         }
         if let Some(p) = publisher {
-            let published = jobs::release::publish(&shown, p, self.memory, false)
-                .await
-                .map_err(failure)?;
+            // The bundles are on disk: a refusal to publish them must not
+            // keep the step's outputs (which name them) from being set.
+            let published = match jobs::release::publish(&shown, p, self.memory, false).await {
+                Ok(p) => p,
+                Err(e) => {
+                    let f = failure(e);
+                    warn(
+                        self.github,
+                        &format!(
+                            "the bundles were written but not attached to release {tag}: {}",
+                            f.message
+                        ),
+                    );
+                    *self.deferred.borrow_mut() = Some(f);
+                    return Ok(written);
+                }
+            };
             for f in published {
                 let did = match f.fate {
                     Fate::Kept => "kept".to_owned(),
@@ -745,7 +766,7 @@ async fn on_github(ctx: &Ctx<'_>, run: &GitHubRun) -> Result<(Shown_, bool), Fai
                     "GITHUB_TOKEN is not set: the bundles are not attached to the release",
                 );
             }
-            if repo.is_some() {
+            if repo.is_some() && ctx.deferred.borrow().is_none() {
                 for name in &written {
                     crate::errln!("envgate ci: {name} is on release {tag}");
                 }
@@ -854,6 +875,7 @@ async fn on_gitlab(ctx: &Ctx<'_>, run: &GitLabRun) -> Result<(Shown_, bool), Fai
                 .map(|p| jobs::gitlab::Release { project: p });
             let written = ctx.release(&tag, publisher.as_ref()).await?;
             match &project {
+                Some(_) if ctx.deferred.borrow().is_some() => {}
                 Some(_) => {
                     for name in &written {
                         crate::errln!("envgate ci: linked {name} from release {tag}");

@@ -11,7 +11,7 @@ pub struct ExportArgs {
     pub env: String,
     pub to: Option<String>,
     pub out: Option<PathBuf>,
-    pub allow_drift: bool,
+    pub waive: crate::core::plan::Waive,
     pub actor: Option<String>,
     pub format: ReportFormat,
 }
@@ -24,7 +24,7 @@ pub async fn run(config: &Config, args: ExportArgs) -> Result<i32, Failure> {
         &memory,
         env,
         args.to.as_deref(),
-        args.allow_drift,
+        args.waive,
         args.out.as_deref(),
         args.format.into(),
     )

@@ -5,13 +5,14 @@ mod audit;
 mod ci;
 mod drift;
 mod export;
+mod init;
 mod mode;
 mod plan;
 mod release;
 pub mod status;
 
 use crate::config;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 pub use crate::ops::{Failure, exit};
@@ -46,16 +47,66 @@ struct Cli {
     command: Command,
 }
 
+/// `--up-to VERSION`: how far plan, apply and export go (`--to` before).
+#[derive(clap::Args)]
+struct UpTo {
+    /// Stop after this version [default: the newest]
+    #[arg(long, value_name = "VERSION")]
+    up_to: Option<String>,
+    /// Deprecated spelling of --up-to
+    #[arg(
+        long = "to",
+        value_name = "VERSION",
+        hide = true,
+        conflicts_with = "up_to"
+    )]
+    old_to: Option<String>,
+}
+
+/// What a person lets through on purpose.
+#[derive(clap::Args)]
+struct Waivers {
+    /// Go ahead although migrations drifted (edited after they were applied)
+    #[arg(long)]
+    allow_drift: bool,
+    /// Run again the migrations whose last run failed (fix them first)
+    #[arg(long)]
+    retry_failed: bool,
+}
+
+/// `--out-dir DIR`: where bundles go (`--out` before).
+#[derive(clap::Args)]
+struct OutDir {
+    /// Directory for the bundle and its manifest [default: .]
+    #[arg(long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
+    /// Deprecated spelling of --out-dir
+    #[arg(
+        long = "out",
+        value_name = "DIR",
+        hide = true,
+        conflicts_with = "out_dir"
+    )]
+    old_out: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Write a commented envgate.toml for this repository.
+    ///
+    /// Detects the migration layout (envgate's own or one of the 15 other
+    /// tools'), takes the environments from --env NAME=URL (or asks, on a
+    /// terminal), reads each one read-only to find its ledger table, writes
+    /// the file and shows the first matrix. Never writes to a database.
+    Init(init::InitArgs),
     /// Show every migration's state in every environment.
     ///
     /// Exit codes: 0 fine (pending alone is fine), 1 with --check when a cell is
     /// drifted, failed or missing, 2 usage or configuration error, 4 when an
     /// environment could not be read.
     Status {
-        /// Only these environments (repeatable) [default: all]
-        #[arg(long = "env", value_name = "NAME")]
+        /// Only these environments (comma-separated or repeated) [default: all]
+        #[arg(long = "env", value_name = "NAME", value_delimiter = ',')]
         envs: Vec<String>,
         /// Output format [default: table]
         #[arg(long, value_enum)]
@@ -69,12 +120,10 @@ enum Command {
         /// The environment
         #[arg(long, value_name = "NAME")]
         env: String,
-        /// Stop after this version [default: the newest]
-        #[arg(long, value_name = "VERSION")]
-        to: Option<String>,
-        /// Plan as if drift and failed runs were let through
-        #[arg(long)]
-        allow_drift: bool,
+        #[command(flatten)]
+        up_to: UpTo,
+        #[command(flatten)]
+        waivers: Waivers,
         /// Output format [default: table]
         #[arg(long, value_enum)]
         format: Option<ReportFormat>,
@@ -84,21 +133,21 @@ enum Command {
     /// One migration at a time, each with its ledger row in the same
     /// transaction (statements that cannot run in a transaction run outside
     /// one, the row written after them). Holds the environment's lock.
+    /// Progress goes to stderr: a bar on a terminal, else one line per
+    /// migration as it starts and ends.
     /// Exit codes: 0 applied or nothing to do, 1 a migration failed, 2 usage,
     /// 3 refused (mode, drift, failed runs, lock), 4 unreachable.
     Apply {
         /// The environment (must be managed)
         #[arg(long, value_name = "NAME")]
         env: String,
-        /// Stop after this version [default: the newest]
-        #[arg(long, value_name = "VERSION")]
-        to: Option<String>,
+        #[command(flatten)]
+        up_to: UpTo,
         /// Show the plan and apply nothing
         #[arg(long)]
         dry_run: bool,
-        /// Go ahead despite drift, and retry failed migrations
-        #[arg(long)]
-        allow_drift: bool,
+        #[command(flatten)]
+        waivers: Waivers,
         /// Who applies, for the ledger [default: $GITHUB_ACTOR, $GITLAB_USER_LOGIN or the OS user]
         #[arg(long, value_name = "NAME")]
         actor: Option<String>,
@@ -117,15 +166,12 @@ enum Command {
         /// The environment
         #[arg(long, value_name = "NAME")]
         env: String,
-        /// Stop after this version [default: the newest]
-        #[arg(long, value_name = "VERSION")]
-        to: Option<String>,
-        /// Directory for the bundle and its manifest [default: .]
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Go ahead despite drift, and retry failed migrations
-        #[arg(long)]
-        allow_drift: bool,
+        #[command(flatten)]
+        up_to: UpTo,
+        #[command(flatten)]
+        out: OutDir,
+        #[command(flatten)]
+        waivers: Waivers,
         /// Who exports, for the manifest
         #[arg(long, value_name = "NAME")]
         actor: Option<String>,
@@ -146,7 +192,7 @@ enum Command {
         #[command(subcommand)]
         command: ReleaseCommand,
     },
-    /// Promote a release to the next environment (or --to one).
+    /// Promote a release to the next environment (or the --env one).
     ///
     /// Every earlier environment must have the release fully applied.
     /// managed: applies the release's pending migrations; export_only: writes
@@ -156,9 +202,12 @@ enum Command {
     Promote {
         /// The release (a tag)
         release: String,
-        /// The environment [default: the next after the furthest that has it]
+        /// The destination environment [default: the next after the furthest that has it]
         #[arg(long, value_name = "NAME")]
-        to: Option<String>,
+        env: Option<String>,
+        /// Deprecated spelling of --env
+        #[arg(long = "to", value_name = "NAME", hide = true, conflicts_with = "env")]
+        old_to: Option<String>,
         /// Show the plan or the bundle; change nothing
         #[arg(long)]
         dry_run: bool,
@@ -171,12 +220,10 @@ enum Command {
         /// Why --force was needed (goes to the audit trail)
         #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
-        /// Go ahead despite drift, and retry failed migrations
-        #[arg(long)]
-        allow_drift: bool,
-        /// Directory for an export_only bundle [default: .]
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
+        #[command(flatten)]
+        waivers: Waivers,
+        #[command(flatten)]
+        out: OutDir,
         /// Output format [default: table]
         #[arg(long, value_enum)]
         format: Option<ReportFormat>,
@@ -195,9 +242,8 @@ enum Command {
         /// Who rolls back, for the audit trail
         #[arg(long, value_name = "NAME")]
         actor: Option<String>,
-        /// Directory for an export_only bundle [default: .]
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
+        #[command(flatten)]
+        out: OutDir,
         /// Output format [default: table]
         #[arg(long, value_enum)]
         format: Option<ReportFormat>,
@@ -236,7 +282,7 @@ enum Command {
         #[command(subcommand)]
         command: DriftCommand,
     },
-    /// Confirm an environment's mode.
+    /// Set or confirm an environment's mode.
     Mode {
         #[command(subcommand)]
         command: ModeCommand,
@@ -250,13 +296,14 @@ enum Command {
     Ci(ci::CiArgs),
     /// Run the webhook bot: a GitHub App, GitLab webhooks, or both.
     ///
-    /// Configured by a file (--config-file) and ENVGATE_* variables, which
-    /// win: listen address, control store, the GitHub App (id, private key,
-    /// webhook secret, API URL), GitLab (API URL, access token, webhook
-    /// secret), and where environment credentials come from.
+    /// Configured by a file (-c/--config, or ENVGATE_SERVE_CONFIG) and
+    /// ENVGATE_* variables, which win: listen address, control store, the
+    /// GitHub App (id, private key, webhook secret, API URL), GitLab (API
+    /// URL, access token, webhook secret), and where environment
+    /// credentials come from. envgate.toml is not read here.
     Serve {
-        /// The bot's configuration file (serve.toml)
-        #[arg(long, value_name = "FILE", env = "ENVGATE_SERVE_CONFIG")]
+        /// Deprecated spelling of -c/--config for serve
+        #[arg(long, value_name = "FILE", env = "ENVGATE_SERVE_CONFIG", hide = true)]
         config_file: Option<PathBuf>,
         /// Log lines as text or JSON
         #[arg(long, value_enum, default_value = "text")]
@@ -328,9 +375,11 @@ enum DriftCommand {
     /// control store records it).
     Accept {
         /// The environment
-        env: String,
-        /// The migration's version
-        version: String,
+        #[arg(long, value_name = "NAME")]
+        env: Option<String>,
+        /// The migration's version (before: ENV VERSION, deprecated)
+        #[arg(value_name = "VERSION", num_args = 1..=2, required = true)]
+        words: Vec<String>,
         /// Why the edit is intended (goes to the audit trail)
         #[arg(long, value_name = "TEXT")]
         reason: String,
@@ -347,15 +396,21 @@ enum ModeCommand {
     /// when it gives envgate more power there.
     Set {
         /// The environment
-        env: String,
-        /// managed, export_only or reconcile_only
-        mode: String,
+        #[arg(long, value_name = "NAME")]
+        env: Option<String>,
+        /// managed, export_only or reconcile_only (before: ENV MODE, deprecated)
+        #[arg(value_name = "MODE", num_args = 1..=2, required = true)]
+        words: Vec<String>,
     },
     /// As one of the environment's admins, confirm its current mode (lifts
     /// the guard on an environment made managed by someone else).
     Confirm {
         /// The environment
-        env: String,
+        #[arg(long, value_name = "NAME")]
+        env: Option<String>,
+        /// Deprecated: the environment as a positional argument
+        #[arg(value_name = "ENV", hide = true)]
+        old_env: Option<String>,
         /// Who confirms (must be one of the environment's admins)
         #[arg(long, value_name = "NAME")]
         actor: Option<String>,
@@ -377,7 +432,12 @@ pub enum Format {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    let mut old = Deprecated::default();
     // The bot runs its own runtimes and needs no envgate.toml.
     match cli.command {
         Command::Serve {
@@ -385,7 +445,23 @@ pub fn main() -> i32 {
             log_format,
         } => {
             init_tracing(log_format == LogFormat::Json, "info");
-            let cfg = match crate::serve::config::load(config_file.as_deref()) {
+            let serve = matches.subcommand_matches("serve");
+            // -c names serve.toml here when given on the command line (not
+            // when ENVGATE_CONFIG, meant for envgate.toml, is merely set).
+            let given = serve.and_then(|m| m.value_source("config"))
+                == Some(clap::parser::ValueSource::CommandLine);
+            let spelled_old = serve.and_then(|m| m.value_source("config_file"))
+                == Some(clap::parser::ValueSource::CommandLine);
+            let file = if given {
+                cli.config
+            } else {
+                if spelled_old {
+                    old.note("serve --config-file", "serve -c/--config");
+                }
+                config_file
+            };
+            old.warn();
+            let cfg = match crate::serve::config::load(file.as_deref()) {
                 Ok(c) => c,
                 Err(e) => return report(Failure::usage(e)),
             };
@@ -415,9 +491,117 @@ pub fn main() -> i32 {
         Ok(rt) => rt,
         Err(e) => return report(Failure::internal(format!("cannot start the runtime: {e}"))),
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, &mut old)) {
         Ok(code) => code,
         Err(failure) => report(failure),
+    }
+}
+
+/// The whole command line, every command and flag, as Markdown: what
+/// `docs/cli.md` holds (a test keeps it current).
+pub fn reference() -> String {
+    fn walk(cmd: &mut clap::Command, path: &str, out: &mut String) {
+        let name = if path.is_empty() {
+            cmd.get_name().to_owned()
+        } else {
+            format!("{path} {}", cmd.get_name())
+        };
+        let level = name.split(' ').count().min(4);
+        out.push_str(&format!("{} `{name}`\n\n```text\n", "#".repeat(level)));
+        let help = cmd.render_long_help().to_string();
+        for line in help.lines() {
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out.push_str("```\n\n");
+        let subs: Vec<String> = cmd
+            .get_subcommands()
+            .filter(|c| !c.is_hide_set() && c.get_name() != "help")
+            .map(|c| c.get_name().to_owned())
+            .collect();
+        for sub in subs {
+            if let Some(c) = cmd.find_subcommand_mut(&sub) {
+                walk(c, &name, out);
+            }
+        }
+    }
+    let mut cmd = Cli::command().term_width(100);
+    cmd.build();
+    let mut out = String::from(
+        "# Command-line reference\n\n\
+         Every command and flag of `envgate`, as `envgate help` prints them. \
+         Generated from the program itself (`ENVGATE_UPDATE_DOCS=1 cargo test --test first_hour \
+         cli_reference_is_current` rewrites it); back to the [README](../README.md).\n\n",
+    );
+    walk(&mut cmd, "", &mut out);
+    out.truncate(out.trim_end().len());
+    out.push('\n');
+    out
+}
+
+/// Old spellings still understood for one release, each with a notice.
+#[derive(Default)]
+struct Deprecated(Vec<String>);
+
+impl Deprecated {
+    fn note(&mut self, old: &str, new: &str) {
+        self.0.push(format!(
+            "`{old}` is deprecated and goes away in the next release: use `{new}`"
+        ));
+    }
+
+    /// The new spelling's value, else the old one's (noted).
+    fn pick<T>(
+        &mut self,
+        new: Option<T>,
+        old: Option<T>,
+        old_name: &str,
+        new_name: &str,
+    ) -> Option<T> {
+        if old.is_some() {
+            self.note(old_name, new_name);
+        }
+        new.or(old)
+    }
+
+    /// `--env NAME WORD`, or the old positional `NAME WORD`.
+    fn env_and_word(
+        &mut self,
+        env: Option<String>,
+        mut words: Vec<String>,
+        command: &str,
+        word: &str,
+    ) -> Result<(String, String), Failure> {
+        match (env, words.len()) {
+            (Some(env), 1) => Ok((env, words.remove(0))),
+            (None, 2) => {
+                self.note(
+                    &format!("envgate {command} ENV {word}"),
+                    &format!("envgate {command} --env ENV {word}"),
+                );
+                let w = words.remove(1);
+                Ok((words.remove(0), w))
+            }
+            (Some(_), _) => Err(Failure::usage(format!(
+                "envgate {command}: name the environment once, with --env (usage: envgate {command} --env ENV {word})"
+            ))),
+            (None, _) => Err(Failure::usage(format!(
+                "envgate {command}: which environment? (usage: envgate {command} --env ENV {word})"
+            ))),
+        }
+    }
+
+    fn warn(&mut self) {
+        for line in self.0.drain(..) {
+            crate::errln!("warning: {line}");
+        }
+    }
+}
+
+fn waive(w: &Waivers) -> crate::core::plan::Waive {
+    crate::core::plan::Waive {
+        drift: w.allow_drift,
+        failed: w.retry_failed,
     }
 }
 
@@ -448,10 +632,185 @@ fn init_tracing(json: bool, default: &str) {
     };
 }
 
-async fn run(cli: Cli) -> Result<i32, Failure> {
+/// Resolves old spellings into the new ones, noting each.
+fn normalise(command: Command, old: &mut Deprecated) -> Result<Command, Failure> {
+    fn up_to(u: UpTo, old: &mut Deprecated) -> UpTo {
+        UpTo {
+            up_to: old.pick(u.up_to, u.old_to, "--to VERSION", "--up-to VERSION"),
+            old_to: None,
+        }
+    }
+    fn out_dir(o: OutDir, old: &mut Deprecated) -> OutDir {
+        OutDir {
+            out_dir: old.pick(o.out_dir, o.old_out, "--out DIR", "--out-dir DIR"),
+            old_out: None,
+        }
+    }
+    Ok(match command {
+        Command::Plan {
+            env,
+            up_to: u,
+            waivers,
+            format,
+        } => Command::Plan {
+            env,
+            up_to: up_to(u, old),
+            waivers,
+            format,
+        },
+        Command::Apply {
+            env,
+            up_to: u,
+            dry_run,
+            waivers,
+            actor,
+            lock_timeout,
+            format,
+        } => Command::Apply {
+            env,
+            up_to: up_to(u, old),
+            dry_run,
+            waivers,
+            actor,
+            lock_timeout,
+            format,
+        },
+        Command::Export {
+            env,
+            up_to: u,
+            out,
+            waivers,
+            actor,
+            format,
+        } => Command::Export {
+            env,
+            up_to: up_to(u, old),
+            out: out_dir(out, old),
+            waivers,
+            actor,
+            format,
+        },
+        Command::Promote {
+            release,
+            env,
+            old_to,
+            dry_run,
+            actor,
+            force,
+            reason,
+            waivers,
+            out,
+            format,
+        } => Command::Promote {
+            release,
+            env: old.pick(env, old_to, "promote --to ENV", "promote --env ENV"),
+            old_to: None,
+            dry_run,
+            actor,
+            force,
+            reason,
+            waivers,
+            out: out_dir(out, old),
+            format,
+        },
+        Command::Rollback {
+            release,
+            env,
+            dry_run,
+            actor,
+            out,
+            format,
+        } => Command::Rollback {
+            release,
+            env,
+            dry_run,
+            actor,
+            out: out_dir(out, old),
+            format,
+        },
+        Command::Drift {
+            command:
+                DriftCommand::Accept {
+                    env,
+                    words,
+                    reason,
+                    actor,
+                },
+        } => {
+            let (env, version) = old.env_and_word(env, words, "drift accept", "VERSION")?;
+            Command::Drift {
+                command: DriftCommand::Accept {
+                    env: Some(env),
+                    words: vec![version],
+                    reason,
+                    actor,
+                },
+            }
+        }
+        Command::Mode {
+            command: ModeCommand::Set { env, words },
+        } => {
+            let (env, mode) = old.env_and_word(env, words, "mode set", "MODE")?;
+            Command::Mode {
+                command: ModeCommand::Set {
+                    env: Some(env),
+                    words: vec![mode],
+                },
+            }
+        }
+        Command::Mode {
+            command:
+                ModeCommand::Confirm {
+                    env,
+                    old_env,
+                    actor,
+                },
+        } => {
+            let env = match (env, old_env) {
+                (Some(_), Some(_)) => {
+                    return Err(Failure::usage(
+                        "envgate mode confirm: name the environment once, with --env",
+                    ));
+                }
+                (env, old_env) => old.pick(
+                    env,
+                    old_env,
+                    "envgate mode confirm ENV",
+                    "envgate mode confirm --env ENV",
+                ),
+            };
+            if env.is_none() {
+                return Err(Failure::usage(
+                    "envgate mode confirm: which environment? (usage: envgate mode confirm --env ENV)",
+                ));
+            }
+            Command::Mode {
+                command: ModeCommand::Confirm {
+                    env,
+                    old_env: None,
+                    actor,
+                },
+            }
+        }
+        other => other,
+    })
+}
+
+/// The one word left after `normalise`.
+fn only(mut words: Vec<String>) -> String {
+    words.pop().unwrap_or_default()
+}
+
+async fn run(cli: Cli, old: &mut Deprecated) -> Result<i32, Failure> {
     let config_path = cli
         .config
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_FILE));
+    // Old spellings are noted before anything else is said.
+    let command = normalise(cli.command, old)?;
+    old.warn();
+    if let Command::Init(args) = command {
+        return init::run(&config_path, args).await;
+    }
     let mut config = config::load(&config_path).map_err(|e| Failure::usage(e.to_string()))?;
     if let Some(store) = cli
         .control_store
@@ -465,7 +824,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             crate::secrets::register_url(url);
         }
     }
-    match cli.command {
+    match command {
         Command::Status {
             envs,
             format,
@@ -487,16 +846,16 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         }
         Command::Plan {
             env,
-            to,
-            allow_drift,
+            up_to,
+            waivers,
             format,
         } => {
             plan::run(
                 &config,
                 plan::PlanArgs {
                     env,
-                    to,
-                    allow_drift,
+                    to: up_to.up_to,
+                    waive: waive(&waivers),
                     format: format.unwrap_or(ReportFormat::Table),
                 },
             )
@@ -504,9 +863,9 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         }
         Command::Apply {
             env,
-            to,
+            up_to,
             dry_run,
-            allow_drift,
+            waivers,
             actor,
             lock_timeout,
             format,
@@ -515,9 +874,9 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                 &config,
                 apply::ApplyArgs {
                     env,
-                    to,
+                    to: up_to.up_to,
                     dry_run,
-                    allow_drift,
+                    waive: waive(&waivers),
                     actor,
                     lock_timeout,
                     format: format.unwrap_or(ReportFormat::Table),
@@ -527,9 +886,9 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         }
         Command::Export {
             env,
-            to,
+            up_to,
             out,
-            allow_drift,
+            waivers,
             actor,
             format,
         } => {
@@ -537,9 +896,9 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                 &config,
                 export::ExportArgs {
                     env,
-                    to,
-                    out,
-                    allow_drift,
+                    to: up_to.up_to,
+                    out: out.out_dir,
+                    waive: waive(&waivers),
                     actor,
                     format: format.unwrap_or(ReportFormat::Table),
                 },
@@ -555,26 +914,27 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         } => release::show(&config, &tag, format.unwrap_or(ReportFormat::Table), sql).await,
         Command::Promote {
             release,
-            to,
+            env,
             dry_run,
             actor,
             force,
             reason,
-            allow_drift,
+            waivers,
             out,
             format,
+            ..
         } => {
             release::promote(
                 &config,
                 release::PromoteCli {
                     release,
-                    to,
+                    to: env,
                     dry_run,
                     actor,
                     force,
                     reason,
-                    allow_drift,
-                    out,
+                    waive: waive(&waivers),
+                    out: out.out_dir,
                     format: format.unwrap_or(ReportFormat::Table),
                 },
             )
@@ -595,7 +955,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                     env,
                     dry_run,
                     actor,
-                    out,
+                    out: out.out_dir,
                     format: format.unwrap_or(ReportFormat::Table),
                 },
             )
@@ -637,7 +997,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             command:
                 DriftCommand::Accept {
                     env,
-                    version,
+                    words,
                     reason,
                     actor,
                 },
@@ -645,8 +1005,8 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             drift::accept(
                 &config,
                 drift::AcceptArgs {
-                    env,
-                    version,
+                    env: env.unwrap_or_default(),
+                    version: only(words),
                     reason,
                     actor,
                 },
@@ -654,12 +1014,14 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             .await
         }
         Command::Mode {
-            command: ModeCommand::Confirm { env, actor },
-        } => mode::confirm(&config, &env, actor.as_deref()).await,
+            command: ModeCommand::Confirm { env, actor, .. },
+        } => mode::confirm(&config, &env.unwrap_or_default(), actor.as_deref()).await,
         Command::Mode {
-            command: ModeCommand::Set { env, mode },
-        } => mode::set(&config, &env, &mode),
-        Command::Serve { .. } | Command::GithubApp { .. } => unreachable!("handled in main"),
+            command: ModeCommand::Set { env, words },
+        } => mode::set(&config, &env.unwrap_or_default(), &only(words)),
+        Command::Serve { .. } | Command::GithubApp { .. } | Command::Init(_) => {
+            unreachable!("handled in main")
+        }
     }
 }
 

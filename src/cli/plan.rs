@@ -9,7 +9,7 @@ use crate::{render, report};
 pub struct PlanArgs {
     pub env: String,
     pub to: Option<String>,
-    pub allow_drift: bool,
+    pub waive: crate::core::plan::Waive,
     pub format: ReportFormat,
 }
 
@@ -24,7 +24,7 @@ pub async fn run(config: &Config, args: PlanArgs) -> Result<i32, Failure> {
         migrations: &inputs.discovery.migrations,
         ledger: &inputs.ledger,
         stop_at: args.to.as_deref(),
-        allow_drift: args.allow_drift,
+        waive: args.waive,
         only: None,
         accepted: None,
     })

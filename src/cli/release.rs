@@ -58,7 +58,7 @@ pub struct PromoteCli {
     pub actor: Option<String>,
     pub force: bool,
     pub reason: Option<String>,
-    pub allow_drift: bool,
+    pub waive: crate::core::plan::Waive,
     pub out: Option<PathBuf>,
     pub format: ReportFormat,
 }
@@ -82,7 +82,7 @@ pub async fn promote(config: &Config, args: PromoteCli) -> Result<i32, Failure> 
             dry_run: args.dry_run,
             force: args.force,
             reason: args.reason.as_deref(),
-            allow_drift: args.allow_drift,
+            waive: args.waive,
             out: BundleOut::Dir(args.out.as_deref()),
             output: args.format.into(),
         },

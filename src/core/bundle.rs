@@ -778,7 +778,7 @@ mod tests {
             migrations: &ms,
             ledger: &ledger,
             stop_at: None,
-            allow_drift: false,
+            waive: crate::core::plan::Waive::NONE,
             only: None,
             accepted: None,
         })

@@ -225,7 +225,7 @@ fn insert_sql(dialect: Dialect, table: &str, row: &NewRow<'_>) -> String {
 /// left with it means the run was interrupted.
 pub const INTERRUPTED: &str = "interrupted: it runs outside a transaction and started, but did not finish; \
 statements before the interruption may have taken effect (look for half-built objects, such as an INVALID \
-index left by CREATE INDEX CONCURRENTLY), then retry it with --allow-drift";
+index left by CREATE INDEX CONCURRENTLY), then retry it with --retry-failed";
 
 /// The same, for a down script (a rollback) that runs outside a
 /// transaction: the row stays, marked as not applied.

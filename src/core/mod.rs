@@ -11,6 +11,7 @@ pub mod client;
 pub mod exported;
 pub mod hash_cache;
 pub mod identity;
+pub mod layout;
 pub mod ledger;
 pub mod ledger_table;
 pub mod loosening;

@@ -26,7 +26,28 @@ pub struct Step<'a> {
     pub out_of_order: bool,
 }
 
-/// Something that stops `apply` and `export` unless `--allow-drift`.
+/// What a person let through on purpose: drift (`--allow-drift`) and
+/// failed runs, which are then retried (`--retry-failed`). Separate, so
+/// that retrying a fixed failure never waives unrelated drift.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Waive {
+    pub drift: bool,
+    pub failed: bool,
+}
+
+impl Waive {
+    pub const NONE: Waive = Waive {
+        drift: false,
+        failed: false,
+    };
+    pub const ALL: Waive = Waive {
+        drift: true,
+        failed: true,
+    };
+}
+
+/// Something that stops `apply` and `export` unless waived
+/// (`--allow-drift`, `--retry-failed`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Blocker {
@@ -89,7 +110,7 @@ pub enum Warning {
     NoDown { version: String },
     /// In the ledger, not in the repository.
     Missing { version: String },
-    /// Drift or failure that `--allow-drift` let through.
+    /// Drift or a failure let through (`--allow-drift`, `--retry-failed`).
     Allowed { what: String },
 }
 
@@ -124,8 +145,8 @@ pub struct PlanInput<'a> {
     pub ledger: &'a [LedgerRow],
     /// Stop after this migration (a version).
     pub stop_at: Option<&'a str>,
-    /// Let drift and failed runs through (failed migrations are retried).
-    pub allow_drift: bool,
+    /// Drift and failed runs let through (failed migrations are retried).
+    pub waive: Waive,
     /// Only these migrations (a release's); `None`: every pending one.
     pub only: Option<&'a HashSet<String>>,
     /// Drift accepted on purpose in this environment (not a blocker).
@@ -187,7 +208,7 @@ pub fn plan<'a>(input: &PlanInput<'a>) -> Result<Plan<'a>, PlanError> {
                     today: mig.up.hash.hex(),
                     recorded: cell.applied_hash().map(|h| h.display()).unwrap_or_default(),
                 };
-                if input.allow_drift {
+                if input.waive.drift {
                     warnings.push(Warning::Allowed {
                         what: format!("{} drifted", row.version),
                     });
@@ -196,7 +217,7 @@ pub fn plan<'a>(input: &PlanInput<'a>) -> Result<Plan<'a>, PlanError> {
                 }
             }
             (State::Failed, Some((i, mig))) if within(i) && chosen(mig) => {
-                if input.allow_drift {
+                if input.waive.failed {
                     warnings.push(Warning::Allowed {
                         what: format!("{} failed before; retrying it", row.version),
                     });
@@ -421,7 +442,7 @@ mod tests {
             migrations: ms,
             ledger,
             stop_at: None,
-            allow_drift: false,
+            waive: Waive::NONE,
             only: None,
             accepted: None,
         }
@@ -518,14 +539,14 @@ mod tests {
         })
         .unwrap();
         assert!(p.blockers.is_empty());
-        // --allow-drift lets them through and retries the failed one.
+        // Waived, they go through and the failed one is retried.
         let ledger = [
             row("1", "a (edited since)", true),
             row("2", "b", true),
             row("3", "c", false),
         ];
         let p = plan(&PlanInput {
-            allow_drift: true,
+            waive: Waive::ALL,
             only: None,
             accepted: None,
             ..input(&ms, &ledger)
@@ -535,6 +556,27 @@ mod tests {
         assert_eq!(versions(&p), ["3", "4"]);
         assert!(p.steps[0].retry);
         assert_eq!(p.applied, ["1", "2"]);
+        // Retrying a fixed failure does not waive unrelated drift, and
+        // letting drift through does not rerun a failure.
+        let only = |waive| {
+            plan(&PlanInput {
+                waive,
+                only: None,
+                accepted: None,
+                ..input(&ms, &ledger)
+            })
+            .unwrap()
+        };
+        let retry = only(Waive {
+            drift: false,
+            failed: true,
+        });
+        assert!(matches!(retry.blockers[..], [Blocker::Drifted { .. }]));
+        let drift = only(Waive {
+            drift: true,
+            failed: false,
+        });
+        assert!(matches!(drift.blockers[..], [Blocker::Failed { .. }]));
     }
 
     #[test]

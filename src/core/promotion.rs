@@ -388,7 +388,7 @@ mod tests {
             migrations: &ms,
             ledger: &ledger,
             stop_at: None,
-            allow_drift: false,
+            waive: crate::core::plan::Waive::NONE,
             only: Some(&ids),
             accepted: None,
         })
@@ -609,7 +609,7 @@ mod tests {
             migrations: &ms,
             ledger: &ledger,
             stop_at: None,
-            allow_drift: false,
+            waive: crate::core::plan::Waive::NONE,
             only: Some(&ids),
             accepted: None,
         })

@@ -54,13 +54,29 @@ pub fn sign_github(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// Why a GitLab delivery's token was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenError {
+    Missing,
+    Mismatch,
+}
+
+impl std::fmt::Display for TokenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TokenError::Missing => "missing X-Gitlab-Token",
+            TokenError::Mismatch => "X-Gitlab-Token does not match the webhook secret",
+        })
+    }
+}
+
 /// Checks GitLab's `X-Gitlab-Token` against the secret, in constant time
 /// (for equal lengths; a length difference is not secret).
-pub fn verify_gitlab(secret: &str, header: Option<&str>) -> Result<(), SignatureError> {
-    let given = header.ok_or(SignatureError::Missing)?.as_bytes();
+pub fn verify_gitlab(secret: &str, header: Option<&str>) -> Result<(), TokenError> {
+    let given = header.ok_or(TokenError::Missing)?.as_bytes();
     let want = secret.as_bytes();
     if given.len() != want.len() {
-        return Err(SignatureError::Mismatch);
+        return Err(TokenError::Mismatch);
     }
     let diff = given
         .iter()
@@ -69,7 +85,7 @@ pub fn verify_gitlab(secret: &str, header: Option<&str>) -> Result<(), Signature
     if diff == 0 {
         Ok(())
     } else {
-        Err(SignatureError::Mismatch)
+        Err(TokenError::Mismatch)
     }
 }
 
@@ -131,12 +147,11 @@ mod tests {
         assert_eq!(verify_gitlab("tok", Some("tok")), Ok(()));
         assert_eq!(
             verify_gitlab("tok", Some("tok2")),
-            Err(SignatureError::Mismatch)
+            Err(TokenError::Mismatch)
         );
-        assert_eq!(
-            verify_gitlab("tok", Some("tak")),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(verify_gitlab("tok", None), Err(SignatureError::Missing));
+        assert_eq!(verify_gitlab("tok", Some("tak")), Err(TokenError::Mismatch));
+        assert_eq!(verify_gitlab("tok", None), Err(TokenError::Missing));
+        // The log and the reply name GitLab's header, not GitHub's.
+        assert_eq!(TokenError::Missing.to_string(), "missing X-Gitlab-Token");
     }
 }

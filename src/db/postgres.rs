@@ -87,12 +87,32 @@ async fn attempt(
         Ok(Err(e)) => return Err(describe(&e)),
         Ok(Ok(pair)) => pair,
     };
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %describe(&e), "connection closed");
-        }
-    });
+    tokio::spawn(drive(connection));
     Ok(client)
+}
+
+/// Drives a connection. The server's notices (`CREATE … IF NOT EXISTS`
+/// on every connection of the control store, for one) are logged at debug
+/// level, not as the driver would, at info.
+async fn drive<S, T>(mut connection: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures::StreamExt;
+    let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+    while let Some(message) = messages.next().await {
+        match message {
+            Ok(tokio_postgres::AsyncMessage::Notice(n)) => {
+                tracing::debug!(severity = n.severity(), "server notice: {}", n.message());
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(error = %describe(&e), "connection closed");
+                break;
+            }
+        }
+    }
 }
 
 /// A readable account of a driver error: the server's message when there is

@@ -258,7 +258,7 @@ pub async fn run<C: Chat>(
                 dry_run: *dry_run,
                 force: false,
                 reason: None,
-                allow_drift: false,
+                waive: crate::core::plan::Waive::NONE,
                 out: BundleOut::Keep,
                 output: Output::Text,
             };

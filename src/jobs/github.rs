@@ -71,15 +71,7 @@ impl Checks for CheckRun<'_> {
 
     async fn finished(&self, summary: &Summary) -> Result<(), ApiError> {
         let id = self.id().await?;
-        let markdown = if summary.trail.is_empty() {
-            fit(&summary.markdown, BODY_LIMIT)
-        } else {
-            format!(
-                "{}\n\n{}",
-                fit(&summary.markdown, BODY_LIMIT - summary.trail.len() - 2),
-                summary.trail
-            )
-        };
+        let markdown = summary.check_markdown();
         let title = &summary.title;
         let annotations = &summary.annotations;
         let (first, rest) = annotations.split_at(annotations.len().min(ANNOTATIONS_PER_REQUEST));

@@ -43,6 +43,22 @@ pub struct Summary {
     pub trail: String,
 }
 
+impl Summary {
+    /// The Markdown a check run shows: the matrix, cut to fit, then the
+    /// audit trail's line.
+    pub fn check_markdown(&self) -> String {
+        if self.trail.is_empty() {
+            fit(&self.markdown, BODY_LIMIT)
+        } else {
+            format!(
+                "{}\n\n{}",
+                fit(&self.markdown, BODY_LIMIT - self.trail.len() - 2),
+                self.trail
+            )
+        }
+    }
+}
+
 pub fn summary(world: &World<'_>, m: &Matrix<'_>) -> Summary {
     let notes = crate::config::mode_notes(&world.envs);
     Summary {
@@ -63,7 +79,7 @@ struct EnvView<'a> {
 #[derive(Serialize)]
 struct NewRow {
     label: String,
-    states: Vec<&'static str>,
+    states: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -72,6 +88,10 @@ struct Preview {
     file: String,
     sql: String,
     fence: String,
+    /// Migrations in the bundle that this request adds.
+    added: Vec<String>,
+    /// Migrations in the bundle from earlier changes, still pending there.
+    earlier: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -122,7 +142,11 @@ pub fn pr_comment(
         .filter(|(_, row)| ids.contains(row.version))
         .map(|(i, row)| NewRow {
             label: crate::core::text::label(row.version, row.name),
-            states: m.cells(i).iter().map(|c| c.state.as_str()).collect(),
+            states: m
+                .cells(i)
+                .iter()
+                .map(|c| render::marked_state(c.state))
+                .collect(),
         })
         .collect();
     let (mut preview, mut preview_note) = (None, None);
@@ -136,6 +160,9 @@ pub fn pr_comment(
         match (&world.ledgers[e], &world.targets[e]) {
             (Ok(ledger), Ok(target)) => {
                 let dialect = crate::ops::environments::dialect(target);
+                // What the environment would receive at this commit: every
+                // migration pending there, not only this request's, so the
+                // preview is the bundle `export` would write.
                 let p = plan::plan(&PlanInput {
                     env: &env.name,
                     mode: env.mode,
@@ -143,21 +170,61 @@ pub fn pr_comment(
                     migrations: &world.discovery.migrations,
                     ledger,
                     stop_at: None,
-                    allow_drift: true,
-                    only: Some(&ids),
+                    waive: crate::core::plan::Waive::NONE,
+                    only: None,
                     accepted: remembered.accepted[e].as_ref(),
                 });
-                if let Ok(p) = p
-                    && !p.steps.is_empty()
-                {
-                    let b = crate::ops::export::build(env, &p, Direction::Up, dialect, None, actor);
-                    let sql = fit(&crate::secrets::scrubbed(&b.sql), BODY_LIMIT / 2);
-                    preview = Some(Preview {
-                        env: env.name.clone(),
-                        file: format!("{}.sql", b.stem),
-                        fence: fence_for(&sql),
-                        sql,
-                    });
+                match p {
+                    Ok(p) if !p.blockers.is_empty() => {
+                        let why: Vec<String> = p
+                            .blockers
+                            .iter()
+                            .map(|b| match b {
+                                plan::Blocker::Drifted { version, .. } => {
+                                    format!("{version} drifted")
+                                }
+                                plan::Blocker::Failed { version, .. } => {
+                                    format!("{version} failed")
+                                }
+                                plan::Blocker::Refused { file, .. } => {
+                                    format!("{file} cannot go into a bundle")
+                                }
+                                plan::Blocker::AppliedAfter { version } => {
+                                    format!("{version} is applied after it")
+                                }
+                            })
+                            .collect();
+                        preview_note = Some(format!(
+                            "No bundle preview: an export for {} would be refused as it stands ({}); `envgate plan --env {}` says why.",
+                            env.name,
+                            why.join(", "),
+                            env.name
+                        ));
+                    }
+                    Ok(p) if !p.steps.is_empty() => {
+                        let b =
+                            crate::ops::export::build(env, &p, Direction::Up, dialect, None, actor);
+                        let sql = fit(&crate::secrets::scrubbed(&b.sql), BODY_LIMIT / 2);
+                        let (added, earlier): (Vec<_>, Vec<_>) = p
+                            .steps
+                            .iter()
+                            .map(|s| {
+                                (
+                                    s.migration.id(),
+                                    crate::core::text::label(s.migration.id(), &s.migration.name),
+                                )
+                            })
+                            .partition(|(id, _)| ids.contains(*id));
+                        preview = Some(Preview {
+                            env: env.name.clone(),
+                            file: format!("{}.sql", b.stem),
+                            fence: fence_for(&sql),
+                            sql,
+                            added: added.into_iter().map(|(_, l)| l).collect(),
+                            earlier: earlier.into_iter().map(|(_, l)| l).collect(),
+                        });
+                    }
+                    _ => {}
                 }
             }
             (Err(err), _) => {

@@ -116,7 +116,7 @@ pub async fn export(
     memory: &Memory,
     env: &EnvConfig,
     stop_at: Option<&str>,
-    allow_drift: bool,
+    waive: crate::core::plan::Waive,
     out: Option<&Path>,
     output: Output,
 ) -> Result<Reply, Failure> {
@@ -147,7 +147,7 @@ pub async fn export(
         migrations: &obs.world.discovery.migrations,
         ledger,
         stop_at,
-        allow_drift,
+        waive,
         only: None,
         accepted: obs.remembered.accepted[0].as_ref(),
     })

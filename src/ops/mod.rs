@@ -8,6 +8,7 @@ pub mod atomic_file;
 pub mod catalog;
 pub mod environments;
 pub mod export;
+pub mod init;
 pub mod ledgers;
 pub mod load;
 pub mod memory;

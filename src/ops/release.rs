@@ -37,6 +37,9 @@ use std::path::Path;
 pub struct ReleaseView {
     pub tag: String,
     pub explicit: bool,
+    /// No final release comes before it: its migrations are everything
+    /// up to its tag, not what was added since another.
+    pub first: bool,
     pub prerelease: bool,
     pub migrations: Vec<MigrationView>,
     pub warnings: Vec<String>,
@@ -60,11 +63,21 @@ pub struct EnvState {
     pub state: &'static str,
 }
 
-fn view(r: &Release, migrations: &[Migration], m: &Matrix<'_>) -> ReleaseView {
+/// Whether no final release precedes `tag` in the catalog.
+fn is_first(catalog: &catalog::Catalog, tag: &str) -> bool {
+    catalog
+        .releases
+        .iter()
+        .take_while(|x| x.tag != tag)
+        .all(|x| x.prerelease)
+}
+
+fn view(r: &Release, first: bool, migrations: &[Migration], m: &Matrix<'_>) -> ReleaseView {
     let by_id: HashMap<&str, &Migration> = migrations.iter().map(|x| (x.id(), x)).collect();
     ReleaseView {
         tag: r.tag.clone(),
         explicit: r.explicit,
+        first,
         prerelease: r.prerelease,
         migrations: r
             .migrations
@@ -119,7 +132,7 @@ pub async fn list<S: Source>(
         .releases
         .iter()
         .zip(&matrices)
-        .map(|(r, m)| view(r, catalog.migrations(&r.tag), m))
+        .map(|(r, m)| view(r, is_first(&catalog, &r.tag), catalog.migrations(&r.tag), m))
         .collect();
     let text = match output {
         Output::Json => render::json(&views),
@@ -136,6 +149,9 @@ pub struct BundleView {
     pub bundle_sha256: String,
     /// Drift or failed runs there: export would refuse until resolved.
     pub blocked: bool,
+    /// Earlier environments in the promotion order that lack the release
+    /// ("staging (2/4)"): promoting here waits for them.
+    pub waits_for: Vec<String>,
     pub sql: String,
 }
 
@@ -174,7 +190,7 @@ pub async fn shown<S: Source>(
     };
     let migrations = catalog.migrations(tag);
     let m = situation.matrix(migrations);
-    let release = view(r, migrations, &m);
+    let release = view(r, is_first(&catalog, tag), migrations, &m);
     let ids: HashSet<String> = r.migrations.iter().cloned().collect();
     let mut built = Vec::new();
     let mut bundles = Vec::new();
@@ -194,7 +210,7 @@ pub async fn shown<S: Source>(
             migrations,
             ledger,
             stop_at: None,
-            allow_drift: false,
+            waive: crate::core::plan::Waive::NONE,
             only: Some(&ids),
             accepted: situation.remembered.accepted[e].as_ref(),
         })
@@ -209,6 +225,11 @@ pub async fn shown<S: Source>(
             file: format!("{}.sql", b.stem),
             bundle_sha256: b.manifest.bundle_sha256.clone(),
             blocked: !p.blockers.is_empty(),
+            waits_for: release.progress[..e]
+                .iter()
+                .filter(|p| !p.complete())
+                .map(|p| format!("{} ({}/{})", p.environment, p.applied, p.total))
+                .collect(),
             sql: b.sql.clone(),
         });
         built.push(b);
@@ -257,7 +278,7 @@ pub struct PromoteArgs<'a> {
     pub dry_run: bool,
     pub force: bool,
     pub reason: Option<&'a str>,
-    pub allow_drift: bool,
+    pub waive: crate::core::plan::Waive,
     pub out: BundleOut<'a>,
     pub output: Output,
 }
@@ -406,7 +427,7 @@ pub async fn promote<S: Source>(
         migrations,
         ledger,
         stop_at: None,
-        allow_drift: args.allow_drift,
+        waive: args.waive,
         only: Some(&ids),
         accepted: situation.remembered.accepted[e].as_ref(),
     })
@@ -479,7 +500,7 @@ pub async fn promote<S: Source>(
                 env: &env.name,
                 migrations,
                 stop_at: None,
-                allow_drift: args.allow_drift,
+                waive: args.waive,
                 actor: &memory.actor,
                 release: Some(&r.tag),
                 lock_timeout: env.lock_timeout,
@@ -703,7 +724,7 @@ pub async fn rollback<S: Source>(
                 env: &env.name,
                 migrations,
                 stop_at: None,
-                allow_drift: false,
+                waive: crate::core::plan::Waive::NONE,
                 actor: &memory.actor,
                 release: Some(&r.tag),
                 lock_timeout: env.lock_timeout,

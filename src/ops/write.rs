@@ -273,7 +273,7 @@ pub struct Bounds<'a> {
     /// Stop after this migration.
     pub stop_at: Option<&'a str>,
     /// Let drift and failed runs through (failed ones are retried).
-    pub allow_drift: bool,
+    pub waive: crate::core::plan::Waive,
     /// How long to wait for another run's lock (default: the
     /// environment's `lock_timeout`).
     pub lock_timeout: Option<std::time::Duration>,
@@ -310,7 +310,7 @@ pub async fn apply(
             migrations,
             ledger: &[],
             stop_at: Some(t),
-            allow_drift: true,
+            waive: crate::core::plan::Waive::ALL,
             only: None,
             accepted: None,
         })
@@ -320,7 +320,7 @@ pub async fn apply(
         env: &env.name,
         migrations,
         stop_at: bounds.stop_at,
-        allow_drift: bounds.allow_drift,
+        waive: bounds.waive,
         actor: &memory.actor,
         release: None,
         lock_timeout: bounds.lock_timeout.unwrap_or(env.lock_timeout),

@@ -565,7 +565,7 @@ impl Served {
     pub fn start_with(dir: tempfile::TempDir, port: u16, log: &str, extra: &[&str]) -> Served {
         let child = Command::new(env!("CARGO_BIN_EXE_envgate"))
             .current_dir(dir.path())
-            .args(["serve", "--config-file", "serve.toml"])
+            .args(["serve", "-c", "serve.toml"])
             .args(extra)
             .env("ENVGATE_LOG", log)
             .stdout(Stdio::null())

@@ -191,6 +191,19 @@ fn github_pull_request_summary_outputs_and_one_sticky_comment() {
         "{first}"
     );
     assert!(first.contains("CREATE TABLE items"), "{first}");
+    // The preview is what staging would receive at this commit: the
+    // earlier migration it still lacks too, not only the request's own.
+    assert!(
+        first.contains(
+            "What staging would receive at this commit: 2 migrations, of which this request adds 1 (`2_items`) and 1 comes from earlier changes not yet there (`1_orders`)."
+        ),
+        "{first}"
+    );
+    assert!(first.contains("CREATE TABLE orders"), "{first}");
+    assert!(
+        first.contains("<code>staging-empty-2.sql</code>"),
+        "the file export would write: {first}"
+    );
     assert!(!first.contains(&dev.url()), "credentials stay out: {first}");
     // The job summary has the same body; the outputs are set.
     assert!(
@@ -531,7 +544,10 @@ fn gitlab_merge_request_note_is_kept_once_and_needs_an_access_token() {
         note.contains("This pull request adds 1 migration"),
         "{note}"
     );
-    assert!(note.contains("| `2_items` | ⏳ pending | ⏳ pending |"), "{note}");
+    assert!(
+        note.contains("| `2_items` | ⏳ pending | ⏳ pending |"),
+        "{note}"
+    );
 
     p.write("migrations/3_more.sql", "CREATE TABLE more (id int);\n");
     gl.with(|m| {

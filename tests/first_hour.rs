@@ -391,3 +391,43 @@ fn cli_reference_is_current() {
     // Hidden old spellings stay out of the reference.
     assert!(!want.contains("--config-file") && !want.contains("--out <DIR>"));
 }
+
+/// Colour on a terminal only, and never with NO_COLOR (a pseudo-terminal
+/// from `script` stands in for the terminal).
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let on_a_terminal = |no_color: bool| {
+        let mut cmd = std::process::Command::new("script");
+        cmd.current_dir(root)
+            .args(["-qec"])
+            .arg(format!(
+                "{} status -c examples/quickstart/envgate.toml",
+                env!("CARGO_BIN_EXE_envgate")
+            ))
+            .arg("/dev/null")
+            .env_remove("NO_COLOR");
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        }
+        let out = cmd
+            .output()
+            .expect("`script` (util-linux) runs a command on a pseudo-terminal");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let coloured = on_a_terminal(false);
+    assert!(
+        coloured.contains("\u{1b}["),
+        "a terminal gets colour:\n{coloured}"
+    );
+    assert!(coloured.contains("drifted"), "{coloured}");
+    let plain = on_a_terminal(true);
+    assert!(plain.contains("drifted"), "{plain}");
+    assert!(!plain.contains("\u{1b}["), "NO_COLOR is honoured:\n{plain}");
+    let piped = envgate_in(
+        root,
+        &["status", "-c", "examples/quickstart/envgate.toml"],
+        &[],
+    );
+    assert!(!(piped.stdout + &piped.stderr).contains('\u{1b}'));
+}

@@ -213,6 +213,35 @@ fn membership_follows_tags_semver_order_and_explicit_lists() {
         "{}",
         run.stdout
     );
+    // The first release is everything up to its tag, not "added since";
+    // prod's bundle waits for staging, and says so.
+    assert!(
+        run.stdout.starts_with(
+            "release v1.0.0: 2 migrations, the first release (every migration up to its tag)\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    let prod_line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("prod-v1.0.0.sql"))
+        .unwrap();
+    assert!(
+        prod_line.ends_with("(not yet: promotion waits for staging (0/2))"),
+        "{prod_line}"
+    );
+    assert!(
+        !run.stdout
+            .lines()
+            .find(|l| l.contains("staging-v1.0.0.sql"))
+            .unwrap()
+            .contains("not yet"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(j["release"]["first"], true);
+    assert_eq!(bundles[1]["waits_for"][0], "staging (0/2)");
     assert!(!run.stdout.contains(USERS.trim()), "{}", run.stdout);
     let run = project.envgate(&["release", "show", "v1.0.0", "--sql"]);
     ok(&run);

@@ -1024,3 +1024,33 @@ fn a_root_changelog_beside_a_relative_config() {
         BTreeMap::from([("changelog.xml::1::me".to_owned(), "pending".to_owned())])
     );
 }
+
+/// Flyway's drift is told in Flyway's own terms: the CRC-32 it recorded
+/// against today's CRC-32 of the file, never a SHA-256 against a CRC, and
+/// no `applied_sha256` made up from today's file.
+#[test]
+fn flyway_drift_compares_crc_with_crc() {
+    let f = Fixture::new("flyway", "format = \"flyway\"");
+    let run = f.status();
+    let j = run.json();
+    let c = &j["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "4")
+        .unwrap()["cells"]["prod"];
+    assert_eq!(c["state"], "drifted", "{run:?}");
+    assert_eq!(c["applied_sha256"], serde_json::Value::Null, "{c}");
+    assert_eq!(c["checksum"]["algorithm"], "CRC-32 over lines", "{c}");
+    // What Flyway recorded (ledger.sql), and what Flyway computes today.
+    assert_eq!(c["checksum"]["recorded"], "791779319", "{c}");
+    let today = c["checksum"]["today"].as_str().unwrap();
+    assert!(today.parse::<i64>().is_ok() && today != "791779319", "{c}");
+    let table = support::envgate_in(f.path(), &["status"], &[]);
+    assert!(
+        table.stdout.contains(&format!(
+            "its CRC-32 over lines is now {today}, was 791779319 when applied"
+        )),
+        "{table:?}"
+    );
+}

@@ -5,11 +5,16 @@
 #   127.0.0.1:5432; else a throwaway server (TLS on) started from the locally
 #   installed binaries, installing the distribution's `postgresql` package
 #   when there are none. The throwaway server is stopped on exit.
-# - PgBouncer, and the psql and sqlite3 clients (the bundle tests run them):
-#   installed from the distribution's packages when missing.
+# - MariaDB: the server at $MYSQL_URL when set (mysql://root@host:port/db);
+#   else one answering on 127.0.0.1:3306 as root without a password; else a
+#   throwaway server started from the locally installed binaries, installing
+#   the distribution's `mariadb-server` package when there are none.
+# - PgBouncer, and the psql, sqlite3 and mariadb clients (the tests run
+#   them): installed from the distribution's packages when missing.
 #
 # Extra arguments go to the test runner (cargo nextest, else cargo test).
-# ENVGATE_TEST_THROWAWAY_PG=1 forces the throwaway server.
+# ENVGATE_TEST_THROWAWAY_PG=1 and ENVGATE_TEST_THROWAWAY_MYSQL=1 force the
+# throwaway servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,14 +43,23 @@ answers() { psql "$1" -Atqc 'SELECT 1' >/dev/null 2>&1; }
 ensure_cmd psql postgresql-client
 ensure_cmd pgbouncer pgbouncer
 ensure_cmd sqlite3 sqlite3
+ensure_cmd mariadb mariadb-client
 
 pg_dir=
+my_dir=
+my_pid=
 cleanup() {
     if [ -n "$pg_dir" ]; then
         log "stopping the throwaway PostgreSQL"
         run_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true
         rm -rf "$pg_dir"
     fi
+    if [ -n "$my_pid" ]; then
+        log "stopping the throwaway MariaDB"
+        kill "$my_pid" 2>/dev/null || true
+        wait "$my_pid" 2>/dev/null || true
+    fi
+    if [ -n "$my_dir" ]; then rm -rf "$my_dir"; fi
 }
 trap cleanup EXIT
 
@@ -89,6 +103,69 @@ elif answers "postgres://postgres@127.0.0.1:5432/postgres"; then
     log "using PostgreSQL at 127.0.0.1:5432"
 else
     start_throwaway_pg
+fi
+
+# mysql://user[:password]@host:port/db → the client's arguments.
+my_args() {
+    python3 - "$1" <<'PY'
+import sys, urllib.parse as u
+p = u.urlparse(sys.argv[1])
+args = ["-h", p.hostname or "127.0.0.1", "-P", str(p.port or 3306), "-u", u.unquote(p.username or "root")]
+if p.password:
+    args.append("-p" + u.unquote(p.password))
+print(" ".join(args))
+PY
+}
+my_answers() { # shellcheck disable=SC2046
+    mariadb $(my_args "$1") --connect-timeout=3 -e 'SELECT 1' >/dev/null 2>&1
+}
+
+start_throwaway_mysql() {
+    local server
+    server=$(command -v mariadbd || command -v mysqld || ls /usr/sbin/mariadbd /usr/sbin/mysqld 2>/dev/null | head -n 1 || true)
+    if [ -z "$server" ]; then
+        install_pkg mariadb-server
+        server=$(command -v mariadbd || ls /usr/sbin/mariadbd /usr/sbin/mysqld 2>/dev/null | head -n 1)
+    fi
+    local install_db
+    install_db=$(command -v mariadb-install-db || command -v mysql_install_db)
+    my_dir=$(mktemp -d /tmp/envgate-test-mysql.XXXXXX)
+    chmod 755 "$my_dir"
+    local user=()
+    if [ "$(id -u)" = 0 ]; then
+        id mysql >/dev/null 2>&1 || useradd --system --home-dir /nonexistent --shell /usr/sbin/nologin mysql
+        chown mysql "$my_dir"
+        user=(--user=mysql)
+    fi
+    local port
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    log "starting a throwaway MariaDB ($server) on 127.0.0.1:$port"
+    "$install_db" --no-defaults "${user[@]}" --datadir="$my_dir/data" --auth-root-authentication-method=normal \
+        --skip-test-db >"$my_dir/install.log" 2>&1
+    "$server" --no-defaults "${user[@]}" --datadir="$my_dir/data" --socket="$my_dir/mysqld.sock" \
+        --port="$port" --bind-address=127.0.0.1 --skip-name-resolve --max-connections=300 \
+        --innodb-flush-log-at-trx-commit=0 --log-error="$my_dir/server.log" &
+    my_pid=$!
+    export MYSQL_URL="mysql://root@127.0.0.1:$port/mysql"
+    for _ in $(seq 1 100); do
+        my_answers "$MYSQL_URL" && return
+        sleep 0.2
+    done
+    log "the throwaway MariaDB did not start:"
+    cat "$my_dir/server.log" >&2
+    exit 1
+}
+
+if [ -n "${ENVGATE_TEST_THROWAWAY_MYSQL:-}" ]; then
+    start_throwaway_mysql
+elif [ -n "${MYSQL_URL:-}" ]; then
+    my_answers "$MYSQL_URL" || { log "MYSQL_URL is set but does not answer"; exit 1; }
+    log "using MariaDB/MySQL at \$MYSQL_URL"
+elif my_answers "mysql://root@127.0.0.1:3306/mysql"; then
+    export MYSQL_URL="mysql://root@127.0.0.1:3306/mysql"
+    log "using MariaDB/MySQL at 127.0.0.1:3306"
+else
+    start_throwaway_mysql
 fi
 
 if cargo nextest --version >/dev/null 2>&1; then

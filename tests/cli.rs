@@ -39,12 +39,12 @@ fn configuration_errors_name_file_line_and_column() {
             "envgate.toml:2:7: environment 'prod': variable PROD_DB_PASSWORD is not set",
         ),
         (
-            "[environments.dev]\nurl = \"mysql://root@localhost/app\"\n",
-            "envgate.toml:2:7: environment 'dev' (mysql://root@localhost/app): unsupported URL",
+            "[environments.dev]\nurl = \"oracle://root@localhost/app\"\n",
+            "envgate.toml:2:7: environment 'dev' (oracle://root@localhost/app): unsupported URL",
         ),
         (
             "[environments.dev]\nurl = \"sqlite://dev.db\"\nschema = \"app\"\n",
-            "envgate.toml:2:7: environment 'dev': `schema` applies to PostgreSQL only",
+            "envgate.toml:2:7: environment 'dev': `schema` applies to PostgreSQL, MySQL and MariaDB only",
         ),
         (
             "[environments.dev]\nurl_file = \"missing-secret\"\n",

@@ -102,7 +102,12 @@ fn down_script<'a>(direction: Direction, step: &Step<'a>) -> Option<&'a Script> 
     }
 }
 
-/// Builds the bundle for a plan with at least one step.
+/// MySQL and MariaDB bundles are not built: `ops::export::build` refuses
+/// those environments before it calls [`build`].
+const NO_MYSQL: &str = "bundles for MySQL/MariaDB are refused before they are built";
+
+/// Builds the bundle for a plan with at least one step (PostgreSQL or
+/// SQLite).
 pub fn build(input: &BundleInput<'_>) -> Bundle {
     let plan = input.plan;
     assert!(
@@ -266,12 +271,14 @@ impl Writer<'_> {
             None => "an empty ledger".to_owned(),
         };
         let how = match self.input.dialect {
+            Dialect::Mysql => unreachable!("{NO_MYSQL}"),
             Dialect::Postgres => {
                 format!("psql -X -v ON_ERROR_STOP=1 -f {stem}.sql \"$DATABASE_URL\"")
             }
             Dialect::Sqlite => format!("sqlite3 -bail path/to/database.db < {stem}.sql"),
         };
         let stop = match self.input.dialect {
+            Dialect::Mysql => unreachable!("{NO_MYSQL}"),
             Dialect::Postgres => "ON_ERROR_STOP=1",
             Dialect::Sqlite => "-bail",
         };
@@ -307,6 +314,7 @@ impl Writer<'_> {
             "-- transactional migration, but statements that run outside a transaction".to_owned(),
             "-- would not be stopped.".to_owned(),
             match self.input.dialect {
+                Dialect::Mysql => unreachable!("{NO_MYSQL}"),
                 Dialect::Postgres => "-- Each migration statement runs through DO … EXECUTE, so psql reads it as one \
                                       string literal and nothing in it as a psql command."
                     .to_owned(),
@@ -372,6 +380,7 @@ impl Writer<'_> {
         let id = self.id;
         let env = plan.env;
         match self.input.dialect {
+            Dialect::Mysql => unreachable!("{NO_MYSQL}"),
             Dialect::Postgres => {
                 let expected = if plan.applied.is_empty() {
                     "'{}'::text[]".to_owned()
@@ -515,6 +524,7 @@ impl Writer<'_> {
         let this = quote_literal(step.migration.id());
         let prev = (k > 0).then(|| quote_literal(plan.steps[k - 1].migration.id()));
         match self.input.dialect {
+            Dialect::Mysql => unreachable!("{NO_MYSQL}"),
             Dialect::Postgres => {
                 let prev_check = prev.map_or(String::new(), |p| {
                     format!(" OR {prev_bad} (SELECT 1 FROM {t} WHERE version = {p} AND success)")
@@ -616,6 +626,7 @@ impl Writer<'_> {
             Vec::new()
         };
         match (dialect, transactional) {
+            (Dialect::Mysql, _) => unreachable!("{NO_MYSQL}"),
             (Dialect::Postgres, true) => {
                 self.line("BEGIN;");
                 if let Some(s) = schema {

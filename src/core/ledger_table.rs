@@ -29,6 +29,9 @@ pub fn qualified(dialect: Dialect, schema: Option<&str>) -> String {
         (Dialect::Postgres, Some(s)) => format!("{}.{TABLE}", quote_ident(s)),
         (Dialect::Postgres, None) => format!("public.{TABLE}"),
         (Dialect::Sqlite, _) => format!("main.{TABLE}"),
+        // The database the URL names, unless `schema` names another.
+        (Dialect::Mysql, Some(s)) => format!("{}.{TABLE}", super::sql::quote_ident_mysql(s)),
+        (Dialect::Mysql, None) => TABLE.to_owned(),
     }
 }
 
@@ -69,6 +72,20 @@ pub fn create_table_sql(dialect: Dialect, schema: Option<&str>) -> String {
     error        TEXT
 )"
         ),
+        Dialect::Mysql => format!(
+            "CREATE TABLE IF NOT EXISTS {table} (
+    version      VARCHAR(191) NOT NULL PRIMARY KEY,
+    name         TEXT NOT NULL,
+    sha256       VARCHAR(128) NOT NULL,
+    applied_at   DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+    applied_by   VARCHAR(255) NOT NULL,
+    execution_ms BIGINT NOT NULL DEFAULT 0,
+    success      BOOLEAN NOT NULL,
+    `release`    VARCHAR(255),
+    applied_via  VARCHAR(255) NOT NULL DEFAULT 'managed',
+    error        TEXT
+) CHARACTER SET utf8mb4"
+        ),
     }
 }
 
@@ -87,6 +104,12 @@ pub fn select_sql(dialect: Dialect, schema: Option<&str>) -> String {
                 "SELECT version, name, sha256, applied_at, success, error, applied_via FROM {table}"
             )
         }
+        // Sessions run in UTC (see `db::mysql`).
+        Dialect::Mysql => format!(
+            "SELECT version, name, sha256, \
+             CONCAT(DATE_FORMAT(applied_at, '%Y-%m-%dT%H:%i:%s.'), LPAD(FLOOR(MICROSECOND(applied_at) / 1000), 3, '0'), 'Z'), \
+             success, error, applied_via FROM {table}"
+        ),
     }
 }
 
@@ -142,7 +165,7 @@ pub fn record_sql(dialect: Dialect, schema: Option<&str>, row: &NewRow<'_>) -> S
     let version = quote_literal(row.version);
     let not_success = match dialect {
         Dialect::Postgres => "NOT success",
-        Dialect::Sqlite => "success = 0",
+        Dialect::Sqlite | Dialect::Mysql => "success = 0",
     };
     format!(
         "DELETE FROM {table} WHERE version = {version} AND {not_success};\n{}",
@@ -169,7 +192,7 @@ pub fn accept_hash_sql(
 ) -> String {
     let success = match dialect {
         Dialect::Postgres => "success",
-        Dialect::Sqlite => "success = 1",
+        Dialect::Sqlite | Dialect::Mysql => "success = 1",
     };
     format!(
         "UPDATE {} SET sha256 = {} WHERE version = {} AND {success}",
@@ -191,11 +214,13 @@ fn insert_sql(dialect: Dialect, table: &str, row: &NewRow<'_>) -> String {
             "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
             if row.success { "1" } else { "0" },
         ),
+        Dialect::Mysql => ("UTC_TIMESTAMP(3)", if row.success { "1" } else { "0" }),
     };
     let applied_by = match (row.applied_by, dialect) {
         (Some(who), _) => quote_literal(who),
         (None, Dialect::Postgres) => "current_user".to_owned(),
         (None, Dialect::Sqlite) => "'sqlite'".to_owned(),
+        (None, Dialect::Mysql) => "CURRENT_USER()".to_owned(),
     };
     let elapsed = match (row.elapsed, dialect) {
         (Elapsed::Millis(ms), _) => ms.to_string(),
@@ -206,7 +231,9 @@ fn insert_sql(dialect: Dialect, table: &str, row: &NewRow<'_>) -> String {
             "(extract(epoch FROM clock_timestamp() - current_setting('envgate.started')::timestamptz) * 1000)::bigint"
                 .to_owned()
         }
-        (Elapsed::SinceTransactionStart | Elapsed::SinceMarker, Dialect::Sqlite) => "0".to_owned(),
+        (Elapsed::SinceTransactionStart | Elapsed::SinceMarker, Dialect::Sqlite | Dialect::Mysql) => {
+            "0".to_owned()
+        }
     };
     format!(
         "INSERT INTO {table} (version, name, sha256, applied_at, applied_by, execution_ms, success, release, applied_via, error) \
@@ -244,7 +271,7 @@ pub fn started_sql(
     if reverting {
         let (fail, success) = match dialect {
             Dialect::Postgres => ("false", "success"),
-            Dialect::Sqlite => ("0", "success = 1"),
+            Dialect::Sqlite | Dialect::Mysql => ("0", "success = 1"),
         };
         return format!(
             "UPDATE {} SET success = {fail}, error = {} WHERE version = {} AND {success}",

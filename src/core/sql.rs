@@ -15,6 +15,8 @@ use serde::Serialize;
 pub enum Dialect {
     Postgres,
     Sqlite,
+    /// MySQL and MariaDB.
+    Mysql,
 }
 
 impl Dialect {
@@ -22,6 +24,7 @@ impl Dialect {
         match self {
             Dialect::Postgres => "postgres",
             Dialect::Sqlite => "sqlite",
+            Dialect::Mysql => "mysql",
         }
     }
 }
@@ -29,6 +32,11 @@ impl Dialect {
 /// `"name"`, with embedded quotes doubled.
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `` `name` `` (MySQL, MariaDB), with embedded backticks doubled.
+pub fn quote_ident_mysql(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
 }
 
 /// `'text'`, with embedded quotes doubled (standard-conforming strings).

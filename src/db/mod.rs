@@ -2,10 +2,11 @@
 //!
 //! A [`ReadSession`] can only read: PostgreSQL sessions run every query in a
 //! `BEGIN TRANSACTION READ ONLY` transaction (and ask for
-//! `default_transaction_read_only` at start-up), SQLite files are opened
-//! read-only. The database itself refuses writes through them. Writing needs
+//! `default_transaction_read_only` at start-up), MySQL and MariaDB ones in
+//! `START TRANSACTION … READ ONLY`, SQLite files are opened read-only. The database itself refuses writes through them. Writing needs
 //! a [`WriteAccess`], which only a `managed` environment hands out.
 
+pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 pub mod tls;
@@ -82,6 +83,7 @@ pub struct ReadSession {
 enum ReadInner {
     Postgres(tokio_postgres::Client),
     Sqlite(Arc<Mutex<rusqlite::Connection>>),
+    Mysql(tokio::sync::Mutex<mysql_async::Conn>),
 }
 
 impl ReadSession {
@@ -104,6 +106,9 @@ impl ReadSession {
                         .map_err(|e| e.to_string())??;
                 ReadInner::Sqlite(Arc::new(Mutex::new(conn)))
             }
+            Target::Mysql(my) => ReadInner::Mysql(tokio::sync::Mutex::new(
+                mysql::connect_read_only(my, timeout).await?,
+            )),
         };
         Ok(ReadSession {
             inner,
@@ -129,6 +134,7 @@ impl ReadSession {
         match self.inner {
             ReadInner::Postgres(_) => Dialect::Postgres,
             ReadInner::Sqlite(_) => Dialect::Sqlite,
+            ReadInner::Mysql(_) => Dialect::Mysql,
         }
     }
 
@@ -174,6 +180,7 @@ impl ReadSession {
                 .await
                 .map_err(|e| QueryError::Other(e.to_string()))?
             }
+            ReadInner::Mysql(conn) => mysql::query_read_only(conn, sql, map).await,
         }
     }
 }

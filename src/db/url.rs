@@ -8,6 +8,8 @@ use std::str::FromStr;
 pub enum Target {
     Postgres(Box<PgTarget>),
     Sqlite(SqliteTarget),
+    /// MySQL or MariaDB.
+    Mysql(Box<super::mysql::MysqlTarget>),
 }
 
 #[derive(Clone, Debug)]
@@ -45,13 +47,17 @@ impl Target {
         if scheme == "postgres" || scheme == "postgresql" {
             return parse_postgres(url, base).map(|p| Target::Postgres(Box::new(p)));
         }
-        Err("unsupported URL: expected postgres://…, postgresql://…, sqlite://path or sqlite::memory:".to_owned())
+        if scheme == "mysql" || scheme == "mariadb" {
+            return super::mysql::parse(url, base).map(|m| Target::Mysql(Box::new(m)));
+        }
+        Err("unsupported URL: expected postgres://…, postgresql://…, mysql://…, mariadb://…, sqlite://path or sqlite::memory:".to_owned())
     }
 
     pub fn kind(&self) -> &'static str {
         match self {
             Target::Postgres(_) => "postgres",
             Target::Sqlite(_) => "sqlite",
+            Target::Mysql(m) => m.flavour,
         }
     }
 }
@@ -196,7 +202,7 @@ mod tests {
     fn pg(url: &str) -> PgTarget {
         match Target::parse(url, Path::new("/proj")).unwrap() {
             Target::Postgres(p) => *p,
-            Target::Sqlite(_) => panic!("not postgres"),
+            _ => panic!("not postgres"),
         }
     }
 
@@ -271,7 +277,7 @@ mod tests {
             e("postgres://h/d"),
             "the URL names no user: write postgres://USER@host/db"
         );
-        assert!(e("mysql://root@h/d").starts_with("unsupported URL"));
+        assert!(e("oracle://root@h/d").starts_with("unsupported URL"));
     }
 
     #[test]
@@ -279,7 +285,7 @@ mod tests {
         let base = Path::new("/proj");
         let s = |url: &str| match Target::parse(url, base).unwrap() {
             Target::Sqlite(s) => s,
-            Target::Postgres(_) => panic!(),
+            _ => panic!("not sqlite"),
         };
         assert_eq!(
             s("sqlite://dev.db"),

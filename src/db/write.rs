@@ -120,6 +120,10 @@ impl WriteSession {
                     .map_err(|e| e.to_string())??;
                 Ok(WriteSession::Sqlite(w))
             }
+            Target::Mysql(my) => Err(format!(
+                "envgate reads {} environments, but does not apply to them yet: apply their migrations with your own tool (the matrix shows where they stand)",
+                my.flavour
+            )),
         }
     }
 

@@ -201,29 +201,11 @@ pub fn pr_comment(
                             env.name
                         ));
                     }
-                    Ok(p) if !p.steps.is_empty() => {
-                        let b =
-                            crate::ops::export::build(env, &p, Direction::Up, dialect, None, actor);
-                        let sql = fit(&crate::secrets::scrubbed(&b.sql), BODY_LIMIT / 2);
-                        let (added, earlier): (Vec<_>, Vec<_>) = p
-                            .steps
-                            .iter()
-                            .map(|s| {
-                                (
-                                    s.migration.id(),
-                                    crate::core::text::label(s.migration.id(), &s.migration.name),
-                                )
-                            })
-                            .partition(|(id, _)| ids.contains(*id));
-                        preview = Some(Preview {
-                            env: env.name.clone(),
-                            file: format!("{}.sql", b.stem),
-                            fence: fence_for(&sql),
-                            sql,
-                            added: added.into_iter().map(|(_, l)| l).collect(),
-                            earlier: earlier.into_iter().map(|(_, l)| l).collect(),
-                        });
-                    }
+                    Ok(p) if !p.steps.is_empty() => match preview_of(env, &p, dialect, actor, &ids)
+                    {
+                        Ok(pv) => preview = Some(pv),
+                        Err(why) => preview_note = Some(why),
+                    },
                     _ => {}
                 }
             }
@@ -256,6 +238,38 @@ pub fn pr_comment(
         mode,
     });
     crate::secrets::scrubbed(&fit(&body, BODY_LIMIT))
+}
+
+/// The bundle `env` would receive for plan `p`, with which of its
+/// migrations the request (`ids`) adds; or why there is none.
+fn preview_of(
+    env: &crate::config::EnvConfig,
+    p: &plan::Plan<'_>,
+    dialect: crate::core::sql::Dialect,
+    actor: &str,
+    ids: &HashSet<String>,
+) -> Result<Preview, String> {
+    let b = crate::ops::export::build(env, p, Direction::Up, dialect, None, actor)
+        .map_err(|f| format!("No bundle preview: {}.", f.message))?;
+    let sql = fit(&crate::secrets::scrubbed(&b.sql), BODY_LIMIT / 2);
+    let (added, earlier): (Vec<_>, Vec<_>) = p
+        .steps
+        .iter()
+        .map(|s| {
+            (
+                s.migration.id(),
+                crate::core::text::label(s.migration.id(), &s.migration.name),
+            )
+        })
+        .partition(|(id, _)| ids.contains(*id));
+    Ok(Preview {
+        env: env.name.clone(),
+        file: format!("{}.sql", b.stem),
+        fence: fence_for(&sql),
+        sql,
+        added: added.into_iter().map(|(_, l)| l).collect(),
+        earlier: earlier.into_iter().map(|(_, l)| l).collect(),
+    })
 }
 
 /// Where a commit's result shows: a GitHub check run, a GitLab commit

@@ -27,17 +27,30 @@ pub async fn read(
         Some(s) => format!("{s}.{name}"),
         None => name.to_owned(),
     };
-    match session
-        .query_map(
-            &sql,
-            Box::new(|row: &dyn crate::db::TextRow| {
-                Ok((0..row.width())
-                    .map(|i| row.text(i).map(str::to_owned))
-                    .collect())
-            }),
-        )
-        .await
+    let rows = |sql: String| async move {
+        session
+            .query_map(
+                &sql,
+                Box::new(|row: &dyn crate::db::TextRow| {
+                    Ok((0..row.width())
+                        .map(|i| row.text(i).map(str::to_owned))
+                        .collect())
+                }),
+            )
+            .await
+    };
+    let mut result = rows(sql).await;
+    // On MySQL and MariaDB table names are case-sensitive, and some tools
+    // (Liquibase) create theirs in upper case there.
+    if table.is_none()
+        && session.dialect() == crate::core::sql::Dialect::Mysql
+        && matches!(result, Err(QueryError::UndefinedTable(_)))
     {
+        let upper = name.to_ascii_uppercase();
+        result =
+            rows(tool.select_sql(&qualified(session.schema(), &upper), session.dialect())).await;
+    }
+    match result {
         Ok(rows) => Ok(rows),
         Err(QueryError::UndefinedTable(_)) => Ok(Vec::new()),
         Err(e) => Err(format!(

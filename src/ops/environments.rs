@@ -98,7 +98,7 @@ pub fn target(config: &Config, env: &EnvConfig) -> Result<Target, Failure> {
                 .env_error(
                     env,
                     format!(
-                        "environment '{}': `schema` applies to PostgreSQL only",
+                        "environment '{}': `schema` applies to PostgreSQL, MySQL and MariaDB only",
                         env.name
                     ),
                 )
@@ -124,11 +124,24 @@ pub fn needs_envgate_ledger(env: &EnvConfig, command: &str) -> Result<(), Failur
     })
 }
 
+/// Whether envgate writes to this kind of database (MySQL and MariaDB
+/// environments are read, not yet written).
+pub fn writable(env: &EnvConfig, target: &Target) -> Result<(), String> {
+    match target {
+        Target::Mysql(my) => Err(format!(
+            "environment '{}' is {}: envgate reads its ledger, but does not apply to {} yet; apply its migrations with your own tool (`envgate status` shows where they stand)",
+            env.name, my.flavour, my.flavour
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The SQL dialect of a target.
 pub fn dialect(target: &Target) -> crate::core::sql::Dialect {
     match target {
         Target::Postgres(_) => crate::core::sql::Dialect::Postgres,
         Target::Sqlite(_) => crate::core::sql::Dialect::Sqlite,
+        Target::Mysql(_) => crate::core::sql::Dialect::Mysql,
     }
 }
 
@@ -154,6 +167,7 @@ pub fn target_label(target: &Target) -> String {
         }
         Target::Sqlite(SqliteTarget::File(p)) => format!("sqlite {}", p.display()),
         Target::Sqlite(SqliteTarget::Memory) => "sqlite :memory:".to_owned(),
+        Target::Mysql(my) => format!("{} {}:{}/{}", my.flavour, my.host, my.port, my.database),
     }
 }
 
@@ -162,7 +176,7 @@ pub fn target_label(target: &Target) -> String {
 fn url_schema(target: &Target) -> Option<&str> {
     match target {
         Target::Postgres(pg) => pg.schema.as_deref(),
-        Target::Sqlite(_) => None,
+        Target::Sqlite(_) | Target::Mysql(_) => None,
     }
 }
 

@@ -16,7 +16,8 @@ use crate::report::BundleFiles;
 use crate::report::ExportReport;
 use std::path::Path;
 
-/// An environment's bundle for a plan, made now by `actor`.
+/// An environment's bundle for a plan, made now by `actor`. MySQL and
+/// MariaDB environments get none yet: their client needs guards of its own.
 pub fn build(
     env: &EnvConfig,
     plan: &Plan<'_>,
@@ -24,8 +25,14 @@ pub fn build(
     dialect: Dialect,
     release: Option<&str>,
     actor: &str,
-) -> Bundle {
-    bundle::build(&BundleInput {
+) -> Result<Bundle, Failure> {
+    if dialect == Dialect::Mysql {
+        return Err(Failure::refused(format!(
+            "environment '{}' is MySQL/MariaDB: envgate reads its ledger, but does not write bundles for it yet",
+            env.name
+        )));
+    }
+    Ok(bundle::build(&BundleInput {
         plan,
         direction,
         dialect,
@@ -34,7 +41,7 @@ pub fn build(
         generated_at: &now(),
         generated_by: actor,
         release,
-    })
+    }))
 }
 
 /// The audit record of a bundle written (after what `entry` already says).
@@ -71,6 +78,10 @@ pub fn describe(b: &Bundle, dir: Option<&Path>, dialect: Dialect) -> BundleFiles
         Dialect::Sqlite => {
             format!("sqlite3 -bail path/to/database.db < {}", sql_path.display())
         }
+        Dialect::Mysql => format!(
+            "mariadb --abort-source-on-error database < {}",
+            sql_path.display()
+        ),
     };
     BundleFiles {
         bundle_id: b.manifest.bundle_id.clone(),
@@ -183,7 +194,10 @@ pub async fn export(
     } else if p.steps.is_empty() {
         exit::OK
     } else {
-        let b = build(env, &p, Direction::Up, dialect, None, &memory.actor);
+        let b = match build(env, &p, Direction::Up, dialect, None, &memory.actor) {
+            Ok(b) => b,
+            Err(f) => return Err(write::refuse(memory, entry, f.message).await),
+        };
         // Remembered first: a bundle written is always recognised later.
         memory.remember_bundle(&b).await?;
         let files = write_bundle(&b, out, dialect)?;

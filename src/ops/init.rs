@@ -143,6 +143,10 @@ pub async fn probe(config: &Config, env: &EnvConfig) -> Probe {
         (crate::core::sql::Dialect::Sqlite, _) => {
             "SELECT name FROM sqlite_master WHERE type = 'table'".to_owned()
         }
+        (crate::core::sql::Dialect::Mysql, s) => format!(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = {}",
+            s.map_or("DATABASE()".to_owned(), crate::core::sql::quote_literal)
+        ),
         (_, Some(s)) => format!(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = {}",
             crate::core::sql::quote_literal(s)

@@ -218,7 +218,11 @@ pub async fn shown<S: Source>(
         if p.steps.is_empty() {
             continue;
         }
-        let b = super::export::build(env, &p, Direction::Up, dialect, Some(&r.tag), &memory.actor);
+        let Ok(b) =
+            super::export::build(env, &p, Direction::Up, dialect, Some(&r.tag), &memory.actor)
+        else {
+            continue;
+        };
         bundles.push(BundleView {
             environment: env.name.clone(),
             bundle_id: b.manifest.bundle_id.clone(),
@@ -545,7 +549,7 @@ async fn deliver(memory: &Memory, d: Delivery<'_>, entry: Entry) -> Result<Reply
         d.dialect,
         Some(d.tag),
         &memory.actor,
-    );
+    )?;
     let what = match d.direction {
         Direction::Up => "bundle",
         Direction::Down => "rollback bundle",

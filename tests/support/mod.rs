@@ -338,6 +338,8 @@ pub fn which(bin: &str) -> Option<PathBuf> {
 }
 
 /// SQL to create envgate's ledger table and record rows in it.
+pub mod mysql;
+
 pub mod ledger {
     use envgate::core::checksum::ContentHash;
 

@@ -163,10 +163,14 @@ fn dbms_matches(dbms: Option<&str>, dialect: Option<Dialect>) -> bool {
         return true;
     };
     let Some(dialect) = dialect else { return true };
-    let me = match dialect {
-        Dialect::Postgres => "postgresql",
-        Dialect::Sqlite => "sqlite",
+    // Liquibase's names for the database (MySQL and MariaDB are one
+    // dialect here: either name matches).
+    let names: &[&str] = match dialect {
+        Dialect::Postgres => &["postgresql"],
+        Dialect::Sqlite => &["sqlite"],
+        Dialect::Mysql => &["mysql", "mariadb"],
     };
+    let mine = |i: &str| names.iter().any(|n| i.eq_ignore_ascii_case(n));
     let items: Vec<&str> = list.split(',').map(str::trim).collect();
     if items.iter().any(|i| i.eq_ignore_ascii_case("all")) {
         return true;
@@ -174,17 +178,11 @@ fn dbms_matches(dbms: Option<&str>, dialect: Option<Dialect>) -> bool {
     if items.iter().any(|i| i.eq_ignore_ascii_case("none")) {
         return false;
     }
-    if items
-        .iter()
-        .any(|i| i.eq_ignore_ascii_case(&format!("!{me}")))
-    {
+    if items.iter().any(|i| i.strip_prefix('!').is_some_and(&mine)) {
         return false;
     }
     let positive: Vec<&&str> = items.iter().filter(|i| !i.starts_with('!')).collect();
-    positive.is_empty()
-        || positive
-            .iter()
-            .any(|i| i.eq_ignore_ascii_case(me) || i.eq_ignore_ascii_case("all"))
+    positive.is_empty() || positive.iter().any(|i| mine(i))
 }
 
 fn invalid(path: &str, message: impl Into<String>) -> DiscoveryError {

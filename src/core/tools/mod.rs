@@ -512,6 +512,11 @@ pub(crate) fn time_sql(col: &str, dialect: Dialect) -> String {
              ELSE to_char(({col})::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') END"
         ),
         Dialect::Sqlite => format!("strftime('%Y-%m-%dT%H:%M:%fZ', {col})"),
+        // Sessions run in UTC (see `db::mysql`); a DATETIME holds no zone,
+        // a TIMESTAMP is shown in the session's.
+        Dialect::Mysql => format!(
+            "CONCAT(DATE_FORMAT({col}, '%Y-%m-%dT%H:%i:%s.'), LPAD(FLOOR(MICROSECOND({col}) / 1000), 3, '0'), 'Z')"
+        ),
     }
 }
 

@@ -73,7 +73,7 @@ pub fn discover(files: Vec<SourceFile>, _layout: &Layout<'_>) -> Result<Discover
 pub fn select_sql(table: &str, dialect: Dialect) -> String {
     let hex = match dialect {
         Dialect::Postgres => "encode(checksum, 'hex')",
-        Dialect::Sqlite => "lower(hex(checksum))",
+        Dialect::Sqlite | Dialect::Mysql => "lower(hex(checksum))",
     };
     format!(
         "SELECT version, description, success, {hex}, {} FROM {table}",

@@ -1,0 +1,310 @@
+//! MySQL and MariaDB environments, read: the matrix from envgate's ledger
+//! and other tools', reads the server itself keeps read-only (DDL
+//! included), and writes refused before anything connects. Against the
+//! real MariaDB that `scripts/test.sh` provides.
+
+mod support;
+
+use envgate::core::checksum::ContentHash;
+use envgate::core::ledger_table::create_table_sql;
+use envgate::core::sql::Dialect;
+use envgate::db::{QueryError, ReadSession, Target};
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+use support::Project;
+use support::mysql::{MyDb, run_as};
+
+const A: &str = "CREATE TABLE a (id int);\n";
+const B: &str = "CREATE TABLE b (id int);\n";
+const C: &str = "CREATE TABLE c (id int);\n";
+const D: &str = "CREATE TABLE d (id int);\n";
+
+fn migrations() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("1_a.sql", A),
+        ("2_b.sql", B),
+        ("3_c.sql", C),
+        ("4_d.sql", D),
+    ]
+}
+
+/// envgate's ledger on MySQL, as envgate defines it, with rows written the
+/// way its apply loop writes them.
+fn ledger(db: &MyDb, rows: &[(&str, &str, &str, bool)]) {
+    db.execute(&create_table_sql(Dialect::Mysql, None));
+    for (version, name, body, success) in rows {
+        db.execute(&format!(
+            "INSERT INTO envgate_migrations (version, name, sha256, applied_at, applied_by, success) \
+             VALUES ('{version}', '{name}', '{}', '2026-11-20 10:00:00.250', 'alice', {})",
+            ContentHash::of(body.as_bytes()).tagged(),
+            u8::from(*success)
+        ));
+    }
+}
+
+fn states(run: &support::Run, env: &str) -> Vec<(String, String)> {
+    run.json()["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_str().unwrap().to_owned(),
+                m["cells"][env]["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[test]
+fn status_reads_mariadb_environments() {
+    let (dev, prod) = (MyDb::create("my_dev"), MyDb::create("my_prod"));
+    ledger(
+        &dev,
+        &[
+            ("1", "a", A, true),
+            ("2", "b", "CREATE TABLE b (id bigint);\n", true),
+            ("3", "c", C, false),
+        ],
+    );
+    let missing = format!(
+        "{}/eg_no_such_database",
+        dev.url().rsplit_once('/').unwrap().0
+    );
+    let p = Project::new(
+        &format!(
+            "[environments.dev]\nurl = \"{}\"\nmode = \"managed\"\n\
+             [environments.prod]\nurl = \"{}\"\nmode = \"export_only\"\n\
+             [environments.lost]\nurl = \"{missing}\"\nmode = \"export_only\"\n",
+            dev.url(),
+            prod.url().replacen("mysql://", "mariadb://", 1),
+        ),
+        &migrations(),
+    );
+    let run = p.envgate(&["status", "--format", "json"]);
+    assert_eq!(run.code, 4, "lost is unreachable: {run:?}");
+    assert_eq!(
+        states(&run, "dev"),
+        pairs(&[
+            ("1", "applied"),
+            ("2", "drifted"),
+            ("3", "failed"),
+            ("4", "pending")
+        ])
+    );
+    assert_eq!(
+        states(&run, "prod"),
+        pairs(&[
+            ("1", "pending"),
+            ("2", "pending"),
+            ("3", "pending"),
+            ("4", "pending")
+        ]),
+        "no ledger table yet: nothing applied"
+    );
+    let j = run.json();
+    let first: &Value = &j["migrations"][0]["cells"]["dev"];
+    assert_eq!(first["applied_at"], "2026-11-20T10:00:00.250Z", "{first}");
+    let lost = j["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "lost")
+        .unwrap()
+        .to_string();
+    assert!(lost.contains("Unknown database"), "{lost}");
+
+    let table = p.envgate(&["status", "--env", "dev,prod"]);
+    assert_eq!(table.code, 0, "{table:?}");
+    assert!(
+        table
+            .stdout
+            .contains("2_b in dev: migrations/2_b.sql is now"),
+        "{table:?}"
+    );
+}
+
+/// The server refuses writes through envgate's read sessions, even for a
+/// user who could write, DDL included; a user with SELECT alone reads the
+/// matrix; apply and export are refused before anything connects.
+#[test]
+fn reads_are_read_only_and_writes_are_refused() {
+    let db = MyDb::create("my_ro");
+    ledger(&db, &[("1", "a", A, true)]);
+    let before = db.query("SELECT version, sha256 FROM envgate_migrations");
+
+    // A read session as the admin, who could write anything.
+    let target = Target::parse(&db.url(), Path::new(".")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let session = ReadSession::open(&target, None, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(session.dialect(), Dialect::Mysql);
+        for write in [
+            "INSERT INTO envgate_migrations (version, name, sha256, applied_by, success) VALUES ('2', 'b', 'x', 'mallory', 1)",
+            "UPDATE envgate_migrations SET sha256 = 'x'",
+            "DELETE FROM envgate_migrations",
+            "CREATE TABLE intruder (id int)",
+            "DROP TABLE envgate_migrations",
+            "CREATE TEMPORARY TABLE t (id int)",
+        ] {
+            match session.query(write).await {
+                Err(QueryError::ReadOnly(m)) => assert!(m.contains("READ ONLY"), "{m}"),
+                other => panic!("{write}: {other:?}"),
+            }
+        }
+        let rows = session.query("SELECT version FROM envgate_migrations").await.unwrap();
+        assert_eq!(rows, vec![vec![Some("1".to_owned())]]);
+    });
+    assert_eq!(
+        db.query("SELECT version, sha256 FROM envgate_migrations"),
+        before
+    );
+    assert!(db.query("SHOW TABLES LIKE 'intruder'").is_empty());
+
+    // A user with SELECT alone reads the same matrix.
+    let user = format!("ro{}", std::process::id());
+    run_as(
+        None,
+        "",
+        &format!(
+            "DROP USER IF EXISTS '{user}'@'%'; CREATE USER '{user}'@'%' IDENTIFIED BY 'Zq5ro'; \
+             GRANT SELECT ON `{}`.* TO '{user}'@'%'",
+            db.name
+        ),
+    )
+    .unwrap();
+    let p = Project::new(
+        &format!(
+            "[environments.dev]\nurl = \"{}\"\nmode = \"managed\"\n\
+             [environments.prod]\nurl = \"{}\"\nmode = \"export_only\"\n",
+            db.url_as(&user, "Zq5ro"),
+            db.url(),
+        ),
+        &migrations(),
+    );
+    let run = p.envgate(&["status", "--format", "json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        states(&run, "dev"),
+        pairs(&[
+            ("1", "applied"),
+            ("2", "pending"),
+            ("3", "pending"),
+            ("4", "pending")
+        ])
+    );
+    assert!(
+        !(run.stdout.clone() + &run.stderr).contains("Zq5ro"),
+        "{run:?}"
+    );
+
+    // Writes are refused, with the reason, and nothing changes.
+    let apply = p.envgate(&["apply", "--env", "dev"]);
+    assert_eq!(apply.code, 3, "{apply:?}");
+    assert!(
+        apply.stderr.contains("does not apply to mysql yet"),
+        "{apply:?}"
+    );
+    let export = p.envgate(&["export", "--env", "prod", "--out-dir", "b"]);
+    assert_eq!(export.code, 3, "{export:?}");
+    assert!(
+        export.stderr.contains("does not write bundles for it yet"),
+        "{export:?}"
+    );
+    assert!(
+        !p.path().join("b").exists()
+            || std::fs::read_dir(p.path().join("b"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+    assert_eq!(
+        db.query("SELECT version, sha256 FROM envgate_migrations"),
+        before
+    );
+    let _ = run_as(None, "", &format!("DROP USER IF EXISTS '{user}'@'%'"));
+}
+
+/// Other tools' ledgers on MariaDB: dbmate's, and a table created in upper
+/// case, as Liquibase does there (table names are case-sensitive on Linux).
+#[test]
+fn other_tools_ledgers_on_mariadb() {
+    let db = MyDb::create("my_dbmate");
+    db.execute("CREATE TABLE schema_migrations (version varchar(128) NOT NULL PRIMARY KEY)");
+    db.execute("INSERT INTO schema_migrations VALUES ('20260101000001'), ('20260101000002')");
+    let p = Project::new(
+        &format!(
+            "format = \"dbmate\"\n[environments.prod]\nurl = \"{}\"\n",
+            db.url()
+        ),
+        &[],
+    );
+    for (v, name) in [
+        ("20260101000001", "users"),
+        ("20260101000002", "tickets"),
+        ("20260101000003", "status"),
+    ] {
+        p.write(
+            &format!("db/migrations/{v}_{name}.sql"),
+            "-- migrate:up\nSELECT 1;\n-- migrate:down\nSELECT 1;\n",
+        );
+    }
+    let run = p.envgate(&["status", "--format", "json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        states(&run, "prod"),
+        pairs(&[
+            ("20260101000001", "applied"),
+            ("20260101000002", "applied"),
+            ("20260101000003", "pending"),
+        ])
+    );
+    // The same ledger under an upper-case name.
+    let upper = MyDb::create("my_upper");
+    upper.execute("CREATE TABLE SCHEMA_MIGRATIONS (version varchar(128) NOT NULL PRIMARY KEY)");
+    upper.execute("INSERT INTO SCHEMA_MIGRATIONS VALUES ('20260101000001')");
+    p.write(
+        "envgate.toml",
+        &format!(
+            "format = \"dbmate\"\n[environments.prod]\nurl = \"{}\"\n",
+            upper.url()
+        ),
+    );
+    let run = p.envgate(&["status", "--format", "json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(states(&run, "prod")[0].1, "applied", "{run:?}");
+}
+
+/// `envgate init` reads a MariaDB environment read-only for its ledger.
+#[test]
+fn init_probes_a_mariadb_environment() {
+    let db = MyDb::create("my_init");
+    ledger(&db, &[("1", "a", A, true)]);
+    let p = Project::new("", &migrations());
+    std::fs::remove_file(p.path().join("envgate.toml")).unwrap();
+    let run = p.envgate(&["init", "--yes", "--env", &format!("dev={}", db.url())]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let text = std::fs::read_to_string(p.path().join("envgate.toml")).unwrap();
+    assert!(
+        text.contains("# read-only probe: found envgate_migrations: envgate's ledger"),
+        "{text}"
+    );
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("1_a ") && l.ends_with("applied")),
+        "{run:?}"
+    );
+}

@@ -18,6 +18,15 @@
 use super::sql::{Dialect, quote_ident, quote_literal};
 use sha2::{Digest, Sha256};
 
+/// A string literal as `dialect` reads it: MySQL takes backslashes as
+/// escapes (its default sql_mode), so they are escaped there.
+fn lit(dialect: Dialect, text: &str) -> String {
+    match dialect {
+        Dialect::Mysql => quote_literal(&text.replace('\\', "\\\\")),
+        _ => quote_literal(text),
+    }
+}
+
 pub const TABLE: &str = "envgate_migrations";
 
 /// The table's name as SQL, always qualified, so that no `search_path` a
@@ -153,8 +162,8 @@ pub struct NewRow<'a> {
     pub error: Option<&'a str>,
 }
 
-fn opt(v: Option<&str>) -> String {
-    v.map_or_else(|| "NULL".to_owned(), quote_literal)
+fn opt(dialect: Dialect, v: Option<&str>) -> String {
+    v.map_or_else(|| "NULL".to_owned(), |t| lit(dialect, t))
 }
 
 /// Records a successful run: removes a failed row of the same version first
@@ -162,7 +171,7 @@ fn opt(v: Option<&str>) -> String {
 /// fail on the primary key, so a migration is never recorded twice.
 pub fn record_sql(dialect: Dialect, schema: Option<&str>, row: &NewRow<'_>) -> String {
     let table = qualified(dialect, schema);
-    let version = quote_literal(row.version);
+    let version = lit(dialect, row.version);
     let not_success = match dialect {
         Dialect::Postgres => "NOT success",
         Dialect::Sqlite | Dialect::Mysql => "success = 0",
@@ -178,7 +187,7 @@ pub fn delete_sql(dialect: Dialect, schema: Option<&str>, version: &str) -> Stri
     format!(
         "DELETE FROM {} WHERE version = {}",
         qualified(dialect, schema),
-        quote_literal(version)
+        lit(dialect, version)
     )
 }
 
@@ -197,8 +206,8 @@ pub fn accept_hash_sql(
     format!(
         "UPDATE {} SET sha256 = {} WHERE version = {} AND {success}",
         qualified(dialect, schema),
-        quote_literal(sha256),
-        quote_literal(version)
+        lit(dialect, sha256),
+        lit(dialect, version)
     )
 }
 
@@ -217,7 +226,7 @@ fn insert_sql(dialect: Dialect, table: &str, row: &NewRow<'_>) -> String {
         Dialect::Mysql => ("UTC_TIMESTAMP(3)", if row.success { "1" } else { "0" }),
     };
     let applied_by = match (row.applied_by, dialect) {
-        (Some(who), _) => quote_literal(who),
+        (Some(who), _) => lit(dialect, who),
         (None, Dialect::Postgres) => "current_user".to_owned(),
         (None, Dialect::Sqlite) => "'sqlite'".to_owned(),
         (None, Dialect::Mysql) => "CURRENT_USER()".to_owned(),
@@ -235,15 +244,20 @@ fn insert_sql(dialect: Dialect, table: &str, row: &NewRow<'_>) -> String {
             "0".to_owned()
         }
     };
+    // A reserved word on MySQL and MariaDB.
+    let release_col = match dialect {
+        Dialect::Mysql => "`release`",
+        _ => "release",
+    };
     format!(
-        "INSERT INTO {table} (version, name, sha256, applied_at, applied_by, execution_ms, success, release, applied_via, error) \
+        "INSERT INTO {table} (version, name, sha256, applied_at, applied_by, execution_ms, success, {release_col}, applied_via, error) \
          VALUES ({}, {}, {}, {applied_at}, {applied_by}, {elapsed}, {success}, {}, {}, {})",
-        quote_literal(row.version),
-        quote_literal(row.name),
-        quote_literal(row.sha256),
-        opt(row.release),
-        quote_literal(row.applied_via),
-        opt(row.error),
+        lit(dialect, row.version),
+        lit(dialect, row.name),
+        lit(dialect, row.sha256),
+        opt(dialect, row.release),
+        lit(dialect, row.applied_via),
+        opt(dialect, row.error),
     )
 }
 
@@ -276,8 +290,8 @@ pub fn started_sql(
         return format!(
             "UPDATE {} SET success = {fail}, error = {} WHERE version = {} AND {success}",
             qualified(dialect, schema),
-            quote_literal(INTERRUPTED_DOWN),
-            quote_literal(row.version)
+            lit(dialect, INTERRUPTED_DOWN),
+            lit(dialect, row.version)
         );
     }
     let started = NewRow {

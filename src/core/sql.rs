@@ -145,6 +145,20 @@ pub fn no_transaction_reason(script: &str, dialect: Dialect) -> Option<String> {
                 Some(format!("{} {}", w[0], w[1]))
             }
             (Dialect::Postgres, ["CLUSTER"]) => Some("CLUSTER without a table".to_owned()),
+            // MySQL and MariaDB commit implicitly before and after DDL (and
+            // a few more): such a migration cannot be one transaction.
+            (
+                Dialect::Mysql,
+                [
+                    "CREATE" | "ALTER" | "DROP" | "RENAME" | "TRUNCATE" | "GRANT" | "REVOKE"
+                    | "LOCK" | "UNLOCK" | "ANALYZE" | "OPTIMIZE" | "REPAIR" | "INSTALL"
+                    | "UNINSTALL" | "FLUSH" | "LOAD",
+                    ..,
+                ],
+            ) => Some(format!(
+                "{} commits implicitly on MySQL/MariaDB",
+                w.iter().take(2).copied().collect::<Vec<_>>().join(" ")
+            )),
             (Dialect::Sqlite, ["PRAGMA", ..])
                 if contains_word(stmt.text, dialect, "FOREIGN_KEYS") =>
             {
@@ -302,6 +316,13 @@ impl Iterator for Lexer<'_> {
                 }
                 TokKind::Space
             }
+            // MySQL: `#` comments to the end of the line.
+            b'#' if self.dialect == Dialect::Mysql => {
+                self.pos = self.text[self.pos..]
+                    .find('\n')
+                    .map_or(self.s.len(), |i| self.pos + i);
+                TokKind::Comment
+            }
             b'-' if self.peek(1) == Some(b'-') => {
                 self.pos = self.text[self.pos..]
                     .find('\n')
@@ -329,17 +350,19 @@ impl Iterator for Lexer<'_> {
                 unclosed = depth > 0;
                 TokKind::Comment
             }
+            // MySQL strings take backslash escapes (unless the server runs
+            // with NO_BACKSLASH_ESCAPES, where `\'` cannot occur anyway).
             b'\'' => {
                 self.pos += 1;
-                unclosed = !self.skip_quoted(b'\'', false);
+                unclosed = !self.skip_quoted(b'\'', self.dialect == Dialect::Mysql);
                 TokKind::Quoted
             }
             b'"' => {
                 self.pos += 1;
-                unclosed = !self.skip_quoted(b'"', false);
+                unclosed = !self.skip_quoted(b'"', self.dialect == Dialect::Mysql);
                 TokKind::Quoted
             }
-            b'`' if self.dialect == Dialect::Sqlite => {
+            b'`' if self.dialect != Dialect::Postgres => {
                 self.pos += 1;
                 unclosed = !self.skip_quoted(b'`', false);
                 TokKind::Quoted

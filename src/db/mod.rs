@@ -7,6 +7,7 @@
 //! a [`WriteAccess`], which only a `managed` environment hands out.
 
 pub mod mysql;
+pub mod mysql_write;
 pub mod postgres;
 pub mod sqlite;
 pub mod tls;

@@ -214,7 +214,8 @@ pub async fn connect(t: &MysqlTarget, timeout: Duration) -> Result<mysql_async::
     }
 }
 
-fn text(v: &mysql_async::Value) -> Option<String> {
+/// A value as text, as the text protocol sends it.
+pub(crate) fn text(v: &mysql_async::Value) -> Option<String> {
     use mysql_async::Value;
     match v {
         Value::NULL => None,

@@ -91,6 +91,7 @@ pub struct LockProof {
 pub enum WriteSession {
     Postgres(PgWriter),
     Sqlite(SqliteWriter),
+    Mysql(super::mysql_write::MysqlWriter),
 }
 
 /// A ledger row's details that come from the run, not the migration.
@@ -120,9 +121,8 @@ impl WriteSession {
                     .map_err(|e| e.to_string())??;
                 Ok(WriteSession::Sqlite(w))
             }
-            Target::Mysql(my) => Err(format!(
-                "envgate reads {} environments, but does not apply to them yet: apply their migrations with your own tool (the matrix shows where they stand)",
-                my.flavour
+            Target::Mysql(my) => Ok(WriteSession::Mysql(
+                super::mysql_write::MysqlWriter::connect(my, schema, timeout).await?,
             )),
         }
     }
@@ -131,6 +131,7 @@ impl WriteSession {
         match self {
             WriteSession::Postgres(_) => Dialect::Postgres,
             WriteSession::Sqlite(_) => Dialect::Sqlite,
+            WriteSession::Mysql(_) => Dialect::Mysql,
         }
     }
 
@@ -143,6 +144,7 @@ impl WriteSession {
     pub async fn ensure_ledger(&mut self, _lock: &LockProof) -> Result<(), String> {
         match self {
             WriteSession::Postgres(pg) => pg.ensure_ledger().await,
+            WriteSession::Mysql(my) => my.ensure_ledger().await,
             WriteSession::Sqlite(lite) => {
                 lite.run(|c, _| {
                     c.execute_batch(&create_table_sql(Dialect::Sqlite, None))
@@ -158,6 +160,7 @@ impl WriteSession {
         match self {
             WriteSession::Postgres(pg) => pg.lock(timeout).await?,
             WriteSession::Sqlite(lite) => lite.lock(timeout).await?,
+            WriteSession::Mysql(my) => my.lock(timeout).await?,
         }
         Ok(LockProof { _private: () })
     }
@@ -166,6 +169,7 @@ impl WriteSession {
         match self {
             WriteSession::Postgres(pg) => pg.read_ledger().await,
             WriteSession::Sqlite(lite) => lite.read_ledger().await,
+            WriteSession::Mysql(my) => my.read_ledger().await,
         }
     }
 
@@ -181,6 +185,10 @@ impl WriteSession {
     ) -> Result<StepOutcome, StepError> {
         match self {
             WriteSession::Postgres(pg) => pg.apply(migration, transactional, ctx).await,
+            WriteSession::Mysql(my) => {
+                my.apply(migration, transactional, ctx.applied_by, ctx.release)
+                    .await
+            }
             WriteSession::Sqlite(lite) => {
                 let m = migration.clone();
                 let by = ctx.applied_by.to_owned();
@@ -204,6 +212,7 @@ impl WriteSession {
     ) -> Result<StepOutcome, StepError> {
         match self {
             WriteSession::Postgres(pg) => pg.revert(migration, down, transactional).await,
+            WriteSession::Mysql(my) => my.revert(migration, down, transactional).await,
             WriteSession::Sqlite(lite) => {
                 let m = migration.clone();
                 let down = down.to_owned();
@@ -235,6 +244,7 @@ impl WriteSession {
         };
         match self {
             WriteSession::Postgres(pg) => pg.record_failure(&row).await,
+            WriteSession::Mysql(my) => my.record_failure(&row).await,
             WriteSession::Sqlite(lite) => {
                 let sql = ledger_table::record_failure_sql(Dialect::Sqlite, None, &row);
                 lite.run(move |c, _| {
@@ -259,6 +269,7 @@ impl WriteSession {
         sha256: &str,
     ) -> Result<bool, String> {
         match self {
+            WriteSession::Mysql(my) => my.accept_hash(version, sha256).await,
             WriteSession::Postgres(pg) => {
                 let sql = format!(
                     "BEGIN;{}{};COMMIT",
@@ -298,6 +309,7 @@ impl WriteSession {
         match self {
             WriteSession::Postgres(pg) => pg.unlock().await,
             WriteSession::Sqlite(lite) => lite.unlock(),
+            WriteSession::Mysql(my) => my.unlock().await,
         }
     }
 }

@@ -124,18 +124,6 @@ pub fn needs_envgate_ledger(env: &EnvConfig, command: &str) -> Result<(), Failur
     })
 }
 
-/// Whether envgate writes to this kind of database (MySQL and MariaDB
-/// environments are read, not yet written).
-pub fn writable(env: &EnvConfig, target: &Target) -> Result<(), String> {
-    match target {
-        Target::Mysql(my) => Err(format!(
-            "environment '{}' is {}: envgate reads its ledger, but does not apply to {} yet; apply its migrations with your own tool (`envgate status` shows where they stand)",
-            env.name, my.flavour, my.flavour
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// The SQL dialect of a target.
 pub fn dialect(target: &Target) -> crate::core::sql::Dialect {
     match target {

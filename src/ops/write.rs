@@ -132,9 +132,6 @@ pub async fn execute(
     progress: &mut dyn Progress,
 ) -> Result<Executed, Failure> {
     let Destination { env, target } = to;
-    if let Err(why) = environments::writable(env, target) {
-        return Err(refuse(memory, entry, why).await);
-    }
     let session = WriteSession::open(
         target,
         access,

@@ -102,12 +102,10 @@ fn down_script<'a>(direction: Direction, step: &Step<'a>) -> Option<&'a Script> 
     }
 }
 
-/// MySQL and MariaDB bundles are not built: `ops::export::build` refuses
-/// those environments before it calls [`build`].
-const NO_MYSQL: &str = "bundles for MySQL/MariaDB are refused before they are built";
+/// MySQL and MariaDB bundles are written by [`super::bundle_mysql`].
+const NO_MYSQL: &str = "MySQL bundles are written by core::bundle_mysql";
 
-/// Builds the bundle for a plan with at least one step (PostgreSQL or
-/// SQLite).
+/// Builds the bundle for a plan with at least one step.
 pub fn build(input: &BundleInput<'_>) -> Bundle {
     let plan = input.plan;
     assert!(
@@ -186,10 +184,17 @@ pub fn build(input: &BundleInput<'_>) -> Bundle {
         table: qualified(input.dialect, input.schema),
     };
     w.header(&stem, to);
-    w.full_guard();
     let total = plan.steps.len();
-    for (k, step) in plan.steps.iter().enumerate() {
-        w.step(k, total, step);
+    if input.dialect == Dialect::Mysql {
+        let stuck = w.stuck_check();
+        let body =
+            super::bundle_mysql::body(plan, input.direction, input.schema, &id, stuck.as_deref());
+        w.out.push_str(&body);
+    } else {
+        w.full_guard();
+        for (k, step) in plan.steps.iter().enumerate() {
+            w.step(k, total, step);
+        }
     }
     w.line(&format!(
         "-- envgate bundle {id}: all {total} migrations applied."
@@ -271,14 +276,16 @@ impl Writer<'_> {
             None => "an empty ledger".to_owned(),
         };
         let how = match self.input.dialect {
-            Dialect::Mysql => unreachable!("{NO_MYSQL}"),
+            Dialect::Mysql => {
+                format!("mariadb database < {stem}.sql   (or: mysql database < {stem}.sql)")
+            }
             Dialect::Postgres => {
                 format!("psql -X -v ON_ERROR_STOP=1 -f {stem}.sql \"$DATABASE_URL\"")
             }
             Dialect::Sqlite => format!("sqlite3 -bail path/to/database.db < {stem}.sql"),
         };
         let stop = match self.input.dialect {
-            Dialect::Mysql => unreachable!("{NO_MYSQL}"),
+            Dialect::Mysql => "--force",
             Dialect::Postgres => "ON_ERROR_STOP=1",
             Dialect::Sqlite => "-bail",
         };
@@ -310,11 +317,25 @@ impl Writer<'_> {
                 .to_owned(),
             "-- it was built and stops, changing nothing, if not: applying it twice fails"
                 .to_owned(),
-            format!("-- the second time. Without {stop}, a failed check still aborts each"),
-            "-- transactional migration, but statements that run outside a transaction".to_owned(),
-            "-- would not be stopped.".to_owned(),
+            if self.input.dialect == Dialect::Mysql {
+                format!("-- the second time. Never run it with {stop}: the client would go on past a")
+            } else {
+                format!("-- the second time. Without {stop}, a failed check still aborts each")
+            },
+            if self.input.dialect == Dialect::Mysql {
+                "-- failed check. A failed check selects from a table named after the problem,".to_owned()
+            } else {
+                "-- transactional migration, but statements that run outside a transaction".to_owned()
+            },
+            if self.input.dialect == Dialect::Mysql {
+                "-- which does not exist: the client's error names it.".to_owned()
+            } else {
+                "-- would not be stopped.".to_owned()
+            },
             match self.input.dialect {
-                Dialect::Mysql => unreachable!("{NO_MYSQL}"),
+                Dialect::Mysql => "-- Each migration statement reaches the server through PREPARE, as a string \
+                                    literal: nothing in it is read by the client as one of its commands."
+                    .to_owned(),
                 Dialect::Postgres => "-- Each migration statement runs through DO … EXECUTE, so psql reads it as one \
                                       string literal and nothing in it as a psql command."
                     .to_owned(),

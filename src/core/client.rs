@@ -119,13 +119,15 @@ pub fn check(script: &str, dialect: Dialect) -> Result<(), Refusal> {
                 ),
             });
         }
-        if dialect == Dialect::Postgres && tok.kind == TokKind::Other && at(script, &tok) == "\\" {
+        if dialect != Dialect::Sqlite && tok.kind == TokKind::Other && at(script, &tok) == "\\" {
+            let client = if dialect == Dialect::Postgres {
+                "a psql command, not SQL (a migration holds SQL only; PostgreSQL rejects it too)"
+            } else {
+                "a mysql client command, not SQL (a migration holds SQL only; the server rejects it too)"
+            };
             return Err(Refusal {
                 offset: tok.start,
-                reason: format!(
-                    "`{}` is a psql command, not SQL (a migration holds SQL only; PostgreSQL rejects it too)",
-                    excerpt(&script[tok.start..])
-                ),
+                reason: format!("`{}` is {client}", excerpt(&script[tok.start..])),
             });
         }
     }
@@ -133,9 +135,7 @@ pub fn check(script: &str, dialect: Dialect) -> Result<(), Refusal> {
         match dialect {
             Dialect::Postgres => postgres_statement(&stmt)?,
             Dialect::Sqlite => sqlite_statement(&stmt)?,
-            // No bundle is built for MySQL yet (see `ops::export::build`),
-            // so no client reads its statements.
-            Dialect::Mysql => {}
+            Dialect::Mysql => mysql_statement(&stmt)?,
         }
     }
     Ok(())
@@ -210,6 +210,31 @@ fn postgres_statement(stmt: &Statement<'_>) -> Result<(), Refusal> {
         }
     }
     Ok(())
+}
+
+/// MySQL: the client's own commands written as words (`DELIMITER`,
+/// `SOURCE`, `SYSTEM`, …) are not SQL. (Bundles pass every statement to
+/// the server as a string literal, so the client never reads them; the
+/// server would reject them anyway.)
+fn mysql_statement(stmt: &Statement<'_>) -> Result<(), Refusal> {
+    let first = stmt
+        .text
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    match first.as_str() {
+        "DELIMITER" | "SOURCE" | "SYSTEM" | "CONNECT" | "EXIT" | "QUIT" | "PAGER" | "TEE"
+        | "CHARSET" | "WARNINGS" | "NOWARNING" | "REHASH" | "STATUS" | "EGO" | "GO" | "PRINT"
+        | "PROMPT" | "NOTEE" | "NOPAGER" | "EDIT" | "CLEAR" => Err(Refusal {
+            offset: stmt.offset,
+            reason: format!(
+                "`{}` is a mysql client command, not SQL (a migration holds SQL only; each statement ends at `;`)",
+                excerpt(stmt.text)
+            ),
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn sqlite_statement(stmt: &Statement<'_>) -> Result<(), Refusal> {

@@ -132,6 +132,22 @@ pub fn lock_key(schema: Option<&str>) -> i64 {
     i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
+/// MySQL and MariaDB: the `GET_LOCK` name of the ledger in `database`
+/// (`envgate:<database>.envgate_migrations`, or a hash when that is longer
+/// than the 64 characters a lock name may have). Bundles compute the same
+/// name in SQL.
+pub fn mysql_lock_name(database: &str) -> String {
+    let ledger = format!("{database}.{TABLE}");
+    if ledger.chars().count() + 8 <= 64 {
+        format!("envgate:{ledger}")
+    } else {
+        format!(
+            "envgate:{}",
+            &hex::encode(Sha256::digest(ledger.as_bytes()))[..40]
+        )
+    }
+}
+
 /// How long a migration ran, as the ledger row will say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Elapsed {
@@ -309,6 +325,41 @@ pub fn mark_start_sql() -> &'static str {
     "SELECT set_config('envgate.started', clock_timestamp()::text, false)"
 }
 
+/// How far a migration with DDL got, as its ledger row says:
+/// `statements 1–k of n ran [prefix <hash>]` (`0 of n statements ran …`
+/// before the first).
+pub fn progress_text(done: usize, total: usize, prefix: &str) -> String {
+    if done == 0 {
+        format!("0 of {total} statements ran [prefix {prefix}]")
+    } else {
+        format!("statements 1–{done} of {total} ran [prefix {prefix}]")
+    }
+}
+
+/// The (done, total, prefix) a progress text holds, wherever it is in a
+/// ledger row's error (which may start with the file's location).
+pub fn parse_progress(error: &str) -> Option<(usize, usize, String)> {
+    let (done, total, rest) = if let Some(i) = error.find("statements 1–") {
+        let rest = &error[i + "statements 1–".len()..];
+        let (done, rest) = rest.split_once(" of ")?;
+        let (total, rest) = rest.split_once(" ran [prefix ")?;
+        (done, total, rest)
+    } else {
+        let i = error.find("0 of ")?;
+        let rest = &error[i + "0 of ".len()..];
+        let (total, rest) = rest.split_once(" statements ran [prefix ")?;
+        ("0", total, rest)
+    };
+    let prefix = rest.split_once(']')?.0;
+    Some((done.parse().ok()?, total.parse().ok()?, prefix.to_owned()))
+}
+
+/// A short hash of the first `k` statements' texts.
+pub fn prefix_hash(statements: &[&str], k: usize) -> String {
+    let joined = statements[..k].join("\n;\n");
+    hex::encode(&Sha256::digest(joined.as_bytes())[..6])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,5 +404,25 @@ mod tests {
         // Pinned: changing the derivation would let an old and a new
         // envgate apply at once.
         assert_eq!(lock_key(None), 1_373_112_312_428_619_682);
+    }
+
+    #[test]
+    fn progress_reads_back() {
+        let t = progress_text(2, 4, "0123456789ab");
+        assert_eq!(t, "statements 1–2 of 4 ran [prefix 0123456789ab]");
+        assert_eq!(
+            parse_progress(&format!("{t}; statement 3 failed: ERROR 1050")),
+            Some((2, 4, "0123456789ab".to_owned()))
+        );
+        assert_eq!(
+            parse_progress(&format!("migrations/3_c.sql:2:1: {t}")),
+            Some((2, 4, "0123456789ab".to_owned())),
+            "after the location apply puts first"
+        );
+        assert_eq!(
+            parse_progress(&progress_text(0, 3, "abc")),
+            Some((0, 3, "abc".to_owned()))
+        );
+        assert_eq!(parse_progress("interrupted"), None);
     }
 }

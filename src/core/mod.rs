@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod bundle;
+pub mod bundle_mysql;
 pub mod chatops;
 pub mod check;
 pub mod checksum;

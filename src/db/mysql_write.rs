@@ -15,9 +15,10 @@
 
 use super::mysql::{MysqlTarget, connect, describe};
 use super::write::{Position, StepError, StepOutcome};
-use crate::core::checksum::ContentHash;
 use crate::core::ledger::LedgerRow;
-use crate::core::ledger_table::{self, Elapsed, NewRow, qualified, select_sql};
+use crate::core::ledger_table::{
+    self, Elapsed, NewRow, parse_progress, prefix_hash, progress_text, qualified, select_sql,
+};
 use crate::core::sql::{Dialect, quote_literal, split};
 use mysql_async::prelude::Queryable;
 use std::time::{Duration, Instant};
@@ -35,41 +36,6 @@ fn lit(text: &str) -> String {
     quote_literal(&text.replace('\\', "\\\\"))
 }
 
-/// How far a migration with DDL got, as its ledger row says:
-/// `statements 1–k of n ran [prefix <hash>]` (`0 of n statements ran …`
-/// before the first).
-fn progress_text(done: usize, total: usize, prefix: &str) -> String {
-    if done == 0 {
-        format!("0 of {total} statements ran [prefix {prefix}]")
-    } else {
-        format!("statements 1–{done} of {total} ran [prefix {prefix}]")
-    }
-}
-
-/// The (done, total, prefix) a progress text holds, wherever it is in a
-/// ledger row's error (which may start with the file's location).
-fn parse_progress(error: &str) -> Option<(usize, usize, String)> {
-    let (done, total, rest) = if let Some(i) = error.find("statements 1–") {
-        let rest = &error[i + "statements 1–".len()..];
-        let (done, rest) = rest.split_once(" of ")?;
-        let (total, rest) = rest.split_once(" ran [prefix ")?;
-        (done, total, rest)
-    } else {
-        let i = error.find("0 of ")?;
-        let rest = &error[i + "0 of ".len()..];
-        let (total, rest) = rest.split_once(" statements ran [prefix ")?;
-        ("0", total, rest)
-    };
-    let prefix = rest.split_once(']')?.0;
-    Some((done.parse().ok()?, total.parse().ok()?, prefix.to_owned()))
-}
-
-/// A short hash of the first `k` statements' texts.
-fn prefix_hash(statements: &[&str], k: usize) -> String {
-    let joined = statements[..k].join("\n;\n");
-    ContentHash::of(joined.as_bytes()).hex()[..12].to_owned()
-}
-
 /// 1-based line and column of byte `at` in `text`.
 fn line_col(text: &str, at: usize) -> (usize, usize) {
     let before = &text[..at.min(text.len())];
@@ -85,16 +51,7 @@ impl MysqlWriter {
         timeout: Duration,
     ) -> Result<MysqlWriter, String> {
         let conn = connect(t, timeout).await?;
-        let ledger = format!("{}.{}", schema.unwrap_or(&t.database), ledger_table::TABLE);
-        // GET_LOCK names are at most 64 characters.
-        let lock_name = if ledger.len() + 8 <= 64 {
-            format!("envgate:{ledger}")
-        } else {
-            format!(
-                "envgate:{}",
-                &ContentHash::of(ledger.as_bytes()).hex()[..40]
-            )
-        };
+        let lock_name = ledger_table::mysql_lock_name(schema.unwrap_or(&t.database));
         Ok(MysqlWriter {
             conn,
             schema: schema.map(str::to_owned),
@@ -432,30 +389,5 @@ impl MysqlWriter {
             ledger_table::accept_hash_sql(Dialect::Mysql, self.schema.as_deref(), version, sha256);
         let result = self.conn.query_iter(sql).await.map_err(|e| describe(&e))?;
         Ok(result.affected_rows() > 0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn progress_reads_back() {
-        let t = progress_text(2, 4, "0123456789ab");
-        assert_eq!(t, "statements 1–2 of 4 ran [prefix 0123456789ab]");
-        assert_eq!(
-            parse_progress(&format!("{t}; statement 3 failed: ERROR 1050")),
-            Some((2, 4, "0123456789ab".to_owned()))
-        );
-        assert_eq!(
-            parse_progress(&format!("migrations/3_c.sql:2:1: {t}")),
-            Some((2, 4, "0123456789ab".to_owned())),
-            "after the location apply puts first"
-        );
-        assert_eq!(
-            parse_progress(&progress_text(0, 3, "abc")),
-            Some((0, 3, "abc".to_owned()))
-        );
-        assert_eq!(parse_progress("interrupted"), None);
     }
 }

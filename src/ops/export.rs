@@ -16,8 +16,7 @@ use crate::report::BundleFiles;
 use crate::report::ExportReport;
 use std::path::Path;
 
-/// An environment's bundle for a plan, made now by `actor`. MySQL and
-/// MariaDB environments get none yet: their client needs guards of its own.
+/// An environment's bundle for a plan, made now by `actor`.
 pub fn build(
     env: &EnvConfig,
     plan: &Plan<'_>,
@@ -26,12 +25,6 @@ pub fn build(
     release: Option<&str>,
     actor: &str,
 ) -> Result<Bundle, Failure> {
-    if dialect == Dialect::Mysql {
-        return Err(Failure::refused(format!(
-            "environment '{}' is MySQL/MariaDB: envgate reads its ledger, but does not write bundles for it yet",
-            env.name
-        )));
-    }
     Ok(bundle::build(&BundleInput {
         plan,
         direction,

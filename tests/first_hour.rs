@@ -237,6 +237,21 @@ fn init_detects_every_supported_layout() {
         ("goose", None, "goose", "migrations"),
         ("knex", None, "knex", "migrations"),
         (
+            "laravel",
+            Some((
+                "composer.json",
+                "{\"require\": {\"laravel/framework\": \"^11.0\"}}",
+            )),
+            "laravel",
+            "database/migrations",
+        ),
+        (
+            "yoyo",
+            Some(("requirements.txt", "yoyo-migrations==9.0.0\n")),
+            "yoyo",
+            "migrations",
+        ),
+        (
             "liquibase",
             None,
             "liquibase",

@@ -297,3 +297,57 @@ fn init_probes_a_mariadb_environment() {
         "{run:?}"
     );
 }
+
+/// Laravel's and yoyo's ledgers on MariaDB, as their MySQL grammars create
+/// them.
+#[test]
+fn laravel_and_yoyo_ledgers_on_mariadb() {
+    let laravel = MyDb::create("my_laravel");
+    laravel.execute(
+        "CREATE TABLE migrations (id int unsigned NOT NULL AUTO_INCREMENT PRIMARY KEY, migration varchar(255) NOT NULL, batch int NOT NULL)",
+    );
+    laravel.execute("INSERT INTO migrations (migration, batch) VALUES ('2026_01_01_000000_a', 1)");
+    let p = Project::new(
+        &format!(
+            "format = \"laravel\"\n[environments.prod]\nurl = \"{}\"\n",
+            laravel.url()
+        ),
+        &[],
+    );
+    p.write("database/migrations/2026_01_01_000000_a.php", "<?php\n");
+    p.write("database/migrations/2026_01_02_000000_b.php", "<?php\n");
+    let run = p.envgate(&["status", "--format", "json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        states(&run, "prod"),
+        pairs(&[
+            ("2026_01_01_000000_a", "applied"),
+            ("2026_01_02_000000_b", "pending")
+        ])
+    );
+
+    let yoyo = MyDb::create("my_yoyo");
+    yoyo.execute(
+        "CREATE TABLE _yoyo_migration (migration_hash VARCHAR(64), migration_id VARCHAR(255), applied_at_utc TIMESTAMP(6), PRIMARY KEY (migration_hash))",
+    );
+    yoyo.execute(
+        "INSERT INTO _yoyo_migration VALUES ('x', '0001_a', '2026-12-01 10:00:00.123456')",
+    );
+    let p = Project::new(
+        &format!(
+            "format = \"yoyo\"\n[environments.prod]\nurl = \"{}\"\n",
+            yoyo.url()
+        ),
+        &[("0001_a.sql", "SELECT 1;\n"), ("0002_b.sql", "SELECT 1;\n")],
+    );
+    let run = p.envgate(&["status", "--format", "json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        states(&run, "prod"),
+        pairs(&[("0001_a", "applied"), ("0002_b", "pending")])
+    );
+    assert_eq!(
+        run.json()["migrations"][0]["cells"]["prod"]["applied_at"],
+        "2026-12-01T10:00:00.123Z"
+    );
+}

@@ -1054,3 +1054,96 @@ fn flyway_drift_compares_crc_with_crc() {
         "{table:?}"
     );
 }
+
+#[test]
+fn yoyo_matches_list() {
+    let f = Fixture::new("yoyo", "format = \"yoyo\"");
+    let tool: BTreeMap<String, String> = f
+        .tool_status()
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let state = match w.next()? {
+                "A" => "applied",
+                "U" => "pending",
+                _ => return None,
+            };
+            Some((w.next()?.to_owned(), state.to_owned()))
+        })
+        .collect();
+    assert_eq!(tool.len(), 5, "parsed {tool:?}");
+    let run = f.status();
+    assert_eq!(states(&run), tool);
+    // The rollback files are the down scripts; the times are UTC.
+    let j = run.json();
+    let first = &j["migrations"][0];
+    assert!(
+        first["cells"]["prod"]["applied_at"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z'),
+        "{first}"
+    );
+}
+
+#[test]
+fn laravel_documented_ledger() {
+    documented("laravel", "format = \"laravel\"");
+}
+
+/// Laravel's and yoyo's ledgers in SQLite, as the tools create them there.
+#[test]
+fn laravel_and_yoyo_ledgers_in_sqlite() {
+    for (tool, create, rows, files, want) in [
+        (
+            "laravel",
+            "CREATE TABLE migrations (id integer PRIMARY KEY AUTOINCREMENT NOT NULL, migration varchar NOT NULL, batch integer NOT NULL)",
+            "INSERT INTO migrations (migration, batch) VALUES ('2026_01_01_000000_a', 1)",
+            vec![
+                ("database/migrations/2026_01_01_000000_a.php", "<?php\n"),
+                ("database/migrations/2026_01_02_000000_b.php", "<?php\n"),
+            ],
+            [
+                ("2026_01_01_000000_a", "applied"),
+                ("2026_01_02_000000_b", "pending"),
+            ],
+        ),
+        (
+            "yoyo",
+            "CREATE TABLE _yoyo_migration (migration_hash VARCHAR(64), migration_id VARCHAR(255), applied_at_utc TIMESTAMP, PRIMARY KEY (migration_hash))",
+            "INSERT INTO _yoyo_migration VALUES ('x', '0001_a', '2026-12-01 10:00:00.123456')",
+            vec![
+                ("migrations/0001_a.sql", "SELECT 1;\n"),
+                ("migrations/0001_a.rollback.sql", "SELECT 1;\n"),
+                ("migrations/0002_b.sql", "SELECT 1;\n"),
+            ],
+            [("0001_a", "applied"), ("0002_b", "pending")],
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let c = rusqlite::Connection::open(dir.path().join("prod.db")).unwrap();
+        c.execute_batch(&format!("{create}; {rows};")).unwrap();
+        for (path, body) in &files {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, body).unwrap();
+        }
+        std::fs::write(
+            dir.path().join("envgate.toml"),
+            format!("format = \"{tool}\"\n[environments.prod]\nurl = \"sqlite://prod.db\"\n"),
+        )
+        .unwrap();
+        let run = support::envgate_in(dir.path(), &["status", "--format", "json"], &[]);
+        let want: BTreeMap<String, String> = want
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        assert_eq!(states(&run), want, "{tool}: {run:?}");
+        if tool == "yoyo" {
+            assert_eq!(
+                run.json()["migrations"][0]["cells"]["prod"]["applied_at"],
+                "2026-12-01T10:00:00.123Z"
+            );
+        }
+    }
+}

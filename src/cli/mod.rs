@@ -94,7 +94,7 @@ struct OutDir {
 enum Command {
     /// Write a commented envgate.toml for this repository.
     ///
-    /// Detects the migration layout (envgate's own or one of the 15 other
+    /// Detects the migration layout (envgate's own or one of the 17 other
     /// tools'), takes the environments from --env NAME=URL (or asks, on a
     /// terminal), reads each one read-only to find its ledger table, writes
     /// the file and shows the first matrix. Never writes to a database.

@@ -43,8 +43,9 @@ pub const LIQUIBASE_ROOTS: [&str; 8] = [
 
 /// Project files whose content says which tool a project uses; the caller
 /// reads those that exist (their first few kilobytes) for [`markers`].
-pub const MANIFESTS: [&str; 14] = [
+pub const MANIFESTS: [&str; 15] = [
     "Cargo.toml",
+    "composer.json",
     "package.json",
     "go.mod",
     "Gemfile",
@@ -61,7 +62,9 @@ pub const MANIFESTS: [&str; 14] = [
 ];
 
 /// Files whose mere presence names a tool.
-const PRESENCE: [(&str, Tool); 10] = [
+const PRESENCE: [(&str, Tool); 12] = [
+    ("artisan", Tool::Laravel),
+    ("yoyo.ini", Tool::Yoyo),
     ("flyway.conf", Tool::Flyway),
     ("flyway.toml", Tool::Flyway),
     ("liquibase.properties", Tool::Liquibase),
@@ -75,7 +78,10 @@ const PRESENCE: [(&str, Tool); 10] = [
 ];
 
 /// Dependency names in a manifest that name a tool.
-const DEPENDENCIES: [(&str, &str, Tool); 17] = [
+const DEPENDENCIES: [(&str, &str, Tool); 20] = [
+    ("composer.json", "laravel/framework", Tool::Laravel),
+    ("pyproject.toml", "yoyo-migrations", Tool::Yoyo),
+    ("requirements.txt", "yoyo-migrations", Tool::Yoyo),
     ("Cargo.toml", "sqlx", Tool::Sqlx),
     ("Cargo.toml", "diesel", Tool::Diesel),
     ("Cargo.toml", "refinery", Tool::Refinery),

@@ -22,6 +22,7 @@ pub mod flyway;
 pub mod golang_migrate;
 pub mod goose;
 pub mod knex;
+pub mod laravel;
 pub mod liquibase;
 pub mod node_pg_migrate;
 pub mod prisma;
@@ -29,6 +30,7 @@ pub mod python;
 pub mod rails;
 pub mod refinery;
 pub mod sqlx;
+pub mod yoyo;
 
 use super::checksum::RecordedHash;
 use super::ledger::LedgerRow;
@@ -61,6 +63,8 @@ pub enum Tool {
     Prisma,
     Knex,
     NodePgMigrate,
+    Laravel,
+    Yoyo,
 }
 
 /// Folders that never hold migrations.
@@ -85,7 +89,7 @@ pub enum Pick {
 }
 
 impl Tool {
-    pub const ALL: [Tool; 16] = [
+    pub const ALL: [Tool; 18] = [
         Tool::Envgate,
         Tool::Flyway,
         Tool::Liquibase,
@@ -102,6 +106,8 @@ impl Tool {
         Tool::Prisma,
         Tool::Knex,
         Tool::NodePgMigrate,
+        Tool::Laravel,
+        Tool::Yoyo,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -122,6 +128,8 @@ impl Tool {
             Tool::Prisma => "prisma",
             Tool::Knex => "knex",
             Tool::NodePgMigrate => "node-pg-migrate",
+            Tool::Laravel => "laravel",
+            Tool::Yoyo => "yoyo",
         }
     }
 
@@ -153,6 +161,8 @@ impl Tool {
             Tool::Dbmate => "db/migrations",
             Tool::Alembic => "alembic/versions",
             Tool::Prisma => "prisma/migrations",
+            Tool::Laravel => "database/migrations",
+            Tool::Yoyo => "migrations",
         }
     }
 
@@ -172,6 +182,8 @@ impl Tool {
             Tool::Prisma => "_prisma_migrations",
             Tool::Knex => "knex_migrations",
             Tool::NodePgMigrate => "pgmigrations",
+            Tool::Laravel => "migrations",
+            Tool::Yoyo => "_yoyo_migration",
         }
     }
 
@@ -216,6 +228,8 @@ impl Tool {
             Tool::Prisma => prisma::candidate(rel),
             Tool::Knex => knex::candidate(rel),
             Tool::NodePgMigrate => node_pg_migrate::candidate(rel),
+            Tool::Laravel => laravel::candidate(rel),
+            Tool::Yoyo => yoyo::candidate(rel),
         }
     }
 
@@ -269,6 +283,8 @@ impl Tool {
                 | Tool::Knex
                 | Tool::NodePgMigrate
                 | Tool::Goose
+                | Tool::Laravel
+                | Tool::Yoyo
         )
     }
 
@@ -297,6 +313,8 @@ impl Tool {
             Tool::Prisma => prisma::discover(files, layout),
             Tool::Knex => knex::discover(files, layout),
             Tool::NodePgMigrate => node_pg_migrate::discover(files, layout),
+            Tool::Laravel => laravel::discover(files, layout),
+            Tool::Yoyo => yoyo::discover(files, layout),
         }
     }
 
@@ -319,6 +337,8 @@ impl Tool {
             Tool::Prisma => prisma::select_sql(table, dialect),
             Tool::Knex => knex::select_sql(table, dialect),
             Tool::NodePgMigrate => node_pg_migrate::select_sql(table, dialect),
+            Tool::Laravel => laravel::select_sql(table),
+            Tool::Yoyo => yoyo::select_sql(table, dialect),
         }
     }
 
@@ -345,6 +365,8 @@ impl Tool {
             Tool::Prisma => prisma::ledger(rows),
             Tool::Knex => knex::ledger(rows),
             Tool::NodePgMigrate => node_pg_migrate::ledger(rows),
+            Tool::Laravel => laravel::ledger(rows),
+            Tool::Yoyo => yoyo::ledger(rows),
         }
     }
 }

@@ -198,6 +198,18 @@ pub fn record_sql(dialect: Dialect, schema: Option<&str>, row: &NewRow<'_>) -> S
     )
 }
 
+/// MySQL: marks the started (failed) row of a migration with DDL as
+/// successful, in one statement (atomic on its own): what `record_sql`
+/// would write, since the started row already holds the rest.
+pub fn mysql_mark_success_sql(schema: Option<&str>, version: &str, execution_ms: u64) -> String {
+    format!(
+        "UPDATE {} SET success = 1, error = NULL, applied_at = UTC_TIMESTAMP(3), execution_ms = {execution_ms} \
+         WHERE version = {} AND success = 0",
+        qualified(Dialect::Mysql, schema),
+        lit(Dialect::Mysql, version)
+    )
+}
+
 /// Removes a migration's rows (a rollback).
 pub fn delete_sql(dialect: Dialect, schema: Option<&str>, version: &str) -> String {
     format!(

@@ -294,25 +294,24 @@ impl MysqlWriter {
                     i > 0,
                 ));
             }
-            let update = format!(
-                "UPDATE {} SET error = {} WHERE version = {} AND success = 0",
-                self.table(),
-                lit(&progress(i + 1)),
-                lit(m.id())
-            );
-            self.ledger_write(&update).await?;
+            // After the last statement the row is marked successful instead.
+            if i + 1 < total {
+                let update = format!(
+                    "UPDATE {} SET error = {} WHERE version = {} AND success = 0",
+                    self.table(),
+                    lit(&progress(i + 1)),
+                    lit(m.id())
+                );
+                self.ledger_write(&update).await?;
+            }
         }
         let elapsed = started.elapsed().as_millis() as u64;
-        self.exec("START TRANSACTION")
-            .await
-            .map_err(|e| StepError::Database(describe(&e)))?;
-        if let Err(e) = self.ledger_write(&row(true, elapsed, None)).await {
-            let _ = self.exec("ROLLBACK").await;
-            return Err(e);
-        }
-        self.exec("COMMIT")
-            .await
-            .map_err(|e| StepError::Database(describe(&e)))?;
+        self.ledger_write(&ledger_table::mysql_mark_success_sql(
+            self.schema.as_deref(),
+            m.id(),
+            elapsed,
+        ))
+        .await?;
         Ok(StepOutcome::Applied {
             execution_ms: elapsed,
         })

@@ -268,3 +268,116 @@ fn a_run_killed_midway_is_recorded_and_resumed() {
     assert_eq!(tables(&db), ["envgate_migrations", "k1", "k2"]);
     assert_eq!(ledger(&db)[0][1], "1");
 }
+
+/// Releases on MariaDB: promote to a managed environment, then to an
+/// export_only one (its bundle applied with the client), roll back with
+/// the down files, accept drift; every step audited.
+#[test]
+fn releases_promote_rollback_and_drift_accept_on_mariadb() {
+    let (dev, prod) = (MyDb::create("myrel_dev"), MyDb::create("myrel_prod"));
+    let p = Project::new(
+        &format!(
+            "[environments.dev]\nurl = \"{}\"\nmode = \"managed\"\n\
+             [environments.prod]\nurl = \"{}\"\nmode = \"export_only\"\n",
+            dev.url(),
+            prod.url()
+        ),
+        &[
+            (
+                "1_orders.sql",
+                "CREATE TABLE orders (id bigint PRIMARY KEY);\n",
+            ),
+            ("1_orders.down.sql", "DROP TABLE orders;\n"),
+            ("2_seed.sql", "INSERT INTO orders VALUES (1);\n"),
+            ("2_seed.down.sql", "DELETE FROM orders WHERE id = 1;\n"),
+        ],
+    );
+    let git = |args: &[&str]| support::git(p.path(), args);
+    p.write(".gitignore", ".envgate/\nbundles/\n");
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "v1"]);
+    git(&["tag", "v1.0.0"]);
+
+    let run = p.envgate(&["promote", "v1.0.0", "--actor", "alice"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        dev.query("SELECT COUNT(*) FROM orders"),
+        [vec!["1".to_owned()]]
+    );
+    let run = p.envgate(&["promote", "v1.0.0", "--env", "prod", "--out-dir", "bundles"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let bundle = p.path().join("bundles/prod-v1.0.0.sql");
+    let url = url::Url::parse(&support::mysql::admin_url()).unwrap();
+    let applied = Command::new("mariadb")
+        .args([
+            "-h",
+            url.host_str().unwrap_or("127.0.0.1"),
+            "-P",
+            &url.port().unwrap_or(3306).to_string(),
+            "-u",
+            if url.username().is_empty() {
+                "root"
+            } else {
+                url.username()
+            },
+            &prod.name,
+        ])
+        .stdin(Stdio::from(std::fs::File::open(&bundle).unwrap()))
+        .output()
+        .unwrap();
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let releases = p.envgate(&["releases"]);
+    assert!(
+        releases
+            .stdout
+            .contains("v1.0.0  2 migrations  dev 2/2  prod 2/2"),
+        "{releases:?}"
+    );
+
+    // Roll back in dev with the down files, newest first.
+    let run = p.envgate(&["rollback", "v1.0.0", "--env", "dev", "--actor", "alice"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        !tables(&dev).contains(&"orders".to_owned()),
+        "{:?}",
+        tables(&dev)
+    );
+    assert!(ledger(&dev).is_empty(), "{:?}", ledger(&dev));
+
+    // Drift accepted in prod (export_only: recorded in the control store).
+    p.write(
+        "migrations/1_orders.sql",
+        "CREATE TABLE orders (id bigint PRIMARY KEY); -- reviewed\n",
+    );
+    let status = p.envgate(&["status", "--format", "json"]);
+    assert_eq!(
+        status.json()["migrations"][0]["cells"]["prod"]["state"],
+        "drifted"
+    );
+    let run = p.envgate(&[
+        "drift", "accept", "--env", "prod", "1", "--reason", "comment", "--actor", "carol",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let status = p.envgate(&["status", "--format", "json"]);
+    assert_eq!(
+        status.json()["migrations"][0]["cells"]["prod"]["state"],
+        "applied"
+    );
+
+    let audit = p.envgate(&["audit", "--format", "json"]);
+    assert_eq!(audit.code, 0, "{audit:?}");
+    let kinds: Vec<String> = audit.json()["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    for k in ["promote", "rollback", "bundle_applied", "drift_accepted"] {
+        assert!(kinds.iter().any(|x| x == k), "{k} in {kinds:?}");
+    }
+}

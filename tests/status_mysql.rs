@@ -351,3 +351,42 @@ fn laravel_and_yoyo_ledgers_on_mariadb() {
         "2026-12-01T10:00:00.123Z"
     );
 }
+
+/// dbmate's ledger as dbmate wrote it on MariaDB (fixture from the real
+/// tool): envgate's matrix agrees with `dbmate status` cell by cell.
+#[test]
+fn dbmate_on_mariadb_matches_dbmate_status() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tools/dbmate-mariadb");
+    let db = MyDb::create("my_dbmate_fixture");
+    db.execute(&std::fs::read_to_string(fixture.join("ledger.sql")).unwrap());
+    let p = Project::new(
+        &format!(
+            "format = \"dbmate\"\n[environments.prod]\nurl = \"{}\"\n",
+            db.url()
+        ),
+        &[],
+    );
+    for entry in std::fs::read_dir(fixture.join("db/migrations")).unwrap() {
+        let entry = entry.unwrap();
+        p.write(
+            &format!("db/migrations/{}", entry.file_name().to_string_lossy()),
+            &std::fs::read_to_string(entry.path()).unwrap(),
+        );
+    }
+    let tool: Vec<(String, String)> = std::fs::read_to_string(fixture.join("status.txt"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let (state, file) = l.split_once("] ")?;
+            let version: String = file.chars().take_while(char::is_ascii_digit).collect();
+            Some((
+                version,
+                if state == "[X" { "applied" } else { "pending" }.to_owned(),
+            ))
+        })
+        .collect();
+    assert_eq!(tool.len(), 5, "{tool:?}");
+    let run = p.envgate(&["status", "--format", "json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(states(&run, "prod"), tool);
+}

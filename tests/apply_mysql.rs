@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 use support::Project;
 use support::mysql::MyDb;
@@ -149,19 +149,8 @@ fn the_lock_names_its_holder() {
     let db = MyDb::create("mylock");
     let p = project(&db, &[("1_a.sql", "CREATE TABLE a (id int);\n")]);
     let name = format!("envgate:{}.envgate_migrations", db.name);
-    let url = url::Url::parse(&support::mysql::admin_url()).unwrap();
-    let mut holder = Command::new("mariadb")
+    let mut holder = support::mysql::client("")
         .args([
-            "-h",
-            url.host_str().unwrap_or("127.0.0.1"),
-            "-P",
-            &url.port().unwrap_or(3306).to_string(),
-            "-u",
-            if url.username().is_empty() {
-                "root"
-            } else {
-                url.username()
-            },
             "-e",
             &format!("SELECT GET_LOCK('{name}', 0); SELECT SLEEP(20)"),
         ])
@@ -308,29 +297,8 @@ fn releases_promote_rollback_and_drift_accept_on_mariadb() {
     let run = p.envgate(&["promote", "v1.0.0", "--env", "prod", "--out-dir", "bundles"]);
     assert_eq!(run.code, 0, "{run:?}");
     let bundle = p.path().join("bundles/prod-v1.0.0.sql");
-    let url = url::Url::parse(&support::mysql::admin_url()).unwrap();
-    let applied = Command::new("mariadb")
-        .args([
-            "-h",
-            url.host_str().unwrap_or("127.0.0.1"),
-            "-P",
-            &url.port().unwrap_or(3306).to_string(),
-            "-u",
-            if url.username().is_empty() {
-                "root"
-            } else {
-                url.username()
-            },
-            &prod.name,
-        ])
-        .stdin(Stdio::from(std::fs::File::open(&bundle).unwrap()))
-        .output()
-        .unwrap();
-    assert!(
-        applied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&applied.stderr)
-    );
+    let (ok, err) = support::mysql::source(&prod.name, &bundle);
+    assert!(ok, "{err}");
     let releases = p.envgate(&["releases"]);
     assert!(
         releases

@@ -6,7 +6,6 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use support::Project;
 use support::mysql::MyDb;
 
@@ -38,28 +37,7 @@ fn export(p: &Project) -> std::path::PathBuf {
 
 /// Runs a bundle the way the README says: `mariadb database < bundle.sql`.
 fn client(db: &MyDb, bundle: &Path) -> (bool, String) {
-    let url = url::Url::parse(&support::mysql::admin_url()).unwrap();
-    let out = Command::new("mariadb")
-        .args([
-            "-h",
-            url.host_str().unwrap_or("127.0.0.1"),
-            "-P",
-            &url.port().unwrap_or(3306).to_string(),
-            "-u",
-            if url.username().is_empty() {
-                "root"
-            } else {
-                url.username()
-            },
-            &db.name,
-        ])
-        .stdin(Stdio::from(std::fs::File::open(bundle).unwrap()))
-        .output()
-        .expect("the mariadb client");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    support::mysql::source(&db.name, bundle)
 }
 
 fn ledger(db: &MyDb) -> Vec<Vec<String>> {

@@ -26,6 +26,36 @@ fn server() -> (String, u16, String, Option<String>) {
     )
 }
 
+/// The `mariadb` client, connected as the admin (to `database` when not
+/// empty): for bundles and for sessions a test holds open.
+pub fn client(database: &str) -> Command {
+    let (host, port, admin, password) = server();
+    let mut cmd = Command::new("mariadb");
+    cmd.args(["-h", &host, "-P", &port.to_string(), "-u", &admin]);
+    if let Some(p) = &password {
+        cmd.arg(format!("-p{p}"));
+    }
+    if !database.is_empty() {
+        cmd.arg(database);
+    }
+    cmd
+}
+
+/// Runs a file through the client as the README says
+/// (`mariadb database < file`): whether it succeeded, and its stderr.
+pub fn source(database: &str, file: &std::path::Path) -> (bool, String) {
+    let out = client(database)
+        .stdin(std::process::Stdio::from(
+            std::fs::File::open(file).unwrap(),
+        ))
+        .output()
+        .expect("the mariadb client");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Runs SQL with the `mariadb` client as `user` (the admin when `None`),
 /// in `database`; rows tab-separated.
 pub fn run_as(user: Option<(&str, &str)>, database: &str, sql: &str) -> Result<String, String> {

@@ -9,8 +9,9 @@
 #   else one answering on 127.0.0.1:3306 as root without a password; else a
 #   throwaway server started from the locally installed binaries, installing
 #   the distribution's `mariadb-server` package when there are none.
-# - PgBouncer, and the psql, sqlite3 and mariadb clients (the tests run
-#   them): installed from the distribution's packages when missing.
+# - PgBouncer, the psql, sqlite3 and mariadb clients, and the MariaDB server
+#   binaries (one test starts a TLS server of its own): installed from the
+#   distribution's packages when missing.
 #
 # Extra arguments go to the test runner (cargo nextest, else cargo test).
 # ENVGATE_TEST_THROWAWAY_PG=1 and ENVGATE_TEST_THROWAWAY_MYSQL=1 force the
@@ -44,6 +45,8 @@ ensure_cmd psql postgresql-client
 ensure_cmd pgbouncer pgbouncer
 ensure_cmd sqlite3 sqlite3
 ensure_cmd mariadb mariadb-client
+# The TLS test starts its own MariaDB with certificates: the server binaries.
+ensure_cmd mariadbd mariadb-server
 
 pg_dir=
 my_dir=

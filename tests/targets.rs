@@ -389,3 +389,144 @@ fn hanging_servers_time_out_and_environments_are_read_concurrently() {
         "connections did not overlap"
     );
 }
+
+/// A throwaway MariaDB serving TLS with `certs`' server certificate, from
+/// the locally installed server binaries (`scripts/test.sh` installs
+/// `mariadb-server`); stopped on drop.
+struct TlsMariaDb {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsMariaDb {
+    fn start(certs: &Certs) -> TlsMariaDb {
+        let find = |names: &[&str]| {
+            names
+                .iter()
+                .flat_map(|n| [format!("/usr/sbin/{n}"), format!("/usr/bin/{n}")])
+                .find(|p| Path::new(p).exists())
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{} not found: install the distribution's mariadb-server (scripts/test.sh does)",
+                        names[0]
+                    )
+                })
+        };
+        let server = find(&["mariadbd", "mysqld"]);
+        let install = find(&["mariadb-install-db", "mysql_install_db"]);
+        let dir = tempfile::tempdir().unwrap();
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        let user: Vec<String> = if root {
+            vec!["--user=root".into()]
+        } else {
+            vec![]
+        };
+        let out = std::process::Command::new(&install)
+            .arg("--no-defaults")
+            .args(&user)
+            .arg(format!("--datadir={}", dir.path().join("data").display()))
+            .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(&server)
+            .arg("--no-defaults")
+            .args(&user)
+            .arg(format!("--datadir={}", dir.path().join("data").display()))
+            .arg(format!("--socket={}", dir.path().join("s.sock").display()))
+            .arg(format!("--port={port}"))
+            .args(["--bind-address=127.0.0.1", "--skip-name-resolve"])
+            .arg(format!("--ssl-cert={}", certs.path("server.pem")))
+            .arg(format!("--ssl-key={}", certs.path("server.key")))
+            .arg(format!("--ssl-ca={}", certs.path("ca.pem")))
+            .arg(format!(
+                "--log-error={}",
+                dir.path().join("err.log").display()
+            ))
+            .spawn()
+            .unwrap();
+        let db = TlsMariaDb {
+            child,
+            port,
+            _dir: dir,
+        };
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the TLS MariaDB did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        db
+    }
+}
+
+impl Drop for TlsMariaDb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// MySQL's ssl-mode, as its client means it, against a server with TLS and
+/// one without.
+#[test]
+fn mysql_ssl_modes_check_what_they_promise() {
+    let certs = Certs::new();
+    let tls = TlsMariaDb::start(&certs);
+    let ca = certs.path("ca.pem");
+    let other = certs.path("other-ca.pem");
+    let url = |host: &str, params: &str| format!("mysql://root@{host}:{}/mysql?{params}", tls.port);
+    runtime().block_on(async {
+        let ok = |u: String| async move {
+            let s = open(&u).await.unwrap_or_else(|e| panic!("{u}: {e}"));
+            one(s.query("SELECT 'up'").await.unwrap())
+        };
+        let err = |u: String| async move {
+            match open(&u).await {
+                Ok(_) => panic!("{u} connected"),
+                Err(e) => e,
+            }
+        };
+        // Encrypted: the session says so.
+        let s = open(&url("localhost", &format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}")))
+            .await
+            .unwrap();
+        let cipher = one(s.query("SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'Ssl_cipher'").await.unwrap());
+        assert!(!cipher.is_empty(), "no TLS cipher in use");
+        // VERIFY_CA checks the chain; with this driver it checks the name
+        // too (stricter than the mysql client: see docs/configuration.md).
+        assert_eq!(ok(url("localhost", &format!("ssl-mode=VERIFY_CA&ssl-ca={ca}"))).await, "up");
+        let e = err(url("127.0.0.1", &format!("ssl-mode=VERIFY_CA&ssl-ca={ca}"))).await;
+        assert!(e.contains("not valid for name"), "{e}");
+        let e = err(url("127.0.0.1", &format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}"))).await;
+        assert!(e.contains("not valid for name"), "{e}");
+        let e = err(url("localhost", &format!("ssl-mode=VERIFY_CA&ssl-ca={other}"))).await;
+        assert!(e.contains("invalid peer certificate"), "{e}");
+        // REQUIRED encrypts without checking; PREFERRED and DISABLED connect.
+        assert_eq!(ok(url("127.0.0.1", "ssl-mode=REQUIRED")).await, "up");
+        assert_eq!(ok(url("127.0.0.1", "ssl-mode=PREFERRED")).await, "up");
+        assert_eq!(ok(url("127.0.0.1", "ssl-mode=DISABLED")).await, "up");
+        // A server without TLS: PREFERRED goes on in plain text, REQUIRED
+        // refuses and says why.
+        let plain = support::mysql::MyDb::create("tls_plain");
+        let has_ssl = plain.query("SHOW VARIABLES LIKE 'have_ssl'");
+        if has_ssl.first().is_some_and(|r| r.get(1).map(String::as_str) == Some("DISABLED")) {
+            assert_eq!(ok(format!("{}?ssl-mode=PREFERRED", plain.url())).await, "up");
+            let e = err(format!("{}?ssl-mode=REQUIRED", plain.url())).await;
+            assert!(e.contains("the server offers no TLS, and ssl-mode asks for it"), "{e}");
+        }
+    });
+}

@@ -138,6 +138,8 @@ fn opts(t: &MysqlTarget, tls: bool) -> mysql_async::Opts {
             MySslMode::Preferred | MySslMode::Required => ssl
                 .with_danger_accept_invalid_certs(true)
                 .with_danger_skip_domain_validation(true),
+            // Asked of the driver, but with rustls 0.23 it still checks the
+            // name (stricter than the mysql client; documented).
             MySslMode::VerifyCa => ssl.with_danger_skip_domain_validation(true),
             _ => ssl,
         };

@@ -390,3 +390,43 @@ fn dbmate_on_mariadb_matches_dbmate_status() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(states(&run, "prod"), tool);
 }
+
+/// yoyo's tables as yoyo wrote them on MariaDB (fixture from the real
+/// tool): envgate's matrix agrees with `yoyo list` cell by cell.
+#[test]
+fn yoyo_on_mariadb_matches_yoyo_list() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tools/yoyo-mariadb");
+    let db = MyDb::create("my_yoyo_fixture");
+    db.execute(&std::fs::read_to_string(fixture.join("ledger.sql")).unwrap());
+    let p = Project::new(
+        &format!(
+            "format = \"yoyo\"\n[environments.prod]\nurl = \"{}\"\n",
+            db.url()
+        ),
+        &[],
+    );
+    for entry in std::fs::read_dir(fixture.join("migrations")).unwrap() {
+        let entry = entry.unwrap();
+        p.write(
+            &format!("migrations/{}", entry.file_name().to_string_lossy()),
+            &std::fs::read_to_string(entry.path()).unwrap(),
+        );
+    }
+    let tool: Vec<(String, String)> = std::fs::read_to_string(fixture.join("status.txt"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let state = match w.next()? {
+                "A" => "applied",
+                "U" => "pending",
+                _ => return None,
+            };
+            Some((w.next()?.to_owned(), state.to_owned()))
+        })
+        .collect();
+    assert_eq!(tool.len(), 5, "{tool:?}");
+    let run = p.envgate(&["status", "--format", "json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(states(&run, "prod"), tool);
+}

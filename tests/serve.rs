@@ -1328,3 +1328,59 @@ fn a_postgres_control_store_logs_no_server_notices() {
         assert!(!log.contains("deprecated"), "start {start}:\n{log}");
     }
 }
+
+/// The bot with a MariaDB environment and its credentials: the push's
+/// check run reads the MySQL ledger and fails on its drift, the URL's
+/// password nowhere in what reaches GitHub.
+#[test]
+fn a_mariadb_environment_in_the_bot() {
+    use support::mysql::MyDb;
+    let dev = MyDb::create("bot_my");
+    dev.execute(&envgate::core::ledger_table::create_table_sql(
+        envgate::core::sql::Dialect::Mysql,
+        None,
+    ));
+    let old = envgate::core::checksum::ContentHash::of(b"CREATE TABLE users (id int);\n").tagged();
+    dev.execute(&format!(
+        "INSERT INTO envgate_migrations (version, name, sha256, applied_by, success) VALUES ('1', 'users', '{old}', 'x', 1)"
+    ));
+    let fake = FakeGitHub::start();
+    let config = "[environments.dev]\nurl = \"${DEV_URL}\"\n";
+    let main = fake.commit(
+        REPO,
+        &[("envgate.toml", config), ("migrations/1_users.sql", USERS)],
+        "main",
+    );
+    fake.branch(REPO, "main", &main);
+    let url = dev.url();
+    let bot = Bot::start(&fake, None, &[("dev", url.clone())], "");
+    let mut push = payload("push.json");
+    push["ref"] = json!("refs/heads/main");
+    push["after"] = json!(main);
+    assert_eq!(bot.deliver("push", "d-my", &push).0, 202);
+    fake.wait(Duration::from_secs(20), "the completed check run", |m| {
+        m.check_runs.iter().any(|c| c.status == "completed")
+    });
+    let run = fake.with(|m| {
+        m.check_runs
+            .iter()
+            .find(|c| c.status == "completed")
+            .cloned()
+            .unwrap()
+    });
+    assert_eq!(
+        run.conclusion.as_deref(),
+        Some("failure"),
+        "{:?}",
+        run.output
+    );
+    let summary = run.output["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("drifted"), "{summary}");
+    assert!(!summary.contains("unreachable"), "{summary}");
+    for w in fake.writes() {
+        assert!(
+            !w.json().to_string().contains(&url),
+            "the URL reached GitHub"
+        );
+    }
+}

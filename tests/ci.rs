@@ -1308,3 +1308,50 @@ fn action_install_downloads_and_checks_the_release_binary() {
     );
     assert_eq!(ran, "");
 }
+
+/// `envgate ci` with a MariaDB environment: the summary and the outputs
+/// come from the MySQL ledger, and its drift fails the job.
+#[test]
+fn envgate_ci_reads_a_mariadb_environment() {
+    use support::mysql::MyDb;
+    let db = MyDb::create("ci_my");
+    db.execute(&envgate::core::ledger_table::create_table_sql(
+        envgate::core::sql::Dialect::Mysql,
+        None,
+    ));
+    let old = envgate::core::checksum::ContentHash::of(b"CREATE TABLE orders (id int);\n").tagged();
+    db.execute(&format!(
+        "INSERT INTO envgate_migrations (version, name, sha256, applied_by, success) VALUES ('1', 'orders', '{old}', 'x', 1)"
+    ));
+    let p = Project::new(
+        &format!(
+            "[environments.prod]\nurl = \"{}\"\nmode = \"export_only\"\n",
+            db.url()
+        ),
+        &[("1_orders.sql", ORDERS), ("2_items.sql", ITEMS)],
+    );
+    let actions = Actions::new();
+    let event = actions.path("dispatch.json");
+    std::fs::write(&event, "{}").unwrap();
+    let vars: Vec<(&str, String)> = actions
+        .vars(
+            "http://127.0.0.1:9",
+            "workflow_dispatch",
+            "refs/heads/main",
+            &event,
+        )
+        .into_iter()
+        .filter(|(k, _)| *k != "GITHUB_TOKEN")
+        .collect();
+    let run = ci(p.path(), &[], &vars);
+    assert_eq!(run.code, 1, "drift fails the job by default: {run:?}");
+    let output = actions.read("output");
+    for line in ["drifted=1\n", "pending=1\n", "unreachable=0\n"] {
+        assert!(output.contains(line), "{line} in\n{output}");
+    }
+    assert!(
+        actions.read("summary.md").contains("drifted"),
+        "{}",
+        actions.read("summary.md")
+    );
+}

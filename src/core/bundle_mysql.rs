@@ -15,14 +15,8 @@
 
 use super::ledger_table::{self, Elapsed, NewRow, prefix_hash, progress_text};
 use super::plan::{Direction, Plan, Step};
-use super::sql::{Dialect, quote_literal, split};
+use super::sql::{Dialect, quote_literal_mysql as lit, split};
 use super::text::visible;
-
-/// A string literal the MySQL client passes on untouched and the server
-/// reads back as `text`.
-fn lit(text: &str) -> String {
-    quote_literal(&text.replace('\\', "\\\\"))
-}
 
 /// The ledger's lock name ([`ledger_table::mysql_lock_name`]) as an SQL
 /// expression: the database is the client's unless `schema` names one.

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 /// escapes (its default sql_mode), so they are escaped there.
 fn lit(dialect: Dialect, text: &str) -> String {
     match dialect {
-        Dialect::Mysql => quote_literal(&text.replace('\\', "\\\\")),
+        Dialect::Mysql => super::sql::quote_literal_mysql(text),
         _ => quote_literal(text),
     }
 }
@@ -115,9 +115,8 @@ pub fn select_sql(dialect: Dialect, schema: Option<&str>) -> String {
         }
         // Sessions run in UTC (see `db::mysql`).
         Dialect::Mysql => format!(
-            "SELECT version, name, sha256, \
-             CONCAT(DATE_FORMAT(applied_at, '%Y-%m-%dT%H:%i:%s.'), LPAD(FLOOR(MICROSECOND(applied_at) / 1000), 3, '0'), 'Z'), \
-             success, error, applied_via FROM {table}"
+            "SELECT version, name, sha256, {}, success, error, applied_via FROM {table}",
+            super::sql::mysql_utc_text("applied_at")
         ),
     }
 }

@@ -39,6 +39,20 @@ pub fn quote_ident_mysql(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
+/// `'text'` for MySQL and MariaDB: quotes doubled and backslashes escaped,
+/// since their default sql_mode reads backslashes as escapes.
+pub fn quote_literal_mysql(text: &str) -> String {
+    quote_literal(&text.replace('\\', "\\\\"))
+}
+
+/// MySQL and MariaDB: a date-time column as RFC 3339 text in UTC with
+/// milliseconds (`…T10:00:00.250Z`); envgate's sessions run in UTC.
+pub fn mysql_utc_text(col: &str) -> String {
+    format!(
+        "CONCAT(DATE_FORMAT({col}, '%Y-%m-%dT%H:%i:%s.'), LPAD(FLOOR(MICROSECOND({col}) / 1000), 3, '0'), 'Z')"
+    )
+}
+
 /// `'text'`, with embedded quotes doubled (standard-conforming strings).
 pub fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))

@@ -19,7 +19,7 @@ use crate::core::ledger::LedgerRow;
 use crate::core::ledger_table::{
     self, Elapsed, NewRow, parse_progress, prefix_hash, progress_text, qualified, select_sql,
 };
-use crate::core::sql::{Dialect, quote_literal, split};
+use crate::core::sql::{Dialect, line_col, quote_literal_mysql as lit, split};
 use mysql_async::prelude::Queryable;
 use std::time::{Duration, Instant};
 
@@ -28,20 +28,6 @@ pub struct MysqlWriter {
     schema: Option<String>,
     lock_name: String,
     locked: bool,
-}
-
-/// `'text'` for MySQL: quotes doubled, backslashes escaped (the server's
-/// default sql_mode reads them as escapes).
-fn lit(text: &str) -> String {
-    quote_literal(&text.replace('\\', "\\\\"))
-}
-
-/// 1-based line and column of byte `at` in `text`.
-fn line_col(text: &str, at: usize) -> (usize, usize) {
-    let before = &text[..at.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }
 
 impl MysqlWriter {

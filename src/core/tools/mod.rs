@@ -536,9 +536,7 @@ pub(crate) fn time_sql(col: &str, dialect: Dialect) -> String {
         Dialect::Sqlite => format!("strftime('%Y-%m-%dT%H:%M:%fZ', {col})"),
         // Sessions run in UTC (see `db::mysql`); a DATETIME holds no zone,
         // a TIMESTAMP is shown in the session's.
-        Dialect::Mysql => format!(
-            "CONCAT(DATE_FORMAT({col}, '%Y-%m-%dT%H:%i:%s.'), LPAD(FLOOR(MICROSECOND({col}) / 1000), 3, '0'), 'Z')"
-        ),
+        Dialect::Mysql => crate::core::sql::mysql_utc_text(col),
     }
 }
 

@@ -60,7 +60,7 @@ pub fn select_sql(table: &str, dialect: Dialect) -> String {
             "to_char(applied_at_utc, 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')".to_owned()
         }
         Dialect::Sqlite => "strftime('%Y-%m-%dT%H:%M:%fZ', applied_at_utc)".to_owned(),
-        Dialect::Mysql => "CONCAT(DATE_FORMAT(applied_at_utc, '%Y-%m-%dT%H:%i:%s.'), LPAD(FLOOR(MICROSECOND(applied_at_utc) / 1000), 3, '0'), 'Z')".to_owned(),
+        Dialect::Mysql => crate::core::sql::mysql_utc_text("applied_at_utc"),
     };
     format!("SELECT migration_id, {at} FROM {table}")
 }

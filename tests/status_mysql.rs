@@ -10,6 +10,7 @@ use envgate::core::ledger_table::create_table_sql;
 use envgate::core::sql::Dialect;
 use envgate::db::{QueryError, ReadSession, Target};
 use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 use support::Project;
@@ -429,4 +430,217 @@ fn yoyo_on_mariadb_matches_yoyo_list() {
     let run = p.envgate(&["status", "--format", "json"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(states(&run, "prod"), tool);
+}
+
+/// tests/fixtures/tools/<tool> (from the real tool on MariaDB): its
+/// ledger.sql loaded into a new database, its files copied into a project
+/// whose envgate.toml is `head` and environment prod at that database; and
+/// the tool's own status.txt.
+fn tool_fixture(tool: &str, head: &str) -> (MyDb, Project, String) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tools")
+        .join(tool);
+    let db = MyDb::create(&format!("my_{}", tool.replace('-', "_")));
+    db.execute(&std::fs::read_to_string(fixture.join("ledger.sql")).unwrap());
+    let p = Project::new(
+        &format!("{head}\n[environments.prod]\nurl = \"{}\"\n", db.url()),
+        &[],
+    );
+    support::copy_dir(&fixture, p.path());
+    let status = std::fs::read_to_string(fixture.join("status.txt")).unwrap();
+    (db, p, status)
+}
+
+/// Django's django_migrations as Django wrote it on MariaDB: envgate's
+/// matrix agrees with `showmigrations`; an applied migration edited after
+/// envgate first saw it is drifted.
+#[test]
+fn django_on_mariadb_matches_showmigrations() {
+    let (_db, p, status) =
+        tool_fixture("django-mariadb", "format = \"django\"\nmigrations = \".\"");
+    // `showmigrations`: an app label line, then " [X] name" / " [ ] name".
+    let mut tool = BTreeMap::new();
+    let mut app = String::new();
+    for line in status.lines().take_while(|l| !l.starts_with("----")) {
+        if let Some(rest) = line.strip_prefix(" [X] ") {
+            tool.insert(format!("{app}.{rest}"), "applied".to_owned());
+        } else if let Some(rest) = line.strip_prefix(" [ ] ") {
+            tool.insert(format!("{app}.{rest}"), "pending".to_owned());
+        } else if !line.trim().is_empty() {
+            app = line.trim().to_owned();
+        }
+    }
+    assert_eq!(tool.len(), 5, "{tool:?}");
+    let run = p.envgate(&["status", "--format", "json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        states(&run, "prod").into_iter().collect::<BTreeMap<_, _>>(),
+        tool
+    );
+
+    // No checksum in the ledger: an edit after the first observation drifts.
+    let file = p.path().join("tickets/migrations/0001_create_tickets.py");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace("title text NOT NULL", "title varchar(200) NOT NULL"),
+    )
+    .unwrap();
+    let run = p.envgate(&["status", "--format", "json"]);
+    let j = run.json();
+    let cell = &j["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "tickets.0001_create_tickets")
+        .unwrap()["cells"]["prod"];
+    assert_eq!(cell["state"], "drifted", "{run:?}");
+    assert!(
+        cell["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("changed since first observed applied at "),
+        "{cell}"
+    );
+}
+
+/// Alembic's alembic_version as Alembic wrote it on MariaDB: envgate's
+/// matrix agrees with `alembic current` and the graph of `alembic history`.
+#[test]
+fn alembic_on_mariadb_matches_current_and_history() {
+    let (_db, p, status) = tool_fixture(
+        "alembic-mariadb",
+        "format = \"alembic\"\nmigrations = \"migrations/versions\"",
+    );
+    let sections: Vec<&str> = status.split("----").collect();
+    let mut stack: Vec<String> = sections[0]
+        .lines()
+        .filter(|l| !l.starts_with("INFO") && !l.trim().is_empty())
+        .map(|l| l.split_whitespace().next().unwrap().to_owned())
+        .collect();
+    // History lines: "<parents> -> <child> ..., name".
+    let mut parents = BTreeMap::new();
+    for line in sections[1].lines().filter(|l| l.contains(" -> ")) {
+        let (left, right) = line.split_once(" -> ").unwrap();
+        let child = right.split([' ', ',']).next().unwrap().to_owned();
+        let ps: Vec<String> = left
+            .split(", ")
+            .filter(|p| *p != "<base>")
+            .map(str::to_owned)
+            .collect();
+        parents.insert(child, ps);
+    }
+    let mut applied = BTreeSet::new();
+    while let Some(r) = stack.pop() {
+        if applied.insert(r.clone()) {
+            stack.extend(parents.get(&r).cloned().unwrap_or_default());
+        }
+    }
+    let tool: BTreeMap<String, String> = parents
+        .keys()
+        .map(|r| {
+            let state = if applied.contains(r) {
+                "applied"
+            } else {
+                "pending"
+            };
+            (r.clone(), state.to_owned())
+        })
+        .collect();
+    assert_eq!(tool.len(), 6, "{tool:?}");
+    let run = p.envgate(&["status", "--format", "json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        states(&run, "prod").into_iter().collect::<BTreeMap<_, _>>(),
+        tool
+    );
+}
+
+/// knex's knex_migrations as knex wrote it on MariaDB (mysql2): envgate's
+/// matrix agrees with `knex migrate:list`.
+#[test]
+fn knex_on_mariadb_matches_migrate_list() {
+    let (_db, p, status) = tool_fixture("knex-mariadb", "format = \"knex\"");
+    let mut tool = BTreeMap::new();
+    let mut state = "";
+    for line in status.lines() {
+        if line.contains("Completed Migration") {
+            state = "applied";
+        } else if line.contains("Pending Migration") {
+            state = "pending";
+        } else if !line.trim().is_empty() {
+            tool.insert(line.trim().to_owned(), state.to_owned());
+        }
+    }
+    assert_eq!(tool.len(), 5, "{tool:?}");
+    let run = p.envgate(&["status", "--format", "json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        states(&run, "prod").into_iter().collect::<BTreeMap<_, _>>(),
+        tool
+    );
+}
+
+/// Liquibase's DATABASECHANGELOG (upper case) as Liquibase wrote it on
+/// MariaDB: envgate's matrix agrees with `liquibase validate` and
+/// `history`, with Liquibase's own checksums.
+#[test]
+fn liquibase_on_mariadb_matches_validate_and_history_with_its_own_checksums() {
+    let (_db, p, status) = tool_fixture(
+        "liquibase-mariadb",
+        "format = \"liquibase\"\nmigrations = \"changelog/db.changelog-master.xml\"",
+    );
+    // validate: "<file>::<id>::<author> was: 9:… but is now: 9:…"
+    let mismatch = status
+        .lines()
+        .find(|l| l.contains(" was: ") && l.contains(" but is now: "))
+        .expect("liquibase validate reported the edit");
+    let (ident, rest) = mismatch.trim().split_once(" was: ").unwrap();
+    let (was, now) = rest.split_once(" but is now: ").unwrap();
+    let mut parts = ident.split("::");
+    let (file, id, author) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
+    let drifted_key = envgate::core::tools::liquibase::key(file, id, author);
+
+    let run = p.envgate(&["status", "--format", "json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let j = run.json();
+    let cell = &j["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == drifted_key.as_str())
+        .unwrap()["cells"]["prod"];
+    assert_eq!(cell["state"], "drifted", "{cell}");
+    assert_eq!(cell["applied_checksum"], was.trim(), "{cell}");
+    // envgate computes the same new checksum as Liquibase.
+    assert_eq!(cell["checksum"]["today"], now.trim(), "{cell}");
+    // history lists what ran; the rest (the pending one, and the changeset
+    // that failed with failOnError:false, which Liquibase does not record)
+    // is pending.
+    let s = states(&run, "prod");
+    let history: Vec<&str> = status
+        .split("---- history")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .filter_map(|l| l.split('|').nth(5).map(str::trim))
+        .filter(|id| !id.is_empty() && *id != "Changeset ID")
+        .collect();
+    assert_eq!(history.len(), 4, "{history:?}");
+    for (k, state) in &s {
+        let want = if *k == drifted_key {
+            "drifted"
+        } else if history.iter().any(|id| k.contains(&format!("::{id}::"))) {
+            "applied"
+        } else {
+            "pending"
+        };
+        assert_eq!(state, want, "{k}");
+    }
+    assert_eq!(s.len(), 6, "{s:?}");
 }

@@ -44,7 +44,7 @@ fn applies_ddl_and_dml_and_records_each() {
             ),
             (
                 "2_seed.sql",
-                "INSERT INTO users VALUES (1, 'a@example.com');\nINSERT INTO users VALUES (2, 'b\\\\c@example.com');\n",
+                "INSERT INTO users VALUES (1, 'a@example.com');\nINSERT INTO users VALUES (2, 'b\\\\c@example.com');\nINSERT INTO users VALUES (3, \"c@example.com\");\n",
             ),
         ],
     );
@@ -61,7 +61,13 @@ fn applies_ddl_and_dml_and_records_each() {
     );
     assert_eq!(
         db.query("SELECT COUNT(*) FROM users"),
-        [vec!["2".to_owned()]]
+        [vec!["3".to_owned()]]
+    );
+    // Migrations run in the server's SQL mode: a double-quoted string is a
+    // string, as the mysql client reads it.
+    assert_eq!(
+        db.query("SELECT email FROM users WHERE id = 3"),
+        [vec!["c@example.com".to_owned()]]
     );
     let status = p.envgate(&["status", "--format", "json"]);
     assert_eq!(status.code, 0, "{status:?}");

@@ -36,7 +36,13 @@ impl MysqlWriter {
         schema: Option<&str>,
         timeout: Duration,
     ) -> Result<MysqlWriter, String> {
-        let conn = connect(t, timeout).await?;
+        let mut conn = connect(t, timeout).await?;
+        // Migrations run in the server's own SQL mode, as the mysql client
+        // runs them (a double-quoted string stays a string); envgate's
+        // ledger statements quote with backticks and need no ANSI_QUOTES.
+        conn.query_drop("SET SESSION sql_mode = @@GLOBAL.sql_mode")
+            .await
+            .map_err(|e| describe(&e))?;
         let lock_name = ledger_table::mysql_lock_name(schema.unwrap_or(&t.database));
         Ok(MysqlWriter {
             conn,

@@ -99,6 +99,22 @@ struct RawConfig {
     releases: Option<IndexMap<String, RawRelease>>,
     /// The environments, in promotion order.
     environments: Option<IndexMap<Spanned<String>, Spanned<RawEnv>>>,
+    /// Drift in the live schema: the shadow database and ignore rules.
+    schema_drift: Option<Spanned<RawSchemaDrift>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSchemaDrift {
+    /// Databases envgate may create, fill and drop to compute the schema an
+    /// environment's migrations produce: one URL per kind of server
+    /// (`postgres://…/envgate_shadow`, `mysql://…/envgate_shadow`), with
+    /// `${VAR}` references. SQLite environments need none.
+    shadow_url: Option<Spanned<OneOrMany>>,
+    /// The PostgreSQL schemas read. Default: each environment's `schema`.
+    schemas: Option<Vec<String>>,
+    /// Objects managed elsewhere: `kind:glob` or `glob` on their names.
+    ignore: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -203,7 +219,21 @@ pub struct Config {
     /// Whether links out of the project may be followed.
     pub allow_links_outside: bool,
     pub environments: Vec<EnvConfig>,
+    /// `[schema_drift]`.
+    pub schema_drift: SchemaDrift,
     text: String,
+}
+
+/// `[schema_drift]`: how envgate reads the live schema.
+#[derive(Clone, Debug, Default)]
+pub struct SchemaDrift {
+    /// Shadow database URLs as written (`${VAR}` not yet resolved), with
+    /// the line that sets them.
+    pub shadow_urls: Vec<String>,
+    pub shadow_line: usize,
+    /// PostgreSQL schemas to read; empty: each environment's own.
+    pub schemas: Vec<String>,
+    pub ignore: Vec<crate::core::schema::Ignore>,
 }
 
 /// The default for `max_migration_size`.
@@ -594,6 +624,44 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             url_span,
         });
     }
+    let schema_drift =
+        match raw.schema_drift {
+            None => SchemaDrift::default(),
+            Some(sd) => {
+                let span = sd.span();
+                let sd = sd.into_inner();
+                let (shadow_urls, shadow_line) = match sd.shadow_url {
+                    None => (Vec::new(), 0),
+                    Some(u) => {
+                        let line = line_col(text, u.span().start).0;
+                        let urls = match u.into_inner() {
+                            OneOrMany::One(one) => vec![one],
+                            OneOrMany::Many(many) => many,
+                        };
+                        (urls, line)
+                    }
+                };
+                let mut ignore = Vec::new();
+                for rule in sd.ignore.unwrap_or_default() {
+                    ignore.push(crate::core::schema::Ignore::parse(rule.get_ref()).map_err(
+                        |m| err_at(Some(rule.span()), format!("`schema_drift.ignore`: {m}")),
+                    )?);
+                }
+                let schemas = sd.schemas.unwrap_or_default();
+                if schemas.iter().any(|s| s.trim().is_empty()) {
+                    return Err(err_at(
+                        Some(span),
+                        "`schema_drift.schemas` names an empty schema".into(),
+                    ));
+                }
+                SchemaDrift {
+                    shadow_urls,
+                    shadow_line,
+                    schemas,
+                    ignore,
+                }
+            }
+        };
 
     Ok(Config {
         file: file.to_path_buf(),
@@ -612,6 +680,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         allow_links_outside: raw.allow_links_outside.unwrap_or(false),
         migrations,
         environments,
+        schema_drift,
         text: text.to_owned(),
     })
 }

@@ -466,6 +466,100 @@ pub fn status_json(envs: &[&EnvConfig], matrix: &Matrix<'_>) -> String {
     String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
+/// The JSON contract with each environment's `schema` (`status --schema`).
+pub fn status_json_with_schema(
+    envs: &[&EnvConfig],
+    matrix: &Matrix<'_>,
+    schemas: &[crate::core::schema_drift::EnvSchema],
+) -> String {
+    let mut value = serde_json::to_value(report::build(envs, matrix)).expect("report serializes");
+    if let Some(list) = value["environments"].as_array_mut() {
+        for (env, s) in list.iter_mut().zip(schemas) {
+            env["schema"] = serde_json::to_value(s.view()).expect("schema view serializes");
+        }
+    }
+    let mut out = serde_json::to_string_pretty(&value).expect("value serializes");
+    out.push('\n');
+    out
+}
+
+/// `envgate schema diff --format json`.
+pub fn schema_json(schemas: &[crate::core::schema_drift::EnvSchema]) -> String {
+    #[derive(Serialize)]
+    struct Env<'a> {
+        name: &'a str,
+        #[serde(flatten)]
+        view: crate::core::schema_drift::SchemaView<'a>,
+    }
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        schema_version: u32,
+        environments: Vec<Env<'a>>,
+    }
+    json(&Doc {
+        schema_version: 1,
+        environments: schemas
+            .iter()
+            .map(|s| Env {
+                name: &s.env,
+                view: s.view(),
+            })
+            .collect(),
+    })
+}
+
+/// `envgate schema diff`: a line per environment, then each difference in
+/// plain words with the object's definition.
+pub fn schema_text(schemas: &[crate::core::schema_drift::EnvSchema]) -> String {
+    use crate::core::schema::Change;
+    use crate::core::schema_drift::Comparison;
+    let width = schemas
+        .iter()
+        .map(|s| s.env.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for s in schemas {
+        out.push_str(&format!(
+            "{}  {}\n",
+            pad(s.env.clone(), width),
+            crate::core::text::visible(&s.summary())
+        ));
+        if let Comparison::Compared { changes, .. } = &s.comparison {
+            for (change, sentence) in changes.iter().zip(s.sentences()) {
+                out.push_str(&format!("  - {}\n", crate::core::text::visible(&sentence)));
+                if let Change::Extra { object } | Change::Missing { object } = change {
+                    out.push_str(&format!(
+                        "      {}\n",
+                        crate::core::text::visible(&object.definition)
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The same in Markdown (job summaries, pull request comments).
+pub fn schema_markdown(schemas: &[crate::core::schema_drift::EnvSchema]) -> String {
+    let mut out = String::from("| environment | live schema |\n|---|---|\n");
+    for s in schemas {
+        out.push_str(&format!(
+            "| {} | {} |\n",
+            md_escape(s.env.clone()),
+            md_escape(s.summary())
+        ));
+    }
+    let sentences: Vec<String> = schemas.iter().flat_map(|s| s.sentences()).collect();
+    if !sentences.is_empty() {
+        out.push('\n');
+        for line in sentences {
+            out.push_str(&format!("- {}\n", md_escape(line)));
+        }
+    }
+    out
+}
+
 /// `envgate plan`.
 pub fn plan_text(report: &report::PlanReport<'_>) -> String {
     render(

@@ -239,6 +239,7 @@ pub async fn run(config_path: &Path, args: InitArgs) -> Result<i32, Failure> {
             envs: Vec::new(),
             format: Format::Table,
             check: false,
+            schema: false,
             verbose: false,
             color,
         },

@@ -9,6 +9,7 @@ mod init;
 mod mode;
 mod plan;
 mod release;
+mod schema;
 pub mod status;
 
 use crate::config;
@@ -114,6 +115,16 @@ enum Command {
         /// Exit with 1 when any cell is drifted, failed or missing.
         #[arg(long)]
         check: bool,
+        /// Also compare each environment's live schema with what its
+        /// migrations produce (see `envgate schema diff`).
+        #[arg(long)]
+        schema: bool,
+    },
+    /// Drift in the live schema: indexes, columns, constraints changed by
+    /// hand.
+    Schema {
+        #[command(subcommand)]
+        command: SchemaCommand,
     },
     /// Show what `apply` or `export` would do for one environment.
     Plan {
@@ -366,6 +377,35 @@ enum AuditCommand {
     /// Print the chain's head (SEQ:HASH), to publish where the store's
     /// writers cannot change it.
     Head,
+}
+
+#[derive(Subcommand)]
+enum SchemaCommand {
+    /// Compare each environment's live schema with the one its applied
+    /// migrations produce on the shadow database ([schema_drift]
+    /// shadow_url), or with an environment at the same position.
+    ///
+    /// Reads every environment read-only. Exit codes: 0 fine, 1 with --check
+    /// when a schema differs, 2 usage or configuration error, 4 when an
+    /// environment could not be read.
+    Diff {
+        /// Only these environments (comma-separated or repeated) [default: all]
+        #[arg(long = "env", value_name = "NAME", value_delimiter = ',')]
+        envs: Vec<String>,
+        /// Output format [default: table]
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Exit with 1 when any schema differs.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Print one environment's schema in envgate's stable text form, with
+    /// its fingerprint.
+    Show {
+        /// The environment
+        #[arg(long, value_name = "NAME")]
+        env: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -825,10 +865,32 @@ async fn run(cli: Cli, old: &mut Deprecated) -> Result<i32, Failure> {
         }
     }
     match command {
+        Command::Schema {
+            command:
+                SchemaCommand::Diff {
+                    envs,
+                    format,
+                    check,
+                },
+        } => {
+            schema::diff(
+                &config,
+                schema::DiffArgs {
+                    envs,
+                    format: format.unwrap_or(Format::Table),
+                    check,
+                },
+            )
+            .await
+        }
+        Command::Schema {
+            command: SchemaCommand::Show { env },
+        } => schema::show(&config, &env).await,
         Command::Status {
             envs,
             format,
             check,
+            schema,
         } => {
             let stdout_tty = crate::secrets::stdout_is_terminal();
             let color = stdout_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
@@ -838,6 +900,7 @@ async fn run(cli: Cli, old: &mut Deprecated) -> Result<i32, Failure> {
                     envs,
                     format: format.unwrap_or(Format::Table),
                     check,
+                    schema,
                     verbose: cli.verbose,
                     color,
                 },

@@ -12,6 +12,8 @@ pub struct StatusArgs {
     pub envs: Vec<String>,
     pub format: Format,
     pub check: bool,
+    /// Also compare the live schemas (`--schema`).
+    pub schema: bool,
     pub verbose: bool,
     pub color: bool,
 }
@@ -36,6 +38,8 @@ pub async fn run(config: &Config, args: StatusArgs) -> Result<i32, Failure> {
                 crate::errln!("");
             }
             let text = match args.format {
+                // With the schemas, JSON is written once they are known.
+                Format::Json if args.schema => String::new(),
                 Format::Json => render::status_json(envs, matrix),
                 Format::Markdown => render::status_markdown(envs, matrix, &[]),
                 Format::Table => render::status_table(envs, matrix, &[], args.color),
@@ -56,9 +60,31 @@ pub async fn run(config: &Config, args: StatusArgs) -> Result<i32, Failure> {
     for w in &obs.warnings {
         crate::errln!("warning: {w}");
     }
+    let mut schema_problems = false;
+    let text = if args.schema {
+        let matrix = obs.matrix(&obs.world.discovery.migrations);
+        let schemas = crate::ops::schema::observe(config, &obs.world, &matrix).await?;
+        schema_problems = schemas.iter().any(crate::ops::schema::EnvSchema::differs);
+        match args.format {
+            Format::Json => render::status_json_with_schema(&obs.world.envs, &matrix, &schemas),
+            Format::Markdown => format!(
+                "{text}
+{}",
+                render::schema_markdown(&schemas)
+            ),
+            Format::Table => format!(
+                "{text}
+Schema
+{}",
+                render::schema_text(&schemas)
+            ),
+        }
+    } else {
+        text
+    };
     super::print(&text)?;
 
-    Ok(if args.check && problems {
+    Ok(if args.check && (problems || schema_problems) {
         exit::CHECK_FAILED
     } else if unreachable {
         exit::UNREACHABLE

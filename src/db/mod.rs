@@ -9,6 +9,7 @@
 pub mod mysql;
 pub mod mysql_write;
 pub mod postgres;
+pub mod shadow;
 pub mod sqlite;
 pub mod tls;
 pub mod url;

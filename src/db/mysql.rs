@@ -120,7 +120,7 @@ fn opts(t: &MysqlTarget, tls: bool) -> mysql_async::Opts {
         .tcp_port(t.port)
         .user(Some(t.user.clone()))
         .pass(t.password.clone())
-        .db_name(Some(t.database.clone()))
+        .db_name((!t.database.is_empty()).then(|| t.database.clone()))
         .prefer_socket(false)
         // A read session runs envgate's own statements only: times in UTC,
         // and "identifiers" quoted as everywhere else.

@@ -14,6 +14,7 @@ pub mod load;
 pub mod memory;
 pub mod observe;
 pub mod release;
+pub mod schema;
 
 pub mod source;
 pub mod world;

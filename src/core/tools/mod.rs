@@ -195,6 +195,54 @@ impl Tool {
         )
     }
 
+    /// Every table the tool keeps its bookkeeping in, `table` being the
+    /// ledger's name when renamed: left out of schema comparisons (a
+    /// shadow database has none).
+    pub fn bookkeeping_tables(self, table: Option<&str>) -> Vec<String> {
+        let ledger = table.unwrap_or(self.default_table()).to_owned();
+        let mut out = vec![ledger.clone(), super::ledger_table::TABLE.to_owned()];
+        let more: &[&str] = match self {
+            Tool::Liquibase => &["databasechangeloglock"],
+            Tool::Knex => &["knex_migrations_lock"],
+            Tool::Yoyo => &["_yoyo_log", "_yoyo_version", "yoyo_lock"],
+            Tool::Rails => &["ar_internal_metadata"],
+            _ => &[],
+        };
+        if self == Tool::Knex {
+            out.push(format!("{ledger}_lock"));
+        }
+        out.extend(more.iter().map(|t| (*t).to_owned()));
+        out.dedup();
+        out
+    }
+
+    /// The SQL that applies a migration, when the tool's migrations are SQL
+    /// files envgate can run as they are (for the shadow database); `None`
+    /// for migrations written in code (Django, Rails, Knex, …).
+    pub fn up_sql(self, up: &super::migration::Script) -> Option<String> {
+        if !up.path.ends_with(".sql") {
+            return None;
+        }
+        let between = |start: &str, end: &str| {
+            let from = up.sql.find(start)? + start.len();
+            let rest = &up.sql[from..];
+            Some(rest[..rest.find(end).unwrap_or(rest.len())].to_owned())
+        };
+        match self {
+            Tool::Envgate
+            | Tool::Flyway
+            | Tool::Sqlx
+            | Tool::Diesel
+            | Tool::Refinery
+            | Tool::GolangMigrate
+            | Tool::Prisma
+            | Tool::Yoyo => Some(up.sql.clone()),
+            Tool::Dbmate => between("-- migrate:up", "-- migrate:down"),
+            Tool::Goose => between("-- +goose Up", "-- +goose Down"),
+            _ => None,
+        }
+    }
+
     /// The checksum the tool records, if any (for messages and docs).
     pub fn checksum(self) -> Option<&'static str> {
         match self {

@@ -115,6 +115,9 @@ struct RawSchemaDrift {
     schemas: Option<Vec<String>>,
     /// Objects managed elsewhere: `kind:glob` or `glob` on their names.
     ignore: Option<Vec<Spanned<String>>>,
+    /// Compare the live schemas in every review: the bot's check run and
+    /// pull request comment, `envgate ci`. Default: `false`.
+    review: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -234,6 +237,8 @@ pub struct SchemaDrift {
     /// PostgreSQL schemas to read; empty: each environment's own.
     pub schemas: Vec<String>,
     pub ignore: Vec<crate::core::schema::Ignore>,
+    /// Whether every review (bot, `envgate ci`) compares the live schemas.
+    pub review: bool,
 }
 
 /// The default for `max_migration_size`.
@@ -659,6 +664,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
                     shadow_line,
                     schemas,
                     ignore,
+                    review: sd.review.unwrap_or(false),
                 }
             }
         };

@@ -1355,3 +1355,67 @@ fn envgate_ci_reads_a_mariadb_environment() {
         actions.read("summary.md")
     );
 }
+
+/// `envgate ci --schema` on a pull request: the live schemas in the log,
+/// the comment and schema.json, and a schema that differs fails the job
+/// (`schema` is in the default --fail-on).
+#[test]
+fn github_pull_request_with_the_live_schema() {
+    let (dev, staging) = (PgDb::create("ci_sd_dev"), PgDb::create("ci_sd_stg"));
+    let p = project(&dev, &staging);
+    dev.execute("CREATE INDEX orders_tmp ON orders (id DESC)");
+    let (host, port) = support::server_addr();
+    let shadow = support::unique_name("ci_sd_shadow");
+    let config = std::fs::read_to_string(p.path().join("envgate.toml")).unwrap();
+    p.write(
+        "envgate.toml",
+        &format!(
+            "[schema_drift]\nshadow_url = \"postgres://{}@{host}:{port}/{shadow}\"\n{config}",
+            support::admin_user()
+        ),
+    );
+    let gh = FakeGitHub::start();
+    gh.accept_token(TOKEN);
+    gh.pull_files(REPO, 2, &[]);
+    let actions = Actions::new();
+    let event = pr_event(
+        actions.dir.path(),
+        REPO,
+        "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
+    );
+    let vars = actions.vars(&gh.url, "pull_request", "refs/pull/2/merge", &event);
+    let run = ci(p.path(), &["--schema"], &vars);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("::error title=envgate::envgate: 1 with a differing live schema"),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout
+            .contains("  - dev has index `orders_tmp` that no migration creates\n"),
+        "{run:?}"
+    );
+    let body = gh
+        .writes()
+        .iter()
+        .find(|w| w.path.ends_with("/issues/2/comments"))
+        .map(|w| w.json()["body"].as_str().unwrap().to_owned())
+        .expect("the comment");
+    assert!(body.contains("#### Live schema"), "{body}");
+    assert!(
+        body.contains("| staging | matches what its 0 applied migrations produce |"),
+        "{body}"
+    );
+    assert!(
+        body.contains("- dev has index `orders_tmp` that no migration creates"),
+        "{body}"
+    );
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(actions.path("envgate/schema.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(doc["environments"][0]["name"], "dev");
+    assert_eq!(doc["environments"][0]["state"], "differs");
+    assert_eq!(doc["environments"][1]["state"], "matches");
+}

@@ -1384,3 +1384,65 @@ fn a_mariadb_environment_in_the_bot() {
         );
     }
 }
+
+/// With `[schema_drift] review = true`, the push's check run compares the
+/// live schemas: an index added by hand on prod fails it, in plain words,
+/// and the shadow database is gone afterwards.
+#[test]
+fn the_check_run_shows_live_schema_drift() {
+    let (dev, prod) = (PgDb::create("bot_sd_dev"), PgDb::create("bot_sd_prod"));
+    support::ledger::seed(&dev, &[("1", "users", USERS)]);
+    support::ledger::seed(&prod, &[("1", "users", USERS)]);
+    prod.execute("CREATE INDEX users_tmp ON users (id DESC)");
+    let shadow = support::unique_name("bot_sd_shadow");
+    let (host, port) = support::server_addr();
+    let fake = FakeGitHub::start();
+    let config = format!(
+        "[schema_drift]\nreview = true\nshadow_url = \"postgres://{}@{host}:{port}/{shadow}\"\n\
+         [environments.dev]\nurl = \"${{DEV_URL}}\"\n[environments.prod]\nurl = \"${{PROD_URL}}\"\n",
+        support::admin_user()
+    );
+    let main = fake.commit(
+        REPO,
+        &[("envgate.toml", &config), ("migrations/1_users.sql", USERS)],
+        "main",
+    );
+    fake.branch(REPO, "main", &main);
+    let bot = Bot::start(&fake, None, &[("dev", dev.url()), ("prod", prod.url())], "");
+    let mut push = payload("push.json");
+    push["ref"] = json!("refs/heads/main");
+    push["after"] = json!(main);
+    assert_eq!(bot.deliver("push", "d-schema", &push).0, 202);
+    fake.wait(Duration::from_secs(30), "the completed check run", |m| {
+        m.check_runs.iter().any(|c| c.status == "completed")
+    });
+    let run = fake.with(|m| {
+        m.check_runs
+            .iter()
+            .find(|c| c.status == "completed")
+            .cloned()
+            .unwrap()
+    });
+    assert_eq!(
+        run.conclusion.as_deref(),
+        Some("failure"),
+        "{:?}",
+        run.output
+    );
+    let title = run.output["title"].as_str().unwrap_or_default();
+    assert!(title.ends_with("; live schema differs in prod"), "{title}");
+    let summary = run.output["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("#### Live schema"), "{summary}");
+    assert!(
+        summary.contains("| dev | matches what its 1 applied migration produces |"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("- prod has index `users_tmp` that no migration creates"),
+        "{summary}"
+    );
+    let exists = support::admin()
+        .query("SELECT 1 FROM pg_database WHERE datname = $1", &[&shadow])
+        .unwrap();
+    assert!(exists.is_empty(), "the shadow database is dropped");
+}

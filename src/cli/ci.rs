@@ -58,9 +58,14 @@ pub struct CiArgs {
     #[arg(long)]
     pub release: Option<String>,
     /// Findings that fail the job: drift, failed, missing, unreachable,
-    /// pending, or none
+    /// pending, schema, or none
     #[arg(long, default_value = crate::core::ci::DEFAULT_FAIL_ON)]
     pub fail_on: String,
+    /// Also compare each environment's live schema with what its
+    /// migrations produce (as `[schema_drift] review = true`): in the log,
+    /// the summary, the comment and schema.json
+    #[arg(long)]
+    pub schema: bool,
     /// Keep the sticky pull/merge request comment
     #[arg(long, default_value = "true", action = clap::ArgAction::Set)]
     pub comment: bool,
@@ -102,6 +107,8 @@ struct Shown_ {
     table: String,
     json: String,
     tally: Tally,
+    /// Environments whose live schema differs (when compared).
+    schemas_differ: usize,
 }
 
 pub async fn run(config: &Config, args: CiArgs) -> Result<i32, Failure> {
@@ -207,7 +214,7 @@ pub async fn run(config: &Config, args: CiArgs) -> Result<i32, Failure> {
     if command_code != exit::OK {
         return Ok(command_code);
     }
-    let failing = ci::failing(&fail_on, &tally);
+    let failing = ci::failing(&fail_on, &tally, shown.schemas_differ);
     if failing.is_empty() {
         Ok(exit::OK)
     } else {
@@ -388,6 +395,9 @@ impl Ctx<'_> {
         config
             .environments
             .retain(|e| envs.iter().any(|x| x.name == e.name));
+        if self.args.schema {
+            config.schema_drift.review = true;
+        }
         let holder = format!("envgate ci {}", std::process::id());
         let reviewed = review::run(
             &config,
@@ -403,6 +413,7 @@ impl Ctx<'_> {
                     table: render::status_table(&obs.world.envs, m, &notes, false),
                     json: render::status_json(&obs.world.envs, m),
                     tally: m.tally(),
+                    schemas_differ: 0,
                 }
             },
         )
@@ -412,6 +423,17 @@ impl Ctx<'_> {
             warn(self.github, w);
         }
         super::print(&reviewed.extra.table)?;
+        let mut reviewed = reviewed;
+        if let Some(schemas) = &reviewed.schemas {
+            super::print(&format!("\nLive schema\n{}", render::schema_text(schemas)))?;
+            let path = self.out_dir.join("schema.json");
+            std::fs::write(
+                &path,
+                crate::secrets::scrubbed(&render::schema_json(schemas)),
+            )
+            .map_err(|e| io_fail(&path, e))?;
+            reviewed.extra.schemas_differ = schemas.iter().filter(|s| s.differs()).count();
+        }
         Ok(reviewed)
     }
 

@@ -202,15 +202,19 @@ pub enum Finding {
     Missing,
     Unreachable,
     Pending,
+    /// A live schema that differs from what its migrations produce (with
+    /// `--schema` or `[schema_drift] review`).
+    Schema,
 }
 
 impl Finding {
-    const ALL: [(Finding, &'static str); 5] = [
+    const ALL: [(Finding, &'static str); 6] = [
         (Finding::Drift, "drift"),
         (Finding::Failed, "failed"),
         (Finding::Missing, "missing"),
         (Finding::Unreachable, "unreachable"),
         (Finding::Pending, "pending"),
+        (Finding::Schema, "schema"),
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -222,10 +226,10 @@ impl Finding {
     }
 }
 
-pub const DEFAULT_FAIL_ON: &str = "drift,failed,missing,unreachable";
+pub const DEFAULT_FAIL_ON: &str = "drift,failed,missing,unreachable,schema";
 
 /// Parses `fail-on`: a comma-separated list of drift, failed, missing,
-/// unreachable, pending; `none` or empty for nothing.
+/// unreachable, pending, schema; `none` or empty for nothing.
 pub fn parse_fail_on(text: &str) -> Result<Vec<Finding>, String> {
     let mut out = Vec::new();
     for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
@@ -237,7 +241,7 @@ pub fn parse_fail_on(text: &str) -> Result<Vec<Finding>, String> {
             .find(|(_, name)| *name == word || (word == "drifted" && *name == "drift"))
             .map(|(f, _)| *f)
             .ok_or_else(|| {
-                format!("fail-on: '{word}' is not one of drift, failed, missing, unreachable, pending, none")
+                format!("fail-on: '{word}' is not one of drift, failed, missing, unreachable, pending, schema, none")
             })?;
         if !out.contains(&f) {
             out.push(f);
@@ -246,8 +250,9 @@ pub fn parse_fail_on(text: &str) -> Result<Vec<Finding>, String> {
     Ok(out)
 }
 
-/// The findings in `fail_on` that the tally has, as "2 drifted".
-pub fn failing(fail_on: &[Finding], t: &Tally) -> Vec<String> {
+/// The findings in `fail_on` that the tally (and `schemas`, the number of
+/// environments whose live schema differs) has, as "2 drifted".
+pub fn failing(fail_on: &[Finding], t: &Tally, schemas: usize) -> Vec<String> {
     fail_on
         .iter()
         .filter_map(|f| {
@@ -257,6 +262,7 @@ pub fn failing(fail_on: &[Finding], t: &Tally) -> Vec<String> {
                 Finding::Missing => (t.missing, "missing"),
                 Finding::Unreachable => (t.unreachable, "unreachable"),
                 Finding::Pending => (t.pending, "pending"),
+                Finding::Schema => (schemas, "with a differing live schema"),
             };
             (n > 0).then(|| format!("{n} {what}"))
         })
@@ -372,7 +378,8 @@ mod tests {
                 Finding::Drift,
                 Finding::Failed,
                 Finding::Missing,
-                Finding::Unreachable
+                Finding::Unreachable,
+                Finding::Schema
             ]
         );
         assert_eq!(parse_fail_on("none").unwrap(), vec![]);
@@ -387,10 +394,14 @@ mod tests {
             ..Tally::default()
         };
         assert_eq!(
-            failing(&parse_fail_on(DEFAULT_FAIL_ON).unwrap(), &t),
+            failing(&parse_fail_on(DEFAULT_FAIL_ON).unwrap(), &t, 0),
             vec!["2 drifted"]
         );
-        assert_eq!(failing(&[Finding::Pending], &t), vec!["3 pending"]);
+        assert_eq!(failing(&[Finding::Pending], &t, 0), vec!["3 pending"]);
+        assert_eq!(
+            failing(&[Finding::Schema], &t, 1),
+            vec!["1 with a differing live schema"]
+        );
     }
 
     #[test]

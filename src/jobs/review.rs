@@ -44,6 +44,27 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Adds the live schemas: a section after the matrix, and a failing
+    /// conclusion when one differs from what its migrations produce.
+    pub fn add_schemas(&mut self, schemas: &[crate::core::schema_drift::EnvSchema]) {
+        self.markdown.push_str("\n\n#### Live schema\n\n");
+        self.markdown
+            .push_str(&crate::secrets::scrubbed(&render::schema_markdown(schemas)));
+        let differing: Vec<&str> = schemas
+            .iter()
+            .filter(|s| s.differs())
+            .map(|s| s.env.as_str())
+            .collect();
+        if !differing.is_empty() {
+            self.conclusion = Conclusion::Failure;
+            self.title = format!(
+                "{}; live schema differs in {}",
+                self.title,
+                differing.join(", ")
+            );
+        }
+    }
+
     /// The Markdown a check run shows: the matrix, cut to fit, then the
     /// audit trail's line.
     pub fn check_markdown(&self) -> String {
@@ -106,6 +127,7 @@ struct View<'a> {
     matrix: String,
     trail: &'a str,
     mode: Option<&'a str>,
+    schema: Option<&'a str>,
 }
 
 /// The comment's sections besides the migrations: the audit trail's line
@@ -113,6 +135,8 @@ struct View<'a> {
 pub struct Sections<'a> {
     pub trail: &'a str,
     pub mode: Option<&'a str>,
+    /// The live schemas, Markdown, when compared.
+    pub schema: Option<&'a str>,
 }
 
 /// The sticky comment's body. `added` holds the paths the request adds;
@@ -126,7 +150,11 @@ pub fn pr_comment(
     actor: &str,
     extra: Sections<'_>,
 ) -> String {
-    let Sections { trail, mode } = extra;
+    let Sections {
+        trail,
+        mode,
+        schema,
+    } = extra;
     let s = summary(world, m);
     let ids: HashSet<String> = world
         .discovery
@@ -236,6 +264,7 @@ pub fn pr_comment(
         matrix: fit(&s.markdown, BODY_LIMIT / 2),
         trail,
         mode,
+        schema,
     });
     crate::secrets::scrubbed(&fit(&body, BODY_LIMIT))
 }
@@ -339,6 +368,8 @@ pub struct Reviewed<X> {
     /// What the caller's `extra` made of the matrix.
     pub extra: X,
     pub warnings: Vec<String>,
+    /// The live schemas, when the review compared them.
+    pub schemas: Option<Vec<crate::core::schema_drift::EnvSchema>>,
 }
 
 /// Reviews a commit: observes the environments through `reach`, reports
@@ -380,14 +411,33 @@ pub async fn run<C: Checks, T: Thread, X>(
             return Err(JobError::from(f));
         }
     };
+    let mut warnings = obs.warnings.clone();
+    let mut schemas = None;
+    if config.schema_drift.review {
+        let m = obs.matrix(&obs.world.discovery.migrations);
+        match crate::ops::schema::observe(config, &obs.world, &m).await {
+            Ok(s) => {
+                summary.add_schemas(&s);
+                schemas = Some(s);
+            }
+            Err(f) => warnings.push(format!("live schema not compared: {}", f.message)),
+        }
+    }
     // The head after this run's own records (mode changes, drift seen).
     summary.trail = render::trail(&memory.trail().await);
     checks.finished(&summary).await?;
-    let mut warnings = obs.warnings.clone();
     let note = match request {
         None => None,
         Some(r) => {
-            Some(keep_note(&obs, memory, r, sha, holder, &summary.trail, &mut warnings).await?)
+            let schema = schemas
+                .as_deref()
+                .map(|s| crate::secrets::scrubbed(&render::schema_markdown(s)));
+            let sections = Sections {
+                trail: &summary.trail,
+                mode: None,
+                schema: schema.as_deref(),
+            };
+            Some(keep_note(&obs, memory, r, sha, holder, sections, &mut warnings).await?)
         }
     };
     Ok(Reviewed {
@@ -395,6 +445,7 @@ pub async fn run<C: Checks, T: Thread, X>(
         note,
         extra,
         warnings,
+        schemas,
     })
 }
 
@@ -460,7 +511,7 @@ async fn keep_note<T: Thread>(
     r: Request<'_, T>,
     sha: &str,
     holder: &str,
-    trail: &str,
+    sections: Sections<'_>,
     warnings: &mut Vec<String>,
 ) -> Result<(String, Kept), JobError> {
     let added = match r.thread {
@@ -485,8 +536,8 @@ async fn keep_note<T: Thread>(
         sha,
         &memory.actor,
         Sections {
-            trail,
             mode: r.mode.as_deref(),
+            ..sections
         },
     );
     let kept = match (r.skip, r.thread) {

@@ -1047,6 +1047,8 @@ connect_timeout = "500ms"
         let text = std::fs::read_to_string(&path).unwrap();
         let c = parse(&path, &text).unwrap();
         assert!(c.environments.len() >= 3);
+        assert_eq!(c.schema_drift.ignore.len(), 2);
+        assert_eq!(c.schema_drift.shadow_urls.len(), 1);
     }
 
     #[test]

@@ -101,6 +101,18 @@ struct RawConfig {
     environments: Option<IndexMap<Spanned<String>, Spanned<RawEnv>>>,
     /// Drift in the live schema: the shadow database and ignore rules.
     schema_drift: Option<Spanned<RawSchemaDrift>>,
+    /// The lint of migrations: severities by rule.
+    lint: Option<RawLint>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLint {
+    /// The oldest PostgreSQL the migrations must run on (squawk's rules
+    /// depend on it). Default: `15`.
+    pg_version: Option<Spanned<String>>,
+    /// Rule → `error`, `warning` or `off`.
+    rules: Option<IndexMap<Spanned<String>, Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -224,6 +236,8 @@ pub struct Config {
     pub environments: Vec<EnvConfig>,
     /// `[schema_drift]`.
     pub schema_drift: SchemaDrift,
+    /// `[lint]`.
+    pub lint: crate::core::lint::LintConfig,
     text: String,
 }
 
@@ -669,6 +683,44 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             }
         };
 
+    let mut lint = crate::core::lint::LintConfig::default();
+    if let Some(raw) = raw.lint {
+        if let Some(v) = raw.pg_version {
+            if v.get_ref().parse::<squawk_linter::Version>().is_err() {
+                return Err(err_at(
+                    Some(v.span()),
+                    format!(
+                        "`lint.pg_version` = \"{}\" is not a version such as \"15\" or \"14.5\"",
+                        v.get_ref()
+                    ),
+                ));
+            }
+            lint.pg_version = Some(v.into_inner());
+        }
+        for (rule, severity) in raw.rules.unwrap_or_default() {
+            if !crate::core::lint::known_rule(rule.get_ref()) {
+                return Err(err_at(
+                    Some(rule.span()),
+                    format!(
+                        "`lint.rules`: `{}` is not a rule (envgate's and squawk's are listed in docs/lint.md)",
+                        rule.get_ref()
+                    ),
+                ));
+            }
+            let s = crate::core::lint::Severity::parse(severity.get_ref()).ok_or_else(|| {
+                err_at(
+                    Some(severity.span()),
+                    format!(
+                        "`lint.rules.{}` = \"{}\": write \"error\", \"warning\" or \"off\"",
+                        rule.get_ref(),
+                        severity.get_ref()
+                    ),
+                )
+            })?;
+            lint.rules.insert(rule.into_inner(), s);
+        }
+    }
+
     Ok(Config {
         file: file.to_path_buf(),
         format,
@@ -687,6 +739,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         migrations,
         environments,
         schema_drift,
+        lint,
         text: text.to_owned(),
     })
 }

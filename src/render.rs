@@ -560,6 +560,88 @@ pub fn schema_markdown(schemas: &[crate::core::schema_drift::EnvSchema]) -> Stri
     out
 }
 
+/// `envgate lint`: a line per finding, `file:line:column: severity rule:
+/// message`, its help below, then the count.
+pub fn lint_text(findings: &[crate::core::lint::Finding], linted: usize) -> String {
+    let mut out = String::new();
+    for f in findings {
+        out.push_str(&format!(
+            "{}:{}:{}: {} {}: {}\n",
+            crate::core::text::visible(&f.file),
+            f.line,
+            f.column,
+            f.severity.as_str(),
+            f.rule,
+            crate::core::text::visible(&f.message)
+        ));
+        if let Some(help) = &f.help {
+            out.push_str(&format!("    help: {}\n", crate::core::text::visible(help)));
+        }
+    }
+    out.push_str(&lint_count(findings, linted));
+    out.push('\n');
+    out
+}
+
+/// "2 findings (1 error, 1 warning) in 3 migrations".
+fn lint_count(findings: &[crate::core::lint::Finding], linted: usize) -> String {
+    use crate::core::lint::Severity;
+    let counts = crate::core::lint::counts(findings);
+    let plural = |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    let migrations = plural(linted, "migration");
+    if findings.is_empty() {
+        return format!("no findings in {migrations}");
+    }
+    let errors = counts.get(&Severity::Error).copied().unwrap_or(0);
+    let warnings = counts.get(&Severity::Warning).copied().unwrap_or(0);
+    format!(
+        "{} ({}, {}) in {migrations}",
+        plural(findings.len(), "finding"),
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    )
+}
+
+/// `envgate lint --format json`.
+pub fn lint_json(findings: &[crate::core::lint::Finding], linted: usize) -> String {
+    json(&serde_json::json!({
+        "schema_version": 1,
+        "linted": linted,
+        "findings": findings,
+    }))
+}
+
+/// The lint in Markdown: a collapsed section (the sticky comment, job
+/// summaries). `what` names the migrations ("this request adds").
+pub fn lint_markdown(findings: &[crate::core::lint::Finding], linted: usize, what: &str) -> String {
+    let mut out = format!(
+        "<details><summary>Lint: {}{}{what}</summary>\n\n",
+        md_escape(lint_count(findings, linted)),
+        if what.is_empty() { "" } else { " " }
+    );
+    if !findings.is_empty() {
+        out.push_str("| where | severity | rule | finding |\n|---|---|---|---|\n");
+        for f in findings {
+            let help = f
+                .help
+                .as_deref()
+                .map(|h| format!(" — {}", md_escape(h.to_owned())))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "| `{}:{}` | {} | `{}` | {}{} |\n",
+                md_escape(f.file.replace('`', "'")),
+                f.line,
+                f.severity.as_str(),
+                f.rule,
+                md_escape(f.message.clone()),
+                help
+            ));
+        }
+    }
+    out.push_str("\n</details>\n");
+    out
+}
+
 /// `envgate plan`.
 pub fn plan_text(report: &report::PlanReport<'_>) -> String {
     render(

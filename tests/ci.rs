@@ -1419,3 +1419,57 @@ fn github_pull_request_with_the_live_schema() {
     assert_eq!(doc["environments"][0]["state"], "differs");
     assert_eq!(doc["environments"][1]["state"], "matches");
 }
+
+/// `envgate ci` lints the migrations a pull request adds: annotations at
+/// file and line through workflow commands, the findings in the comment,
+/// and an error fails the job (`lint` is in the default --fail-on).
+#[test]
+fn github_pull_request_lint_of_its_migrations() {
+    let (dev, staging) = (PgDb::create("ci_lint_dev"), PgDb::create("ci_lint_stg"));
+    let p = project(&dev, &staging);
+    p.write(
+        "migrations/2_items.sql",
+        "CREATE TABLE items (id bigint PRIMARY KEY);\nCREATE INDEX CONCURRENTLY orders_id ON orders (id);\n",
+    );
+    let gh = FakeGitHub::start();
+    gh.accept_token(TOKEN);
+    gh.pull_files(REPO, 2, &[("migrations/2_items.sql", "added")]);
+    let actions = Actions::new();
+    let event = pr_event(
+        actions.dir.path(),
+        REPO,
+        "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
+    );
+    let vars = actions.vars(&gh.url, "pull_request", "refs/pull/2/merge", &event);
+    let run = ci(p.path(), &[], &vars);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "::error file=migrations/2_items.sql,line=2,col=1,title=mixed-transaction::CREATE INDEX CONCURRENTLY cannot run in a transaction"
+        ),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout
+            .contains("::warning file=migrations/2_items.sql,line=1,col=1,title=missing-down::"),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout
+            .contains("::error title=envgate::envgate: 1 lint error"),
+        "{run:?}"
+    );
+    let body = gh
+        .writes()
+        .iter()
+        .find(|w| w.path.ends_with("/issues/2/comments"))
+        .map(|w| w.json()["body"].as_str().unwrap().to_owned())
+        .expect("the comment");
+    assert!(
+        body.contains("<details><summary>Lint: 4 findings (1 error, 3 warnings) in 1 migration this request adds</summary>"),
+        "{body}"
+    );
+    // Without lint in --fail-on, the findings are shown and pass.
+    let run = ci(p.path(), &["--fail-on", "drift"], &vars);
+    assert_eq!(run.code, 0, "{run:?}");
+}

@@ -1446,3 +1446,79 @@ fn the_check_run_shows_live_schema_drift() {
         .unwrap();
     assert!(exists.is_empty(), "the shadow database is dropped");
 }
+
+/// A pull request's new migrations are linted: each finding an annotation
+/// at its file and line on the check run, an error fails it, and the
+/// sticky comment has the findings in a collapsed section.
+#[test]
+fn a_pull_requests_migrations_are_linted_on_the_check_run_and_comment() {
+    let dev = PgDb::create("bot_lint_dev");
+    ledger(&dev, &[("1", "users", USERS)]);
+    let config = "[environments.dev]\nurl = \"${DEV_URL}\"\n";
+    let risky = "ALTER TABLE users ADD COLUMN email text;\nCREATE INDEX CONCURRENTLY users_email ON users (email);\n";
+    let fake = FakeGitHub::start();
+    let main = fake.commit(
+        REPO,
+        &[("envgate.toml", config), ("migrations/1_users.sql", USERS)],
+        "main",
+    );
+    fake.branch(REPO, "main", &main);
+    let head = fake.commit(
+        REPO,
+        &[
+            ("envgate.toml", config),
+            ("migrations/1_users.sql", USERS),
+            ("migrations/2_email.sql", risky),
+        ],
+        "pr-lint",
+    );
+    fake.pull_files(REPO, 5, &[("migrations/2_email.sql", "added")]);
+    let bot = Bot::start(&fake, None, &[("dev", dev.url())], "");
+    let (status, _) = bot.deliver(
+        "pull_request",
+        "d-lint",
+        &pr_payload("pull_request.opened.json", 5, &head),
+    );
+    assert_eq!(status, 202);
+    fake.wait(Duration::from_secs(20), "the sticky comment", |m| {
+        !m.comments.is_empty()
+    });
+    let writes = without_mode(&fake, &fake.writes());
+    let done = writes
+        .iter()
+        .find(|w| w.method == "PATCH" && w.path.contains("/check-runs/"))
+        .expect("the completed check run")
+        .json();
+    assert_eq!(done["conclusion"], "failure", "{done}");
+    assert_eq!(
+        done["output"]["title"], "1 pending; lint: 1 error",
+        "{done}"
+    );
+    let annotations = done["output"]["annotations"].as_array().unwrap();
+    let at = |rule: &str| {
+        annotations
+            .iter()
+            .find(|a| a["title"].as_str().unwrap().starts_with(rule))
+            .unwrap_or_else(|| panic!("no {rule} in {annotations:?}"))
+    };
+    let mixed = at("mixed-transaction");
+    assert_eq!(mixed["path"], "migrations/2_email.sql");
+    assert_eq!(mixed["start_line"], 2);
+    assert_eq!(mixed["annotation_level"], "failure");
+    let robust = at("prefer-robust-stmts");
+    assert_eq!(robust["annotation_level"], "warning");
+    assert_eq!(at("missing-down")["start_line"], 1);
+    let comment = writes
+        .iter()
+        .find(|w| w.path.ends_with("/issues/5/comments"))
+        .unwrap()
+        .json()["body"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(comment.contains("<details><summary>Lint: "), "{comment}");
+    assert!(
+        comment.contains("| `migrations/2_email.sql:2` | error | `mixed-transaction` |"),
+        "{comment}"
+    );
+}

@@ -58,7 +58,7 @@ pub struct CiArgs {
     #[arg(long)]
     pub release: Option<String>,
     /// Findings that fail the job: drift, failed, missing, unreachable,
-    /// pending, schema, or none
+    /// pending, schema, lint, or none
     #[arg(long, default_value = crate::core::ci::DEFAULT_FAIL_ON)]
     pub fail_on: String,
     /// Also compare each environment's live schema with what its
@@ -109,6 +109,8 @@ struct Shown_ {
     tally: Tally,
     /// Environments whose live schema differs (when compared).
     schemas_differ: usize,
+    /// Error-severity lint findings in the request's migrations.
+    lint_errors: usize,
 }
 
 pub async fn run(config: &Config, args: CiArgs) -> Result<i32, Failure> {
@@ -214,7 +216,14 @@ pub async fn run(config: &Config, args: CiArgs) -> Result<i32, Failure> {
     if command_code != exit::OK {
         return Ok(command_code);
     }
-    let failing = ci::failing(&fail_on, &tally, shown.schemas_differ);
+    let failing = ci::failing(
+        &fail_on,
+        &tally,
+        ci::Beyond {
+            schemas: shown.schemas_differ,
+            lint_errors: shown.lint_errors,
+        },
+    );
     if failing.is_empty() {
         Ok(exit::OK)
     } else {
@@ -414,6 +423,7 @@ impl Ctx<'_> {
                     json: render::status_json(&obs.world.envs, m),
                     tally: m.tally(),
                     schemas_differ: 0,
+                    lint_errors: 0,
                 }
             },
         )
@@ -424,6 +434,36 @@ impl Ctx<'_> {
         }
         super::print(&reviewed.extra.table)?;
         let mut reviewed = reviewed;
+        if !reviewed.lint.is_empty() {
+            let linted: std::collections::HashSet<&str> =
+                reviewed.lint.iter().map(|f| f.file.as_str()).collect();
+            super::print(&format!(
+                "\nLint\n{}",
+                render::lint_text(&reviewed.lint, linted.len())
+            ))?;
+            for f in &reviewed.lint {
+                if self.github {
+                    let level = if f.severity == crate::core::lint::Severity::Error {
+                        "error"
+                    } else {
+                        "warning"
+                    };
+                    crate::outln!(
+                        "::{level} file={},line={},col={},title={}::{}",
+                        ci::command_property(&f.file),
+                        f.line,
+                        f.column,
+                        ci::command_property(&f.rule),
+                        ci::command_data(&f.message)
+                    );
+                }
+            }
+            reviewed.extra.lint_errors = reviewed
+                .lint
+                .iter()
+                .filter(|f| f.severity == crate::core::lint::Severity::Error)
+                .count();
+        }
         if let Some(schemas) = &reviewed.schemas {
             super::print(&format!("\nLive schema\n{}", render::schema_text(schemas)))?;
             let path = self.out_dir.join("schema.json");

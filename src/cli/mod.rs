@@ -6,6 +6,7 @@ mod ci;
 mod drift;
 mod export;
 mod init;
+mod lint;
 mod mode;
 mod plan;
 mod release;
@@ -119,6 +120,28 @@ enum Command {
         /// migrations produce (see `envgate schema diff`).
         #[arg(long)]
         schema: bool,
+    },
+    /// Lint migrations: squawk's PostgreSQL rules and envgate's own.
+    ///
+    /// Without FILES, the migrations not yet applied in every environment
+    /// that could be read. Exit codes: 0 fine, 1 a finding at or above
+    /// --fail-on, 2 usage or configuration error.
+    Lint {
+        /// Migration files, relative to envgate.toml's directory
+        #[arg(value_name = "FILES")]
+        files: Vec<String>,
+        /// Every migration, applied or not
+        #[arg(long, conflicts_with = "files")]
+        all: bool,
+        /// Read no environment (edits to applied migrations go unchecked)
+        #[arg(long)]
+        offline: bool,
+        /// Output format [default: table]
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// The least severity that fails: error, warning or never
+        #[arg(long, value_name = "SEVERITY", default_value = "error")]
+        fail_on: String,
     },
     /// Drift in the live schema: indexes, columns, constraints changed by
     /// hand.
@@ -886,6 +909,37 @@ async fn run(cli: Cli, old: &mut Deprecated) -> Result<i32, Failure> {
         Command::Schema {
             command: SchemaCommand::Show { env },
         } => schema::show(&config, &env).await,
+        Command::Lint {
+            files,
+            all,
+            offline,
+            format,
+            fail_on,
+        } => {
+            let fail_on = match fail_on.as_str() {
+                "never" => None,
+                other => Some(
+                    crate::core::lint::Severity::parse(other)
+                        .filter(|s| *s != crate::core::lint::Severity::Off)
+                        .ok_or_else(|| {
+                            Failure::usage(format!(
+                                "--fail-on {other}: write error, warning or never"
+                            ))
+                        })?,
+                ),
+            };
+            lint::run(
+                &config,
+                lint::LintArgs {
+                    files,
+                    all,
+                    offline,
+                    format: format.unwrap_or(Format::Table),
+                    fail_on,
+                },
+            )
+            .await
+        }
         Command::Status {
             envs,
             format,

@@ -205,16 +205,19 @@ pub enum Finding {
     /// A live schema that differs from what its migrations produce (with
     /// `--schema` or `[schema_drift] review`).
     Schema,
+    /// An error-severity lint finding in the migrations a request adds.
+    Lint,
 }
 
 impl Finding {
-    const ALL: [(Finding, &'static str); 6] = [
+    const ALL: [(Finding, &'static str); 7] = [
         (Finding::Drift, "drift"),
         (Finding::Failed, "failed"),
         (Finding::Missing, "missing"),
         (Finding::Unreachable, "unreachable"),
         (Finding::Pending, "pending"),
         (Finding::Schema, "schema"),
+        (Finding::Lint, "lint"),
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -226,10 +229,10 @@ impl Finding {
     }
 }
 
-pub const DEFAULT_FAIL_ON: &str = "drift,failed,missing,unreachable,schema";
+pub const DEFAULT_FAIL_ON: &str = "drift,failed,missing,unreachable,schema,lint";
 
 /// Parses `fail-on`: a comma-separated list of drift, failed, missing,
-/// unreachable, pending, schema; `none` or empty for nothing.
+/// unreachable, pending, schema, lint; `none` or empty for nothing.
 pub fn parse_fail_on(text: &str) -> Result<Vec<Finding>, String> {
     let mut out = Vec::new();
     for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
@@ -241,7 +244,7 @@ pub fn parse_fail_on(text: &str) -> Result<Vec<Finding>, String> {
             .find(|(_, name)| *name == word || (word == "drifted" && *name == "drift"))
             .map(|(f, _)| *f)
             .ok_or_else(|| {
-                format!("fail-on: '{word}' is not one of drift, failed, missing, unreachable, pending, schema, none")
+                format!("fail-on: '{word}' is not one of drift, failed, missing, unreachable, pending, schema, lint, none")
             })?;
         if !out.contains(&f) {
             out.push(f);
@@ -250,9 +253,18 @@ pub fn parse_fail_on(text: &str) -> Result<Vec<Finding>, String> {
     Ok(out)
 }
 
-/// The findings in `fail_on` that the tally (and `schemas`, the number of
-/// environments whose live schema differs) has, as "2 drifted".
-pub fn failing(fail_on: &[Finding], t: &Tally, schemas: usize) -> Vec<String> {
+/// What fails a job besides the matrix's cells.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Beyond {
+    /// Environments whose live schema differs.
+    pub schemas: usize,
+    /// Error-severity lint findings.
+    pub lint_errors: usize,
+}
+
+/// The findings in `fail_on` that the tally (and `beyond`) has, as "2
+/// drifted".
+pub fn failing(fail_on: &[Finding], t: &Tally, beyond: Beyond) -> Vec<String> {
     fail_on
         .iter()
         .filter_map(|f| {
@@ -262,7 +274,15 @@ pub fn failing(fail_on: &[Finding], t: &Tally, schemas: usize) -> Vec<String> {
                 Finding::Missing => (t.missing, "missing"),
                 Finding::Unreachable => (t.unreachable, "unreachable"),
                 Finding::Pending => (t.pending, "pending"),
-                Finding::Schema => (schemas, "with a differing live schema"),
+                Finding::Schema => (beyond.schemas, "with a differing live schema"),
+                Finding::Lint => (
+                    beyond.lint_errors,
+                    if beyond.lint_errors == 1 {
+                        "lint error"
+                    } else {
+                        "lint errors"
+                    },
+                ),
             };
             (n > 0).then(|| format!("{n} {what}"))
         })
@@ -293,6 +313,12 @@ pub fn command_data(text: &str) -> String {
     text.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
+}
+
+/// A workflow command's property value (`file=…,title=…`): its data
+/// escapes, and `:` and `,` too.
+pub fn command_property(text: &str) -> String {
+    command_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
 #[cfg(test)]
@@ -379,7 +405,8 @@ mod tests {
                 Finding::Failed,
                 Finding::Missing,
                 Finding::Unreachable,
-                Finding::Schema
+                Finding::Schema,
+                Finding::Lint
             ]
         );
         assert_eq!(parse_fail_on("none").unwrap(), vec![]);
@@ -394,12 +421,26 @@ mod tests {
             ..Tally::default()
         };
         assert_eq!(
-            failing(&parse_fail_on(DEFAULT_FAIL_ON).unwrap(), &t, 0),
+            failing(
+                &parse_fail_on(DEFAULT_FAIL_ON).unwrap(),
+                &t,
+                Beyond::default()
+            ),
             vec!["2 drifted"]
         );
-        assert_eq!(failing(&[Finding::Pending], &t, 0), vec!["3 pending"]);
         assert_eq!(
-            failing(&[Finding::Schema], &t, 1),
+            failing(&[Finding::Pending], &t, Beyond::default()),
+            vec!["3 pending"]
+        );
+        assert_eq!(
+            failing(
+                &[Finding::Schema],
+                &t,
+                Beyond {
+                    schemas: 1,
+                    lint_errors: 0
+                }
+            ),
             vec!["1 with a differing live schema"]
         );
     }

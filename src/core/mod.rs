@@ -15,6 +15,7 @@ pub mod identity;
 pub mod layout;
 pub mod ledger;
 pub mod ledger_table;
+pub mod lint;
 pub mod loosening;
 pub mod matrix;
 pub mod migration;

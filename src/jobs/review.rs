@@ -65,6 +65,49 @@ impl Summary {
         }
     }
 
+    /// Adds the lint of a request's migrations: an annotation per finding
+    /// at its file and line, a section after the matrix, and a failing
+    /// conclusion for an error.
+    pub fn add_lint(&mut self, findings: &[crate::core::lint::Finding], linted: usize) {
+        use crate::core::lint::Severity;
+        for f in findings {
+            self.annotations.push(check::Annotation {
+                path: f.file.clone(),
+                start_line: f.line as u32,
+                end_line: f.line as u32,
+                annotation_level: if f.severity == Severity::Error {
+                    "failure"
+                } else {
+                    "warning"
+                },
+                title: format!("{} ({})", f.rule, f.source),
+                message: match &f.help {
+                    Some(h) => format!("{}\n{h}", f.message),
+                    None => f.message.clone(),
+                },
+            });
+        }
+        self.markdown.push_str("\n\n");
+        self.markdown
+            .push_str(&crate::secrets::scrubbed(&render::lint_markdown(
+                findings,
+                linted,
+                "this request adds",
+            )));
+        let errors = findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count();
+        if errors > 0 {
+            self.conclusion = Conclusion::Failure;
+            self.title = format!(
+                "{}; lint: {errors} error{}",
+                self.title,
+                if errors == 1 { "" } else { "s" }
+            );
+        }
+    }
+
     /// The Markdown a check run shows: the matrix, cut to fit, then the
     /// audit trail's line.
     pub fn check_markdown(&self) -> String {
@@ -128,6 +171,7 @@ struct View<'a> {
     trail: &'a str,
     mode: Option<&'a str>,
     schema: Option<&'a str>,
+    lint: Option<&'a str>,
 }
 
 /// The comment's sections besides the migrations: the audit trail's line
@@ -137,6 +181,8 @@ pub struct Sections<'a> {
     pub mode: Option<&'a str>,
     /// The live schemas, Markdown, when compared.
     pub schema: Option<&'a str>,
+    /// The lint of the request's migrations, Markdown.
+    pub lint: Option<&'a str>,
 }
 
 /// The sticky comment's body. `added` holds the paths the request adds;
@@ -154,6 +200,7 @@ pub fn pr_comment(
         trail,
         mode,
         schema,
+        lint,
     } = extra;
     let s = summary(world, m);
     let ids: HashSet<String> = world
@@ -265,6 +312,7 @@ pub fn pr_comment(
         trail,
         mode,
         schema,
+        lint,
     });
     crate::secrets::scrubbed(&fit(&body, BODY_LIMIT))
 }
@@ -370,6 +418,8 @@ pub struct Reviewed<X> {
     pub warnings: Vec<String>,
     /// The live schemas, when the review compared them.
     pub schemas: Option<Vec<crate::core::schema_drift::EnvSchema>>,
+    /// The lint of the migrations the request adds.
+    pub lint: Vec<crate::core::lint::Finding>,
 }
 
 /// Reviews a commit: observes the environments through `reach`, reports
@@ -412,6 +462,26 @@ pub async fn run<C: Checks, T: Thread, X>(
         }
     };
     let mut warnings = obs.warnings.clone();
+    // A request's files: its new migrations are singled out and linted.
+    let added = match &request {
+        Some(r) => request_files(r.thread, &mut warnings).await?,
+        None => HashSet::new(),
+    };
+    let lint = {
+        let added_migrations: Vec<&crate::core::migration::Migration> = obs
+            .world
+            .discovery
+            .migrations
+            .iter()
+            .filter(|x| added.contains(&x.up.path))
+            .collect();
+        let m = obs.matrix(&obs.world.discovery.migrations);
+        let findings = crate::ops::lint::findings(config, &obs.world, Some(&m), &added_migrations);
+        if !added_migrations.is_empty() {
+            summary.add_lint(&findings, added_migrations.len());
+        }
+        (findings, added_migrations.len())
+    };
     let mut schemas = None;
     if config.schema_drift.review {
         let m = obs.matrix(&obs.world.discovery.migrations);
@@ -432,12 +502,20 @@ pub async fn run<C: Checks, T: Thread, X>(
             let schema = schemas
                 .as_deref()
                 .map(|s| crate::secrets::scrubbed(&render::schema_markdown(s)));
+            let lint_md = (lint.1 > 0).then(|| {
+                crate::secrets::scrubbed(&render::lint_markdown(
+                    &lint.0,
+                    lint.1,
+                    "this request adds",
+                ))
+            });
             let sections = Sections {
                 trail: &summary.trail,
                 mode: None,
                 schema: schema.as_deref(),
+                lint: lint_md.as_deref(),
             };
-            Some(keep_note(&obs, memory, r, sha, holder, sections, &mut warnings).await?)
+            Some(keep_note(&obs, memory, r, &added, sha, holder, sections).await?)
         }
     };
     Ok(Reviewed {
@@ -446,6 +524,7 @@ pub async fn run<C: Checks, T: Thread, X>(
         extra,
         warnings,
         schemas,
+        lint: lint.0,
     })
 }
 
@@ -503,18 +582,12 @@ pub async fn commit<R: RepoApi, C: Checks, T: Thread>(
     }
 }
 
-/// The request's note: its body (singling out the files the request adds,
-/// when the thread can say them) and, unless skipped, the sticky note kept.
-async fn keep_note<T: Thread>(
-    obs: &Observation<'_>,
-    memory: &Memory,
-    r: Request<'_, T>,
-    sha: &str,
-    holder: &str,
-    sections: Sections<'_>,
+/// The files a request adds, when its thread can say them.
+async fn request_files<T: Thread>(
+    thread: Option<&T>,
     warnings: &mut Vec<String>,
-) -> Result<(String, Kept), JobError> {
-    let added = match r.thread {
+) -> Result<HashSet<String>, JobError> {
+    Ok(match thread {
         Some(t) => match t.added().await {
             Ok(a) => a,
             Err(e @ ApiError::Transient { .. }) => return Err(JobError::from(e)),
@@ -526,13 +599,26 @@ async fn keep_note<T: Thread>(
             }
         },
         None => HashSet::new(),
-    };
+    })
+}
+
+/// The request's note: its body (singling out the files the request adds)
+/// and, unless skipped, the sticky note kept.
+async fn keep_note<T: Thread>(
+    obs: &Observation<'_>,
+    memory: &Memory,
+    r: Request<'_, T>,
+    added: &HashSet<String>,
+    sha: &str,
+    holder: &str,
+    sections: Sections<'_>,
+) -> Result<(String, Kept), JobError> {
     let m = obs.matrix(&obs.world.discovery.migrations);
     let body = pr_comment(
         &obs.world,
         &m,
         &obs.remembered,
-        &added,
+        added,
         sha,
         &memory.actor,
         Sections {

@@ -10,6 +10,7 @@ pub mod environments;
 pub mod export;
 pub mod init;
 pub mod ledgers;
+pub mod lint;
 pub mod load;
 pub mod memory;
 pub mod observe;

@@ -66,6 +66,38 @@ fn bench(c: &mut Criterion) {
     c.bench_function("hash 1 MB", |b| {
         b.iter(|| black_box(ContentHash::of(&bytes)))
     });
+
+    // The matrix page (`status --format html`, `matrix.html`) for 1,000
+    // migrations × 3 environments: render time, and its weight printed once.
+    let config = envgate::config::parse(
+        std::path::Path::new("envgate.toml"),
+        "[environments.dev]\nurl = \"sqlite://dev.db\"\n[environments.staging]\nurl = \"sqlite://s.db\"\n\
+         [environments.prod]\nurl = \"sqlite://p.db\"\n",
+    )
+    .unwrap();
+    let cfgs: Vec<&envgate::config::EnvConfig> = config.environments.iter().collect();
+    let thousand = &migrations[..1_000];
+    let page_envs = [
+        EnvLedger::new("dev", Ok(&ledger[..1_000])),
+        EnvLedger::new("staging", Ok(&ledger[..900])),
+        EnvLedger::new("prod", Ok(&ledger[..800])),
+    ];
+    let m = matrix::compute(thousand, &page_envs);
+    let page = envgate::render::status_html(&cfgs, &m, "envgate status · bench");
+    eprintln!(
+        "matrix page, 1,000 migrations × 3 environments: {} bytes ({:.1} KiB)",
+        page.len(),
+        page.len() as f64 / 1024.0
+    );
+    c.bench_function("matrix page 1,000 × 3 (html)", |b| {
+        b.iter(|| {
+            black_box(envgate::render::status_html(
+                &cfgs,
+                &m,
+                "envgate status · bench",
+            ))
+        })
+    });
 }
 
 criterion_group! {

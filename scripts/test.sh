@@ -12,6 +12,9 @@
 # - PgBouncer, the psql, sqlite3 and mariadb clients, and the MariaDB server
 #   binaries (one test starts a TLS server of its own): installed from the
 #   distribution's packages when missing.
+# - The browser tests: Debian's chromium and nodejs (installed when
+#   missing) and the npm packages in tests/browser/package.json
+#   (playwright-core, axe-core), installed under target/browser-tools.
 #
 # Extra arguments go to the test runner (cargo nextest, else cargo test).
 # ENVGATE_TEST_THROWAWAY_PG=1 and ENVGATE_TEST_THROWAWAY_MYSQL=1 force the
@@ -47,6 +50,19 @@ ensure_cmd sqlite3 sqlite3
 ensure_cmd mariadb mariadb-client
 # The TLS test starts its own MariaDB with certificates: the server binaries.
 ensure_cmd mariadbd mariadb-server
+ensure_cmd chromium chromium
+ensure_cmd node nodejs
+ensure_cmd npm npm
+browser_tools="$PWD/target/browser-tools"
+if ! cmp -s tests/browser/package.json "$browser_tools/package.json" \
+    || [ ! -d "$browser_tools/node_modules/playwright-core" ] \
+    || [ ! -d "$browser_tools/node_modules/axe-core" ]; then
+    log "installing playwright-core and axe-core under $browser_tools"
+    mkdir -p "$browser_tools"
+    cp tests/browser/package.json "$browser_tools/package.json"
+    (cd "$browser_tools" && npm install --no-audit --no-fund --silent >/dev/null)
+fi
+export ENVGATE_BROWSER_TOOLS="$browser_tools"
 
 pg_dir=
 my_dir=

@@ -466,6 +466,153 @@ pub fn status_json(envs: &[&EnvConfig], matrix: &Matrix<'_>) -> String {
     String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
+/// `envgate status --format html`: one self-contained page (inline CSS, no
+/// script) with the environments, the matrix and what needs attention.
+/// Every value is HTML-escaped: migration names, errors and logins come
+/// from outside.
+pub fn status_html(envs: &[&EnvConfig], matrix: &Matrix<'_>, title: &str) -> String {
+    use crate::core::matrix::State;
+    #[derive(Serialize)]
+    struct Env<'a> {
+        name: &'a str,
+        mode: &'a str,
+        mode_source: &'a str,
+        ledger: &'a str,
+        reachable: bool,
+        error: Option<&'a str>,
+        counts: crate::core::matrix::Counts,
+    }
+    #[derive(Serialize)]
+    struct CellView {
+        state: &'static str,
+        out_of_order: bool,
+    }
+    #[derive(Serialize)]
+    struct Row {
+        label: String,
+        fine: bool,
+        cells: Vec<CellView>,
+    }
+    #[derive(Serialize)]
+    struct Detail<'a> {
+        state: &'static str,
+        label: String,
+        env: &'a str,
+        file: Option<&'a str>,
+        text: String,
+        today: Option<String>,
+        recorded: Option<String>,
+    }
+    let environments: Vec<Env<'_>> = envs
+        .iter()
+        .zip(&matrix.envs)
+        .map(|(cfg, col)| Env {
+            name: &cfg.name,
+            mode: cfg.mode.as_str(),
+            mode_source: match cfg.mode_source {
+                ModeSource::Config => "config",
+                ModeSource::Default => "default",
+            },
+            ledger: cfg.ledger.as_str(),
+            reachable: col.reachable(),
+            error: col.error,
+            counts: col.counts,
+        })
+        .collect();
+    let mut rows = Vec::with_capacity(matrix.rows.len());
+    let mut details = Vec::new();
+    for (r, row) in matrix.rows.iter().enumerate() {
+        let label = crate::core::text::label(row.version, row.name);
+        let mut fine = true;
+        let cells = matrix
+            .cells(r)
+            .iter()
+            .enumerate()
+            .map(|(e, cell)| {
+                let state = if cell.tampered.is_some() {
+                    "tampered"
+                } else {
+                    cell.state.as_str()
+                };
+                let env = matrix.envs[e].name;
+                let detail =
+                    |text: String, today: Option<String>, recorded: Option<String>| Detail {
+                        state,
+                        label: label.clone(),
+                        env,
+                        file: row.file,
+                        text,
+                        today,
+                        recorded,
+                    };
+                match cell.state {
+                    _ if cell.tampered.is_some() => details.push(detail(
+                        format!(
+                            "written by a bundle whose manifest records {}",
+                            cell.tampered.unwrap_or_default()
+                        ),
+                        row.hash.map(|h| h.hex()),
+                        cell.applied_hash().map(|h| h.display().to_string()),
+                    )),
+                    State::Drifted => details.push(detail(
+                        "edited after it was applied".to_owned(),
+                        row.hash.map(|h| h.hex()),
+                        cell.applied_hash().map(|h| h.display().to_string()),
+                    )),
+                    State::Failed => details.push(detail(
+                        cell.ledger
+                            .and_then(|l| l.error.clone())
+                            .unwrap_or_else(|| "the ledger records a failed run".to_owned()),
+                        None,
+                        None,
+                    )),
+                    State::Missing => details.push(detail(
+                        "in the ledger, not in the repository".to_owned(),
+                        None,
+                        None,
+                    )),
+                    _ => {}
+                }
+                if matches!(cell.state, State::Drifted | State::Failed | State::Missing)
+                    || cell.tampered.is_some()
+                {
+                    fine = false;
+                }
+                CellView {
+                    state,
+                    out_of_order: cell.out_of_order,
+                }
+            })
+            .collect();
+        rows.push(Row { label, fine, cells });
+    }
+    let attention = rows.iter().filter(|r| !r.fine).count();
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()
+            .expect("default delimiters"),
+    );
+    env.add_template("status.html", include_str!("../templates/status.html.j2"))
+        .expect("the page template is valid");
+    env.get_template("status.html")
+        .and_then(|t| {
+            t.render(minijinja::context! {
+                title => title,
+                total => matrix.rows.len(),
+                attention => attention,
+                environments => Value::from(minijinja::value::Serde(&environments)),
+                migrations => Value::from(minijinja::value::Serde(&rows)),
+                details => Value::from(minijinja::value::Serde(&details)),
+            })
+        })
+        .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
+}
+
 /// The JSON contract with each environment's `schema` (`status --schema`).
 pub fn status_json_with_schema(
     envs: &[&EnvConfig],

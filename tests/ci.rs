@@ -883,6 +883,11 @@ fn outside_ci_it_shows_the_status_and_says_so() {
     );
     assert!(run.stdout.contains("1_orders"), "{run:?}");
     assert!(p.path().join("envgate-ci/matrix.json").exists());
+    let page = std::fs::read_to_string(p.path().join("envgate-ci/matrix.html")).unwrap();
+    assert!(
+        page.starts_with("<!doctype html>") && page.contains("<th scope=\"row\">1_orders</th>"),
+        "{page}"
+    );
 }
 
 /// templates/gitlab-ci.yml's job, run as GitLab's runner would: its

@@ -106,6 +106,8 @@ fn with_trail(s: &jobs::review::Summary) -> String {
 struct Shown_ {
     table: String,
     json: String,
+    /// The same matrix as one self-contained page.
+    html: String,
     tally: Tally,
     /// Environments whose live schema differs (when compared).
     schemas_differ: usize,
@@ -172,6 +174,9 @@ pub async fn run(config: &Config, args: CiArgs) -> Result<i32, Failure> {
     let matrix_json = out_dir.join("matrix.json");
     std::fs::write(&matrix_json, crate::secrets::scrubbed(&shown.json))
         .map_err(|e| io_fail(&matrix_json, e))?;
+    let matrix_html = out_dir.join("matrix.html");
+    std::fs::write(&matrix_html, crate::secrets::scrubbed(&shown.html))
+        .map_err(|e| io_fail(&matrix_html, e))?;
     // A fork's pull request runs without the repository's secrets: its
     // environments are unreachable by design, which is not the change's
     // fault.
@@ -408,6 +413,10 @@ impl Ctx<'_> {
             config.schema_drift.review = true;
         }
         let holder = format!("envgate ci {}", std::process::id());
+        let title = match var("GITHUB_REPOSITORY").or_else(|| var("CI_PROJECT_PATH")) {
+            Some(repo) => format!("envgate status · {repo}"),
+            None => super::status::page_title(self.config),
+        };
         let reviewed = review::run(
             &config,
             self.memory,
@@ -421,6 +430,7 @@ impl Ctx<'_> {
                 Shown_ {
                     table: render::status_table(&obs.world.envs, m, &notes, false),
                     json: render::status_json(&obs.world.envs, m),
+                    html: render::status_html(&obs.world.envs, m, &title),
                     tally: m.tally(),
                     schemas_differ: 0,
                     lint_errors: 0,

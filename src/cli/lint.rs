@@ -86,6 +86,12 @@ pub async fn run(config: &Config, args: LintArgs) -> Result<i32, Failure> {
     };
     let text = match args.format {
         Format::Json => render::lint_json(&findings, linted),
+        Format::Html => {
+            return Err(Failure::usage(format!(
+                "--format html: only `envgate status` writes a page; `{}` writes table, json or markdown",
+                "lint"
+            )));
+        }
         Format::Markdown => render::lint_markdown(&findings, linted, ""),
         Format::Table => render::lint_text(&findings, linted),
     };

@@ -491,6 +491,8 @@ pub enum Format {
     Table,
     Json,
     Markdown,
+    /// One self-contained page (`status` only)
+    Html,
 }
 
 /// Runs the command line and returns the process exit code.

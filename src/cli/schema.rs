@@ -45,6 +45,12 @@ pub async fn diff(config: &Config, args: DiffArgs) -> Result<i32, Failure> {
     let schemas = observe(config, &args.envs).await?;
     let text = match args.format {
         Format::Json => render::schema_json(&schemas),
+        Format::Html => {
+            return Err(Failure::usage(format!(
+                "--format html: only `envgate status` writes a page; `{}` writes table, json or markdown",
+                "schema diff"
+            )));
+        }
         Format::Markdown => render::schema_markdown(&schemas),
         Format::Table => render::schema_text(&schemas),
     };

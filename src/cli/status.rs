@@ -18,6 +18,20 @@ pub struct StatusArgs {
     pub color: bool,
 }
 
+/// The page's title: the project's directory name.
+pub fn page_title(config: &Config) -> String {
+    let dir = crate::ops::source::config_dir(config);
+    let name = std::fs::canonicalize(&dir)
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    if name.is_empty() {
+        "envgate status".to_owned()
+    } else {
+        format!("envgate status · {name}")
+    }
+}
+
 pub async fn run(config: &Config, args: StatusArgs) -> Result<i32, Failure> {
     let started = std::time::Instant::now();
     let envs = environments::select(config, &args.envs)?;
@@ -42,6 +56,7 @@ pub async fn run(config: &Config, args: StatusArgs) -> Result<i32, Failure> {
                 Format::Json if args.schema => String::new(),
                 Format::Json => render::status_json(envs, matrix),
                 Format::Markdown => render::status_markdown(envs, matrix, &[]),
+                Format::Html => render::status_html(envs, matrix, &page_title(config)),
                 Format::Table => render::status_table(envs, matrix, &[], args.color),
             };
             (text, matrix.has_problems(), matrix.any_unreachable())
@@ -67,6 +82,11 @@ pub async fn run(config: &Config, args: StatusArgs) -> Result<i32, Failure> {
         schema_problems = schemas.iter().any(crate::ops::schema::EnvSchema::differs);
         match args.format {
             Format::Json => render::status_json_with_schema(&obs.world.envs, &matrix, &schemas),
+            Format::Html => {
+                return Err(Failure::usage(
+                    "--schema with --format html: the page has no schema section yet; use json, markdown or table",
+                ));
+            }
             Format::Markdown => format!(
                 "{text}
 {}",

@@ -180,7 +180,7 @@ fn main() {
             .collect(),
     );
 
-    println!("| PostgreSQL, 500 tables (5,500 objects) | median | min | p95 | peak RSS |");
+    println!("| PostgreSQL, 500 tables (5,998 objects) | median | min | p95 | peak RSS |");
     println!("|---|---|---|---|---|");
     row(
         "`envgate schema show`: read one environment's schema",

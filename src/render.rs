@@ -471,7 +471,66 @@ pub fn status_json(envs: &[&EnvConfig], matrix: &Matrix<'_>) -> String {
 /// Every value is HTML-escaped: migration names, errors and logins come
 /// from outside.
 pub fn status_html(envs: &[&EnvConfig], matrix: &Matrix<'_>, title: &str) -> String {
+    page_html(envs, matrix, title, None)
+}
+
+/// The same page with a Live schema section (`status --schema --format
+/// html`).
+pub fn status_html_with_schema(
+    envs: &[&EnvConfig],
+    matrix: &Matrix<'_>,
+    title: &str,
+    schemas: &[crate::core::schema_drift::EnvSchema],
+) -> String {
+    page_html(envs, matrix, title, Some(schemas))
+}
+
+fn page_html(
+    envs: &[&EnvConfig],
+    matrix: &Matrix<'_>,
+    title: &str,
+    schemas: Option<&[crate::core::schema_drift::EnvSchema]>,
+) -> String {
     use crate::core::matrix::State;
+    use crate::core::schema::Change;
+    #[derive(Serialize)]
+    struct SchemaRow {
+        env: String,
+        state: &'static str,
+        summary: String,
+        fingerprint: Option<String>,
+        changes: Vec<(String, Option<String>)>,
+    }
+    let schema_rows: Option<Vec<SchemaRow>> = schemas.map(|list| {
+        list.iter()
+            .map(|s| {
+                let view = s.view();
+                let changes = match &s.comparison {
+                    crate::core::schema_drift::Comparison::Compared { changes, .. } => changes
+                        .iter()
+                        .zip(s.sentences())
+                        .map(|(c, text)| {
+                            let definition = match c {
+                                Change::Extra { object } | Change::Missing { object } => {
+                                    Some(object.definition.clone())
+                                }
+                                Change::Differs { .. } => None,
+                            };
+                            (text, definition)
+                        })
+                        .collect(),
+                    crate::core::schema_drift::Comparison::Unknown(_) => Vec::new(),
+                };
+                SchemaRow {
+                    env: s.env.clone(),
+                    state: view.state,
+                    summary: s.summary(),
+                    fingerprint: view.fingerprint,
+                    changes,
+                }
+            })
+            .collect()
+    });
     #[derive(Serialize)]
     struct Env<'a> {
         name: &'a str,
@@ -608,6 +667,7 @@ pub fn status_html(envs: &[&EnvConfig], matrix: &Matrix<'_>, title: &str) -> Str
                 environments => Value::from(minijinja::value::Serde(&environments)),
                 migrations => Value::from(minijinja::value::Serde(&rows)),
                 details => Value::from(minijinja::value::Serde(&details)),
+                schemas => Value::from(minijinja::value::Serde(&schema_rows)),
             })
         })
         .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))

@@ -323,6 +323,14 @@ fn ignore_rules_and_status_with_the_schema() {
             .contains("  - prod has column `users.nickname` that no migration creates"),
         "{run:?}"
     );
+    let page = p.envgate(&["status", "--schema", "--format", "html"]);
+    assert!(
+        page.stdout.contains("<h2 id=\"schema\">Live schema</h2>")
+            && page
+                .stdout
+                .contains("<li>prod has column `users.nickname` that no migration creates<br><code>text</code></li>"),
+        "{page:?}"
+    );
     // A bad rule is named in the file.
     p.write(
         "envgate.toml",

@@ -56,6 +56,7 @@ pub async fn run(config: &Config, args: StatusArgs) -> Result<i32, Failure> {
                 Format::Json if args.schema => String::new(),
                 Format::Json => render::status_json(envs, matrix),
                 Format::Markdown => render::status_markdown(envs, matrix, &[]),
+                Format::Html if args.schema => String::new(),
                 Format::Html => render::status_html(envs, matrix, &page_title(config)),
                 Format::Table => render::status_table(envs, matrix, &[], args.color),
             };
@@ -82,11 +83,12 @@ pub async fn run(config: &Config, args: StatusArgs) -> Result<i32, Failure> {
         schema_problems = schemas.iter().any(crate::ops::schema::EnvSchema::differs);
         match args.format {
             Format::Json => render::status_json_with_schema(&obs.world.envs, &matrix, &schemas),
-            Format::Html => {
-                return Err(Failure::usage(
-                    "--schema with --format html: the page has no schema section yet; use json, markdown or table",
-                ));
-            }
+            Format::Html => render::status_html_with_schema(
+                &obs.world.envs,
+                &matrix,
+                &page_title(config),
+                &schemas,
+            ),
             Format::Markdown => format!(
                 "{text}
 {}",

@@ -2,7 +2,9 @@
 # Regenerates docs/screenshots/: the matrix page (`envgate status --format
 # html`, the page `envgate ci` writes as matrix.html) of examples/quickstart
 # (dev, staging and prod as SQLite databases: applied, pending and drifted
-# migrations), at a desktop width (1280 CSS pixels) and a phone's (390).
+# migrations), at a desktop width (1280 CSS pixels) and a phone's (390);
+# then the console's matrix after a login through the fake GitHub, drawn by
+# its browser test (tests/console.rs; needs PostgreSQL, as the tests do).
 #
 # Needs: cargo, Node.js with npm, Debian's chromium (installed with apt-get
 # when missing); playwright-core and axe-core come from the npm registry
@@ -36,3 +38,6 @@ for size in desktop:1280:800 phone:390:844; do
         --width "$width" --height "$height" --screenshot "docs/screenshots/matrix-$name.png" >/dev/null
     echo "docs/screenshots/matrix-$name.png"
 done
+ENVGATE_BROWSER_TOOLS="$tools" ENVGATE_SCREENSHOTS="$PWD/docs/screenshots" \
+    cargo test --quiet --test console in_a_browser >/dev/null
+ls docs/screenshots/console-matrix-*.png

@@ -471,7 +471,103 @@ pub fn status_json(envs: &[&EnvConfig], matrix: &Matrix<'_>) -> String {
 /// Every value is HTML-escaped: migration names, errors and logins come
 /// from outside.
 pub fn status_html(envs: &[&EnvConfig], matrix: &Matrix<'_>, title: &str) -> String {
-    page_html(envs, matrix, title, None)
+    page_html(envs, matrix, title, None, None)
+}
+
+/// The console's bar: where its pages live, who is logged in, the token
+/// their forms carry, the repository shown.
+#[derive(Clone, Debug, Serialize)]
+pub struct Nav {
+    pub base: String,
+    pub login: String,
+    pub csrf: String,
+    pub repo: Option<String>,
+}
+
+/// The console's matrix page: the status page with the console's bar.
+pub fn console_matrix_html(
+    envs: &[&EnvConfig],
+    matrix: &Matrix<'_>,
+    title: &str,
+    nav: &Nav,
+) -> String {
+    page_html(envs, matrix, title, None, Some(nav))
+}
+
+/// The console's list of repositories: (`owner/name`, default branch).
+pub fn console_repos_html(repos: &[(String, String)], nav: &Nav) -> String {
+    #[derive(Serialize)]
+    struct Repo<'a> {
+        full_name: &'a str,
+        branch: &'a str,
+    }
+    let repos: Vec<Repo<'_>> = repos
+        .iter()
+        .map(|(f, b)| Repo {
+            full_name: f,
+            branch: b,
+        })
+        .collect();
+    html_environment()
+        .get_template("console_repos.html")
+        .and_then(|t| {
+            t.render(minijinja::context! {
+                repos => Value::from(minijinja::value::Serde(&repos)),
+                nav => Value::from(minijinja::value::Serde(nav)),
+            })
+        })
+        .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
+}
+
+/// A console page that says one thing (a refusal, an error, logged out).
+pub fn console_message_html(
+    heading: &str,
+    text: &str,
+    link: Option<(&str, &str)>,
+    nav: Option<&Nav>,
+) -> String {
+    html_environment()
+        .get_template("console_message.html")
+        .and_then(|t| {
+            t.render(minijinja::context! {
+                heading => heading,
+                text => text,
+                link => link.map(|(href, text)| minijinja::context! { href => href, text => text }),
+                nav => Value::from(minijinja::value::Serde(&nav)),
+            })
+        })
+        .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
+}
+
+/// The pages' template environment: every value HTML-escaped.
+fn html_environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()
+            .expect("default delimiters"),
+    );
+    for (name, source) in [
+        ("status.html", include_str!("../templates/status.html.j2")),
+        ("page.css", include_str!("../templates/page.css")),
+        ("nav.html", include_str!("../templates/nav.html.j2")),
+        (
+            "console_repos.html",
+            include_str!("../templates/console_repos.html.j2"),
+        ),
+        (
+            "console_message.html",
+            include_str!("../templates/console_message.html.j2"),
+        ),
+    ] {
+        env.add_template(name, source)
+            .expect("the page templates are valid");
+    }
+    env
 }
 
 /// The same page with a Live schema section (`status --schema --format
@@ -482,7 +578,7 @@ pub fn status_html_with_schema(
     title: &str,
     schemas: &[crate::core::schema_drift::EnvSchema],
 ) -> String {
-    page_html(envs, matrix, title, Some(schemas))
+    page_html(envs, matrix, title, Some(schemas), None)
 }
 
 fn page_html(
@@ -490,6 +586,7 @@ fn page_html(
     matrix: &Matrix<'_>,
     title: &str,
     schemas: Option<&[crate::core::schema_drift::EnvSchema]>,
+    nav: Option<&Nav>,
 ) -> String {
     use crate::core::matrix::State;
     use crate::core::schema::Change;
@@ -646,18 +743,7 @@ fn page_html(
         rows.push(Row { label, fine, cells });
     }
     let attention = rows.iter().filter(|r| !r.fine).count();
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
-    env.set_syntax(
-        minijinja::syntax::SyntaxConfig::builder()
-            .trim_blocks(true)
-            .lstrip_blocks(true)
-            .build()
-            .expect("default delimiters"),
-    );
-    env.add_template("status.html", include_str!("../templates/status.html.j2"))
-        .expect("the page template is valid");
+    let env = html_environment();
     env.get_template("status.html")
         .and_then(|t| {
             t.render(minijinja::context! {
@@ -668,6 +754,7 @@ fn page_html(
                 migrations => Value::from(minijinja::value::Serde(&rows)),
                 details => Value::from(minijinja::value::Serde(&details)),
                 schemas => Value::from(minijinja::value::Serde(&schema_rows)),
+                nav => Value::from(minijinja::value::Serde(&nav)),
             })
         })
         .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))

@@ -29,6 +29,7 @@ pub mod release;
 pub mod schema;
 pub mod schema_catalog;
 pub mod schema_drift;
+pub mod session;
 pub mod sql;
 pub mod text;
 pub mod tools;

@@ -297,6 +297,72 @@ impl GitHub {
         Ok(all)
     }
 
+    /// The installation of the App on `owner/name`, if the App is
+    /// installed there.
+    pub async fn installation_of(&self, owner: &str, name: &str) -> Result<Option<u64>, ApiError> {
+        let jwt = self.jwt().map_err(ApiError::Invalid)?;
+        match self
+            .json::<Value>(
+                Method::GET,
+                &format!("repos/{}/{}/installation", seg(owner), seg(name)),
+                Some(&jwt),
+                None,
+            )
+            .await
+        {
+            Ok(v) => Ok(v.get("id").and_then(Value::as_u64)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The repositories of every installation of the App: (installation,
+    /// `owner/name`, default branch).
+    pub async fn installed_repositories(&self) -> Result<Vec<(u64, String, String)>, ApiError> {
+        let jwt = self.jwt().map_err(ApiError::Invalid)?;
+        let installations: Vec<Value> = self.pages("app/installations", &jwt).await?;
+        let mut out = Vec::new();
+        for inst in installations {
+            let Some(id) = inst.get("id").and_then(Value::as_u64) else {
+                continue;
+            };
+            let token = self.token(id).await?;
+            let page: Value = self
+                .json(
+                    Method::GET,
+                    "installation/repositories?per_page=100",
+                    Some(&token),
+                    None,
+                )
+                .await?;
+            for r in page
+                .get("repositories")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let (Some(full), Some(branch)) = (
+                    r.get("full_name").and_then(Value::as_str),
+                    r.get("default_branch").and_then(Value::as_str),
+                ) {
+                    out.push((id, full.to_owned(), branch.to_owned()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The login a user access token belongs to (`GET /user`).
+    pub async fn user_login(&self, user_token: &str) -> Result<String, ApiError> {
+        let v: Value = self
+            .json(Method::GET, "user", Some(user_token), None)
+            .await?;
+        v.get("login")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::Invalid("user: no login".into()))
+    }
+
     /// Bound to one installation's repository.
     pub fn repo<'a>(&'a self, installation: u64, owner: &'a str, name: &'a str) -> Repo<'a> {
         Repo {
@@ -416,6 +482,67 @@ const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
 /// Percent-encodes one path segment.
 fn seg(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
+}
+
+/// Exchanges an OAuth `code` for a user access token at the web address
+/// (`https://github.com/login/oauth/access_token`): the App's user
+/// authorization. The client secret travels in the form body only.
+pub async fn oauth_token(
+    web_url: &str,
+    client_id: &str,
+    client_secret: &str,
+    code: &str,
+    redirect_uri: &str,
+) -> Result<String, ApiError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("envgate/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| ApiError::Invalid(format!("cannot build the HTTP client: {e}")))?;
+    let url = format!("{}/login/oauth/access_token", web_url.trim_end_matches('/'));
+    let form = [
+        ("client_id", client_id),
+        ("client_secret", client_secret),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+    ];
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let answer = client
+        .post(&url)
+        .header(header::ACCEPT, "application/json")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| ApiError::Transient {
+            message: format!("{url}: {e}"),
+            after: Duration::from_secs(5),
+        })?;
+    let status = answer.status().as_u16();
+    let v: Value = answer
+        .json()
+        .await
+        .map_err(|e| ApiError::Invalid(format!("{url}: {e}")))?;
+    match v.get("access_token").and_then(Value::as_str) {
+        Some(t) if status == 200 => {
+            crate::secrets::register(t);
+            Ok(t.to_owned())
+        }
+        _ => Err(ApiError::Status {
+            status,
+            message: v
+                .get("error_description")
+                .or_else(|| v.get("error"))
+                .and_then(Value::as_str)
+                .unwrap_or("no access token")
+                .to_owned(),
+        }),
+    }
 }
 
 /// Percent-encodes a file path, keeping its slashes.
@@ -1006,6 +1133,19 @@ impl Repo<'_> {
             .and_then(Value::as_str)
             .map(str::to_owned)
             .ok_or_else(|| ApiError::Invalid(format!("commit {reference} without a sha")))
+    }
+
+    /// The repository's default branch.
+    pub async fn default_branch(&self) -> Result<String, ApiError> {
+        let token = self.token().await?;
+        let v: Value = self
+            .gh
+            .json(Method::GET, &self.base(), Some(&token), None)
+            .await?;
+        v.get("default_branch")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::Invalid("the repository without a default branch".into()))
     }
 
     /// Whether a tag exists.

@@ -43,6 +43,16 @@ struct Raw {
     github: Option<RawGithub>,
     gitlab: Option<RawGitlab>,
     credentials: Option<RawCredentials>,
+    console: Option<RawConsole>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConsole {
+    base_path: Option<String>,
+    public_url: Option<String>,
+    session_key: Option<String>,
+    session_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -65,6 +75,13 @@ struct RawGithub {
     api_url: Option<String>,
     config_path: Option<String>,
     draft_releases: Option<bool>,
+    /// The App's OAuth client, for logging in to the console.
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    /// Where people log in: `https://github.com`, or the Enterprise
+    /// server's address. Default: from `api_url`.
+    web_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -87,6 +104,40 @@ pub struct ServeConfig {
     /// GitLab, when envgate serves GitLab.
     pub gitlab: Option<GitlabConfig>,
     pub credentials: Credentials,
+    /// The web console, when `[console]` is configured.
+    pub console: Option<ConsoleConfig>,
+}
+
+/// `[console]`: the pages `envgate serve` shows people.
+#[derive(Clone)]
+pub struct ConsoleConfig {
+    /// Where the pages live: `/console` (default), or `/` for the root.
+    pub base_path: String,
+    /// Where browsers reach envgate (`https://envgate.example.com`): the
+    /// OAuth callback is under it, and cookies are `Secure` when it is
+    /// https.
+    pub public_url: String,
+    /// Signs session cookies; 32 bytes or more.
+    pub session_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for ConsoleConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleConfig")
+            .field("base_path", &self.base_path)
+            .field("public_url", &self.public_url)
+            .field("session_key", &"***")
+            .finish()
+    }
+}
+
+/// A GitHub App's OAuth client: what logging in through GitHub needs.
+#[derive(Clone)]
+pub struct OAuthClient {
+    pub client_id: String,
+    pub client_secret: String,
+    /// `https://github.com`, or an Enterprise server's address.
+    pub web_url: String,
 }
 
 /// GitLab: its API, a project or group access token, the webhook secret.
@@ -124,6 +175,8 @@ pub struct GithubConfig {
     pub config_path: String,
     /// Releases the bot creates for a tag are drafts.
     pub draft_releases: bool,
+    /// The App's OAuth client (console login), when configured.
+    pub oauth: Option<OAuthClient>,
 }
 
 impl std::fmt::Debug for GithubConfig {
@@ -269,6 +322,29 @@ pub fn load(file: Option<&Path>) -> Result<ServeConfig, String> {
             .trim_end_matches('/')
             .to_owned();
         url::Url::parse(&api_url).map_err(|e| format!("github.api_url '{api_url}': {e}"))?;
+        let client_secret = secret(
+            "github.client_secret",
+            "ENVGATE_GITHUB_CLIENT_SECRET",
+            gh.client_secret,
+            gh.client_secret_file,
+        )?;
+        let oauth = match (var("ENVGATE_GITHUB_CLIENT_ID").or(gh.client_id), client_secret) {
+            (Some(client_id), Some(client_secret)) => {
+                let web_url = gh
+                    .web_url
+                    .unwrap_or_else(|| web_url_of(&api_url))
+                    .trim_end_matches('/')
+                    .to_owned();
+                url::Url::parse(&web_url).map_err(|e| format!("github.web_url '{web_url}': {e}"))?;
+                Some(OAuthClient {
+                    client_id,
+                    client_secret,
+                    web_url,
+                })
+            }
+            (None, None) => None,
+            _ => return Err("github.client_id and github.client_secret go together (the App's OAuth client, for console login)".into()),
+        };
         Some(GithubConfig {
             app_id,
             private_key,
@@ -276,6 +352,7 @@ pub fn load(file: Option<&Path>) -> Result<ServeConfig, String> {
             api_url,
             config_path: config_path.clone(),
             draft_releases: gh.draft_releases.unwrap_or(false),
+            oauth,
         })
     } else {
         None
@@ -305,7 +382,55 @@ pub fn load(file: Option<&Path>) -> Result<ServeConfig, String> {
     } else {
         None
     };
+    let console = match raw.console {
+        None => None,
+        Some(c) => {
+            let base_path = c.base_path.unwrap_or_else(|| "/console".to_owned());
+            let base_path = base_path.trim_end_matches('/').to_owned();
+            if !(base_path.is_empty()
+                || base_path.starts_with('/')
+                    && base_path[1..].split('/').all(|p| {
+                        !p.is_empty()
+                            && p.chars()
+                                .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+                    }))
+                || ["/webhooks", "/healthz", "/readyz", "/metrics"]
+                    .iter()
+                    .any(|r| base_path.starts_with(r))
+            {
+                return Err(format!(
+                    "console.base_path '{base_path}': write a path such as /console (letters, digits, - _ .), not one of the bot's own"
+                ));
+            }
+            let public_url = var("ENVGATE_CONSOLE_PUBLIC_URL")
+                .or(c.public_url)
+                .ok_or("console.public_url is not set: where browsers reach envgate (the OAuth callback is under it)")?
+                .trim_end_matches('/')
+                .to_owned();
+            url::Url::parse(&public_url)
+                .map_err(|e| format!("console.public_url '{public_url}': {e}"))?;
+            let key = secret(
+                "console.session_key",
+                "ENVGATE_CONSOLE_SESSION_KEY",
+                c.session_key,
+                c.session_key_file,
+            )?
+            .ok_or("console.session_key (or session_key_file, or ENVGATE_CONSOLE_SESSION_KEY) is not set: it signs session cookies")?;
+            if key.len() < 32 {
+                return Err("console.session_key is shorter than 32 bytes".into());
+            }
+            if github.as_ref().is_none_or(|g| g.oauth.is_none()) {
+                return Err("[console] needs [github] client_id and client_secret (the App's OAuth client): people log in with GitHub".into());
+            }
+            Some(ConsoleConfig {
+                base_path,
+                public_url,
+                session_key: key.into_bytes(),
+            })
+        }
+    };
     Ok(ServeConfig {
+        console,
         listen,
         control_store,
         workers,
@@ -320,6 +445,19 @@ pub fn load(file: Option<&Path>) -> Result<ServeConfig, String> {
             env_prefix: creds.env_prefix.unwrap_or_else(|| "ENVGATE_URL".to_owned()),
         },
     })
+}
+
+/// Where people sign in, from the API's address: `https://github.com` for
+/// `https://api.github.com`, the server for an Enterprise one
+/// (`https://ghe.example.com/api/v3`).
+fn web_url_of(api_url: &str) -> String {
+    if let Some(rest) = api_url.strip_prefix("https://api.") {
+        return format!("https://{}", rest.split('/').next().unwrap_or(rest));
+    }
+    api_url
+        .strip_suffix("/api/v3")
+        .unwrap_or(api_url)
+        .to_owned()
 }
 
 /// `25MiB`, `512KiB`, `1000000`.

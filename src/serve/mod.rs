@@ -9,6 +9,7 @@
 //! so several replicas share the work — and retry with backoff.
 
 pub mod config;
+pub mod console;
 pub mod event;
 pub mod worker;
 
@@ -257,6 +258,10 @@ fn serve(
             .route("/metrics", get(metrics_text))
             .layer(DefaultBodyLimit::max(app.shared.cfg.max_body))
             .with_state(app.clone());
+        let router = match console::routes(app.shared.clone()) {
+            Some(pages) => router.merge(pages),
+            None => router,
+        };
         let listener = tokio::net::TcpListener::bind(app.shared.cfg.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", app.shared.cfg.listen))?;

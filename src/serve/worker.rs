@@ -256,3 +256,64 @@ fn credit_merge(
     }
     Ok(())
 }
+
+/// The console's matrix of a repository at its default branch: the page
+/// (or, with `json`, the JSON contract), read as the bot reads a commit,
+/// the person's login recorded as the reader. None: no envgate.toml.
+#[allow(clippy::too_many_arguments)]
+pub async fn console_matrix(
+    shared: &std::sync::Arc<Shared>,
+    installation: u64,
+    owner: &str,
+    name: &str,
+    login: &str,
+    title: &str,
+    nav: &crate::render::Nav,
+    json: bool,
+) -> Result<Option<String>, String> {
+    let gh = shared.github.as_ref().ok_or("GitHub is not configured")?;
+    let repo = gh.repo(installation, owner, name);
+    let branch = repo.default_branch().await.map_err(|e| e.to_string())?;
+    let sha = repo.commit_of(&branch).await.map_err(|e| e.to_string())?;
+    let store = ControlStore::open(&shared.cfg.control_store)
+        .await
+        .map_err(|e| crate::core::redact::mask_url(&e))?;
+    let memory = Memory::with_store(
+        store,
+        Actor::new(login, Source::GitHub),
+        shared.audit_key.clone(),
+    );
+    let ctx = Context {
+        memory: &memory,
+        config_path: &shared.cfg.config_path,
+        credentials: &shared.cfg.credentials,
+        blobs: &shared.blobs,
+        holder: "console",
+        draft_releases: false,
+    };
+    let Some(config) = ctx
+        .config_at(&repo, &sha)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    let config = config?;
+    let remote = ctx.remote(&repo, &sha);
+    let (_, body) = crate::ops::observe::Observation::status(
+        &config,
+        &memory,
+        &remote,
+        config.environments.iter().collect(),
+        |obs, m| {
+            if json {
+                crate::render::status_json(&obs.world.envs, m)
+            } else {
+                crate::render::console_matrix_html(&obs.world.envs, m, title, nav)
+            }
+        },
+    )
+    .await
+    .map_err(|f| f.message)?;
+    Ok(Some(body))
+}

@@ -21,6 +21,9 @@ use std::time::Duration;
 
 pub const APP_ID: u64 = 4242;
 pub const INSTALLATION: u64 = 77;
+/// The App's OAuth client, for the console's login.
+pub const OAUTH_CLIENT_ID: &str = "Iv1.fakeclient";
+pub const OAUTH_CLIENT_SECRET: &str = "fake-oauth-client-secret";
 
 /// A request as the fake received it.
 #[derive(Clone, Debug)]
@@ -130,6 +133,8 @@ pub struct Model {
     blobs: HashMap<String, Vec<u8>>,
     tokens: Vec<String>,
     next_ids: HashMap<&'static str, u64>,
+    /// Who logs in through the OAuth endpoints (the console).
+    pub oauth_login: String,
 }
 
 impl Model {
@@ -528,6 +533,110 @@ async fn handle(
         .and_then(|a| a.strip_prefix("Bearer "))
         .map(str::to_owned);
 
+    // The OAuth web flow (GitHub App user authorization), at the web
+    // address (the fake serves both).
+    match (method.as_str(), &seg[..]) {
+        ("GET", ["login", "oauth", "authorize"]) => {
+            let (Some(client), Some(redirect), Some(state)) = (
+                params.get("client_id"),
+                params.get("redirect_uri"),
+                params.get("state"),
+            ) else {
+                return answer(
+                    400,
+                    json!({"message": "client_id, redirect_uri and state are required"}),
+                );
+            };
+            if client != OAUTH_CLIENT_ID {
+                return answer(404, json!({"message": "unknown client"}));
+            }
+            let login = if m.oauth_login.is_empty() {
+                "octocat".to_owned()
+            } else {
+                m.oauth_login.clone()
+            };
+            let to = format!(
+                "{redirect}?{}",
+                url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("code", &format!("code-{login}"))
+                    .append_pair("state", state)
+                    .finish()
+            );
+            return Response::builder()
+                .status(302)
+                .header("location", to)
+                .body(axum::body::Body::empty())
+                .unwrap();
+        }
+        ("POST", ["login", "oauth", "access_token"]) => {
+            let form: HashMap<String, String> =
+                url::form_urlencoded::parse(&body).into_owned().collect();
+            let ok = form.get("client_id").map(String::as_str) == Some(OAUTH_CLIENT_ID)
+                && form.get("client_secret").map(String::as_str) == Some(OAUTH_CLIENT_SECRET);
+            return match form.get("code").and_then(|c| c.strip_prefix("code-")) {
+                Some(login) if ok => {
+                    let token = format!("ghu_{login}");
+                    m.tokens.push(token.clone());
+                    answer(
+                        200,
+                        json!({"access_token": token, "token_type": "bearer", "scope": ""}),
+                    )
+                }
+                _ => answer(
+                    200,
+                    json!({"error": "bad_verification_code", "error_description": "The code passed is incorrect or expired."}),
+                ),
+            };
+        }
+        ("GET", ["user"]) => {
+            return match bearer.as_deref().and_then(|t| t.strip_prefix("ghu_")) {
+                Some(login) if m.tokens.iter().any(|t| t == &format!("ghu_{login}")) => {
+                    answer(200, json!({"login": login, "id": 1, "type": "User"}))
+                }
+                _ => answer(401, json!({"message": "Bad credentials"})),
+            };
+        }
+        ("GET", ["repos", owner, name, "installation"]) => {
+            let Some(jwt) = bearer.clone() else {
+                return answer(
+                    401,
+                    json!({"message": "A JSON web token could not be decoded"}),
+                );
+            };
+            if let Err(e) = verify_jwt(&jwt) {
+                return answer(401, json!({"message": format!("JWT rejected: {e}")}));
+            }
+            let full = format!("{owner}/{name}");
+            return if m.repos.contains_key(&full) {
+                answer(
+                    200,
+                    json!({"id": INSTALLATION, "account": {"login": owner}}),
+                )
+            } else {
+                not_found()
+            };
+        }
+        ("GET", ["installation", "repositories"]) => {
+            if !bearer
+                .as_ref()
+                .is_some_and(|t| m.tokens.contains(t) && t.starts_with("ghs_"))
+            {
+                return answer(401, json!({"message": "Bad credentials"}));
+            }
+            let mut names: Vec<&String> = m.repos.keys().collect();
+            names.sort();
+            let repos: Vec<Value> = names
+                .iter()
+                .map(|full| json!({"full_name": full, "name": full.split('/').nth(1), "default_branch": "main", "private": true}))
+                .collect();
+            return answer(
+                200,
+                json!({"total_count": repos.len(), "repositories": repos}),
+            );
+        }
+        _ => {}
+    }
+
     // App endpoints: the JWT.
     if seg.first() == Some(&"app") {
         let Some(jwt) = bearer else {
@@ -544,6 +653,9 @@ async fn handle(
                 200,
                 json!({"id": APP_ID, "slug": "envgate", "name": "envgate"}),
             ),
+            ("GET", ["app", "installations"]) => {
+                answer(200, json!([{"id": INSTALLATION, "app_id": APP_ID}]))
+            }
             ("POST", ["app", "installations", id, "access_tokens"])
                 if *id == INSTALLATION.to_string() =>
             {
@@ -684,6 +796,10 @@ fn repo_endpoint(
             .cloned()
     };
     match (method.as_str(), rest) {
+        ("GET", []) => answer(
+            200,
+            json!({"full_name": full, "name": full.split('/').nth(1), "default_branch": "main", "private": true}),
+        ),
         ("GET", ["contents", path @ ..]) => {
             let path = path.join("/");
             let reference = params.get("ref").cloned().unwrap_or_else(|| "main".into());

@@ -338,6 +338,7 @@ pub fn which(bin: &str) -> Option<PathBuf> {
 }
 
 /// SQL to create envgate's ledger table and record rows in it.
+pub mod browser;
 pub mod mysql;
 
 pub mod ledger {

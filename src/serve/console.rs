@@ -1,0 +1,546 @@
+//! The web console: pages `envgate serve` shows people, under
+//! `[console] base_path`.
+//!
+//! ```text
+//! GET  {base}/                  the App's repositories the person may read
+//! GET  {base}/login             → the forge's OAuth authorization
+//! GET  {base}/oauth/callback    ← code and state; the session cookie
+//! POST {base}/logout            (csrf)
+//! GET  {base}/{owner}/{repo}    environments and the matrix
+//! ```
+//!
+//! Every page has a JSON twin at the same address (`Accept:
+//! application/json`). Who someone is comes from the forge (GitHub App
+//! user authorization); what they may read is asked of the forge for each
+//! repository, with the installation's token. The session is a sealed
+//! cookie (HttpOnly, SameSite=Lax, Secure over https) carrying the token
+//! every form must echo. Pages send a Content-Security-Policy that allows
+//! no script at all.
+
+use super::Shared;
+use super::config::ConsoleConfig;
+use crate::core::session::{self, Pending, Session};
+use crate::forge::github;
+use crate::render::{self, Nav};
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+const SESSION_COOKIE: &str = "envgate_session";
+const OAUTH_COOKIE: &str = "envgate_oauth";
+/// How long a login lasts.
+const SESSION_SECONDS: u64 = 8 * 3600;
+/// How long an OAuth round trip may take.
+const OAUTH_SECONDS: u64 = 600;
+
+/// No script, no framing, forms only to envgate itself.
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The console's routes, for the router of `envgate serve`.
+pub fn routes(shared: Arc<Shared>) -> Option<Router> {
+    let console = shared.cfg.console.as_ref()?;
+    let base = console.base_path.clone();
+    let mut r = Router::new()
+        .route(&format!("{base}/"), get(index))
+        .route(&format!("{base}/login"), get(login))
+        .route(&format!("{base}/oauth/callback"), get(callback))
+        .route(&format!("{base}/logout"), post(logout))
+        .route(&format!("{base}/{{owner}}/{{repo}}"), get(repository));
+    if !base.is_empty() {
+        let to = format!("{base}/");
+        r = r.route(&base, get(move || async move { redirect(&to, Vec::new()) }));
+    }
+    Some(r.with_state(shared))
+}
+
+fn console(shared: &Shared) -> &ConsoleConfig {
+    shared
+        .cfg
+        .console
+        .as_ref()
+        .expect("console routes exist only with [console]")
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn random_token(bytes: usize) -> String {
+    use ring::rand::SecureRandom;
+    let mut buf = vec![0u8; bytes];
+    ring::rand::SystemRandom::new()
+        .fill(&mut buf)
+        .expect("the system's random source");
+    session::token(&buf)
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// `name=value` with the console's attributes; an empty value with
+/// `Max-Age=0` clears it.
+fn set_cookie(c: &ConsoleConfig, name: &str, value: &str, max_age: u64) -> String {
+    let path = if c.base_path.is_empty() {
+        "/"
+    } else {
+        &c.base_path
+    };
+    let secure = if c.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
+}
+
+fn session_of(shared: &Shared, headers: &HeaderMap) -> Option<Session> {
+    let sealed = cookie(headers, SESSION_COOKIE)?;
+    session::open(&console(shared).session_key, &sealed, now())
+}
+
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| {
+            let json = a.find("application/json");
+            let html = a.find("text/html");
+            json.is_some() && (html.is_none() || json < html)
+        })
+}
+
+/// Headers every console answer carries.
+fn guarded(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    for (k, v) in [
+        ("content-security-policy", CSP),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "same-origin"),
+        ("x-frame-options", "DENY"),
+        ("cache-control", "no-store"),
+    ] {
+        h.insert(k, HeaderValue::from_static(v));
+    }
+    r
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    guarded(
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            body,
+        )
+            .into_response(),
+    )
+}
+
+fn json(status: StatusCode, body: String) -> Response {
+    guarded(
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            crate::secrets::scrubbed(&body),
+        )
+            .into_response(),
+    )
+}
+
+fn redirect(to: &str, cookies: Vec<String>) -> Response {
+    let mut r = (StatusCode::FOUND, [(header::LOCATION, to.to_owned())]).into_response();
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    guarded(r)
+}
+
+/// A page that says one thing, or its JSON twin `{"error": …}`.
+fn message(
+    headers: &HeaderMap,
+    status: StatusCode,
+    heading: &str,
+    text: &str,
+    nav: Option<&Nav>,
+) -> Response {
+    if wants_json(headers) {
+        return json(
+            status,
+            serde_json::json!({"error": heading, "message": text}).to_string(),
+        );
+    }
+    html(
+        status,
+        render::console_message_html(heading, text, None, nav),
+    )
+}
+
+/// Who is asking, or the answer that sends them to log in.
+fn require_session(
+    shared: &Shared,
+    headers: &HeaderMap,
+    here: &str,
+) -> Result<Session, Box<Response>> {
+    match session_of(shared, headers) {
+        Some(s) => Ok(s),
+        None if wants_json(headers) => Err(Box::new(json(
+            StatusCode::UNAUTHORIZED,
+            serde_json::json!({"error": "not logged in", "login": format!("{}/login", console(shared).base_path)})
+                .to_string(),
+        ))),
+        None => {
+            let back: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
+            Err(Box::new(redirect(
+                &format!("{}/login?back={back}", console(shared).base_path),
+                Vec::new(),
+            )))
+        }
+    }
+}
+
+fn nav(shared: &Shared, s: &Session, repo: Option<String>) -> Nav {
+    Nav {
+        base: console(shared).base_path.clone(),
+        login: s.login.clone(),
+        csrf: s.csrf.clone(),
+        repo,
+    }
+}
+
+fn github_of(shared: &Shared) -> &crate::forge::github::GitHub {
+    shared
+        .github
+        .as_ref()
+        .expect("[console] is refused without [github]")
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    back: Option<String>,
+}
+
+async fn login(State(shared): State<Arc<Shared>>, Query(q): Query<LoginQuery>) -> Response {
+    let c = console(&shared);
+    let oauth = shared
+        .cfg
+        .github
+        .as_ref()
+        .and_then(|g| g.oauth.as_ref())
+        .expect("[console] is refused without an OAuth client");
+    let pending = Pending {
+        state: random_token(16),
+        expires: now() + OAUTH_SECONDS,
+        back: session::safe_back(&c.base_path, q.back.as_deref().unwrap_or("")),
+    };
+    let callback = format!("{}{}/oauth/callback", c.public_url, c.base_path);
+    let to = format!(
+        "{}/login/oauth/authorize?{}",
+        oauth.web_url,
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("client_id", &oauth.client_id)
+            .append_pair("redirect_uri", &callback)
+            .append_pair("state", &pending.state)
+            .finish()
+    );
+    let sealed = session::seal(&c.session_key, &pending);
+    redirect(
+        &to,
+        vec![set_cookie(c, OAUTH_COOKIE, &sealed, OAUTH_SECONDS)],
+    )
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+}
+
+async fn callback(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<CallbackQuery>,
+) -> Response {
+    let c = console(&shared);
+    let pending: Option<Pending> = cookie(&headers, OAUTH_COOKIE)
+        .and_then(|sealed| session::open(&c.session_key, &sealed, now()));
+    let (Some(pending), Some(code), Some(state)) = (pending, q.code, q.state) else {
+        return message(
+            &headers,
+            StatusCode::BAD_REQUEST,
+            "Login did not complete",
+            "The login expired or did not start here. Log in again.",
+            None,
+        );
+    };
+    if !session::same_token(&state, &pending.state) {
+        return message(
+            &headers,
+            StatusCode::BAD_REQUEST,
+            "Login did not complete",
+            "The forge answered for another login attempt. Log in again.",
+            None,
+        );
+    }
+    let oauth = shared
+        .cfg
+        .github
+        .as_ref()
+        .and_then(|g| g.oauth.as_ref())
+        .expect("[console] is refused without an OAuth client");
+    let redirect_uri = format!("{}{}/oauth/callback", c.public_url, c.base_path);
+    let token = match github::oauth_token(
+        &oauth.web_url,
+        &oauth.client_id,
+        &oauth.client_secret,
+        &code,
+        &redirect_uri,
+    )
+    .await
+    {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!("console login: {e}");
+            return message(
+                &headers,
+                StatusCode::BAD_GATEWAY,
+                "Login did not complete",
+                "GitHub did not accept the login. Log in again.",
+                None,
+            );
+        }
+    };
+    let login = match github_of(&shared).user_login(&token).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!("console login: {e}");
+            return message(
+                &headers,
+                StatusCode::BAD_GATEWAY,
+                "Login did not complete",
+                "GitHub did not say who you are. Log in again.",
+                None,
+            );
+        }
+    };
+    tracing::info!(%login, "console login");
+    let s = Session {
+        login,
+        expires: now() + SESSION_SECONDS,
+        csrf: random_token(32),
+    };
+    redirect(
+        &pending.back,
+        vec![
+            set_cookie(
+                c,
+                SESSION_COOKIE,
+                &session::seal(&c.session_key, &s),
+                SESSION_SECONDS,
+            ),
+            set_cookie(c, OAUTH_COOKIE, "", 0),
+        ],
+    )
+}
+
+async fn logout(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let c = console(&shared);
+    let Some(s) = session_of(&shared, &headers) else {
+        return redirect(
+            &format!("{}/", c.base_path),
+            vec![set_cookie(c, SESSION_COOKIE, "", 0)],
+        );
+    };
+    let sent = form.get("csrf").map(String::as_str).unwrap_or("");
+    if !session::same_token(sent, &s.csrf) {
+        tracing::warn!(login = %s.login, "console: a form without its token was refused");
+        return message(
+            &headers,
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "This form did not come from an envgate page (its token is missing or wrong).",
+            None,
+        );
+    }
+    redirect(
+        &format!("{}/", c.base_path),
+        vec![set_cookie(c, SESSION_COOKIE, "", 0)],
+    )
+}
+
+/// Whether `login` may read `owner/name`, and through which installation.
+async fn readable(
+    shared: &Shared,
+    owner: &str,
+    name: &str,
+    login: &str,
+) -> Result<Option<u64>, String> {
+    let gh = github_of(shared);
+    let Some(installation) = gh
+        .installation_of(owner, name)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    let permission = gh
+        .repo(installation, owner, name)
+        .permission(login)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((permission != "none").then_some(installation))
+}
+
+async fn index(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let base = console(&shared).base_path.clone();
+    let s = match require_session(&shared, &headers, &format!("{base}/")) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let gh = github_of(&shared);
+    let all = match gh.installed_repositories().await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!("console: {e}");
+            return message(
+                &headers,
+                StatusCode::BAD_GATEWAY,
+                "GitHub did not answer",
+                "The list of repositories could not be read. Try again.",
+                Some(&nav(&shared, &s, None)),
+            );
+        }
+    };
+    let mut repos = Vec::new();
+    for (installation, full, branch) in all {
+        let Some((owner, name)) = full.split_once('/') else {
+            continue;
+        };
+        match gh
+            .repo(installation, owner, name)
+            .permission(&s.login)
+            .await
+        {
+            Ok(p) if p != "none" => repos.push((full, branch)),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(repo = %full, "console: {e}"),
+        }
+    }
+    if wants_json(&headers) {
+        let list: Vec<serde_json::Value> = repos
+            .iter()
+            .map(|(full, branch)| serde_json::json!({"repository": full, "default_branch": branch, "url": format!("{base}/{full}")}))
+            .collect();
+        return json(
+            StatusCode::OK,
+            serde_json::json!({"schema_version": 1, "login": s.login, "repositories": list})
+                .to_string(),
+        );
+    }
+    html(
+        StatusCode::OK,
+        render::console_repos_html(&repos, &nav(&shared, &s, None)),
+    )
+}
+
+async fn repository(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path((owner, name)): Path<(String, String)>,
+) -> Response {
+    let base = console(&shared).base_path.clone();
+    let s = match require_session(&shared, &headers, &format!("{base}/{owner}/{name}")) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let full = format!("{owner}/{name}");
+    let bar = nav(&shared, &s, Some(full.clone()));
+    let unknown = || {
+        message(
+            &headers,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "No such repository in the App's installations, or you may not read it.",
+            Some(&bar),
+        )
+    };
+    let installation = match readable(&shared, &owner, &name, &s.login).await {
+        Ok(Some(i)) => i,
+        Ok(None) => return unknown(),
+        Err(e) => {
+            tracing::warn!(repo = %full, "console: {e}");
+            return message(
+                &headers,
+                StatusCode::BAD_GATEWAY,
+                "GitHub did not answer",
+                "Try again.",
+                Some(&bar),
+            );
+        }
+    };
+    let want_json = wants_json(&headers);
+    let job_shared = shared.clone();
+    let (login, title, job_bar) = (s.login.clone(), format!("envgate · {full}"), bar.clone());
+    // The control store's connections stay on one thread: the page is
+    // read on a thread of its own, as the workers read theirs.
+    let result = tokio::task::spawn_blocking(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(super::worker::console_matrix(
+            &job_shared,
+            installation,
+            &owner,
+            &name,
+            &login,
+            &title,
+            &job_bar,
+            want_json,
+        ))
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    match result {
+        Ok(Some(body)) if want_json => json(StatusCode::OK, body),
+        Ok(Some(body)) => html(StatusCode::OK, body),
+        Ok(None) => message(
+            &headers,
+            StatusCode::NOT_FOUND,
+            "No envgate.toml",
+            "This repository's default branch has no envgate.toml.",
+            Some(&bar),
+        ),
+        Err(e) => {
+            tracing::warn!(repo = %full, "console: {}", crate::secrets::scrubbed(&e));
+            message(
+                &headers,
+                StatusCode::BAD_GATEWAY,
+                "The matrix could not be read",
+                &crate::secrets::scrubbed(&e),
+                Some(&bar),
+            )
+        }
+    }
+}

@@ -1,0 +1,411 @@
+//! The web console of `envgate serve`, against the fake GitHub (its OAuth
+//! web flow included) and a real PostgreSQL environment: logging in, the
+//! session cookie, pages and their JSON twins, who may read what, the
+//! CSRF token on forms, and the headers every page carries.
+
+#[path = "support/fake_github.rs"]
+mod fake_github;
+mod support;
+
+use fake_github::{FakeGitHub, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET};
+use std::io::{Read, Write};
+use std::path::Path;
+use support::PgDb;
+
+const REPO: &str = "acme/shop";
+const USERS: &str = "CREATE TABLE users (id bigint PRIMARY KEY);\n";
+const SECRET: &str = "console-test-webhook-secret";
+const SESSION_KEY: &str = "0123456789abcdef0123456789abcdef-session";
+
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn cookies(&self) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// `name=value` of a cookie this answer sets.
+    fn cookie(&self, name: &str) -> String {
+        self.cookies()
+            .into_iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .and_then(|c| c.split(';').next())
+            .unwrap_or_else(|| panic!("no {name} cookie in {:?}", self.headers))
+            .to_owned()
+    }
+}
+
+fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: console-test\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    Answer {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+/// The path and query of a URL on 127.0.0.1, and its port.
+fn local(url: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://127.0.0.1:").expect(url);
+    let (port, path) = rest.split_once('/').unwrap();
+    (port.parse().unwrap(), format!("/{path}"))
+}
+
+struct Console {
+    served: support::Served,
+    fake: FakeGitHub,
+}
+
+impl Console {
+    fn start(dev: &PgDb) -> Console {
+        let fake = FakeGitHub::start();
+        let main = fake.commit(
+            REPO,
+            &[
+                ("envgate.toml", "[environments.dev]\nurl = \"${DEV_URL}\"\n"),
+                ("migrations/1_users.sql", USERS),
+                (
+                    "migrations/2_orders.sql",
+                    "CREATE TABLE orders (id bigint PRIMARY KEY);\n",
+                ),
+            ],
+            "main",
+        );
+        fake.branch(REPO, "main", &main);
+        let dir = tempfile::tempdir().unwrap();
+        let port = support::free_port();
+        let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/github/app-key.pem");
+        std::fs::write(
+            dir.path().join("serve.toml"),
+            format!(
+                "listen = \"127.0.0.1:{port}\"\ncontrol_store = \"sqlite://state.db\"\nworkers = 1\n\n\
+                 [github]\napp_id = {}\nprivate_key_file = \"{}\"\nwebhook_secret = \"{SECRET}\"\napi_url = \"{}\"\n\
+                 client_id = \"{OAUTH_CLIENT_ID}\"\nclient_secret = \"{OAUTH_CLIENT_SECRET}\"\nweb_url = \"{}\"\n\n\
+                 [credentials]\ndir = \"creds\"\n\n\
+                 [console]\nbase_path = \"/console\"\npublic_url = \"http://127.0.0.1:{port}\"\nsession_key = \"{SESSION_KEY}\"\n",
+                fake_github::APP_ID,
+                key.display(),
+                fake.url,
+                fake.url
+            ),
+        )
+        .unwrap();
+        support::write_credentials(dir.path(), REPO, &[("dev", dev.url())]);
+        let served = support::Served::start(dir, port, "envgate=debug,info");
+        Console { served, fake }
+    }
+
+    fn get(&self, path: &str, cookie: Option<&str>, accept: &str) -> Answer {
+        let mut headers = vec![("Accept", accept)];
+        if let Some(c) = cookie {
+            headers.push(("Cookie", c));
+        }
+        request(self.served.port, "GET", path, &headers, "")
+    }
+
+    /// Logs `login` in through the fake's OAuth flow; the session cookie.
+    fn login(&self, login: &str, back: &str) -> String {
+        self.fake.with(|m| m.oauth_login = login.to_owned());
+        let start = self.get(&format!("/console/login?back={back}"), None, "text/html");
+        assert_eq!(start.status, 302, "{}", start.body);
+        let oauth = start.cookie("envgate_oauth");
+        let authorize = start.header("location").unwrap().to_owned();
+        assert!(
+            authorize.starts_with(&format!("{}/login/oauth/authorize?client_id={OAUTH_CLIENT_ID}&redirect_uri=http%3A%2F%2F127.0.0.1%3A{}%2Fconsole%2Foauth%2Fcallback&state=", self.fake.url, self.served.port)),
+            "{authorize}"
+        );
+        let (fake_port, path) = local(&authorize);
+        let back_from_forge = request(fake_port, "GET", &path, &[], "");
+        assert_eq!(back_from_forge.status, 302);
+        let (_, callback) = local(back_from_forge.header("location").unwrap());
+        let done = self.get(&callback, Some(&oauth), "text/html");
+        assert_eq!(done.status, 302, "{}", done.body);
+        assert_eq!(
+            done.header("location"),
+            Some(back),
+            "back where the login began"
+        );
+        let session = done
+            .cookies()
+            .into_iter()
+            .find(|c| c.starts_with("envgate_session="))
+            .unwrap()
+            .to_owned();
+        assert!(
+            session.contains("; Path=/console;")
+                && session.contains("HttpOnly")
+                && session.contains("SameSite=Lax"),
+            "{session}"
+        );
+        assert!(
+            done.cookies()
+                .iter()
+                .any(|c| c.starts_with("envgate_oauth=;")),
+            "the round trip's cookie is cleared"
+        );
+        done.cookie("envgate_session")
+    }
+}
+
+#[test]
+fn logging_in_with_github_and_reading_the_matrix() {
+    let dev = PgDb::create("console_dev");
+    support::ledger::seed(&dev, &[("1", "users", USERS)]);
+    let c = Console::start(&dev);
+
+    // Without a session: to the login, remembering where.
+    let anonymous = c.get("/console/acme/shop", None, "text/html");
+    assert_eq!(anonymous.status, 302);
+    assert_eq!(
+        anonymous.header("location"),
+        Some("/console/login?back=%2Fconsole%2Facme%2Fshop")
+    );
+    let api = c.get("/console/acme/shop", None, "application/json");
+    assert_eq!(api.status, 401, "{}", api.body);
+
+    let session = c.login("octocat", "/console/acme/shop");
+    let page = c.get("/console/acme/shop", Some(&session), "text/html");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("<th scope=\"row\">1_users</th>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("<span class=\"s s-applied\">applied</span>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("<span class=\"who\">octocat</span>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("<form method=\"post\" action=\"&#x2f;console/logout\"><input type=\"hidden\" name=\"csrf\" value=\""),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("<script"), "no script");
+    assert!(!page.body.contains(&dev.url()), "no credentials");
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(
+        csp.starts_with("default-src 'none';") && !csp.contains("script-src"),
+        "{csp}"
+    );
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+
+    // The JSON twin: the status contract.
+    let twin = c.get("/console/acme/shop", Some(&session), "application/json");
+    assert_eq!(twin.status, 200, "{}", twin.body);
+    let doc: serde_json::Value = serde_json::from_str(&twin.body).unwrap();
+    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["migrations"][0]["cells"]["dev"]["state"], "applied");
+    assert_eq!(doc["migrations"][1]["cells"]["dev"]["state"], "pending");
+
+    // The repositories one may read.
+    let index = c.get("/console/", Some(&session), "application/json");
+    let doc: serde_json::Value = serde_json::from_str(&index.body).unwrap();
+    assert_eq!(doc["login"], "octocat");
+    assert_eq!(doc["repositories"][0]["repository"], REPO);
+    let index = c.get("/console/", Some(&session), "text/html");
+    assert!(
+        index
+            .body
+            .contains("<a href=\"&#x2f;console/acme&#x2f;shop\">acme&#x2f;shop</a>"),
+        "{}",
+        index.body
+    );
+
+    // A session cookie changed by hand is no session.
+    let forged = session.replacen("envgate_session=", "envgate_session=x", 1);
+    assert_eq!(
+        c.get("/console/acme/shop", Some(&forged), "text/html")
+            .status,
+        302
+    );
+
+    // Logging out is a form: without its token it is refused.
+    let refused = request(
+        c.served.port,
+        "POST",
+        "/console/logout",
+        &[
+            ("Cookie", &session),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        "csrf=wrong",
+    );
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let csrf = page
+        .body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    let out = request(
+        c.served.port,
+        "POST",
+        "/console/logout",
+        &[
+            ("Cookie", &session),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        &format!("csrf={csrf}"),
+    );
+    assert_eq!(out.status, 302, "{}", out.body);
+    assert!(
+        out.cookies()
+            .iter()
+            .any(|c| c.starts_with("envgate_session=;") && c.contains("Max-Age=0"))
+    );
+}
+
+#[test]
+fn who_may_not_read_sees_nothing_and_logins_that_did_not_start_here_fail() {
+    let dev = PgDb::create("console_ro");
+    support::ledger::seed(&dev, &[("1", "users", USERS)]);
+    let c = Console::start(&dev);
+    c.fake.permission(REPO, "mallory", "none");
+    let session = c.login("mallory", "/console/");
+    let page = c.get("/console/acme/shop", Some(&session), "text/html");
+    assert_eq!(page.status, 404, "{}", page.body);
+    assert!(
+        page.body.contains("or you may not read it"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("1_users"));
+    let index = c.get("/console/", Some(&session), "application/json");
+    let doc: serde_json::Value = serde_json::from_str(&index.body).unwrap();
+    assert_eq!(doc["repositories"], serde_json::json!([]));
+    // An unknown repository reads the same.
+    assert_eq!(
+        c.get("/console/acme/other", Some(&session), "text/html")
+            .status,
+        404
+    );
+
+    // A callback without the round trip's cookie, or with another state.
+    let no_cookie = c.get(
+        "/console/oauth/callback?code=code-mallory&state=abc",
+        None,
+        "text/html",
+    );
+    assert_eq!(no_cookie.status, 400, "{}", no_cookie.body);
+    let start = c.get("/console/login", None, "text/html");
+    let oauth = start.cookie("envgate_oauth");
+    let wrong = c.get(
+        "/console/oauth/callback?code=code-mallory&state=not-the-one",
+        Some(&oauth),
+        "text/html",
+    );
+    assert_eq!(wrong.status, 400, "{}", wrong.body);
+    // A login never sends anyone elsewhere afterwards.
+    let start = c.get(
+        "/console/login?back=https://evil.example/",
+        None,
+        "text/html",
+    );
+    assert_eq!(start.status, 302);
+    let session = c.login("octocat", "/console/");
+    assert!(session.starts_with("envgate_session="));
+}
+
+/// In Chromium: the login through the fake forge's OAuth pages lands on
+/// the matrix; axe-core finds no serious or critical violation on the
+/// matrix and the repositories, at a desktop and a phone width; every
+/// control is reachable by keyboard.
+#[test]
+fn in_a_browser_the_login_lands_on_an_accessible_matrix() {
+    let dev = PgDb::create("console_browser");
+    support::ledger::seed(&dev, &[("1", "users", USERS)]);
+    let c = Console::start(&dev);
+    // ENVGATE_SCREENSHOTS=DIR: the pages are drawn there too
+    // (scripts/screenshots.sh).
+    let shots = std::env::var("ENVGATE_SCREENSHOTS").ok();
+    for (width, size) in [("1280", "desktop"), ("390", "phone")] {
+        let mut args = vec!["--width".to_owned(), width.to_owned()];
+        if let Some(dir) = &shots {
+            args.extend([
+                "--screenshot".to_owned(),
+                format!("{dir}/console-matrix-{size}.png"),
+            ]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let matrix = support::browser::open(
+            &format!("http://127.0.0.1:{}/console/acme/shop", c.served.port),
+            &args,
+        );
+        assert_eq!(matrix["title"], "envgate · acme/shop", "{matrix}");
+        assert_eq!(
+            support::browser::serious(&matrix),
+            Vec::<serde_json::Value>::new(),
+            "{matrix}"
+        );
+        assert_eq!(matrix["errors"], serde_json::json!([]), "{matrix}");
+        let keys: Vec<&str> = matrix["keyboard"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|k| k.as_str())
+            .collect();
+        for control in ["a", "button", "input#attention"] {
+            assert!(keys.contains(&control), "{control} by keyboard: {keys:?}");
+        }
+        let repos = support::browser::open(
+            &format!("http://127.0.0.1:{}/console/", c.served.port),
+            &["--width", width],
+        );
+        assert_eq!(repos["title"], "envgate · repositories", "{repos}");
+        assert_eq!(
+            support::browser::serious(&repos),
+            Vec::<serde_json::Value>::new(),
+            "{repos}"
+        );
+    }
+}

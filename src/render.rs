@@ -539,6 +539,66 @@ pub fn console_message_html(
         .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
 }
 
+/// The console's page of a release: its progress, migrations and bundles,
+/// and the preview buttons when `may_act`.
+pub fn console_release_html(
+    shown: &crate::ops::release::Shown,
+    envs: &[(&str, &str)],
+    may_act: bool,
+    nav: &Nav,
+) -> String {
+    let modes: std::collections::BTreeMap<&str, &str> = envs.iter().copied().collect();
+    html_environment()
+        .get_template("console_release.html")
+        .and_then(|t| {
+            t.render(minijinja::context! {
+                release => Value::from(minijinja::value::Serde(&shown.release)),
+                bundles => Value::from(minijinja::value::Serde(&shown.bundles)),
+                modes => Value::from(minijinja::value::Serde(&modes)),
+                may_act => may_act,
+                nav => Value::from(minijinja::value::Serde(nav)),
+            })
+        })
+        .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
+}
+
+/// A promotion's or rollback's preview (with the confirmation form) or
+/// outcome.
+#[allow(clippy::too_many_arguments)]
+pub fn console_action_html(
+    action: &str,
+    tag: &str,
+    env: &str,
+    preview: bool,
+    refused: Option<&str>,
+    answer: &str,
+    bundles: &[&crate::ops::release::BundleView],
+    nav: &Nav,
+) -> String {
+    let heading = match (action, preview) {
+        ("promote", true) => format!("Promote {tag} to {env}: preview"),
+        ("promote", false) => format!("Promote {tag} to {env}"),
+        (_, true) => format!("Roll back {tag} in {env}: preview"),
+        _ => format!("Roll back {tag} in {env}"),
+    };
+    html_environment()
+        .get_template("console_action.html")
+        .and_then(|t| {
+            t.render(minijinja::context! {
+                heading => heading,
+                action => action,
+                tag => tag,
+                env => env,
+                preview => preview,
+                refused => refused,
+                answer => crate::secrets::scrubbed(answer),
+                bundles => Value::from(minijinja::value::Serde(&bundles)),
+                nav => Value::from(minijinja::value::Serde(nav)),
+            })
+        })
+        .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
+}
+
 /// The pages' template environment: every value HTML-escaped.
 fn html_environment() -> Environment<'static> {
     let mut env = Environment::new();
@@ -563,10 +623,22 @@ fn html_environment() -> Environment<'static> {
             "console_message.html",
             include_str!("../templates/console_message.html.j2"),
         ),
+        (
+            "console_release.html",
+            include_str!("../templates/console_release.html.j2"),
+        ),
+        (
+            "console_action.html",
+            include_str!("../templates/console_action.html.j2"),
+        ),
+        ("sql.html", include_str!("../templates/sql.html.j2")),
     ] {
         env.add_template(name, source)
             .expect("the page templates are valid");
     }
+    env.add_filter("lines", |text: String| -> Vec<String> {
+        text.lines().map(str::to_owned).collect()
+    });
     env
 }
 

@@ -14,6 +14,7 @@ use support::PgDb;
 
 const REPO: &str = "acme/shop";
 const USERS: &str = "CREATE TABLE users (id bigint PRIMARY KEY);\n";
+const ORDERS: &str = "CREATE TABLE orders (id bigint PRIMARY KEY);\n";
 const SECRET: &str = "console-test-webhook-secret";
 const SESSION_KEY: &str = "0123456789abcdef0123456789abcdef-session";
 
@@ -99,20 +100,23 @@ struct Console {
 
 impl Console {
     fn start(dev: &PgDb) -> Console {
-        let fake = FakeGitHub::start();
-        let main = fake.commit(
-            REPO,
+        Console::with(
             &[
                 ("envgate.toml", "[environments.dev]\nurl = \"${DEV_URL}\"\n"),
                 ("migrations/1_users.sql", USERS),
-                (
-                    "migrations/2_orders.sql",
-                    "CREATE TABLE orders (id bigint PRIMARY KEY);\n",
-                ),
+                ("migrations/2_orders.sql", ORDERS),
             ],
-            "main",
-        );
+            &[("dev", dev.url())],
+        )
+    }
+
+    /// The repository's default branch holds `files` (tagged `v1`); the bot
+    /// has these environments' URLs.
+    fn with(files: &[(&str, &str)], urls: &[(&str, String)]) -> Console {
+        let fake = FakeGitHub::start();
+        let main = fake.commit(REPO, files, "main");
         fake.branch(REPO, "main", &main);
+        fake.tag(REPO, "v1", &main);
         let dir = tempfile::tempdir().unwrap();
         let port = support::free_port();
         let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/github/app-key.pem");
@@ -131,7 +135,7 @@ impl Console {
             ),
         )
         .unwrap();
-        support::write_credentials(dir.path(), REPO, &[("dev", dev.url())]);
+        support::write_credentials(dir.path(), REPO, urls);
         let served = support::Served::start(dir, port, "envgate=debug,info");
         Console { served, fake }
     }
@@ -408,4 +412,177 @@ fn in_a_browser_the_login_lands_on_an_accessible_matrix() {
             "{repos}"
         );
     }
+}
+
+/// The audit trail's rows: (action, actor, environment, outcome, details).
+fn audit(c: &Console) -> Vec<(String, String, String, String, String)> {
+    let db = rusqlite::Connection::open(c.served.dir.path().join("state.db")).unwrap();
+    let mut q = db
+        .prepare("SELECT action, actor, coalesce(environment, ''), outcome, coalesce(details, '') FROM audit_log ORDER BY seq")
+        .unwrap();
+    q.query_map([], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+/// A release's page, a promotion's preview with the bundle, its
+/// confirmation (the token checked), and a reader's hand-made POST refused
+/// and audited: the same use case and audit as `/promote`.
+#[test]
+fn promoting_a_release_from_its_page() {
+    let (dev, staging) = (
+        PgDb::create("console_rel_dev"),
+        PgDb::create("console_rel_stg"),
+    );
+    support::ledger::seed(&dev, &[("1", "users", USERS), ("2", "orders", ORDERS)]);
+    let c = Console::with(
+        &[
+            (
+                "envgate.toml",
+                "[environments.dev]\nurl = \"${DEV_URL}\"\nmode = \"managed\"\n[environments.staging]\nurl = \"${STAGING_URL}\"\nmode = \"export_only\"\n",
+            ),
+            ("migrations/1_users.sql", USERS),
+            ("migrations/2_orders.sql", ORDERS),
+        ],
+        &[("dev", dev.url()), ("staging", staging.url())],
+    );
+    c.fake.permission(REPO, "octocat", "write");
+    let session = c.login("octocat", "/console/acme/shop/releases/v1");
+    let page = c.get(
+        "/console/acme/shop/releases/v1",
+        Some(&session),
+        "text/html",
+    );
+    assert_eq!(page.status, 200, "{}\n{}", page.body, c.served.log());
+    assert!(page.body.contains("<h1>Release v1</h1>"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("<button type=\"submit\">Promote to staging…</button>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("Bundle for staging: staging-"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("$envgate_sql$CREATE TABLE users (id bigint PRIMARY KEY);$envgate_sql$"),
+        "{}",
+        page.body
+    );
+    let twin = c.get(
+        "/console/acme/shop/releases/v1",
+        Some(&session),
+        "application/json",
+    );
+    let doc: serde_json::Value = serde_json::from_str(&twin.body).unwrap();
+    assert_eq!(doc["may_promote"], true);
+    assert_eq!(doc["release"]["tag"], "v1");
+    assert_eq!(doc["bundles"][0]["environment"], "staging");
+
+    // The preview: the command's dry run and the bundle, then the form.
+    let preview = c.get(
+        "/console/acme/shop/releases/v1/promote?env=staging",
+        Some(&session),
+        "text/html",
+    );
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    assert!(
+        preview.body.contains("Promote v1 to staging: preview"),
+        "{}",
+        preview.body
+    );
+    assert!(
+        preview.body.contains("The bundle staging would receive"),
+        "{}",
+        preview.body
+    );
+    assert!(preview.body.contains("name=\"csrf\""), "{}", preview.body);
+    let csrf = preview
+        .body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    let post = |session: &str, body: &str| {
+        request(
+            c.served.port,
+            "POST",
+            "/console/acme/shop/releases/v1/promote",
+            &[
+                ("Cookie", session),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            body,
+        )
+    };
+    // Without the token: refused, nothing run.
+    let forged = post(&session, "env=staging");
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    let done = post(&session, &format!("env=staging&csrf={csrf}"));
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(
+        done.body.contains("Promote v1 to staging</h1>"),
+        "{}",
+        done.body
+    );
+    assert!(done.body.contains("staging-"), "the bundle: {}", done.body);
+    // Audited as a promotion from a comment is: by octocat, the bundle
+    // exported for staging.
+    let trail = audit(&c);
+    assert!(
+        trail
+            .iter()
+            .any(|(a, actor, env, outcome, details)| a == "promote"
+                && actor == "octocat"
+                && env == "staging"
+                && outcome == "exported"
+                && details.starts_with("staging-v1.sql, bundle ")),
+        "{trail:?}"
+    );
+    assert_eq!(
+        trail.iter().filter(|(a, ..)| a == "promote").count(),
+        1,
+        "the preview changed nothing: {trail:?}"
+    );
+
+    // A reader sees no button, and a hand-made POST is refused and audited.
+    let reader = c.login("mallory", "/console/");
+    let page = c.get("/console/acme/shop/releases/v1", Some(&reader), "text/html");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(!page.body.contains("Promote to staging"), "{}", page.body);
+    assert!(page.body.contains("need write access"), "{}", page.body);
+    let index = c.get("/console/", Some(&reader), "text/html");
+    let reader_csrf = index
+        .body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    let refused = post(&reader, &format!("env=staging&csrf={reader_csrf}"));
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("promoting and rolling back need write access"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        audit(&c)
+            .iter()
+            .any(|(a, actor, env, outcome, _)| a == "chatops"
+                && actor == "mallory"
+                && env == "staging"
+                && outcome == "refused"),
+        "{:?}",
+        audit(&c)
+    );
 }

@@ -184,13 +184,7 @@ impl<'a> Chat for GitHubChat<'a> {
     }
 
     async fn write_refusal(&self, login: &str) -> Result<Option<String>, ApiError> {
-        let permission = self.repo.permission(login).await?;
-        Ok((!matches!(permission.as_str(), "admin" | "write" | "maintain")).then(|| {
-            format!(
-                "{login} has {permission} access to {}; promoting and rolling back need write access",
-                self.place()
-            )
-        }))
+        write_refusal(&self.repo, login).await
     }
 
     async fn member_of(&self, login: &str, team: &str) -> Result<bool, ApiError> {
@@ -203,19 +197,37 @@ impl<'a> Chat for GitHubChat<'a> {
     /// Attaches the bundle to the tag's release when there is one (links
     /// in the reply), else shows it collapsed.
     async fn deliver(&self, tag: &str, b: &Bundle) -> Result<String, ApiError> {
-        let Some(rel) = self.repo.release_by_tag(tag).await? else {
-            return Ok(collapsed(b));
-        };
-        let assets = self.repo.put_bundle(&rel, files(b)).await?;
-        let links: Vec<String> = assets
-            .into_iter()
-            .map(|a| match a.url {
-                Some(url) => format!("[`{}`]({url})", a.name),
-                None => format!("`{}`", a.name),
-            })
-            .collect();
-        Ok(attached(tag, &links, b))
+        deliver(&self.repo, tag, b).await
     }
+}
+
+/// Why `login` may not promote or roll back in `repo`, if so: write
+/// access is needed (the chat-ops rule, for comments and the console).
+pub async fn write_refusal(repo: &Repo<'_>, login: &str) -> Result<Option<String>, ApiError> {
+    let permission = repo.permission(login).await?;
+    Ok((!matches!(permission.as_str(), "admin" | "write" | "maintain")).then(|| {
+        format!(
+            "{login} has {permission} access to {}/{}; promoting and rolling back need write access",
+            repo.owner, repo.name
+        )
+    }))
+}
+
+/// Attaches a bundle to the tag's release when there is one (its files as
+/// links), else shows it collapsed.
+pub async fn deliver(repo: &Repo<'_>, tag: &str, b: &Bundle) -> Result<String, ApiError> {
+    let Some(rel) = repo.release_by_tag(tag).await? else {
+        return Ok(collapsed(b));
+    };
+    let assets = repo.put_bundle(&rel, files(b)).await?;
+    let links: Vec<String> = assets
+        .into_iter()
+        .map(|a| match a.url {
+            Some(url) => format!("[`{}`]({url})", a.name),
+            None => format!("`{}`", a.name),
+        })
+        .collect();
+    Ok(attached(tag, &links, b))
 }
 
 /// A pull request's approvals, as its reviews say.
@@ -296,4 +308,86 @@ pub async fn merge_of(repo: &Repo<'_>, sha: &str) -> Result<Option<Merge>, ApiEr
         merged_by: p.merged_by,
         approvers: p.approvers,
     }))
+}
+
+/// A promotion or rollback asked for in the web console: the same command
+/// and checks as a comment's, its reply kept for the page, and whether it
+/// was refused (for the page's status).
+pub struct ConsoleChat<'a> {
+    pub repo: Repo<'a>,
+    pub default_branch: String,
+    pub replies: std::cell::RefCell<Vec<String>>,
+    /// Why the person may not do it, when the checks said so.
+    pub refused: std::cell::RefCell<Option<String>>,
+}
+
+impl<'a> ConsoleChat<'a> {
+    pub fn new(repo: Repo<'a>, default_branch: String) -> ConsoleChat<'a> {
+        ConsoleChat {
+            repo,
+            default_branch,
+            replies: std::cell::RefCell::default(),
+            refused: std::cell::RefCell::default(),
+        }
+    }
+}
+
+impl<'a> Chat for ConsoleChat<'a> {
+    type Repo = Repo<'a>;
+
+    fn repo(&self) -> &Repo<'a> {
+        &self.repo
+    }
+
+    fn place(&self) -> String {
+        format!("{}/{}", self.repo.owner, self.repo.name)
+    }
+
+    fn default_branch(&self) -> &str {
+        &self.default_branch
+    }
+
+    async fn seen(&self) -> Result<(), ApiError> {
+        Ok(())
+    }
+
+    async fn reply(&self, text: &str) -> Result<(), ApiError> {
+        self.replies.borrow_mut().push(text.to_owned());
+        Ok(())
+    }
+
+    async fn write_refusal(&self, login: &str) -> Result<Option<String>, ApiError> {
+        let why = write_refusal(&self.repo, login).await?;
+        if let Some(w) = &why {
+            *self.refused.borrow_mut() = Some(w.clone());
+        }
+        Ok(why)
+    }
+
+    async fn member_of(&self, login: &str, team: &str) -> Result<bool, ApiError> {
+        match team.split_once('/') {
+            Some((org, slug)) => self.repo.in_team(org, slug, login).await,
+            None => Ok(false),
+        }
+    }
+
+    async fn is_listed(&self, login: &str, listed: &[String]) -> Result<bool, ApiError> {
+        let mut groups = Vec::new();
+        for group in listed.iter().filter_map(|e| e.strip_prefix('@')) {
+            if self.member_of(login, group).await? {
+                groups.push(group.to_owned());
+            }
+        }
+        let ok = crate::core::policy::is_admin(login, listed, &groups);
+        if !ok {
+            *self.refused.borrow_mut() = Some(format!(
+                "{login} is not one of the environment's admins or promoters"
+            ));
+        }
+        Ok(ok)
+    }
+
+    async fn deliver(&self, tag: &str, b: &Bundle) -> Result<String, ApiError> {
+        deliver(&self.repo, tag, b).await
+    }
 }

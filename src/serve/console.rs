@@ -7,7 +7,17 @@
 //! GET  {base}/oauth/callback    ← code and state; the session cookie
 //! POST {base}/logout            (csrf)
 //! GET  {base}/{owner}/{repo}    environments and the matrix
+//! GET  {base}/{owner}/{repo}/releases/{tag}                 a release
+//! GET  {base}/{owner}/{repo}/releases/{tag}/promote?env=E   the preview
+//! POST {base}/{owner}/{repo}/releases/{tag}/promote         (env, csrf)
+//!      … and /rollback the same way
 //! ```
+//!
+//! Promoting and rolling back run exactly as `/promote` and `/rollback`
+//! from a comment ([`crate::jobs::command::run`]): write access, then the
+//! environment's admins and promoters, audited the same, refusals
+//! included; the preview is the command's `--dry-run` with the bundle the
+//! environment would receive.
 //!
 //! Every page has a JSON twin at the same address (`Accept:
 //! application/json`). Who someone is comes from the forge (GitHub App
@@ -51,7 +61,15 @@ pub fn routes(shared: Arc<Shared>) -> Option<Router> {
         .route(&format!("{base}/login"), get(login))
         .route(&format!("{base}/oauth/callback"), get(callback))
         .route(&format!("{base}/logout"), post(logout))
-        .route(&format!("{base}/{{owner}}/{{repo}}"), get(repository));
+        .route(&format!("{base}/{{owner}}/{{repo}}"), get(repository))
+        .route(
+            &format!("{base}/{{owner}}/{{repo}}/releases/{{tag}}"),
+            get(release),
+        )
+        .route(
+            &format!("{base}/{{owner}}/{{repo}}/releases/{{tag}}/{{action}}"),
+            get(preview).post(confirm),
+        );
     if !base.is_empty() {
         let to = format!("{base}/");
         r = r.route(&base, get(move || async move { redirect(&to, Vec::new()) }));
@@ -469,59 +487,30 @@ async fn repository(
     Path((owner, name)): Path<(String, String)>,
 ) -> Response {
     let base = console(&shared).base_path.clone();
-    let s = match require_session(&shared, &headers, &format!("{base}/{owner}/{name}")) {
-        Ok(s) => s,
+    let here = format!("{base}/{owner}/{name}");
+    let (s, bar, installation) = match reader(&shared, &headers, &owner, &name, &here).await {
+        Ok(r) => r,
         Err(r) => return *r,
     };
-    let full = format!("{owner}/{name}");
-    let bar = nav(&shared, &s, Some(full.clone()));
-    let unknown = || {
-        message(
-            &headers,
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "No such repository in the App's installations, or you may not read it.",
-            Some(&bar),
-        )
-    };
-    let installation = match readable(&shared, &owner, &name, &s.login).await {
-        Ok(Some(i)) => i,
-        Ok(None) => return unknown(),
-        Err(e) => {
-            tracing::warn!(repo = %full, "console: {e}");
-            return message(
-                &headers,
-                StatusCode::BAD_GATEWAY,
-                "GitHub did not answer",
-                "Try again.",
-                Some(&bar),
-            );
-        }
-    };
     let want_json = wants_json(&headers);
-    let job_shared = shared.clone();
-    let (login, title, job_bar) = (s.login.clone(), format!("envgate · {full}"), bar.clone());
-    // The control store's connections stay on one thread: the page is
-    // read on a thread of its own, as the workers read theirs.
-    let result = tokio::task::spawn_blocking(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        rt.block_on(super::worker::console_matrix(
-            &job_shared,
-            installation,
-            &owner,
-            &name,
-            &login,
-            &title,
-            &job_bar,
-            want_json,
-        ))
+    let title = format!("envgate · {owner}/{name}");
+    let (job_shared, job_bar) = (shared.clone(), bar.clone());
+    let result = on_own_thread(move || {
+        Box::pin(async move {
+            super::worker::console_matrix(
+                &job_shared,
+                installation,
+                &owner,
+                &name,
+                &s.login,
+                &title,
+                &job_bar,
+                want_json,
+            )
+            .await
+        })
     })
-    .await
-    .map_err(|e| e.to_string())
-    .and_then(|r| r);
+    .await;
     match result {
         Ok(Some(body)) if want_json => json(StatusCode::OK, body),
         Ok(Some(body)) => html(StatusCode::OK, body),
@@ -533,7 +522,7 @@ async fn repository(
             Some(&bar),
         ),
         Err(e) => {
-            tracing::warn!(repo = %full, "console: {}", crate::secrets::scrubbed(&e));
+            tracing::warn!("console: {}", crate::secrets::scrubbed(&e));
             message(
                 &headers,
                 StatusCode::BAD_GATEWAY,
@@ -543,4 +532,268 @@ async fn repository(
             )
         }
     }
+}
+
+/// Runs `job` on a thread of its own with a runtime of its own (the
+/// control store's connections stay on one thread).
+async fn on_own_thread<T: Send + 'static>(
+    job: impl FnOnce() -> std::pin::Pin<Box<dyn Future<Output = Result<T, String>>>> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?
+            .block_on(job())
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!("console: {e}");
+        "envgate failed inside; its log says more".to_owned()
+    })?
+}
+
+/// A name from a form or an address: an environment or a tag, without
+/// spaces or control characters, as the chat-ops grammar reads them.
+fn word(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 200 && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// Who is asking, whether they may read the repository, and through which
+/// installation; or the answer to give.
+async fn reader(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    owner: &str,
+    name: &str,
+    here: &str,
+) -> Result<(Session, Nav, u64), Box<Response>> {
+    let s = require_session(shared, headers, here)?;
+    let bar = nav(shared, &s, Some(format!("{owner}/{name}")));
+    match readable(shared, owner, name, &s.login).await {
+        Ok(Some(i)) => Ok((s, bar, i)),
+        Ok(None) => Err(Box::new(message(
+            headers,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "No such repository in the App's installations, or you may not read it.",
+            Some(&bar),
+        ))),
+        Err(e) => {
+            tracing::warn!(repo = %format!("{owner}/{name}"), "console: {e}");
+            Err(Box::new(message(
+                headers,
+                StatusCode::BAD_GATEWAY,
+                "GitHub did not answer",
+                "Try again.",
+                Some(&bar),
+            )))
+        }
+    }
+}
+
+async fn release(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path((owner, name, tag)): Path<(String, String, String)>,
+) -> Response {
+    let base = console(&shared).base_path.clone();
+    let here = format!("{base}/{owner}/{name}/releases/{tag}");
+    let (s, bar, installation) = match reader(&shared, &headers, &owner, &name, &here).await {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
+    let want_json = wants_json(&headers);
+    let (job_shared, job_bar) = (shared.clone(), bar.clone());
+    let result = on_own_thread(move || {
+        Box::pin(async move {
+            super::worker::console_release(
+                &job_shared,
+                installation,
+                &owner,
+                &name,
+                &s.login,
+                &tag,
+                &job_bar,
+                want_json,
+            )
+            .await
+        })
+    })
+    .await;
+    match result {
+        Ok(Some(body)) if want_json => json(StatusCode::OK, body),
+        Ok(Some(body)) => html(StatusCode::OK, body),
+        Ok(None) => message(
+            &headers,
+            StatusCode::NOT_FOUND,
+            "No envgate.toml",
+            "This repository's default branch has no envgate.toml.",
+            Some(&bar),
+        ),
+        Err(e) => message(
+            &headers,
+            StatusCode::NOT_FOUND,
+            "No such release",
+            &crate::secrets::scrubbed(&e),
+            Some(&bar),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct EnvQuery {
+    env: Option<String>,
+}
+
+/// The preview of a promotion or rollback: the command's `--dry-run`, the
+/// bundle, and the form that confirms.
+async fn preview(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path((owner, name, tag, action)): Path<(String, String, String, String)>,
+    Query(q): Query<EnvQuery>,
+) -> Response {
+    act(
+        shared,
+        headers,
+        owner,
+        name,
+        tag,
+        action,
+        q.env.unwrap_or_default(),
+        None,
+    )
+    .await
+}
+
+/// A confirmed promotion or rollback: the form's token checked first.
+async fn confirm(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path((owner, name, tag, action)): Path<(String, String, String, String)>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let csrf = form.get("csrf").cloned().unwrap_or_default();
+    let env = form.get("env").cloned().unwrap_or_default();
+    act(shared, headers, owner, name, tag, action, env, Some(csrf)).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn act(
+    shared: Arc<Shared>,
+    headers: HeaderMap,
+    owner: String,
+    name: String,
+    tag: String,
+    action: String,
+    env: String,
+    csrf: Option<String>,
+) -> Response {
+    let base = console(&shared).base_path.clone();
+    let here = format!("{base}/{owner}/{name}/releases/{tag}");
+    if csrf.is_some() && session_of(&shared, &headers).is_none() {
+        return message(
+            &headers,
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "Log in first.",
+            None,
+        );
+    }
+    let (s, bar, installation) = match reader(&shared, &headers, &owner, &name, &here).await {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
+    if let Some(sent) = &csrf
+        && !session::same_token(sent, &s.csrf)
+    {
+        tracing::warn!(login = %s.login, "console: a form without its token was refused");
+        return message(
+            &headers,
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "This form did not come from an envgate page (its token is missing or wrong).",
+            Some(&bar),
+        );
+    }
+    if !matches!(action.as_str(), "promote" | "rollback") || !word(&env) || !word(&tag) {
+        return message(
+            &headers,
+            StatusCode::BAD_REQUEST,
+            "Not understood",
+            "Promote or roll back one release in one environment.",
+            Some(&bar),
+        );
+    }
+    let preview = csrf.is_none();
+    let command = format!(
+        "/{action} {env} {tag}{}",
+        if preview { " --dry-run" } else { "" }
+    );
+    let want_json = wants_json(&headers);
+    let (job_shared, login) = (shared.clone(), s.login.clone());
+    let (job_tag, job_env) = (tag.clone(), env.clone());
+    let with_bundle = preview && action == "promote";
+    let outcome = on_own_thread(move || {
+        Box::pin(async move {
+            super::worker::console_action(
+                &job_shared,
+                installation,
+                &owner,
+                &name,
+                &login,
+                &command,
+                with_bundle.then_some((job_tag.as_str(), job_env.as_str())),
+            )
+            .await
+        })
+    })
+    .await;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            return message(
+                &headers,
+                StatusCode::BAD_GATEWAY,
+                "It could not run",
+                &crate::secrets::scrubbed(&e),
+                Some(&bar),
+            );
+        }
+    };
+    let status = if outcome.refused.is_some() {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::OK
+    };
+    if want_json {
+        return json(
+            status,
+            serde_json::json!({
+                "action": action,
+                "release": tag,
+                "environment": env,
+                "preview": preview,
+                "refused": outcome.refused,
+                "answer": outcome.answer,
+                "bundles": outcome.bundles,
+            })
+            .to_string(),
+        );
+    }
+    let bundles: Vec<&crate::ops::release::BundleView> = outcome.bundles.iter().collect();
+    html(
+        status,
+        render::console_action_html(
+            &action,
+            &tag,
+            &env,
+            preview,
+            outcome.refused.as_deref(),
+            &outcome.answer,
+            &bundles,
+            &bar,
+        ),
+    )
 }

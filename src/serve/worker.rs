@@ -257,6 +257,45 @@ fn credit_merge(
     Ok(())
 }
 
+/// What every console page reads first: the person's memory (their login
+/// recorded as the reader or actor), the repository at its default
+/// branch's head, and its envgate.toml there (None: there is none).
+async fn console_start<'a>(
+    shared: &'a std::sync::Arc<Shared>,
+    repo: &Repo<'a>,
+    login: &str,
+) -> Result<(Memory, String, String, Option<crate::config::Config>), String> {
+    let branch = repo.default_branch().await.map_err(|e| e.to_string())?;
+    let sha = repo.commit_of(&branch).await.map_err(|e| e.to_string())?;
+    let store = ControlStore::open(&shared.cfg.control_store)
+        .await
+        .map_err(|e| crate::core::redact::mask_url(&e))?;
+    let memory = Memory::with_store(
+        store,
+        Actor::new(login, Source::GitHub),
+        shared.audit_key.clone(),
+    );
+    let config = {
+        let ctx = console_context(shared, &memory);
+        match ctx.config_at(repo, &sha).await.map_err(|e| e.to_string())? {
+            None => None,
+            Some(c) => Some(c?),
+        }
+    };
+    Ok((memory, branch, sha, config))
+}
+
+fn console_context<'a>(shared: &'a std::sync::Arc<Shared>, memory: &'a Memory) -> Context<'a> {
+    Context {
+        memory,
+        config_path: &shared.cfg.config_path,
+        credentials: &shared.cfg.credentials,
+        blobs: &shared.blobs,
+        holder: "console",
+        draft_releases: shared.cfg.github.as_ref().is_some_and(|g| g.draft_releases),
+    }
+}
+
 /// The console's matrix of a repository at its default branch: the page
 /// (or, with `json`, the JSON contract), read as the bot reads a commit,
 /// the person's login recorded as the reader. None: no envgate.toml.
@@ -273,32 +312,11 @@ pub async fn console_matrix(
 ) -> Result<Option<String>, String> {
     let gh = shared.github.as_ref().ok_or("GitHub is not configured")?;
     let repo = gh.repo(installation, owner, name);
-    let branch = repo.default_branch().await.map_err(|e| e.to_string())?;
-    let sha = repo.commit_of(&branch).await.map_err(|e| e.to_string())?;
-    let store = ControlStore::open(&shared.cfg.control_store)
-        .await
-        .map_err(|e| crate::core::redact::mask_url(&e))?;
-    let memory = Memory::with_store(
-        store,
-        Actor::new(login, Source::GitHub),
-        shared.audit_key.clone(),
-    );
-    let ctx = Context {
-        memory: &memory,
-        config_path: &shared.cfg.config_path,
-        credentials: &shared.cfg.credentials,
-        blobs: &shared.blobs,
-        holder: "console",
-        draft_releases: false,
-    };
-    let Some(config) = ctx
-        .config_at(&repo, &sha)
-        .await
-        .map_err(|e| e.to_string())?
-    else {
+    let (memory, _, sha, config) = console_start(shared, &repo, login).await?;
+    let Some(config) = config else {
         return Ok(None);
     };
-    let config = config?;
+    let ctx = console_context(shared, &memory);
     let remote = ctx.remote(&repo, &sha);
     let (_, body) = crate::ops::observe::Observation::status(
         &config,
@@ -316,4 +334,105 @@ pub async fn console_matrix(
     .await
     .map_err(|f| f.message)?;
     Ok(Some(body))
+}
+
+/// The console's page of one release: its migrations, progress, the
+/// bundle each export_only environment would receive, and (for those who
+/// may) the buttons that preview a promotion or rollback. None: no
+/// envgate.toml. A tag that is no release is an error.
+#[allow(clippy::too_many_arguments)]
+pub async fn console_release(
+    shared: &std::sync::Arc<Shared>,
+    installation: u64,
+    owner: &str,
+    name: &str,
+    login: &str,
+    tag: &str,
+    nav: &crate::render::Nav,
+    json: bool,
+) -> Result<Option<String>, String> {
+    let gh = shared.github.as_ref().ok_or("GitHub is not configured")?;
+    let repo = gh.repo(installation, owner, name);
+    let (memory, _, sha, config) = console_start(shared, &repo, login).await?;
+    let Some(config) = config else {
+        return Ok(None);
+    };
+    let ctx = console_context(shared, &memory);
+    let remote = ctx.remote(&repo, &sha);
+    let shown = crate::ops::release::shown(&config, &memory, &remote, &remote, tag)
+        .await
+        .map_err(|f| f.message)?;
+    let may_act = jobs::github::write_refusal(&repo, login)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_none();
+    let envs: Vec<(&str, &str)> = config
+        .environments
+        .iter()
+        .map(|e| (e.name.as_str(), e.mode.as_str()))
+        .collect();
+    Ok(Some(if json {
+        crate::render::json(&serde_json::json!({
+            "schema_version": 1,
+            "release": shown.release,
+            "bundles": shown.bundles,
+            "may_promote": may_act,
+        }))
+    } else {
+        crate::render::console_release_html(&shown, &envs, may_act, nav)
+    }))
+}
+
+/// A promotion or rollback from the console, run as `/promote` and
+/// `/rollback` run from a comment (the same checks, the same audit):
+/// why it was refused, if it was, and its answer.
+///
+/// With `bundle_of` (a release and an environment), the bundle that
+/// environment would receive of it comes back too, for a preview.
+pub async fn console_action(
+    shared: &std::sync::Arc<Shared>,
+    installation: u64,
+    owner: &str,
+    name: &str,
+    login: &str,
+    command: &str,
+    bundle_of: Option<(&str, &str)>,
+) -> Result<ConsoleOutcome, String> {
+    let gh = shared.github.as_ref().ok_or("GitHub is not configured")?;
+    let repo = gh.repo(installation, owner, name);
+    let (memory, branch, sha, config) = console_start(shared, &repo, login).await?;
+    let ctx = console_context(shared, &memory);
+    let chat = jobs::github::ConsoleChat::new(gh.repo(installation, owner, name), branch);
+    command::run(&ctx, &chat, login, command)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut bundles = Vec::new();
+    let refused = chat.refused.borrow().is_some();
+    if let (Some((tag, env)), Some(config), false) = (bundle_of, &config, refused) {
+        let remote = ctx.remote(&repo, &sha);
+        if let Ok(shown) = crate::ops::release::shown(config, &memory, &remote, &remote, tag).await
+        {
+            bundles = shown
+                .bundles
+                .into_iter()
+                .filter(|b| b.environment == env)
+                .collect();
+        }
+    }
+    let answer = chat.replies.take().join("\n\n");
+    Ok(ConsoleOutcome {
+        refused: chat.refused.take(),
+        answer,
+        bundles,
+    })
+}
+
+/// What became of a console action.
+pub struct ConsoleOutcome {
+    /// Why it was refused, if it was.
+    pub refused: Option<String>,
+    /// The command's answer, as a comment would have it.
+    pub answer: String,
+    /// The bundle the environment would receive (previews of promotions).
+    pub bundles: Vec<crate::ops::release::BundleView>,
 }

@@ -40,4 +40,4 @@ for size in desktop:1280:800 phone:390:844; do
 done
 ENVGATE_BROWSER_TOOLS="$tools" ENVGATE_SCREENSHOTS="$PWD/docs/screenshots" \
     cargo test --quiet --test console in_a_browser >/dev/null
-ls docs/screenshots/console-matrix-*.png
+ls docs/screenshots/console-*.png

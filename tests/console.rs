@@ -586,3 +586,81 @@ fn promoting_a_release_from_its_page() {
         audit(&c)
     );
 }
+
+/// In Chromium, by keyboard: log in, open a release, press Promote, see the
+/// preview with the bundle, confirm; the bundle is exported and audited,
+/// and every page on the way is free of serious accessibility problems.
+#[test]
+fn in_a_browser_a_release_is_promoted_after_its_preview() {
+    let (dev, staging) = (
+        PgDb::create("console_br_dev"),
+        PgDb::create("console_br_stg"),
+    );
+    support::ledger::seed(&dev, &[("1", "users", USERS), ("2", "orders", ORDERS)]);
+    let c = Console::with(
+        &[
+            (
+                "envgate.toml",
+                "[environments.dev]\nurl = \"${DEV_URL}\"\nmode = \"managed\"\n[environments.staging]\nurl = \"${STAGING_URL}\"\nmode = \"export_only\"\n",
+            ),
+            ("migrations/1_users.sql", USERS),
+            ("migrations/2_orders.sql", ORDERS),
+        ],
+        &[("dev", dev.url()), ("staging", staging.url())],
+    );
+    c.fake.permission(REPO, "octocat", "write");
+    if let Ok(dir) = std::env::var("ENVGATE_SCREENSHOTS") {
+        for (path, shot) in [
+            ("releases/v1", "console-release"),
+            ("releases/v1/promote?env=staging", "console-promote-preview"),
+        ] {
+            support::browser::open(
+                &format!(
+                    "http://127.0.0.1:{}/console/acme/shop/{path}",
+                    c.served.port
+                ),
+                &["--screenshot", &format!("{dir}/{shot}.png")],
+            );
+        }
+    }
+    let run = support::browser::open(
+        &format!(
+            "http://127.0.0.1:{}/console/acme/shop/releases/v1",
+            c.served.port
+        ),
+        &[
+            "--click",
+            "Promote to staging…",
+            "--click",
+            "Confirm: promote v1 to staging",
+        ],
+    );
+    assert_eq!(
+        run["pages"],
+        serde_json::json!([
+            "envgate · acme/shop · v1",
+            "envgate · acme/shop · Promote v1 to staging: preview",
+            "envgate · acme/shop · Promote v1 to staging"
+        ]),
+        "{run}"
+    );
+    assert_eq!(
+        support::browser::serious(&run),
+        Vec::<serde_json::Value>::new(),
+        "{run}"
+    );
+    assert!(
+        run["text"].as_str().unwrap().contains("staging-v1.sql"),
+        "{run}"
+    );
+    assert!(
+        audit(&c)
+            .iter()
+            .any(|(a, actor, env, outcome, _)| a == "promote"
+                && actor == "octocat"
+                && env == "staging"
+                && outcome == "exported"),
+        "{:?}",
+        audit(&c)
+    );
+}

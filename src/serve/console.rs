@@ -691,7 +691,13 @@ async fn act(
     csrf: Option<String>,
 ) -> Response {
     let base = console(&shared).base_path.clone();
-    let here = format!("{base}/{owner}/{name}/releases/{tag}");
+    // After a login, back to this preview.
+    let here = format!(
+        "{base}/{owner}/{name}/releases/{tag}/{action}?{}",
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("env", &env)
+            .finish()
+    );
     if csrf.is_some() && session_of(&shared, &headers).is_none() {
         return message(
             &headers,

@@ -5,9 +5,12 @@
 //   - keyboard: the elements Tab reaches, in order;
 //   - title.
 // With --screenshot FILE it also writes a full-page PNG, at --width (1280)
-// and --height (800) CSS pixels.
+// and --height (800) CSS pixels. Each --click NAME then presses the button
+// or link of that accessible name (by keyboard: focus, then Enter) and
+// waits for the next page; axe runs on every page visited, and `pages`
+// lists their titles.
 //
-//   node tests/browser/page.mjs URL [--screenshot FILE] [--width N] [--height N]
+//   node tests/browser/page.mjs URL [--screenshot FILE] [--width N] [--height N] [--click NAME]…
 //
 // CHROMIUM: the browser to drive (default /usr/bin/chromium).
 import { createRequire } from "node:module";
@@ -28,6 +31,7 @@ const opt = (name, fallback) => {
 const width = Number(opt("--width", "1280"));
 const height = Number(opt("--height", "800"));
 const screenshot = opt("--screenshot", null);
+const clicks = args.flatMap((a, i) => (a === "--click" ? [args[i + 1]] : []));
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -38,20 +42,35 @@ try {
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   await page.goto(url, { waitUntil: "load" });
-  // axe is evaluated as a function body: the page's own policy never has
-  // to allow a script tag for it.
-  await page.evaluate(axeSource);
-  const axe = await page.evaluate(async () => {
-    const r = await window.axe.run(document, {
-      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] },
+  const axeRun = async () => {
+    // axe is evaluated as a function body: the page's own policy never has
+    // to allow a script tag for it.
+    if (!(await page.evaluate(() => typeof window.axe !== "undefined"))) {
+      await page.evaluate(axeSource);
+    }
+    return page.evaluate(async () => {
+      const r = await window.axe.run(document, {
+        runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] },
+      });
+      return r.violations.map((v) => ({
+        page: document.title,
+        id: v.id,
+        impact: v.impact,
+        help: v.help,
+        nodes: v.nodes.map((n) => n.target.join(" ")).slice(0, 5),
+      }));
     });
-    return r.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      help: v.help,
-      nodes: v.nodes.map((n) => n.target.join(" ")).slice(0, 5),
-    }));
-  });
+  };
+  const axe = await axeRun();
+  const pages = [await page.title()];
+  for (const name of clicks) {
+    const target = page.getByRole("button", { name, exact: true })
+      .or(page.getByRole("link", { name, exact: true }));
+    await target.first().focus();
+    await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.keyboard.press("Enter")]);
+    pages.push(await page.title());
+    axe.push(...(await axeRun()));
+  }
   const keyboard = [];
   for (let i = 0; i < 12; i++) {
     await page.keyboard.press("Tab");
@@ -67,7 +86,8 @@ try {
     await page.evaluate(() => document.activeElement && document.activeElement.blur());
     await page.screenshot({ path: screenshot, fullPage: true });
   }
-  process.stdout.write(JSON.stringify({ title, axe, xss, keyboard, errors }) + "\n");
+  const text = await page.evaluate(() => document.body.innerText);
+  process.stdout.write(JSON.stringify({ title, pages, axe, xss, keyboard, errors, text }) + "\n");
 } finally {
   await browser.close();
 }

@@ -562,6 +562,20 @@ pub fn console_release_html(
         .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
 }
 
+/// The console's list of a repository's releases (the JSON of `envgate
+/// releases`).
+pub fn console_releases_html(releases: &serde_json::Value, nav: &Nav) -> String {
+    html_environment()
+        .get_template("console_releases.html")
+        .and_then(|t| {
+            t.render(minijinja::context! {
+                releases => Value::from(minijinja::value::Serde(releases)),
+                nav => Value::from(minijinja::value::Serde(nav)),
+            })
+        })
+        .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
+}
+
 /// A promotion's or rollback's preview (with the confirmation form) or
 /// outcome.
 #[allow(clippy::too_many_arguments)]
@@ -632,6 +646,10 @@ fn html_environment() -> Environment<'static> {
             include_str!("../templates/console_action.html.j2"),
         ),
         ("sql.html", include_str!("../templates/sql.html.j2")),
+        (
+            "console_releases.html",
+            include_str!("../templates/console_releases.html.j2"),
+        ),
     ] {
         env.add_template(name, source)
             .expect("the page templates are valid");

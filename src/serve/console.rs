@@ -7,6 +7,7 @@
 //! GET  {base}/oauth/callback    ← code and state; the session cookie
 //! POST {base}/logout            (csrf)
 //! GET  {base}/{owner}/{repo}    environments and the matrix
+//! GET  {base}/{owner}/{repo}/releases                       its releases
 //! GET  {base}/{owner}/{repo}/releases/{tag}                 a release
 //! GET  {base}/{owner}/{repo}/releases/{tag}/promote?env=E   the preview
 //! POST {base}/{owner}/{repo}/releases/{tag}/promote         (env, csrf)
@@ -62,6 +63,10 @@ pub fn routes(shared: Arc<Shared>) -> Option<Router> {
         .route(&format!("{base}/oauth/callback"), get(callback))
         .route(&format!("{base}/logout"), post(logout))
         .route(&format!("{base}/{{owner}}/{{repo}}"), get(repository))
+        .route(
+            &format!("{base}/{{owner}}/{{repo}}/releases"),
+            get(releases),
+        )
         .route(
             &format!("{base}/{{owner}}/{{repo}}/releases/{{tag}}"),
             get(release),
@@ -635,6 +640,54 @@ async fn release(
             &headers,
             StatusCode::NOT_FOUND,
             "No such release",
+            &crate::secrets::scrubbed(&e),
+            Some(&bar),
+        ),
+    }
+}
+
+async fn releases(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path((owner, name)): Path<(String, String)>,
+) -> Response {
+    let base = console(&shared).base_path.clone();
+    let here = format!("{base}/{owner}/{name}/releases");
+    let (s, bar, installation) = match reader(&shared, &headers, &owner, &name, &here).await {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
+    let want_json = wants_json(&headers);
+    let (job_shared, job_bar) = (shared.clone(), bar.clone());
+    let result = on_own_thread(move || {
+        Box::pin(async move {
+            super::worker::console_releases(
+                &job_shared,
+                installation,
+                &owner,
+                &name,
+                &s.login,
+                &job_bar,
+                want_json,
+            )
+            .await
+        })
+    })
+    .await;
+    match result {
+        Ok(Some(body)) if want_json => json(StatusCode::OK, body),
+        Ok(Some(body)) => html(StatusCode::OK, body),
+        Ok(None) => message(
+            &headers,
+            StatusCode::NOT_FOUND,
+            "No envgate.toml",
+            "This repository's default branch has no envgate.toml.",
+            Some(&bar),
+        ),
+        Err(e) => message(
+            &headers,
+            StatusCode::BAD_GATEWAY,
+            "The releases could not be read",
             &crate::secrets::scrubbed(&e),
             Some(&bar),
         ),

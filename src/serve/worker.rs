@@ -336,6 +336,37 @@ pub async fn console_matrix(
     Ok(Some(body))
 }
 
+/// The console's list of releases: the page, or with `json` the JSON of
+/// `envgate releases`. None: no envgate.toml.
+pub async fn console_releases(
+    shared: &std::sync::Arc<Shared>,
+    installation: u64,
+    owner: &str,
+    name: &str,
+    login: &str,
+    nav: &crate::render::Nav,
+    json: bool,
+) -> Result<Option<String>, String> {
+    let gh = shared.github.as_ref().ok_or("GitHub is not configured")?;
+    let repo = gh.repo(installation, owner, name);
+    let (memory, _, sha, config) = console_start(shared, &repo, login).await?;
+    let Some(config) = config else {
+        return Ok(None);
+    };
+    let ctx = console_context(shared, &memory);
+    let remote = ctx.remote(&repo, &sha);
+    let reply =
+        crate::ops::release::list(&config, &memory, &remote, &remote, crate::ops::Output::Json)
+            .await
+            .map_err(|f| f.message)?;
+    if json {
+        return Ok(Some(reply.text));
+    }
+    let releases: serde_json::Value =
+        serde_json::from_str(&reply.text).map_err(|e| e.to_string())?;
+    Ok(Some(crate::render::console_releases_html(&releases, nav)))
+}
+
 /// The console's page of one release: its migrations, progress, the
 /// bundle each export_only environment would receive, and (for those who
 /// may) the buttons that preview a promotion or rollback. None: no

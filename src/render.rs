@@ -471,7 +471,7 @@ pub fn status_json(envs: &[&EnvConfig], matrix: &Matrix<'_>) -> String {
 /// Every value is HTML-escaped: migration names, errors and logins come
 /// from outside.
 pub fn status_html(envs: &[&EnvConfig], matrix: &Matrix<'_>, title: &str) -> String {
-    page_html(envs, matrix, title, None, None)
+    page_html(envs, matrix, title, None, None, None)
 }
 
 /// The console's bar: where its pages live, who is logged in, the token
@@ -484,14 +484,16 @@ pub struct Nav {
     pub repo: Option<String>,
 }
 
-/// The console's matrix page: the status page with the console's bar.
+/// The console's matrix page: the status page with the console's bar and
+/// where each environment is (`locations`, without credentials).
 pub fn console_matrix_html(
     envs: &[&EnvConfig],
     matrix: &Matrix<'_>,
     title: &str,
     nav: &Nav,
+    locations: &[String],
 ) -> String {
-    page_html(envs, matrix, title, None, Some(nav))
+    page_html(envs, matrix, title, None, Some(nav), Some(locations))
 }
 
 /// The console's list of repositories: (`owner/name`, default branch).
@@ -668,7 +670,7 @@ pub fn status_html_with_schema(
     title: &str,
     schemas: &[crate::core::schema_drift::EnvSchema],
 ) -> String {
-    page_html(envs, matrix, title, Some(schemas), None)
+    page_html(envs, matrix, title, Some(schemas), None, None)
 }
 
 fn page_html(
@@ -677,6 +679,7 @@ fn page_html(
     title: &str,
     schemas: Option<&[crate::core::schema_drift::EnvSchema]>,
     nav: Option<&Nav>,
+    locations: Option<&[String]>,
 ) -> String {
     use crate::core::matrix::State;
     use crate::core::schema::Change;
@@ -727,6 +730,10 @@ fn page_html(
         reachable: bool,
         error: Option<&'a str>,
         counts: crate::core::matrix::Counts,
+        /// Where it is, without credentials (the console).
+        location: Option<&'a str>,
+        admins: &'a [String],
+        promoters: &'a [String],
     }
     #[derive(Serialize)]
     struct CellView {
@@ -752,7 +759,11 @@ fn page_html(
     let environments: Vec<Env<'_>> = envs
         .iter()
         .zip(&matrix.envs)
-        .map(|(cfg, col)| Env {
+        .enumerate()
+        .map(|(e, (cfg, col))| Env {
+            location: locations.and_then(|l| l.get(e)).map(String::as_str),
+            admins: &cfg.admins,
+            promoters: &cfg.promoters,
             name: &cfg.name,
             mode: cfg.mode.as_str(),
             mode_source: match cfg.mode_source {

@@ -233,6 +233,16 @@ fn logging_in_with_github_and_reading_the_matrix() {
         page.body
     );
     assert!(!page.body.contains("<script"), "no script");
+    // Where the environment is, without credentials.
+    let (host, port) = support::server_addr();
+    assert!(
+        page.body.contains(&format!(
+            "<div class=\"mode\">postgres {host}:{port}&#x2f;{}</div>",
+            dev.name
+        )),
+        "{}",
+        page.body
+    );
     assert!(!page.body.contains(&dev.url()), "no credentials");
     let csp = page.header("content-security-policy").unwrap();
     assert!(

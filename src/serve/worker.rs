@@ -327,7 +327,17 @@ pub async fn console_matrix(
             if json {
                 crate::render::status_json(&obs.world.envs, m)
             } else {
-                crate::render::console_matrix_html(&obs.world.envs, m, title, nav)
+                let locations: Vec<String> = obs
+                    .world
+                    .envs
+                    .iter()
+                    .zip(&obs.world.targets)
+                    .map(|(env, t)| match t {
+                        Ok(t) => crate::ops::environments::target_identity(env, t),
+                        Err(_) => "no credentials for it here".to_owned(),
+                    })
+                    .collect();
+                crate::render::console_matrix_html(&obs.world.envs, m, title, nav, &locations)
             }
         },
     )

@@ -482,6 +482,9 @@ pub struct Nav {
     pub login: String,
     pub csrf: String,
     pub repo: Option<String>,
+    /// Where the repository's files are on the forge at the commit shown
+    /// (`https://github.com/acme/shop/blob/<sha>/`), for links.
+    pub files_at: Option<String>,
 }
 
 /// The console's matrix page: the status page with the console's bar and
@@ -682,6 +685,7 @@ fn page_html(
     locations: Option<&[String]>,
 ) -> String {
     use crate::core::matrix::State;
+    let files_at = nav.and_then(|n| n.files_at.as_deref());
     use crate::core::schema::Change;
     #[derive(Serialize)]
     struct SchemaRow {
@@ -743,6 +747,8 @@ fn page_html(
     #[derive(Serialize)]
     struct Row {
         label: String,
+        /// The file at the commit on the forge (the console).
+        href: Option<String>,
         fine: bool,
         cells: Vec<CellView>,
     }
@@ -841,7 +847,16 @@ fn page_html(
                 }
             })
             .collect();
-        rows.push(Row { label, fine, cells });
+        let href = match (files_at, row.file) {
+            (Some(base), Some(file)) => Some(format!("{base}{file}")),
+            _ => None,
+        };
+        rows.push(Row {
+            label,
+            href,
+            fine,
+            cells,
+        });
     }
     let attention = rows.iter().filter(|r| !r.fine).count();
     let env = html_environment();

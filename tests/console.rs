@@ -211,8 +211,12 @@ fn logging_in_with_github_and_reading_the_matrix() {
     let session = c.login("octocat", "/console/acme/shop");
     let page = c.get("/console/acme/shop", Some(&session), "text/html");
     assert_eq!(page.status, 200, "{}", page.body);
+    // Each migration links to its file at the commit shown, on the forge.
     assert!(
-        page.body.contains("<th scope=\"row\">1_users</th>"),
+        page.body.contains("&#x2f;acme&#x2f;shop&#x2f;blob&#x2f;")
+            && page
+                .body
+                .contains("&#x2f;migrations&#x2f;1_users.sql\">1_users</a></th>"),
         "{}",
         page.body
     );

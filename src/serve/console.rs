@@ -244,6 +244,7 @@ fn nav(shared: &Shared, s: &Session, repo: Option<String>) -> Nav {
         login: s.login.clone(),
         csrf: s.csrf.clone(),
         repo,
+        files_at: None,
     }
 }
 

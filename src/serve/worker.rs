@@ -318,6 +318,25 @@ pub async fn console_matrix(
     };
     let ctx = console_context(shared, &memory);
     let remote = ctx.remote(&repo, &sha);
+    // Links to the files at this commit (paths are relative to
+    // envgate.toml's directory).
+    let dir = std::path::Path::new(&shared.cfg.config_path)
+        .parent()
+        .map(|d| d.to_string_lossy().into_owned())
+        .filter(|d| !d.is_empty())
+        .map(|d| format!("{d}/"))
+        .unwrap_or_default();
+    let web = shared
+        .cfg
+        .github
+        .as_ref()
+        .and_then(|g| g.oauth.as_ref())
+        .map(|o| o.web_url.clone())
+        .unwrap_or_else(|| "https://github.com".to_owned());
+    let nav = &crate::render::Nav {
+        files_at: Some(format!("{web}/{owner}/{name}/blob/{sha}/{dir}")),
+        ..nav.clone()
+    };
     let (_, body) = crate::ops::observe::Observation::status(
         &config,
         &memory,

@@ -8,7 +8,6 @@ mod fake_github;
 mod support;
 
 use fake_github::{FakeGitHub, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET};
-use std::io::{Read, Write};
 use std::path::Path;
 use support::PgDb;
 
@@ -18,73 +17,7 @@ const ORDERS: &str = "CREATE TABLE orders (id bigint PRIMARY KEY);\n";
 const SECRET: &str = "console-test-webhook-secret";
 const SESSION_KEY: &str = "0123456789abcdef0123456789abcdef-session";
 
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn cookies(&self) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    /// `name=value` of a cookie this answer sets.
-    fn cookie(&self, name: &str) -> String {
-        self.cookies()
-            .into_iter()
-            .find(|c| c.starts_with(&format!("{name}=")))
-            .and_then(|c| c.split(';').next())
-            .unwrap_or_else(|| panic!("no {name} cookie in {:?}", self.headers))
-            .to_owned()
-    }
-}
-
-fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: console-test\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    s.write_all(body.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    Answer {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
-}
+use support::{Answer, request};
 
 /// The path and query of a URL on 127.0.0.1, and its port.
 fn local(url: &str) -> (u16, String) {
@@ -213,10 +146,12 @@ fn logging_in_with_github_and_reading_the_matrix() {
     assert_eq!(page.status, 200, "{}", page.body);
     // Each migration links to its file at the commit shown, on the forge.
     assert!(
-        page.body.contains("&#x2f;acme&#x2f;shop&#x2f;blob&#x2f;")
-            && page
-                .body
-                .contains("&#x2f;migrations&#x2f;1_users.sql\">1_users</a></th>"),
+        page.body.contains(&format!(
+            "<th scope=\"row\"><a href=\"{}/acme/shop/blob/",
+            c.fake.url
+        )) && page
+            .body
+            .contains("/migrations/1_users.sql\">1_users</a></th>"),
         "{}",
         page.body
     );
@@ -254,6 +189,16 @@ fn logging_in_with_github_and_reading_the_matrix() {
         "{csp}"
     );
     assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    // Compressed for browsers that ask.
+    let gz = request(
+        c.served.port,
+        "GET",
+        "/console/acme/shop",
+        &[("Cookie", &session), ("Accept-Encoding", "gzip")],
+        "",
+    );
+    assert_eq!(gz.status, 200);
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
     assert_eq!(page.header("cache-control"), Some("no-store"));
 
     // The JSON twin: the status contract.

@@ -79,7 +79,12 @@ pub fn routes(shared: Arc<Shared>) -> Option<Router> {
         let to = format!("{base}/");
         r = r.route(&base, get(move || async move { redirect(&to, Vec::new()) }));
     }
-    Some(r.with_state(shared))
+    // Pages of a thousand migrations are mostly repeated markup: gzip
+    // takes them to a tenth for browsers that ask for it.
+    Some(
+        r.with_state(shared)
+            .layer(tower_http::compression::CompressionLayer::new().gzip(true)),
+    )
 }
 
 fn console(shared: &Shared) -> &ConsoleConfig {
@@ -517,24 +522,43 @@ async fn repository(
         })
     })
     .await;
+    page_of(
+        &headers,
+        &bar,
+        want_json,
+        result,
+        (StatusCode::BAD_GATEWAY, "The matrix could not be read"),
+    )
+}
+
+/// A page read on its own thread: the page, or its JSON twin; a
+/// repository without envgate.toml; or why it could not be read
+/// (`failed`, with `status`).
+fn page_of(
+    headers: &HeaderMap,
+    bar: &Nav,
+    want_json: bool,
+    result: Result<Option<String>, String>,
+    failed: (StatusCode, &str),
+) -> Response {
     match result {
         Ok(Some(body)) if want_json => json(StatusCode::OK, body),
         Ok(Some(body)) => html(StatusCode::OK, body),
         Ok(None) => message(
-            &headers,
+            headers,
             StatusCode::NOT_FOUND,
             "No envgate.toml",
             "This repository's default branch has no envgate.toml.",
-            Some(&bar),
+            Some(bar),
         ),
         Err(e) => {
             tracing::warn!("console: {}", crate::secrets::scrubbed(&e));
             message(
-                &headers,
-                StatusCode::BAD_GATEWAY,
-                "The matrix could not be read",
+                headers,
+                failed.0,
+                failed.1,
                 &crate::secrets::scrubbed(&e),
-                Some(&bar),
+                Some(bar),
             )
         }
     }
@@ -627,24 +651,13 @@ async fn release(
         })
     })
     .await;
-    match result {
-        Ok(Some(body)) if want_json => json(StatusCode::OK, body),
-        Ok(Some(body)) => html(StatusCode::OK, body),
-        Ok(None) => message(
-            &headers,
-            StatusCode::NOT_FOUND,
-            "No envgate.toml",
-            "This repository's default branch has no envgate.toml.",
-            Some(&bar),
-        ),
-        Err(e) => message(
-            &headers,
-            StatusCode::NOT_FOUND,
-            "No such release",
-            &crate::secrets::scrubbed(&e),
-            Some(&bar),
-        ),
-    }
+    page_of(
+        &headers,
+        &bar,
+        want_json,
+        result,
+        (StatusCode::NOT_FOUND, "No such release"),
+    )
 }
 
 async fn releases(
@@ -675,24 +688,13 @@ async fn releases(
         })
     })
     .await;
-    match result {
-        Ok(Some(body)) if want_json => json(StatusCode::OK, body),
-        Ok(Some(body)) => html(StatusCode::OK, body),
-        Ok(None) => message(
-            &headers,
-            StatusCode::NOT_FOUND,
-            "No envgate.toml",
-            "This repository's default branch has no envgate.toml.",
-            Some(&bar),
-        ),
-        Err(e) => message(
-            &headers,
-            StatusCode::BAD_GATEWAY,
-            "The releases could not be read",
-            &crate::secrets::scrubbed(&e),
-            Some(&bar),
-        ),
-    }
+    page_of(
+        &headers,
+        &bar,
+        want_json,
+        result,
+        (StatusCode::BAD_GATEWAY, "The releases could not be read"),
+    )
 }
 
 #[derive(Deserialize)]

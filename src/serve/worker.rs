@@ -333,8 +333,19 @@ pub async fn console_matrix(
         .and_then(|g| g.oauth.as_ref())
         .map(|o| o.web_url.clone())
         .unwrap_or_else(|| "https://github.com".to_owned());
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    let seg = |s: &str| percent_encoding::utf8_percent_encode(s, KEEP).to_string();
     let nav = &crate::render::Nav {
-        files_at: Some(format!("{web}/{owner}/{name}/blob/{sha}/{dir}")),
+        files_at: Some(format!(
+            "{web}/{}/{}/blob/{}/{dir}",
+            seg(owner),
+            seg(name),
+            seg(&sha)
+        )),
         ..nav.clone()
     };
     let (_, body) = crate::ops::observe::Observation::status(

@@ -547,7 +547,8 @@ pub fn console_message_html(
 /// The console's page of a release: its progress, migrations and bundles,
 /// and the preview buttons when `may_act`.
 pub fn console_release_html(
-    shown: &crate::ops::release::Shown,
+    release: &impl Serialize,
+    bundles: &impl Serialize,
     envs: &[(&str, &str)],
     may_act: bool,
     nav: &Nav,
@@ -557,8 +558,8 @@ pub fn console_release_html(
         .get_template("console_release.html")
         .and_then(|t| {
             t.render(minijinja::context! {
-                release => Value::from(minijinja::value::Serde(&shown.release)),
-                bundles => Value::from(minijinja::value::Serde(&shown.bundles)),
+                release => Value::from(minijinja::value::Serde(release)),
+                bundles => Value::from(minijinja::value::Serde(bundles)),
                 modes => Value::from(minijinja::value::Serde(&modes)),
                 may_act => may_act,
                 nav => Value::from(minijinja::value::Serde(nav)),
@@ -591,7 +592,7 @@ pub fn console_action_html(
     preview: bool,
     refused: Option<&str>,
     answer: &str,
-    bundles: &[&crate::ops::release::BundleView],
+    bundles: &impl Serialize,
     nav: &Nav,
 ) -> String {
     let heading = match (action, preview) {

@@ -844,7 +844,6 @@ async fn act(
             .to_string(),
         );
     }
-    let bundles: Vec<&crate::ops::release::BundleView> = outcome.bundles.iter().collect();
     html(
         status,
         render::console_action_html(
@@ -854,7 +853,7 @@ async fn act(
             preview,
             outcome.refused.as_deref(),
             &outcome.answer,
-            &bundles,
+            &outcome.bundles,
             &bar,
         ),
     )

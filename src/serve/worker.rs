@@ -450,7 +450,7 @@ pub async fn console_release(
             "may_promote": may_act,
         }))
     } else {
-        crate::render::console_release_html(&shown, &envs, may_act, nav)
+        crate::render::console_release_html(&shown.release, &shown.bundles, &envs, may_act, nav)
     }))
 }
 

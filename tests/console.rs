@@ -444,6 +444,41 @@ fn promoting_a_release_from_its_page() {
     assert_eq!(doc["release"]["tag"], "v1");
     assert_eq!(doc["bundles"][0]["environment"], "staging");
 
+    // The bundle as a download, with its manifest.
+    let sql = c.get(
+        "/console/acme/shop/releases/v1/bundle/staging",
+        Some(&session),
+        "*/*",
+    );
+    assert_eq!(sql.status, 200, "{}", sql.body);
+    assert_eq!(
+        sql.header("content-disposition"),
+        Some("attachment; filename=\"staging-v1.sql\"")
+    );
+    assert!(sql.body.starts_with("-- envgate bundle "), "{}", sql.body);
+    let manifest = c.get(
+        "/console/acme/shop/releases/v1/bundle/staging?part=manifest",
+        Some(&session),
+        "*/*",
+    );
+    let m: serde_json::Value = serde_json::from_str(&manifest.body).unwrap();
+    use sha2::Digest;
+    assert_eq!(
+        m["bundle_sha256"],
+        hex::encode(sha2::Sha256::digest(sql.body.as_bytes())),
+        "{m}"
+    );
+    assert_eq!(
+        c.get(
+            "/console/acme/shop/releases/v1/bundle/dev",
+            Some(&session),
+            "text/html"
+        )
+        .status,
+        404,
+        "dev is managed: no bundle"
+    );
+
     // The preview: the command's dry run and the bundle, then the form.
     let preview = c.get(
         "/console/acme/shop/releases/v1/promote?env=staging",

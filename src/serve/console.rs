@@ -9,6 +9,8 @@
 //! GET  {base}/{owner}/{repo}    environments and the matrix
 //! GET  {base}/{owner}/{repo}/releases                       its releases
 //! GET  {base}/{owner}/{repo}/releases/{tag}                 a release
+//! GET  {base}/{owner}/{repo}/releases/{tag}/bundle/{env}    its bundle's SQL
+//!      (?part=manifest: the manifest), as a download
 //! GET  {base}/{owner}/{repo}/releases/{tag}/promote?env=E   the preview
 //! POST {base}/{owner}/{repo}/releases/{tag}/promote         (env, csrf)
 //!      … and /rollback the same way
@@ -74,6 +76,10 @@ pub fn routes(shared: Arc<Shared>) -> Option<Router> {
         .route(
             &format!("{base}/{{owner}}/{{repo}}/releases/{{tag}}/{{action}}"),
             get(preview).post(confirm),
+        )
+        .route(
+            &format!("{base}/{{owner}}/{{repo}}/releases/{{tag}}/bundle/{{env}}"),
+            get(bundle),
         );
     if !base.is_empty() {
         let to = format!("{base}/");
@@ -695,6 +701,86 @@ async fn releases(
         result,
         (StatusCode::BAD_GATEWAY, "The releases could not be read"),
     )
+}
+
+#[derive(Deserialize)]
+struct PartQuery {
+    part: Option<String>,
+}
+
+/// A release's bundle for one environment, SQL or manifest, as a file.
+async fn bundle(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path((owner, name, tag, env)): Path<(String, String, String, String)>,
+    Query(q): Query<PartQuery>,
+) -> Response {
+    let base = console(&shared).base_path.clone();
+    let here = format!("{base}/{owner}/{name}/releases/{tag}");
+    let (s, bar, installation) = match reader(&shared, &headers, &owner, &name, &here).await {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
+    let manifest = q.part.as_deref() == Some("manifest");
+    let job_shared = shared.clone();
+    let result = on_own_thread(move || {
+        Box::pin(async move {
+            super::worker::console_bundle(
+                &job_shared,
+                installation,
+                &owner,
+                &name,
+                &s.login,
+                &tag,
+                &env,
+            )
+            .await
+        })
+    })
+    .await;
+    match result {
+        Ok(Some((stem, sql, manifest_json))) => {
+            let (file, content_type, body) = if manifest {
+                (
+                    format!("{stem}.manifest.json"),
+                    "application/json",
+                    manifest_json,
+                )
+            } else {
+                (format!("{stem}.sql"), "application/sql; charset=utf-8", sql)
+            };
+            // The stem is envgate's own (environment, versions, release),
+            // and quotes never reach the header.
+            let disposition = format!(
+                "attachment; filename=\"{}\"",
+                file.replace(['"', '\\', '\r', '\n'], "_")
+            );
+            let mut r = (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, content_type.to_owned())],
+                crate::secrets::scrubbed(&body),
+            )
+                .into_response();
+            if let Ok(v) = HeaderValue::from_str(&disposition) {
+                r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+            guarded(r)
+        }
+        Ok(None) => message(
+            &headers,
+            StatusCode::NOT_FOUND,
+            "No such bundle",
+            "That environment is not export_only, or it has this release already.",
+            Some(&bar),
+        ),
+        Err(e) => message(
+            &headers,
+            StatusCode::NOT_FOUND,
+            "No such release",
+            &crate::secrets::scrubbed(&e),
+            Some(&bar),
+        ),
+    }
 }
 
 #[derive(Deserialize)]

@@ -454,6 +454,45 @@ pub async fn console_release(
     }))
 }
 
+/// The bundle of release `tag` for environment `env`, as `export` would
+/// write it: (file stem, SQL, manifest JSON). None: no such bundle (no
+/// envgate.toml, the environment is not export_only, or it has the
+/// release already).
+#[allow(clippy::too_many_arguments)]
+pub async fn console_bundle(
+    shared: &std::sync::Arc<Shared>,
+    installation: u64,
+    owner: &str,
+    name: &str,
+    login: &str,
+    tag: &str,
+    env: &str,
+) -> Result<Option<(String, String, String)>, String> {
+    let gh = shared.github.as_ref().ok_or("GitHub is not configured")?;
+    let repo = gh.repo(installation, owner, name);
+    let (memory, _, sha, config) = console_start(shared, &repo, login).await?;
+    let Some(config) = config else {
+        return Ok(None);
+    };
+    let ctx = console_context(shared, &memory);
+    let remote = ctx.remote(&repo, &sha);
+    let shown = crate::ops::release::shown(&config, &memory, &remote, &remote, tag)
+        .await
+        .map_err(|f| f.message)?;
+    Ok(shown
+        .bundles
+        .iter()
+        .zip(&shown.built)
+        .find(|(view, _)| view.environment == env)
+        .map(|(_, b)| {
+            (
+                b.stem.clone(),
+                b.sql.clone(),
+                crate::render::json(&b.manifest),
+            )
+        }))
+}
+
 /// A promotion or rollback from the console, run as `/promote` and
 /// `/rollback` run from a comment (the same checks, the same audit):
 /// why it was refused, if it was, and its answer.

@@ -467,25 +467,29 @@ pub async fn run<C: Checks, T: Thread, X>(
         Some(r) => request_files(r.thread, &mut warnings).await?,
         None => HashSet::new(),
     };
-    let lint = {
-        let added_migrations: Vec<&crate::core::migration::Migration> = obs
-            .world
-            .discovery
-            .migrations
-            .iter()
-            .filter(|x| added.contains(&x.up.path))
-            .collect();
-        let m = obs.matrix(&obs.world.discovery.migrations);
-        let findings = crate::ops::lint::findings(config, &obs.world, Some(&m), &added_migrations);
-        if !added_migrations.is_empty() {
+    // The matrix once more, outside the status closure, when something
+    // below reads it: the request's lint and note, the live schemas.
+    let m = (request.is_some() || config.schema_drift.review)
+        .then(|| obs.matrix(&obs.world.discovery.migrations));
+    let added_migrations: Vec<&crate::core::migration::Migration> = obs
+        .world
+        .discovery
+        .migrations
+        .iter()
+        .filter(|x| added.contains(&x.up.path))
+        .collect();
+    let lint = match &m {
+        Some(m) if !added_migrations.is_empty() => {
+            let findings =
+                crate::ops::lint::findings(config, &obs.world, Some(m), &added_migrations);
             summary.add_lint(&findings, added_migrations.len());
+            (findings, added_migrations.len())
         }
-        (findings, added_migrations.len())
+        _ => (Vec::new(), 0),
     };
     let mut schemas = None;
-    if config.schema_drift.review {
-        let m = obs.matrix(&obs.world.discovery.migrations);
-        match crate::ops::schema::observe(config, &obs.world, &m).await {
+    if let (true, Some(m)) = (config.schema_drift.review, &m) {
+        match crate::ops::schema::observe(config, &obs.world, m).await {
             Ok(s) => {
                 summary.add_schemas(&s);
                 schemas = Some(s);
@@ -515,7 +519,8 @@ pub async fn run<C: Checks, T: Thread, X>(
                 schema: schema.as_deref(),
                 lint: lint_md.as_deref(),
             };
-            Some(keep_note(&obs, memory, r, &added, sha, holder, sections).await?)
+            let m = m.as_ref().expect("computed for every request");
+            Some(keep_note(&obs, m, memory, r, &added, sha, holder, sections).await?)
         }
     };
     Ok(Reviewed {
@@ -604,8 +609,10 @@ async fn request_files<T: Thread>(
 
 /// The request's note: its body (singling out the files the request adds)
 /// and, unless skipped, the sticky note kept.
+#[allow(clippy::too_many_arguments)]
 async fn keep_note<T: Thread>(
     obs: &Observation<'_>,
+    m: &Matrix<'_>,
     memory: &Memory,
     r: Request<'_, T>,
     added: &HashSet<String>,
@@ -613,10 +620,9 @@ async fn keep_note<T: Thread>(
     holder: &str,
     sections: Sections<'_>,
 ) -> Result<(String, Kept), JobError> {
-    let m = obs.matrix(&obs.world.discovery.migrations);
     let body = pr_comment(
         &obs.world,
-        &m,
+        m,
         &obs.remembered,
         added,
         sha,

@@ -11,7 +11,7 @@ use crate::core::migration::Migration;
 use crate::core::sql::Dialect;
 use crate::core::tools::Tool;
 use crate::db::Target;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// The dialect the migrations are written for: PostgreSQL when any
 /// environment is (squawk's rules then apply), else the environments' own,
@@ -38,12 +38,20 @@ pub fn findings(
     selected: &[&Migration],
 ) -> Vec<Finding> {
     let dialect = dialect(&world.targets);
+    // Each row by its migration, found once rather than searched for each.
+    let rows: HashMap<&str, usize> = matrix.map_or_else(HashMap::new, |m| {
+        m.rows
+            .iter()
+            .enumerate()
+            .map(|(r, row)| (row.version, r))
+            .collect()
+    });
     let inputs: Vec<(&Migration, Context)> = selected
         .iter()
         .map(|m| {
             let mut applied_otherwise = Vec::new();
             if let Some(matrix) = matrix
-                && let Some(r) = matrix.rows.iter().position(|row| row.version == m.id())
+                && let Some(&r) = rows.get(m.id())
             {
                 for (e, cell) in matrix.cells(r).iter().enumerate() {
                     if cell.state == State::Drifted {

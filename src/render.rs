@@ -620,7 +620,7 @@ pub fn console_action_html(
 }
 
 /// What a path segment in a link keeps as it is: unreserved characters.
-const HREF_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+pub const HREF_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')

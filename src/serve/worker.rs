@@ -296,6 +296,32 @@ fn console_context<'a>(shared: &'a std::sync::Arc<Shared>, memory: &'a Memory) -
     }
 }
 
+/// Reads a repository as every console page does ([`console_start`]),
+/// then hands `read` its envgate.toml, the person's memory and the
+/// repository at the default branch's head. None: no envgate.toml.
+async fn console_read<T>(
+    shared: &std::sync::Arc<Shared>,
+    installation: u64,
+    owner: &str,
+    name: &str,
+    login: &str,
+    read: impl AsyncFnOnce(
+        &crate::config::Config,
+        &Memory,
+        &jobs::remote::Remote<'_, Repo<'_>>,
+    ) -> Result<T, String>,
+) -> Result<Option<T>, String> {
+    let gh = shared.github.as_ref().ok_or("GitHub is not configured")?;
+    let repo = gh.repo(installation, owner, name);
+    let (memory, _, sha, config) = console_start(shared, &repo, login).await?;
+    let Some(config) = config else {
+        return Ok(None);
+    };
+    let ctx = console_context(shared, &memory);
+    let remote = ctx.remote(&repo, &sha);
+    read(&config, &memory, &remote).await.map(Some)
+}
+
 /// The console's matrix of a repository at its default branch: the page
 /// (or, with `json`, the JSON contract), read as the bot reads a commit,
 /// the person's login recorded as the reader. None: no envgate.toml.
@@ -310,15 +336,7 @@ pub async fn console_matrix(
     nav: &crate::render::Nav,
     json: bool,
 ) -> Result<Option<String>, String> {
-    let gh = shared.github.as_ref().ok_or("GitHub is not configured")?;
-    let repo = gh.repo(installation, owner, name);
-    let (memory, _, sha, config) = console_start(shared, &repo, login).await?;
-    let Some(config) = config else {
-        return Ok(None);
-    };
-    let ctx = console_context(shared, &memory);
-    let remote = ctx.remote(&repo, &sha);
-    // Links to the files at this commit (paths are relative to
+    // Links to the files at the commit read (paths are relative to
     // envgate.toml's directory).
     let dir = std::path::Path::new(&shared.cfg.config_path)
         .parent()
@@ -333,47 +351,59 @@ pub async fn console_matrix(
         .and_then(|g| g.oauth.as_ref())
         .map(|o| o.web_url.clone())
         .unwrap_or_else(|| "https://github.com".to_owned());
-    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~');
-    let seg = |s: &str| percent_encoding::utf8_percent_encode(s, KEEP).to_string();
-    let nav = &crate::render::Nav {
-        files_at: Some(format!(
-            "{web}/{}/{}/blob/{}/{dir}",
-            seg(owner),
-            seg(name),
-            seg(&sha)
-        )),
-        ..nav.clone()
-    };
-    let (_, body) = crate::ops::observe::Observation::status(
-        &config,
-        &memory,
-        &remote,
-        config.environments.iter().collect(),
-        |obs, m| {
-            if json {
-                crate::render::status_json(&obs.world.envs, m)
-            } else {
-                let locations: Vec<String> = obs
-                    .world
-                    .envs
-                    .iter()
-                    .zip(&obs.world.targets)
-                    .map(|(env, t)| match t {
-                        Ok(t) => crate::ops::environments::target_identity(env, t),
-                        Err(_) => "no credentials for it here".to_owned(),
-                    })
-                    .collect();
-                crate::render::console_matrix_html(&obs.world.envs, m, title, nav, &locations)
-            }
+    let seg =
+        |s: &str| percent_encoding::utf8_percent_encode(s, crate::render::HREF_SEGMENT).to_string();
+    console_read(
+        shared,
+        installation,
+        owner,
+        name,
+        login,
+        async |config, memory, remote| {
+            let nav = &crate::render::Nav {
+                files_at: Some(format!(
+                    "{web}/{}/{}/blob/{}/{dir}",
+                    seg(owner),
+                    seg(name),
+                    seg(&remote.at)
+                )),
+                ..nav.clone()
+            };
+            let (_, body) = crate::ops::observe::Observation::status(
+                config,
+                memory,
+                remote,
+                config.environments.iter().collect(),
+                |obs, m| {
+                    if json {
+                        crate::render::status_json(&obs.world.envs, m)
+                    } else {
+                        let locations: Vec<String> = obs
+                            .world
+                            .envs
+                            .iter()
+                            .zip(&obs.world.targets)
+                            .map(|(env, t)| match t {
+                                Ok(t) => crate::ops::environments::target_identity(env, t),
+                                Err(_) => "no credentials for it here".to_owned(),
+                            })
+                            .collect();
+                        crate::render::console_matrix_html(
+                            &obs.world.envs,
+                            m,
+                            title,
+                            nav,
+                            &locations,
+                        )
+                    }
+                },
+            )
+            .await
+            .map_err(|f| f.message)?;
+            Ok(body)
         },
     )
     .await
-    .map_err(|f| f.message)?;
-    Ok(Some(body))
 }
 
 /// The console's list of releases: the page, or with `json` the JSON of
@@ -387,24 +417,26 @@ pub async fn console_releases(
     nav: &crate::render::Nav,
     json: bool,
 ) -> Result<Option<String>, String> {
-    let gh = shared.github.as_ref().ok_or("GitHub is not configured")?;
-    let repo = gh.repo(installation, owner, name);
-    let (memory, _, sha, config) = console_start(shared, &repo, login).await?;
-    let Some(config) = config else {
-        return Ok(None);
-    };
-    let ctx = console_context(shared, &memory);
-    let remote = ctx.remote(&repo, &sha);
-    let reply =
-        crate::ops::release::list(&config, &memory, &remote, &remote, crate::ops::Output::Json)
-            .await
-            .map_err(|f| f.message)?;
-    if json {
-        return Ok(Some(reply.text));
-    }
-    let releases: serde_json::Value =
-        serde_json::from_str(&reply.text).map_err(|e| e.to_string())?;
-    Ok(Some(crate::render::console_releases_html(&releases, nav)))
+    console_read(
+        shared,
+        installation,
+        owner,
+        name,
+        login,
+        async |config, memory, remote| {
+            let reply =
+                crate::ops::release::list(config, memory, remote, remote, crate::ops::Output::Json)
+                    .await
+                    .map_err(|f| f.message)?;
+            if json {
+                return Ok(reply.text);
+            }
+            let releases: serde_json::Value =
+                serde_json::from_str(&reply.text).map_err(|e| e.to_string())?;
+            Ok(crate::render::console_releases_html(&releases, nav))
+        },
+    )
+    .await
 }
 
 /// The console's page of one release: its migrations, progress, the
@@ -422,36 +454,44 @@ pub async fn console_release(
     nav: &crate::render::Nav,
     json: bool,
 ) -> Result<Option<String>, String> {
-    let gh = shared.github.as_ref().ok_or("GitHub is not configured")?;
-    let repo = gh.repo(installation, owner, name);
-    let (memory, _, sha, config) = console_start(shared, &repo, login).await?;
-    let Some(config) = config else {
-        return Ok(None);
-    };
-    let ctx = console_context(shared, &memory);
-    let remote = ctx.remote(&repo, &sha);
-    let shown = crate::ops::release::shown(&config, &memory, &remote, &remote, tag)
-        .await
-        .map_err(|f| f.message)?;
-    let may_act = jobs::github::write_refusal(&repo, login)
-        .await
-        .map_err(|e| e.to_string())?
-        .is_none();
-    let envs: Vec<(&str, &str)> = config
-        .environments
-        .iter()
-        .map(|e| (e.name.as_str(), e.mode.as_str()))
-        .collect();
-    Ok(Some(if json {
-        crate::render::json(&serde_json::json!({
-            "schema_version": 1,
-            "release": shown.release,
-            "bundles": shown.bundles,
-            "may_promote": may_act,
-        }))
-    } else {
-        crate::render::console_release_html(&shown.release, &shown.bundles, &envs, may_act, nav)
-    }))
+    console_read(
+        shared,
+        installation,
+        owner,
+        name,
+        login,
+        async |config, memory, remote| {
+            let shown = crate::ops::release::shown(config, memory, remote, remote, tag)
+                .await
+                .map_err(|f| f.message)?;
+            let may_act = jobs::github::write_refusal(remote.repo, login)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_none();
+            let envs: Vec<(&str, &str)> = config
+                .environments
+                .iter()
+                .map(|e| (e.name.as_str(), e.mode.as_str()))
+                .collect();
+            Ok(if json {
+                crate::render::json(&serde_json::json!({
+                    "schema_version": 1,
+                    "release": shown.release,
+                    "bundles": shown.bundles,
+                    "may_promote": may_act,
+                }))
+            } else {
+                crate::render::console_release_html(
+                    &shown.release,
+                    &shown.bundles,
+                    &envs,
+                    may_act,
+                    nav,
+                )
+            })
+        },
+    )
+    .await
 }
 
 /// The bundle of release `tag` for environment `env`, as `export` would
@@ -468,29 +508,32 @@ pub async fn console_bundle(
     tag: &str,
     env: &str,
 ) -> Result<Option<(String, String, String)>, String> {
-    let gh = shared.github.as_ref().ok_or("GitHub is not configured")?;
-    let repo = gh.repo(installation, owner, name);
-    let (memory, _, sha, config) = console_start(shared, &repo, login).await?;
-    let Some(config) = config else {
-        return Ok(None);
-    };
-    let ctx = console_context(shared, &memory);
-    let remote = ctx.remote(&repo, &sha);
-    let shown = crate::ops::release::shown(&config, &memory, &remote, &remote, tag)
-        .await
-        .map_err(|f| f.message)?;
-    Ok(shown
-        .bundles
-        .iter()
-        .zip(&shown.built)
-        .find(|(view, _)| view.environment == env)
-        .map(|(_, b)| {
-            (
-                b.stem.clone(),
-                b.sql.clone(),
-                crate::render::json(&b.manifest),
-            )
-        }))
+    let found = console_read(
+        shared,
+        installation,
+        owner,
+        name,
+        login,
+        async |config, memory, remote| {
+            let shown = crate::ops::release::shown(config, memory, remote, remote, tag)
+                .await
+                .map_err(|f| f.message)?;
+            Ok(shown
+                .bundles
+                .iter()
+                .zip(&shown.built)
+                .find(|(view, _)| view.environment == env)
+                .map(|(_, b)| {
+                    (
+                        b.stem.clone(),
+                        b.sql.clone(),
+                        crate::render::json(&b.manifest),
+                    )
+                }))
+        },
+    )
+    .await?;
+    Ok(found.flatten())
 }
 
 /// A promotion or rollback from the console, run as `/promote` and

@@ -50,21 +50,24 @@ CREATE TABLE IF NOT EXISTS bundles_seen (
     PRIMARY KEY (environment, target, bundle_id, signature));
 CREATE TABLE IF NOT EXISTS environment_modes (
     id BIGINT PRIMARY KEY, environment TEXT NOT NULL, mode TEXT NOT NULL, actor TEXT, git_commit TEXT,
-    recorded_at TEXT NOT NULL, confirmed_by TEXT, confirmed_at TEXT, actor_source TEXT, approvers TEXT);
+    recorded_at TEXT NOT NULL, confirmed_by TEXT, confirmed_at TEXT, actor_source TEXT, approvers TEXT,
+    repository TEXT);
 CREATE TABLE IF NOT EXISTS audit_log (
     seq BIGINT PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL, actor TEXT NOT NULL,
     environment TEXT, release TEXT, migrations TEXT NOT NULL, bundle_sha256 TEXT, outcome TEXT NOT NULL,
     error TEXT, details TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,
-    actor_source TEXT, ephemeral INTEGER NOT NULL DEFAULT 0, seal TEXT)";
+    actor_source TEXT, ephemeral INTEGER NOT NULL DEFAULT 0, seal TEXT, repository TEXT)";
 
 /// Columns added since the first release (already in [`SCHEMA`]), for
 /// stores made before them: (table, column, type).
-const ADDED_COLUMNS: [(&str, &str, &str); 5] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 7] = [
     ("audit_log", "actor_source", "TEXT"),
     ("audit_log", "ephemeral", "INTEGER NOT NULL DEFAULT 0"),
     ("audit_log", "seal", "TEXT"),
     ("environment_modes", "actor_source", "TEXT"),
     ("environment_modes", "approvers", "TEXT"),
+    ("audit_log", "repository", "TEXT"),
+    ("environment_modes", "repository", "TEXT"),
 ];
 
 /// The advisory lock that serialises writers of a PostgreSQL control store.
@@ -228,6 +231,7 @@ impl ControlStore {
             migrations: entry.migrations.into_iter().map(clean).collect(),
             error: entry.error.map(clean),
             details: entry.details.map(clean),
+            repository: entry.repository.map(clean),
             ..entry
         };
         self.exec(&self.begin()).await?;
@@ -239,8 +243,8 @@ impl ControlStore {
             let migrations = serde_json::to_string(&e.migrations).expect("strings serialize");
             self.exec(&format!(
                 "INSERT INTO audit_log (seq, at, action, actor, environment, release, migrations, bundle_sha256, outcome, \
-                 error, details, prev_hash, hash, actor_source, ephemeral, seal) \
-                 VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {});COMMIT",
+                 error, details, prev_hash, hash, actor_source, ephemeral, seal, repository) \
+                 VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {});COMMIT",
                 record.seq,
                 q(&e.at),
                 q(&e.action),
@@ -257,6 +261,7 @@ impl ControlStore {
                 qo(e.actor_source.as_deref()),
                 i32::from(e.ephemeral),
                 qo(record.seal.as_deref()),
+                qo(e.repository.as_deref()),
             ))
             .await?;
             Ok(record)
@@ -273,7 +278,7 @@ impl ControlStore {
         let rows = self
             .rows(
                 "SELECT seq, at, action, actor, environment, release, migrations, bundle_sha256, outcome, error, details, \
-                 prev_hash, hash, actor_source, ephemeral, seal FROM audit_log ORDER BY seq",
+                 prev_hash, hash, actor_source, ephemeral, seal, repository FROM audit_log ORDER BY seq",
             )
             .await?;
         rows.into_iter()
@@ -299,6 +304,7 @@ impl ControlStore {
                         details: r[10].clone(),
                         actor_source: r[13].clone(),
                         ephemeral: text(14) != "0" && !text(14).is_empty(),
+                        repository: r[16].clone(),
                     },
                     prev_hash: text(11),
                     hash: text(12),
@@ -520,13 +526,19 @@ impl ControlStore {
 
     // ---- modes ----
 
-    /// The latest recorded mode of an environment.
-    pub async fn last_mode(&self, environment: &str) -> Result<Option<ModeRecord>, String> {
+    /// The latest recorded mode of an environment (of `repository`, where
+    /// the store serves several: records from before repositories were
+    /// kept apart count until it has its own).
+    pub async fn last_mode(
+        &self,
+        environment: &str,
+        repository: Option<&str>,
+    ) -> Result<Option<ModeRecord>, String> {
         let rows = self
             .rows(&format!(
                 "SELECT mode, actor, recorded_at, git_commit, confirmed_by, actor_source, approvers \
-                 FROM environment_modes WHERE environment = {} ORDER BY id DESC LIMIT 1",
-                q(environment)
+                 FROM environment_modes WHERE {} ORDER BY (repository IS NULL), id DESC LIMIT 1",
+                modes_of(environment, repository)
             ))
             .await?;
         Ok(rows.into_iter().next().and_then(|r| {
@@ -553,13 +565,19 @@ impl ControlStore {
 
     /// Records an environment's mode as now seen (`record.confirmed_by` is
     /// not written: confirming is [`ControlStore::confirm_mode`]).
-    pub async fn record_mode(&self, environment: &str, record: &ModeRecord) -> Result<(), String> {
+    pub async fn record_mode(
+        &self,
+        environment: &str,
+        repository: Option<&str>,
+        record: &ModeRecord,
+    ) -> Result<(), String> {
         let approvers = serde_json::to_string(&record.approvers).expect("strings serialize");
         self.exec(&format!(
-            "{};INSERT INTO environment_modes (id, environment, mode, actor, git_commit, recorded_at, actor_source, approvers) \
-             SELECT coalesce(max(id), 0) + 1, {}, {}, {}, {}, {}, {}, {} FROM environment_modes;COMMIT",
+            "{};INSERT INTO environment_modes (id, environment, repository, mode, actor, git_commit, recorded_at, actor_source, approvers) \
+             SELECT coalesce(max(id), 0) + 1, {}, {}, {}, {}, {}, {}, {}, {} FROM environment_modes;COMMIT",
             self.begin(),
             q(environment),
+            qo(repository),
             q(record.mode.as_str()),
             qo(record.actor.as_deref()),
             qo(record.commit.as_deref()),
@@ -570,20 +588,36 @@ impl ControlStore {
         .await
     }
 
+    /// Confirms the record [`ControlStore::last_mode`] reads.
     pub async fn confirm_mode(
         &self,
         environment: &str,
+        repository: Option<&str>,
         actor: &str,
         at: &str,
     ) -> Result<(), String> {
         self.exec(&format!(
             "UPDATE environment_modes SET confirmed_by = {}, confirmed_at = {} \
-             WHERE id = (SELECT max(id) FROM environment_modes WHERE environment = {})",
+             WHERE id = (SELECT id FROM environment_modes WHERE {} \
+             ORDER BY (repository IS NULL), id DESC LIMIT 1)",
             q(actor),
             q(at),
-            q(environment)
+            modes_of(environment, repository)
         ))
         .await
+    }
+}
+
+/// The mode records of an environment: of a repository (and those from
+/// before repositories were kept apart), or of a store of one.
+fn modes_of(environment: &str, repository: Option<&str>) -> String {
+    match repository {
+        Some(r) => format!(
+            "environment = {} AND (repository = {} OR repository IS NULL)",
+            q(environment),
+            q(r)
+        ),
+        None => format!("environment = {} AND repository IS NULL", q(environment)),
     }
 }
 
@@ -660,6 +694,7 @@ mod tests {
         let marked = Entry {
             actor_source: Some("unverified: --actor".into()),
             ephemeral: true,
+            repository: Some("github:acme/shop".into()),
             ..entry("export")
         };
         let b = store.append(marked, Some(&key)).await.unwrap();
@@ -710,7 +745,7 @@ mod tests {
                 .unwrap()
         );
 
-        assert_eq!(store.last_mode("prod").await.unwrap(), None);
+        assert_eq!(store.last_mode("prod", None).await.unwrap(), None);
         let record = |mode, actor: &str, at: &str| ModeRecord {
             mode,
             actor: Some(actor.into()),
@@ -721,21 +756,56 @@ mod tests {
             confirmed_by: None,
         };
         store
-            .record_mode("prod", &record(Mode::ExportOnly, "ci", "t1"))
+            .record_mode("prod", None, &record(Mode::ExportOnly, "ci", "t1"))
             .await
             .unwrap();
         store
-            .record_mode("prod", &record(Mode::Managed, "bob", "t2"))
+            .record_mode("prod", None, &record(Mode::Managed, "bob", "t2"))
             .await
             .unwrap();
-        store.confirm_mode("prod", "alice", "t3").await.unwrap();
-        let m = store.last_mode("prod").await.unwrap().unwrap();
+        store
+            .confirm_mode("prod", None, "alice", "t3")
+            .await
+            .unwrap();
+        let m = store.last_mode("prod", None).await.unwrap().unwrap();
         assert_eq!(
             m,
             ModeRecord {
                 confirmed_by: Some("alice".into()),
                 ..record(Mode::Managed, "bob", "t2")
             }
+        );
+
+        // Two repositories' `prod` in one store (the bot's): each reads
+        // its own, and the record from before repositories were kept
+        // apart until it has one.
+        let (a, b) = (Some("github:acme/a"), Some("github:acme/b"));
+        assert_eq!(
+            store.last_mode("prod", a).await.unwrap().unwrap().mode,
+            Mode::Managed
+        );
+        store
+            .record_mode("prod", a, &record(Mode::ExportOnly, "ci", "t4"))
+            .await
+            .unwrap();
+        store
+            .record_mode("prod", b, &record(Mode::ReconcileOnly, "ci", "t5"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.last_mode("prod", a).await.unwrap().unwrap().mode,
+            Mode::ExportOnly
+        );
+        assert_eq!(
+            store.last_mode("prod", None).await.unwrap().unwrap().mode,
+            Mode::Managed
+        );
+        store.confirm_mode("prod", b, "dana", "t6").await.unwrap();
+        let of_a = store.last_mode("prod", a).await.unwrap().unwrap();
+        let of_b = store.last_mode("prod", b).await.unwrap().unwrap();
+        assert_eq!(
+            (of_a.confirmed_by, of_b.confirmed_by.as_deref(), of_b.mode),
+            (None, Some("dana"), Mode::ReconcileOnly)
         );
     }
 
@@ -771,7 +841,7 @@ mod tests {
         let records = store.records().await.unwrap();
         assert_eq!(records[0], old);
         assert_eq!(audit::verify(&records, None).unwrap().plain, 2);
-        let m = store.last_mode("prod").await.unwrap().unwrap();
+        let m = store.last_mode("prod", None).await.unwrap().unwrap();
         assert_eq!(
             (m.actor.as_deref(), m.source, m.approvers.len()),
             (Some("bob"), None, 0)

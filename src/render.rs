@@ -9,6 +9,11 @@ use crate::report;
 use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 
+mod audit;
+mod console;
+pub use audit::{audit_csv, audit_jsonl, audit_text, audit_trailer, audit_verified};
+pub use console::*;
+
 /// The templates, by name.
 const TEMPLATES: [(&str, &str); 16] = [
     (
@@ -474,151 +479,6 @@ pub fn status_html(envs: &[&EnvConfig], matrix: &Matrix<'_>, title: &str) -> Str
     page_html(envs, matrix, title, None, None, None)
 }
 
-/// The console's bar: where its pages live, who is logged in, the token
-/// their forms carry, the repository shown.
-#[derive(Clone, Debug, Serialize)]
-pub struct Nav {
-    pub base: String,
-    pub login: String,
-    pub csrf: String,
-    pub repo: Option<String>,
-    /// Where the repository's files are on the forge at the commit shown
-    /// (`https://github.com/acme/shop/blob/<sha>/`), for links.
-    pub files_at: Option<String>,
-}
-
-/// The console's matrix page: the status page with the console's bar and
-/// where each environment is (`locations`, without credentials).
-pub fn console_matrix_html(
-    envs: &[&EnvConfig],
-    matrix: &Matrix<'_>,
-    title: &str,
-    nav: &Nav,
-    locations: &[String],
-) -> String {
-    page_html(envs, matrix, title, None, Some(nav), Some(locations))
-}
-
-/// The console's list of repositories: (`owner/name`, default branch).
-pub fn console_repos_html(repos: &[(String, String)], nav: &Nav) -> String {
-    #[derive(Serialize)]
-    struct Repo<'a> {
-        full_name: &'a str,
-        branch: &'a str,
-    }
-    let repos: Vec<Repo<'_>> = repos
-        .iter()
-        .map(|(f, b)| Repo {
-            full_name: f,
-            branch: b,
-        })
-        .collect();
-    html_environment()
-        .get_template("console_repos.html")
-        .and_then(|t| {
-            t.render(minijinja::context! {
-                repos => Value::from(minijinja::value::Serde(&repos)),
-                nav => Value::from(minijinja::value::Serde(nav)),
-            })
-        })
-        .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
-}
-
-/// A console page that says one thing (a refusal, an error, logged out).
-pub fn console_message_html(
-    heading: &str,
-    text: &str,
-    link: Option<(&str, &str)>,
-    nav: Option<&Nav>,
-) -> String {
-    html_environment()
-        .get_template("console_message.html")
-        .and_then(|t| {
-            t.render(minijinja::context! {
-                heading => heading,
-                text => text,
-                link => link.map(|(href, text)| minijinja::context! { href => href, text => text }),
-                nav => Value::from(minijinja::value::Serde(&nav)),
-            })
-        })
-        .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
-}
-
-/// The console's page of a release: its progress, migrations and bundles,
-/// and the preview buttons when `may_act`.
-pub fn console_release_html(
-    release: &impl Serialize,
-    bundles: &impl Serialize,
-    envs: &[(&str, &str)],
-    may_act: bool,
-    nav: &Nav,
-) -> String {
-    let modes: std::collections::BTreeMap<&str, &str> = envs.iter().copied().collect();
-    html_environment()
-        .get_template("console_release.html")
-        .and_then(|t| {
-            t.render(minijinja::context! {
-                release => Value::from(minijinja::value::Serde(release)),
-                bundles => Value::from(minijinja::value::Serde(bundles)),
-                modes => Value::from(minijinja::value::Serde(&modes)),
-                may_act => may_act,
-                nav => Value::from(minijinja::value::Serde(nav)),
-            })
-        })
-        .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
-}
-
-/// The console's list of a repository's releases (the JSON of `envgate
-/// releases`).
-pub fn console_releases_html(releases: &serde_json::Value, nav: &Nav) -> String {
-    html_environment()
-        .get_template("console_releases.html")
-        .and_then(|t| {
-            t.render(minijinja::context! {
-                releases => Value::from(minijinja::value::Serde(releases)),
-                nav => Value::from(minijinja::value::Serde(nav)),
-            })
-        })
-        .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
-}
-
-/// A promotion's or rollback's preview (with the confirmation form) or
-/// outcome.
-#[allow(clippy::too_many_arguments)]
-pub fn console_action_html(
-    action: &str,
-    tag: &str,
-    env: &str,
-    preview: bool,
-    refused: Option<&str>,
-    answer: &str,
-    bundles: &impl Serialize,
-    nav: &Nav,
-) -> String {
-    let heading = match (action, preview) {
-        ("promote", true) => format!("Promote {tag} to {env}: preview"),
-        ("promote", false) => format!("Promote {tag} to {env}"),
-        (_, true) => format!("Roll back {tag} in {env}: preview"),
-        _ => format!("Roll back {tag} in {env}"),
-    };
-    html_environment()
-        .get_template("console_action.html")
-        .and_then(|t| {
-            t.render(minijinja::context! {
-                heading => heading,
-                action => action,
-                tag => tag,
-                env => env,
-                preview => preview,
-                refused => refused,
-                answer => crate::secrets::scrubbed(answer),
-                bundles => Value::from(minijinja::value::Serde(&bundles)),
-                nav => Value::from(minijinja::value::Serde(nav)),
-            })
-        })
-        .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
-}
-
 /// What a path segment in a link keeps as it is: unreserved characters.
 pub const HREF_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'-')
@@ -642,6 +502,11 @@ fn html_environment() -> Environment<'static> {
         ("status.html", include_str!("../templates/status.html.j2")),
         ("page.css", include_str!("../templates/page.css")),
         ("nav.html", include_str!("../templates/nav.html.j2")),
+        ("style.html", include_str!("../templates/style.html.j2")),
+        (
+            "console_audit.html",
+            include_str!("../templates/console_audit.html.j2"),
+        ),
         (
             "console_repos.html",
             include_str!("../templates/console_repos.html.j2"),
@@ -902,6 +767,7 @@ fn page_html(
                 details => Value::from(minijinja::value::Serde(&details)),
                 schemas => Value::from(minijinja::value::Serde(&schema_rows)),
                 nav => Value::from(minijinja::value::Serde(&nav)),
+                stylesheet => nav.map(|n| console::stylesheet_href(&n.base)),
             })
         })
         .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
@@ -1170,55 +1036,6 @@ pub fn release_text(show: &impl Serialize, sql: bool) -> String {
         "release.txt",
         false,
         &minijinja::context! { show => Value::from(minijinja::value::Serde(&v)), width => width, envwidth => envwidth, sql => sql },
-    )
-}
-
-/// An actor as the audit table shows it: `*` after a name that is only the
-/// person's own claim.
-fn audit_actor(r: &crate::core::audit::Record) -> String {
-    match r.entry.actor_source.as_deref() {
-        Some(s) if s.starts_with("unverified") => format!("{}*", r.entry.actor),
-        _ => r.entry.actor.clone(),
-    }
-}
-
-/// `envgate audit` as a table: one line per record.
-pub fn audit_text(records: &[crate::core::audit::Record], filtered: bool) -> String {
-    let w = |f: &dyn Fn(&crate::core::audit::Record) -> usize, header: &str| {
-        records.iter().map(f).max().unwrap_or(0).max(header.len())
-    };
-    let actors: Vec<String> = records.iter().map(audit_actor).collect();
-    let widths = minijinja::context! {
-        seq => w(&|r| r.seq.to_string().len(), "seq"),
-        action => w(&|r| r.entry.action.chars().count(), "action"),
-        actor => w(&|r| audit_actor(r).chars().count(), "actor"),
-        env => w(&|r| r.entry.environment.as_deref().map_or(1, |e| e.chars().count()), "env"),
-        release => w(&|r| r.entry.release.as_deref().map_or(1, |e| e.chars().count()), "release"),
-        outcome => w(&|r| r.entry.outcome.chars().count(), "outcome"),
-    };
-    render(
-        "audit.txt",
-        false,
-        &minijinja::context! {
-            records => Value::from(minijinja::value::Serde(records)),
-            actors => actors,
-            unverified => records.iter().any(|r| audit_actor(r).ends_with('*')),
-            w => widths,
-            filtered => filtered,
-        },
-    )
-}
-
-/// `envgate audit verify`, when the chain holds: what it proves.
-pub fn audit_verified(
-    v: &crate::core::audit::Verified,
-    key: bool,
-    expected: Option<&crate::core::audit::Head>,
-) -> String {
-    render(
-        "audit_verified.txt",
-        false,
-        &minijinja::context! { v => Value::from(minijinja::value::Serde(v)), key => key, expected => expected.map(ToString::to_string) },
     )
 }
 
@@ -1949,6 +1766,7 @@ mod tests {
                 details: Some("reason: hotfix".into()),
                 actor_source: Some("unverified: --actor".into()),
                 ephemeral: true,
+                repository: None,
             },
             None,
         );

@@ -579,6 +579,167 @@ fn promoting_a_release_from_its_page() {
         "{:?}",
         audit(&c)
     );
+
+    // The audit page: this repository's records, the chain verified, the
+    // filters, the exports. A record of another repository the bot serves
+    // (appended as the bot would) is not shown, though the chain holds it.
+    let store = c.served.dir.path().join("state.db");
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = envgate::control::ControlStore::open(
+            &envgate::config::ControlStoreLocation::Sqlite(store.clone()),
+        )
+        .await
+        .unwrap();
+        store
+            .append(
+                envgate::core::audit::Entry {
+                    at: "2026-12-01T00:00:00Z".into(),
+                    action: "promote".into(),
+                    actor: "eve".into(),
+                    environment: Some("staging".into()),
+                    outcome: "exported".into(),
+                    repository: Some("github:acme/other".into()),
+                    ..Default::default()
+                },
+                None,
+            )
+            .await
+            .unwrap();
+    });
+    let page = c.get("/console/acme/shop/audit", Some(&session), "text/html");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body
+            .contains("<span class=\"s s-applied\">verified</span> The whole chain ("),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<td>octocat</td>"), "{}", page.body);
+    assert!(page.body.contains("<td>mallory</td>"), "{}", page.body);
+    assert!(
+        !page.body.contains("<td>eve</td>"),
+        "another repository's: {}",
+        page.body
+    );
+    let twin = c.get(
+        "/console/acme/shop/audit",
+        Some(&session),
+        "application/json",
+    );
+    let doc: serde_json::Value = serde_json::from_str(&twin.body).unwrap();
+    let head = format!(
+        "{}:{}",
+        doc["check"]["head"]["seq"],
+        doc["check"]["head"]["hash"].as_str().unwrap()
+    );
+    let records = doc["records"].as_array().unwrap();
+    assert!(
+        records
+            .iter()
+            .all(|r| r["repository"] == "github:acme/shop"),
+        "{records:?}"
+    );
+    assert_eq!(
+        doc["check"]["verified"]["records"].as_u64().unwrap() as usize,
+        records.len() + 1,
+        "verified whole, the other repository's record included"
+    );
+    // Filters: mallory's refusal only.
+    let only = c.get(
+        "/console/acme/shop/audit?actor=MALLORY&action=chatops&env=&since=2026-01-01",
+        Some(&session),
+        "application/json",
+    );
+    let doc: serde_json::Value = serde_json::from_str(&only.body).unwrap();
+    assert_eq!(doc["records"].as_array().unwrap().len(), 1, "{doc}");
+    assert_eq!(doc["records"][0]["outcome"], "refused");
+    let bad = c.get(
+        "/console/acme/shop/audit?since=last+tuesday",
+        Some(&session),
+        "text/html",
+    );
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body.contains("since: last tuesday: expected a time"),
+        "{}",
+        bad.body
+    );
+    // The exports: every record of the repository, then the head.
+    let jsonl = c.get(
+        "/console/acme/shop/audit?format=jsonl",
+        Some(&session),
+        "*/*",
+    );
+    assert_eq!(jsonl.status, 200);
+    assert_eq!(
+        jsonl.header("content-disposition"),
+        Some("attachment; filename=\"audit-acme-shop.jsonl\"")
+    );
+    let lines: Vec<&str> = jsonl.body.lines().collect();
+    assert_eq!(lines.len(), records.len() + 1);
+    assert!(
+        lines.last().unwrap().starts_with("{\"check\":{\"head\":"),
+        "{}",
+        jsonl.body
+    );
+    let csv = c.get(
+        "/console/acme/shop/audit?format=csv&actor=octocat",
+        Some(&session),
+        "*/*",
+    );
+    assert!(
+        csv.body
+            .starts_with("seq,at,action,actor,environment,release,"),
+        "{}",
+        csv.body
+    );
+    assert!(
+        csv.body.lines().nth(1).unwrap().contains(",octocat,"),
+        "{}",
+        csv.body
+    );
+    assert!(!csv.body.contains("mallory"), "{}", csv.body);
+    // A published head is checked; one the chain does not hold fails.
+    let held = c.get(
+        &format!("/console/acme/shop/audit?expect={head}"),
+        Some(&session),
+        "text/html",
+    );
+    assert_eq!(held.status, 200);
+    assert!(
+        held.body.contains("and holds the published head"),
+        "{}",
+        held.body
+    );
+    let cut = c.get(
+        &format!("/console/acme/shop/audit?expect=99:{}", "a".repeat(64)),
+        Some(&session),
+        "text/html",
+    );
+    assert_eq!(cut.status, 409, "{}", cut.body);
+    assert!(cut.body.contains("not verified"), "{}", cut.body);
+    assert!(cut.body.contains("(truncated)"), "{}", cut.body);
+    // A record changed by hand: the page says which.
+    rusqlite::Connection::open(&store)
+        .unwrap()
+        .execute("UPDATE audit_log SET actor = 'nobody' WHERE seq = 1", [])
+        .unwrap();
+    let tampered = c.get("/console/acme/shop/audit", Some(&session), "text/html");
+    assert_eq!(tampered.status, 409);
+    assert!(
+        tampered
+            .body
+            .contains("Record 1: its content does not match its hash"),
+        "{}",
+        tampered.body
+    );
+    // One who may not read the repository sees none of it.
+    c.fake.permission(REPO, "mallory", "none");
+    assert_eq!(
+        c.get("/console/acme/shop/audit?format=csv", Some(&reader), "*/*")
+            .status,
+        404
+    );
 }
 
 /// In Chromium, by keyboard: log in, open a release, press Promote, see the
@@ -607,6 +768,7 @@ fn in_a_browser_a_release_is_promoted_after_its_preview() {
         for (path, shot) in [
             ("releases/v1", "console-release"),
             ("releases/v1/promote?env=staging", "console-promote-preview"),
+            ("audit", "console-audit"),
         ] {
             support::browser::open(
                 &format!(
@@ -627,6 +789,8 @@ fn in_a_browser_a_release_is_promoted_after_its_preview() {
             "Promote to staging…",
             "--click",
             "Confirm: promote v1 to staging",
+            "--click",
+            "Audit",
         ],
     );
     assert_eq!(
@@ -634,7 +798,8 @@ fn in_a_browser_a_release_is_promoted_after_its_preview() {
         serde_json::json!([
             "envgate · acme/shop · v1",
             "envgate · acme/shop · Promote v1 to staging: preview",
-            "envgate · acme/shop · Promote v1 to staging"
+            "envgate · acme/shop · Promote v1 to staging",
+            "envgate · acme/shop · audit"
         ]),
         "{run}"
     );
@@ -643,10 +808,10 @@ fn in_a_browser_a_release_is_promoted_after_its_preview() {
         Vec::<serde_json::Value>::new(),
         "{run}"
     );
-    assert!(
-        run["text"].as_str().unwrap().contains("staging-v1.sql"),
-        "{run}"
-    );
+    // The audit page, last, shows the promotion just made, verified.
+    let text = run["text"].as_str().unwrap();
+    assert!(text.contains("staging-v1.sql, bundle"), "{run}");
+    assert!(text.contains("verified The whole chain"), "{run}");
     assert!(
         audit(&c)
             .iter()

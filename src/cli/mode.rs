@@ -43,7 +43,7 @@ pub async fn confirm(config: &Config, env: &str, actor: Option<&str>) -> Result<
         .store()
         .ok_or_else(|| Failure::internal("the control store is not open"))?;
     store
-        .confirm_mode(&env.name, &memory.actor, &now())
+        .confirm_mode(&env.name, memory.repository(), &memory.actor, &now())
         .await
         .map_err(|e| Failure::internal(format!("control store: {e}")))?;
     memory

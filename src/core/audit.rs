@@ -53,6 +53,11 @@ pub struct Entry {
     /// trail.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ephemeral: bool,
+    /// The repository the action was about, where one store serves
+    /// several (the bot: `github:owner/name`, `gitlab:group/project`);
+    /// absent for a store of one repository and in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
 }
 
 /// A sealed record.
@@ -319,9 +324,75 @@ pub fn holds(records: &[Record], head: &Head) -> Result<(), Tamper> {
     }
 }
 
+/// What reading a trail proved: the chain checked whole (with the audit
+/// key when there is one) and, when a published head was given, that the
+/// chain holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// The head verified against (the newest record), when the chain holds.
+    pub head: Option<Head>,
+    pub verified: Option<Verified>,
+    /// The first record that breaks the chain.
+    pub tampered: Option<Tamper>,
+    /// The published head that was checked.
+    pub expected: Option<Head>,
+    /// Whether the audit key was there to prove keyed records.
+    pub key: bool,
+}
+
+/// Checks a whole trail, oldest first, and that it holds `expected`.
+pub fn check(records: &[Record], key: Option<&Key>, expected: Option<Head>) -> Check {
+    let result = verify(records, key).and_then(|v| {
+        if let Some(h) = &expected {
+            holds(records, h)?;
+        }
+        Ok(v)
+    });
+    match result {
+        Ok(v) => Check {
+            head: v.head.clone(),
+            verified: Some(v),
+            tampered: None,
+            expected,
+            key: key.is_some(),
+        },
+        Err(t) => Check {
+            head: None,
+            verified: None,
+            tampered: Some(t),
+            expected,
+            key: key.is_some(),
+        },
+    }
+}
+
+/// A filter's time bound (`--since`, `--until`, the console's fields): an
+/// RFC 3339 time, a date (midnight UTC), or a duration back from now
+/// (`7d`, `12h`), as the RFC 3339 text records are compared with.
+/// `now` is seconds since the Unix epoch.
+pub fn time_bound(text: &str, now: u64) -> Result<String, String> {
+    let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(now);
+    let t = text.trim();
+    let time = if let Ok(d) = humantime::parse_duration(t) {
+        now.checked_sub(d)
+            .ok_or_else(|| format!("{t}: too far back"))?
+    } else if let Ok(at) = humantime::parse_rfc3339_weak(t) {
+        at
+    } else if let Ok(at) = humantime::parse_rfc3339_weak(&format!("{t} 00:00:00")) {
+        at
+    } else {
+        return Err(format!(
+            "{t}: expected a time (2026-11-25T09:00:00Z), a date (2026-11-25) or a duration (7d, 12h)"
+        ));
+    };
+    Ok(humantime::format_rfc3339_seconds(time).to_string())
+}
+
 /// Which records an export shows; the chain is verified whole either way.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
+    /// Only records stamped with this repository (see [`Entry::repository`]).
+    pub repository: Option<String>,
     pub environment: Option<String>,
     /// Compared without case.
     pub actor: Option<String>,
@@ -334,7 +405,8 @@ pub struct Filter {
 
 impl Filter {
     pub fn is_empty(&self) -> bool {
-        self.environment.is_none()
+        self.repository.is_none()
+            && self.environment.is_none()
             && self.actor.is_none()
             && self.kind.is_none()
             && self.since.is_none()
@@ -343,9 +415,13 @@ impl Filter {
 
     pub fn matches(&self, r: &Record) -> bool {
         let e = &r.entry;
-        self.environment
+        self.repository
             .as_deref()
-            .is_none_or(|env| e.environment.as_deref() == Some(env))
+            .is_none_or(|repo| e.repository.as_deref() == Some(repo))
+            && self
+                .environment
+                .as_deref()
+                .is_none_or(|env| e.environment.as_deref() == Some(env))
             && self
                 .actor
                 .as_deref()
@@ -563,5 +639,37 @@ mod tests {
             text.contains(r#""actor_source":"unverified: --actor","ephemeral":true"#),
             "{text}"
         );
+        // A repository, where there is one, is covered too; records
+        // without one keep the hashes they had.
+        let stamped = Entry {
+            repository: Some("github:acme/shop".into()),
+            ..marked.clone()
+        };
+        assert!(
+            canonical(1, &stamped, GENESIS)
+                .contains(r#""ephemeral":true,"repository":"github:acme/shop"}"#)
+        );
+        assert_ne!(hash(1, &stamped, GENESIS), hash(1, &marked, GENESIS));
+    }
+
+    #[test]
+    fn time_bounds_take_times_dates_and_durations() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let secs = 1_795_000_000;
+        let now = UNIX_EPOCH + Duration::from_secs(secs);
+        assert_eq!(
+            time_bound("2026-11-25T09:00:00Z", secs).unwrap(),
+            "2026-11-25T09:00:00Z"
+        );
+        assert_eq!(
+            time_bound("2026-11-25", secs).unwrap(),
+            "2026-11-25T00:00:00Z"
+        );
+        assert_eq!(
+            time_bound("1h", secs).unwrap(),
+            humantime::format_rfc3339_seconds(now - Duration::from_secs(3600)).to_string()
+        );
+        let err = time_bound("last tuesday", secs).unwrap_err();
+        assert!(err.starts_with("last tuesday: expected a time"), "{err}");
     }
 }

@@ -52,6 +52,9 @@ pub struct Memory {
     /// Why the control store could not be opened, when a run that only
     /// reads goes on without it (shown by the surface as a warning).
     pub unavailable: Option<String>,
+    /// The repository this run is about, where one store serves several
+    /// (the bot): its audit records and modes are kept apart by it.
+    repository: Option<String>,
 }
 
 /// The audit trail as published with a run's results.
@@ -117,6 +120,7 @@ impl Memory {
                 ephemeral: None,
                 merge: std::sync::OnceLock::new(),
                 unavailable: None,
+                repository: None,
             }),
             Err(e) if required => Err(Failure::usage(format!(
                 "{} (envgate records every change it makes there; fix it or set control_store)",
@@ -133,6 +137,7 @@ impl Memory {
                     "{}; nothing is remembered this run",
                     crate::core::redact::mask_url(&e)
                 )),
+                repository: None,
             }),
         }
     }
@@ -148,7 +153,21 @@ impl Memory {
             ephemeral: None,
             merge: std::sync::OnceLock::new(),
             unavailable: None,
+            repository: None,
         }
+    }
+
+    /// This run is about `repository` (`github:owner/name`,
+    /// `gitlab:group/project`): a store several repositories share keeps
+    /// their audit records and modes apart by it.
+    pub fn in_repository(mut self, repository: String) -> Memory {
+        self.repository = Some(repository);
+        self
+    }
+
+    /// The repository this run is about, when the store serves several.
+    pub fn repository(&self) -> Option<&str> {
+        self.repository.as_deref()
     }
 
     /// Credits mode changes seen at `merge.commit` to the reviewed request
@@ -198,8 +217,31 @@ impl Memory {
             .map_err(|e| Failure::internal(format!("cannot write the audit trail: {e}")))
     }
 
-    async fn append(&self, store: &ControlStore, entry: Entry) -> Result<(), String> {
+    async fn append(&self, store: &ControlStore, mut entry: Entry) -> Result<(), String> {
+        if entry.repository.is_none() {
+            entry.repository.clone_from(&self.repository);
+        }
         store.append(entry, self.key.as_ref()).await.map(|_| ())
+    }
+
+    /// The audit trail read whole and checked (with the audit key, and
+    /// against `expected`, a published head, when given), then the records
+    /// `filter` asks for: `envgate audit` and the console's audit page.
+    pub async fn read_trail(
+        &self,
+        filter: &audit::Filter,
+        expected: Option<audit::Head>,
+    ) -> Result<(Vec<audit::Record>, audit::Check), Failure> {
+        let Some(store) = &self.store else {
+            return Err(Failure::internal("the control store is not open"));
+        };
+        let records = store
+            .records()
+            .await
+            .map_err(|e| Failure::internal(format!("reading the audit trail: {e}")))?;
+        let check = audit::check(&records, self.key.as_ref(), expected);
+        let shown = records.into_iter().filter(|r| filter.matches(r)).collect();
+        Ok((shown, check))
     }
 
     /// An audit entry by this run's actor, now.
@@ -235,7 +277,7 @@ impl Memory {
         }
         let mut commit: Option<Option<String>> = None;
         for env in envs {
-            let previous = store.last_mode(&env.name).await?;
+            let previous = store.last_mode(&env.name, self.repository()).await?;
             if !policy::mode_changed(previous.as_ref(), env.mode) {
                 continue;
             }
@@ -267,7 +309,9 @@ impl Memory {
                 commit: commit.clone(),
                 confirmed_by: None,
             };
-            store.record_mode(&env.name, &record).await?;
+            store
+                .record_mode(&env.name, self.repository(), &record)
+                .await?;
             let from = previous.as_ref().map_or("(none)", |p| p.mode.as_str());
             let entry = Entry {
                 actor: author.unwrap_or_else(|| "(unattributed)".to_owned()),

@@ -78,7 +78,7 @@ pub async fn gate(
         return Err(Failure::internal("the control store is not open"));
     };
     let latest = store
-        .last_mode(&env.name)
+        .last_mode(&env.name, memory.repository())
         .await
         .map_err(Failure::internal)?;
     match policy::write_gate(env.mode, &env.admins, latest.as_ref(), &memory.actor(), &[]) {
@@ -86,7 +86,12 @@ pub async fn gate(
         WriteGate::OpenConfirming => {
             let actor = memory.actor();
             store
-                .confirm_mode(&env.name, &actor.name, &super::memory::now())
+                .confirm_mode(
+                    &env.name,
+                    memory.repository(),
+                    &actor.name,
+                    &super::memory::now(),
+                )
                 .await
                 .map_err(|e| Failure::internal(format!("control store: {e}")))?;
             memory

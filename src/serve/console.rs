@@ -6,8 +6,12 @@
 //! GET  {base}/login             → the forge's OAuth authorization
 //! GET  {base}/oauth/callback    ← code and state; the session cookie
 //! POST {base}/logout            (csrf)
+//! GET  {base}/assets/page.css   the stylesheet (no inline style anywhere)
 //! GET  {base}/{owner}/{repo}    environments and the matrix
 //! GET  {base}/{owner}/{repo}/releases                       its releases
+//! GET  {base}/{owner}/{repo}/audit   its audit trail, the chain verified
+//!      (?env, actor, action, since, until, expect=SEQ:HASH;
+//!      format=jsonl|csv: the export, as a download)
 //! GET  {base}/{owner}/{repo}/releases/{tag}                 a release
 //! GET  {base}/{owner}/{repo}/releases/{tag}/bundle/{env}    its bundle's SQL
 //!      (?part=manifest: the manifest), as a download
@@ -32,6 +36,7 @@
 
 use super::Shared;
 use super::config::ConsoleConfig;
+use crate::core::audit;
 use crate::core::session::{self, Pending, Session};
 use crate::forge::github;
 use crate::render::{self, Nav};
@@ -51,8 +56,8 @@ const SESSION_SECONDS: u64 = 8 * 3600;
 /// How long an OAuth round trip may take.
 const OAUTH_SECONDS: u64 = 600;
 
-/// No script, no framing, forms only to envgate itself.
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; \
+/// No script, no inline style, no framing, forms only to envgate itself.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The console's routes, for the router of `envgate serve`.
@@ -64,11 +69,13 @@ pub fn routes(shared: Arc<Shared>) -> Option<Router> {
         .route(&format!("{base}/login"), get(login))
         .route(&format!("{base}/oauth/callback"), get(callback))
         .route(&format!("{base}/logout"), post(logout))
+        .route(&format!("{base}/assets/page.css"), get(stylesheet))
         .route(&format!("{base}/{{owner}}/{{repo}}"), get(repository))
         .route(
             &format!("{base}/{{owner}}/{{repo}}/releases"),
             get(releases),
         )
+        .route(&format!("{base}/{{owner}}/{{repo}}/audit"), get(audit))
         .route(
             &format!("{base}/{{owner}}/{{repo}}/releases/{{tag}}"),
             get(release),
@@ -91,6 +98,20 @@ pub fn routes(shared: Arc<Shared>) -> Option<Router> {
         r.with_state(shared)
             .layer(tower_http::compression::CompressionLayer::new().gzip(true)),
     )
+}
+
+/// The pages' stylesheet; its address carries its hash, so it is kept.
+async fn stylesheet() -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        render::STYLESHEET,
+    )
+        .into_response()
 }
 
 fn console(shared: &Shared) -> &ConsoleConfig {
@@ -208,6 +229,7 @@ fn redirect(to: &str, cookies: Vec<String>) -> Response {
 
 /// A page that says one thing, or its JSON twin `{"error": …}`.
 fn message(
+    shared: &Shared,
     headers: &HeaderMap,
     status: StatusCode,
     heading: &str,
@@ -222,7 +244,7 @@ fn message(
     }
     html(
         status,
-        render::console_message_html(heading, text, None, nav),
+        render::console_message_html(&console(shared).base_path, heading, text, None, nav),
     )
 }
 
@@ -317,6 +339,7 @@ async fn callback(
         .and_then(|sealed| session::open(&c.session_key, &sealed, now()));
     let (Some(pending), Some(code), Some(state)) = (pending, q.code, q.state) else {
         return message(
+            &shared,
             &headers,
             StatusCode::BAD_REQUEST,
             "Login did not complete",
@@ -326,6 +349,7 @@ async fn callback(
     };
     if !session::same_token(&state, &pending.state) {
         return message(
+            &shared,
             &headers,
             StatusCode::BAD_REQUEST,
             "Login did not complete",
@@ -353,6 +377,7 @@ async fn callback(
         Err(e) => {
             tracing::warn!("console login: {e}");
             return message(
+                &shared,
                 &headers,
                 StatusCode::BAD_GATEWAY,
                 "Login did not complete",
@@ -366,6 +391,7 @@ async fn callback(
         Err(e) => {
             tracing::warn!("console login: {e}");
             return message(
+                &shared,
                 &headers,
                 StatusCode::BAD_GATEWAY,
                 "Login did not complete",
@@ -410,6 +436,7 @@ async fn logout(
     if !session::same_token(sent, &s.csrf) {
         tracing::warn!(login = %s.login, "console: a form without its token was refused");
         return message(
+            &shared,
             &headers,
             StatusCode::FORBIDDEN,
             "Refused",
@@ -458,6 +485,7 @@ async fn index(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respons
         Err(e) => {
             tracing::warn!("console: {e}");
             return message(
+                &shared,
                 &headers,
                 StatusCode::BAD_GATEWAY,
                 "GitHub did not answer",
@@ -529,6 +557,7 @@ async fn repository(
     })
     .await;
     page_of(
+        &shared,
         &headers,
         &bar,
         want_json,
@@ -541,6 +570,7 @@ async fn repository(
 /// repository without envgate.toml; or why it could not be read
 /// (`failed`, with `status`).
 fn page_of(
+    shared: &Shared,
     headers: &HeaderMap,
     bar: &Nav,
     want_json: bool,
@@ -551,6 +581,7 @@ fn page_of(
         Ok(Some(body)) if want_json => json(StatusCode::OK, body),
         Ok(Some(body)) => html(StatusCode::OK, body),
         Ok(None) => message(
+            shared,
             headers,
             StatusCode::NOT_FOUND,
             "No envgate.toml",
@@ -560,6 +591,7 @@ fn page_of(
         Err(e) => {
             tracing::warn!("console: {}", crate::secrets::scrubbed(&e));
             message(
+                shared,
                 headers,
                 failed.0,
                 failed.1,
@@ -609,6 +641,7 @@ async fn reader(
     match readable(shared, owner, name, &s.login).await {
         Ok(Some(i)) => Ok((s, bar, i)),
         Ok(None) => Err(Box::new(message(
+            shared,
             headers,
             StatusCode::NOT_FOUND,
             "Not found",
@@ -618,6 +651,7 @@ async fn reader(
         Err(e) => {
             tracing::warn!(repo = %format!("{owner}/{name}"), "console: {e}");
             Err(Box::new(message(
+                shared,
                 headers,
                 StatusCode::BAD_GATEWAY,
                 "GitHub did not answer",
@@ -658,6 +692,7 @@ async fn release(
     })
     .await;
     page_of(
+        &shared,
         &headers,
         &bar,
         want_json,
@@ -695,6 +730,7 @@ async fn releases(
     })
     .await;
     page_of(
+        &shared,
         &headers,
         &bar,
         want_json,
@@ -749,24 +785,10 @@ async fn bundle(
             } else {
                 (format!("{stem}.sql"), "application/sql; charset=utf-8", sql)
             };
-            // The stem is envgate's own (environment, versions, release),
-            // and quotes never reach the header.
-            let disposition = format!(
-                "attachment; filename=\"{}\"",
-                file.replace(['"', '\\', '\r', '\n'], "_")
-            );
-            let mut r = (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, content_type.to_owned())],
-                crate::secrets::scrubbed(&body),
-            )
-                .into_response();
-            if let Ok(v) = HeaderValue::from_str(&disposition) {
-                r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-            }
-            guarded(r)
+            download(&file, content_type, body)
         }
         Ok(None) => message(
+            &shared,
             &headers,
             StatusCode::NOT_FOUND,
             "No such bundle",
@@ -774,6 +796,7 @@ async fn bundle(
             Some(&bar),
         ),
         Err(e) => message(
+            &shared,
             &headers,
             StatusCode::NOT_FOUND,
             "No such release",
@@ -842,6 +865,7 @@ async fn act(
     );
     if csrf.is_some() && session_of(&shared, &headers).is_none() {
         return message(
+            &shared,
             &headers,
             StatusCode::FORBIDDEN,
             "Refused",
@@ -858,6 +882,7 @@ async fn act(
     {
         tracing::warn!(login = %s.login, "console: a form without its token was refused");
         return message(
+            &shared,
             &headers,
             StatusCode::FORBIDDEN,
             "Refused",
@@ -867,6 +892,7 @@ async fn act(
     }
     if !matches!(action.as_str(), "promote" | "rollback") || !word(&env) || !word(&tag) {
         return message(
+            &shared,
             &headers,
             StatusCode::BAD_REQUEST,
             "Not understood",
@@ -902,6 +928,7 @@ async fn act(
         Ok(o) => o,
         Err(e) => {
             return message(
+                &shared,
                 &headers,
                 StatusCode::BAD_GATEWAY,
                 "It could not run",
@@ -943,4 +970,219 @@ async fn act(
             &bar,
         ),
     )
+}
+
+/// The audit page's filters, as its form sends them (empty: no filter).
+#[derive(Deserialize, Default)]
+struct AuditQuery {
+    env: Option<String>,
+    actor: Option<String>,
+    action: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    /// A published head (`SEQ:HASH`) the chain must hold.
+    expect: Option<String>,
+    /// `jsonl` or `csv`: the export instead of the page.
+    format: Option<String>,
+}
+
+/// The newest records the page shows; the twin and the exports have all.
+const AUDIT_PAGE_RECORDS: usize = 500;
+
+/// A repository's audit trail: the records of this repository the filters
+/// ask for, newest first, and what checking the whole chain proved.
+async fn audit(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path((owner, name)): Path<(String, String)>,
+    Query(q): Query<AuditQuery>,
+) -> Response {
+    let base = console(&shared).base_path.clone();
+    let here = format!("{base}/{owner}/{name}/audit");
+    let (s, bar, _) = match reader(&shared, &headers, &owner, &name, &here).await {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
+    let at = now();
+    let bound = |field: &str, v: &Option<String>| {
+        given(v)
+            .map(|t| audit::time_bound(t, at).map_err(|m| format!("{field}: {m}")))
+            .transpose()
+    };
+    let parsed = (|| {
+        let filter = audit::Filter {
+            repository: None,
+            environment: given(&q.env).map(str::to_owned),
+            actor: given(&q.actor).map(str::to_owned),
+            kind: given(&q.action).map(str::to_owned),
+            since: bound("since", &q.since)?,
+            until: bound("until", &q.until)?,
+        };
+        let expected = given(&q.expect)
+            .map(|h| {
+                h.parse::<audit::Head>()
+                    .map_err(|m| format!("published head: {m}"))
+            })
+            .transpose()?;
+        Ok::<_, String>((filter, expected))
+    })();
+    let (filter, expected) = match parsed {
+        Ok(p) => p,
+        Err(m) => {
+            return message(
+                &shared,
+                &headers,
+                StatusCode::BAD_REQUEST,
+                "Not understood",
+                &m,
+                Some(&bar),
+            );
+        }
+    };
+    let filtered = !filter.is_empty();
+    let job_shared = shared.clone();
+    let (job_owner, job_name, login) = (owner.clone(), name.clone(), s.login.clone());
+    let read = on_own_thread(move || {
+        Box::pin(async move {
+            super::worker::console_audit(
+                &job_shared,
+                &job_owner,
+                &job_name,
+                &login,
+                filter,
+                expected,
+            )
+            .await
+        })
+    })
+    .await;
+    let (records, check) = match read {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!("console: {}", crate::secrets::scrubbed(&e));
+            return message(
+                &shared,
+                &headers,
+                StatusCode::BAD_GATEWAY,
+                "The audit trail could not be read",
+                &crate::secrets::scrubbed(&e),
+                Some(&bar),
+            );
+        }
+    };
+    let status = if check.tampered.is_some() {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::OK
+    };
+    match q.format.as_deref() {
+        Some("jsonl") => {
+            return download(
+                &format!("audit-{owner}-{name}.jsonl"),
+                "application/jsonl",
+                render::audit_jsonl(&records, &check),
+            );
+        }
+        Some("csv") => {
+            return match render::audit_csv(&records, &check) {
+                Ok(text) => download(
+                    &format!("audit-{owner}-{name}.csv"),
+                    "text/csv; charset=utf-8",
+                    text,
+                ),
+                Err(e) => message(
+                    &shared,
+                    &headers,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The export failed",
+                    &e,
+                    Some(&bar),
+                ),
+            };
+        }
+        Some(other) if !other.is_empty() => {
+            return message(
+                &shared,
+                &headers,
+                StatusCode::BAD_REQUEST,
+                "Not understood",
+                "An export is format=jsonl or format=csv.",
+                Some(&bar),
+            );
+        }
+        _ => {}
+    }
+    if wants_json(&headers) {
+        return json(
+            status,
+            serde_json::json!({
+                "schema_version": 1,
+                "repository": format!("{owner}/{name}"),
+                "records": records,
+                "check": check,
+            })
+            .to_string(),
+        );
+    }
+    // The export links carry the page's filters.
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(
+            [
+                ("env", &q.env),
+                ("actor", &q.actor),
+                ("action", &q.action),
+                ("since", &q.since),
+                ("until", &q.until),
+                ("expect", &q.expect),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| given(v).map(|v| (k, v))),
+        )
+        .finish();
+    let total = records.len();
+    let newest: Vec<&audit::Record> = records.iter().rev().take(AUDIT_PAGE_RECORDS).collect();
+    html(
+        status,
+        render::console_audit_html(
+            &newest,
+            total,
+            &check,
+            &render::AuditForm {
+                env: given(&q.env).unwrap_or(""),
+                actor: given(&q.actor).unwrap_or(""),
+                action: given(&q.action).unwrap_or(""),
+                since: given(&q.since).unwrap_or(""),
+                until: given(&q.until).unwrap_or(""),
+                expect: given(&q.expect).unwrap_or(""),
+                query: &query,
+                filtered,
+            },
+            &bar,
+        ),
+    )
+}
+
+/// A file to save, with the console's headers.
+fn download(file: &str, content_type: &str, body: String) -> Response {
+    // Names are the repository's (GitHub allows no quote in them) and
+    // envgate's own; nothing that could end the header gets through.
+    let disposition = format!(
+        "attachment; filename=\"{}\"",
+        file.replace(['"', '\\', '\r', '\n'], "_")
+    );
+    let mut r = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, content_type.to_owned())],
+        crate::secrets::scrubbed(&body),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    guarded(r)
+}
+
+/// A form field as given: None when absent or blank.
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }

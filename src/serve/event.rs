@@ -228,15 +228,35 @@ impl TryFrom<Stored> for Work {
 }
 
 impl Work {
-    /// Whether the job is for GitLab (else GitHub).
-    pub fn on_gitlab(&self) -> bool {
-        let place = match self {
+    /// The repository or project the job is about.
+    pub fn place(&self) -> &Place {
+        match self {
             Work::Matrix { place, .. }
             | Work::ReleaseTag { place, .. }
             | Work::Command { place, .. } => place,
-        };
-        matches!(place, Place::GitLab(_))
+        }
     }
+
+    /// Whether the job is for GitLab (else GitHub).
+    pub fn on_gitlab(&self) -> bool {
+        matches!(self.place(), Place::GitLab(_))
+    }
+}
+
+impl Place {
+    /// How the control store tells repositories apart:
+    /// `github:owner/name`, `gitlab:group/project`.
+    pub fn repository(&self) -> String {
+        match self {
+            Place::GitHub(r) => github_repository(&r.owner, &r.name),
+            Place::GitLab(p) => format!("gitlab:{}", p.path),
+        }
+    }
+}
+
+/// A GitHub repository as the control store names it.
+pub fn github_repository(owner: &str, name: &str) -> String {
+    format!("github:{owner}/{name}")
 }
 
 /// A GitLab project an event concerns.

@@ -58,7 +58,8 @@ impl Worker {
             Work::Command { login, .. } => Actor::new(login.clone(), source),
             _ => Actor::new(BOT, source),
         };
-        let memory = Memory::with_store(store, actor, self.shared.audit_key.clone());
+        let memory = Memory::with_store(store, actor, self.shared.audit_key.clone())
+            .in_repository(work.place().repository());
         let result = self.dispatch(&memory, work).await;
         self.store = memory.into_store();
         result
@@ -274,7 +275,8 @@ async fn console_start<'a>(
         store,
         Actor::new(login, Source::GitHub),
         shared.audit_key.clone(),
-    );
+    )
+    .in_repository(super::event::github_repository(repo.owner, repo.name));
     let config = {
         let ctx = console_context(shared, &memory);
         match ctx.config_at(repo, &sha).await.map_err(|e| e.to_string())? {
@@ -588,4 +590,31 @@ pub struct ConsoleOutcome {
     pub answer: String,
     /// The bundle the environment would receive (previews of promotions).
     pub bundles: Vec<crate::ops::release::BundleView>,
+}
+
+/// The console's audit trail of a repository: the records stamped with
+/// it that `filter` asks for, and what checking the whole chain proved
+/// (against `expected`, a published head, when given).
+pub async fn console_audit(
+    shared: &std::sync::Arc<Shared>,
+    owner: &str,
+    name: &str,
+    login: &str,
+    mut filter: crate::core::audit::Filter,
+    expected: Option<crate::core::audit::Head>,
+) -> Result<(Vec<crate::core::audit::Record>, crate::core::audit::Check), String> {
+    let store = ControlStore::open(&shared.cfg.control_store)
+        .await
+        .map_err(|e| crate::core::redact::mask_url(&e))?;
+    let repository = super::event::github_repository(owner, name);
+    let memory = Memory::with_store(
+        store,
+        Actor::new(login, Source::GitHub),
+        shared.audit_key.clone(),
+    );
+    filter.repository = Some(repository);
+    memory
+        .read_trail(&filter, expected)
+        .await
+        .map_err(|f| f.message)
 }

@@ -1,0 +1,252 @@
+//! The console's pages (`envgate serve`, under `[console] base_path`):
+//! every value HTML-escaped by the templates, the stylesheet served
+//! beside them so the pages need neither inline style nor script.
+
+use super::{EnvConfig, Matrix, html_environment, page_html};
+use minijinja::Value;
+use serde::Serialize;
+
+/// The pages' stylesheet, served at [`stylesheet_href`].
+pub const STYLESHEET: &str = include_str!("../../templates/page.css");
+
+/// Where the console serves its stylesheet: under the console, named by
+/// its content, so browsers may keep it for good.
+pub fn stylesheet_href(base: &str) -> String {
+    static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        use sha2::Digest;
+        hex::encode(&sha2::Sha256::digest(STYLESHEET.as_bytes())[..6])
+    });
+    format!("{base}/assets/page.css?v={}", *VERSION)
+}
+
+/// The console's bar: where its pages live, who is logged in, the token
+/// their forms carry, the repository shown.
+#[derive(Clone, Debug, Serialize)]
+pub struct Nav {
+    pub base: String,
+    pub login: String,
+    pub csrf: String,
+    pub repo: Option<String>,
+    /// Where the repository's files are on the forge at the commit shown
+    /// (`https://github.com/acme/shop/blob/<sha>/`), for links.
+    pub files_at: Option<String>,
+}
+
+/// The console's matrix page: the status page with the console's bar and
+/// where each environment is (`locations`, without credentials).
+pub fn console_matrix_html(
+    envs: &[&EnvConfig],
+    matrix: &Matrix<'_>,
+    title: &str,
+    nav: &Nav,
+    locations: &[String],
+) -> String {
+    page_html(envs, matrix, title, None, Some(nav), Some(locations))
+}
+
+/// The console's list of repositories: (`owner/name`, default branch).
+pub fn console_repos_html(repos: &[(String, String)], nav: &Nav) -> String {
+    #[derive(Serialize)]
+    struct Repo<'a> {
+        full_name: &'a str,
+        branch: &'a str,
+    }
+    let repos: Vec<Repo<'_>> = repos
+        .iter()
+        .map(|(f, b)| Repo {
+            full_name: f,
+            branch: b,
+        })
+        .collect();
+    html_environment()
+        .get_template("console_repos.html")
+        .and_then(|t| {
+            t.render(minijinja::context! {
+                repos => Value::from(minijinja::value::Serde(&repos)),
+                nav => Value::from(minijinja::value::Serde(nav)),
+                stylesheet => stylesheet_href(&nav.base),
+            })
+        })
+        .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
+}
+
+/// A console page that says one thing (a refusal, an error, logged out).
+pub fn console_message_html(
+    base: &str,
+    heading: &str,
+    text: &str,
+    link: Option<(&str, &str)>,
+    nav: Option<&Nav>,
+) -> String {
+    html_environment()
+        .get_template("console_message.html")
+        .and_then(|t| {
+            t.render(minijinja::context! {
+                heading => heading,
+                text => text,
+                link => link.map(|(href, text)| minijinja::context! { href => href, text => text }),
+                nav => Value::from(minijinja::value::Serde(&nav)),
+                stylesheet => stylesheet_href(base),
+            })
+        })
+        .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
+}
+
+/// The console's page of a release: its progress, migrations and bundles,
+/// and the preview buttons when `may_act`.
+pub fn console_release_html(
+    release: &impl Serialize,
+    bundles: &impl Serialize,
+    envs: &[(&str, &str)],
+    may_act: bool,
+    nav: &Nav,
+) -> String {
+    let modes: std::collections::BTreeMap<&str, &str> = envs.iter().copied().collect();
+    html_environment()
+        .get_template("console_release.html")
+        .and_then(|t| {
+            t.render(minijinja::context! {
+                release => Value::from(minijinja::value::Serde(release)),
+                bundles => Value::from(minijinja::value::Serde(bundles)),
+                modes => Value::from(minijinja::value::Serde(&modes)),
+                may_act => may_act,
+                nav => Value::from(minijinja::value::Serde(nav)),
+                stylesheet => stylesheet_href(&nav.base),
+            })
+        })
+        .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
+}
+
+/// The console's list of a repository's releases (the JSON of `envgate
+/// releases`).
+pub fn console_releases_html(releases: &serde_json::Value, nav: &Nav) -> String {
+    html_environment()
+        .get_template("console_releases.html")
+        .and_then(|t| {
+            t.render(minijinja::context! {
+                releases => Value::from(minijinja::value::Serde(releases)),
+                nav => Value::from(minijinja::value::Serde(nav)),
+                stylesheet => stylesheet_href(&nav.base),
+            })
+        })
+        .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
+}
+
+/// A promotion's or rollback's preview (with the confirmation form) or
+/// outcome.
+#[allow(clippy::too_many_arguments)]
+pub fn console_action_html(
+    action: &str,
+    tag: &str,
+    env: &str,
+    preview: bool,
+    refused: Option<&str>,
+    answer: &str,
+    bundles: &impl Serialize,
+    nav: &Nav,
+) -> String {
+    let heading = match (action, preview) {
+        ("promote", true) => format!("Promote {tag} to {env}: preview"),
+        ("promote", false) => format!("Promote {tag} to {env}"),
+        (_, true) => format!("Roll back {tag} in {env}: preview"),
+        _ => format!("Roll back {tag} in {env}"),
+    };
+    html_environment()
+        .get_template("console_action.html")
+        .and_then(|t| {
+            t.render(minijinja::context! {
+                heading => heading,
+                action => action,
+                tag => tag,
+                env => env,
+                preview => preview,
+                refused => refused,
+                answer => crate::secrets::scrubbed(answer),
+                bundles => Value::from(minijinja::value::Serde(&bundles)),
+                nav => Value::from(minijinja::value::Serde(nav)),
+                stylesheet => stylesheet_href(&nav.base),
+            })
+        })
+        .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
+}
+
+/// The audit page's filters as given, to show them back, and as a query
+/// string for the export links.
+#[derive(Debug, Serialize)]
+pub struct AuditForm<'a> {
+    pub env: &'a str,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub since: &'a str,
+    pub until: &'a str,
+    pub expect: &'a str,
+    pub query: &'a str,
+    pub filtered: bool,
+}
+
+/// The console's audit page: what checking the chain proved, the filters,
+/// the export links and the records (`newest` first, of `total`).
+pub fn console_audit_html(
+    newest: &[&crate::core::audit::Record],
+    total: usize,
+    check: &crate::core::audit::Check,
+    form: &AuditForm<'_>,
+    nav: &Nav,
+) -> String {
+    #[derive(Serialize)]
+    struct Row<'a> {
+        seq: u64,
+        at: String,
+        action: &'a str,
+        actor: String,
+        environment: &'a str,
+        release: &'a str,
+        outcome: &'a str,
+        /// The pill's colour.
+        state: &'static str,
+        migrations: &'a [String],
+        bundle: Option<&'a str>,
+        details: Option<&'a str>,
+        error: Option<&'a str>,
+    }
+    let rows: Vec<Row<'_>> = newest
+        .iter()
+        .map(|r| {
+            let e = &r.entry;
+            Row {
+                seq: r.seq,
+                at: e.at.replace('T', " ").trim_end_matches('Z').to_owned(),
+                action: &e.action,
+                actor: super::audit::audit_actor(r),
+                environment: e.environment.as_deref().unwrap_or(""),
+                release: e.release.as_deref().unwrap_or(""),
+                outcome: &e.outcome,
+                state: match e.outcome.as_str() {
+                    "ok" => "applied",
+                    "failed" => "failed",
+                    "refused" => "drifted",
+                    _ => "pending",
+                },
+                migrations: &e.migrations,
+                bundle: e.bundle_sha256.as_deref().map(|b| &b[..b.len().min(12)]),
+                details: e.details.as_deref(),
+                error: e.error.as_deref(),
+            }
+        })
+        .collect();
+    html_environment()
+        .get_template("console_audit.html")
+        .and_then(|t| {
+            t.render(minijinja::context! {
+                records => Value::from(minijinja::value::Serde(&rows)),
+                total => total,
+                check => Value::from(minijinja::value::Serde(check)),
+                head => check.head.as_ref().map(ToString::to_string),
+                expected => check.expected.as_ref().map(ToString::to_string),
+                form => Value::from(minijinja::value::Serde(form)),
+                nav => Value::from(minijinja::value::Serde(nav)),
+                stylesheet => stylesheet_href(&nav.base),
+            })
+        })
+        .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
+}

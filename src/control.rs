@@ -314,6 +314,38 @@ impl ControlStore {
             .collect()
     }
 
+    /// The newest mode changes and confirmations of a repository's
+    /// environments (of a store of one: unstamped records), newest first,
+    /// at most `per_environment` each: (environment, at, action, actor,
+    /// details). Read without verifying the chain (the audit page does).
+    pub async fn mode_history(
+        &self,
+        repository: Option<&str>,
+        per_environment: usize,
+    ) -> Result<Vec<(String, String, String, String, String)>, String> {
+        let rows = self
+            .rows(&format!(
+                "SELECT environment, at, action, actor, coalesce(details, '') FROM audit_log \
+                 WHERE action IN ('mode_change', 'mode_confirm') AND environment IS NOT NULL AND {} \
+                 ORDER BY seq DESC LIMIT 1000",
+                match repository {
+                    Some(r) => format!("repository = {}", q(r)),
+                    None => "repository IS NULL".to_owned(),
+                }
+            ))
+            .await?;
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                let text = |i: usize| r[i].clone().unwrap_or_default();
+                let n = seen.entry(text(0)).or_default();
+                *n += 1;
+                (*n <= per_environment).then(|| (text(0), text(1), text(2), text(3), text(4)))
+            })
+            .collect())
+    }
+
     /// The newest record's head; None for an empty trail.
     pub async fn head(&self) -> Result<Option<audit::Head>, String> {
         let rows = self

@@ -532,6 +532,11 @@ fn html_environment() -> Environment<'static> {
         env.add_template(name, source)
             .expect("the page templates are valid");
     }
+    // For a value in a link's query or path: everything but unreserved
+    // characters percent-encoded.
+    env.add_filter("urlencode", |text: String| -> String {
+        percent_encoding::utf8_percent_encode(&text, HREF_SEGMENT).to_string()
+    });
     env.add_filter("lines", |text: String| -> Vec<String> {
         text.lines().map(str::to_owned).collect()
     });
@@ -554,9 +559,13 @@ fn page_html(
     matrix: &Matrix<'_>,
     title: &str,
     schemas: Option<&[crate::core::schema_drift::EnvSchema]>,
-    nav: Option<&Nav>,
-    locations: Option<&[String]>,
+    console: Option<(&Nav, &MatrixPage<'_>)>,
+    notes: Option<&[EnvNotes]>,
 ) -> String {
+    let (nav, filters) = match console {
+        Some((n, f)) => (Some(n), Some(f)),
+        None => (None, None),
+    };
     use crate::core::matrix::State;
     let files_at = nav.and_then(|n| n.files_at.as_deref());
     use crate::core::schema::Change;
@@ -609,6 +618,7 @@ fn page_html(
         counts: crate::core::matrix::Counts,
         /// Where it is, without credentials (the console).
         location: Option<&'a str>,
+        modes: &'a [ModeEvent],
         admins: &'a [String],
         promoters: &'a [String],
     }
@@ -639,7 +649,8 @@ fn page_html(
         .zip(&matrix.envs)
         .enumerate()
         .map(|(e, (cfg, col))| Env {
-            location: locations.and_then(|l| l.get(e)).map(String::as_str),
+            location: notes.and_then(|n| n.get(e)).map(|n| n.location.as_str()),
+            modes: notes.and_then(|n| n.get(e)).map_or(&[], |n| &n.modes),
             admins: &cfg.admins,
             promoters: &cfg.promoters,
             name: &cfg.name,
@@ -658,7 +669,7 @@ fn page_html(
     let mut details = Vec::new();
     for (r, row) in matrix.rows.iter().enumerate() {
         let label = crate::core::text::label(row.version, row.name);
-        let mut fine = true;
+        let fine = !crate::core::matrix::needs_attention(matrix.cells(r));
         let cells = matrix
             .cells(r)
             .iter()
@@ -707,11 +718,6 @@ fn page_html(
                         None,
                     )),
                     _ => {}
-                }
-                if matches!(cell.state, State::Drifted | State::Failed | State::Missing)
-                    || cell.tampered.is_some()
-                {
-                    fine = false;
                 }
                 CellView {
                     state,
@@ -767,6 +773,7 @@ fn page_html(
                 details => Value::from(minijinja::value::Serde(&details)),
                 schemas => Value::from(minijinja::value::Serde(&schema_rows)),
                 nav => Value::from(minijinja::value::Serde(&nav)),
+                filters => Value::from(minijinja::value::Serde(&filters)),
                 stylesheet => nav.map(|n| console::stylesheet_href(&n.base)),
             })
         })

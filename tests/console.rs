@@ -144,23 +144,94 @@ fn logging_in_with_github_and_reading_the_matrix() {
     let session = c.login("octocat", "/console/acme/shop");
     let page = c.get("/console/acme/shop", Some(&session), "text/html");
     assert_eq!(page.status, 200, "{}", page.body);
-    // Each migration links to its file at the commit shown, on the forge.
+    // Each migration links to its file at the commit shown, through the
+    // console (a short address), on to the forge.
+    let link = page
+        .body
+        .split("<th scope=\"row\"><a href=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
     assert!(
-        page.body.contains(&format!(
-            "<th scope=\"row\"><a href=\"{}/acme/shop/blob/",
-            c.fake.url
-        )) && page
+        link.starts_with("shop/file/") && link.ends_with("/migrations/1_users.sql"),
+        "{link}"
+    );
+    let sha = link.split('/').nth(2).unwrap().to_owned();
+    let to_forge = c.get(
+        &format!("/console/acme/{link}"),
+        Some(&session),
+        "text/html",
+    );
+    assert_eq!(to_forge.status, 302, "{}", to_forge.body);
+    assert_eq!(
+        to_forge.header("location").unwrap(),
+        format!("{}/acme/shop/blob/{sha}/migrations/1_users.sql", c.fake.url)
+    );
+    assert_eq!(
+        c.get(
+            &format!("/console/acme/shop/file/{sha}/../secrets"),
+            Some(&session),
+            "text/html"
+        )
+        .status,
+        404
+    );
+    assert!(
+        page.body.contains("<td class=\"s-applied\">applied</td>"),
+        "{}",
+        page.body
+    );
+    // The stylesheet is served, not inline.
+    assert!(!page.body.contains("<style>"), "{}", page.body);
+    let css_href = page
+        .body
+        .split("<link rel=\"stylesheet\" href=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&");
+    let css = c.get(&css_href, None, "text/css");
+    assert_eq!(css.status, 200);
+    assert!(css.body.contains(".s-applied{"), "{}", css.body);
+
+    // Filters: environments, a search, a state; a form without script.
+    let narrowed = c.get(
+        "/console/acme/shop?q=ORDERS&state=pending",
+        Some(&session),
+        "text/html",
+    );
+    assert_eq!(narrowed.status, 200, "{}", narrowed.body);
+    assert!(narrowed.body.contains(">2_orders</a>"), "{}", narrowed.body);
+    assert!(!narrowed.body.contains(">1_users</a>"), "{}", narrowed.body);
+    assert!(
+        narrowed.body.contains("1 of 2 migrations shown."),
+        "{}",
+        narrowed.body
+    );
+    let twin = c.get(
+        "/console/acme/shop?state=applied&env=dev",
+        Some(&session),
+        "application/json",
+    );
+    let doc: serde_json::Value = serde_json::from_str(&twin.body).unwrap();
+    assert_eq!(doc["migrations"].as_array().unwrap().len(), 1, "{doc}");
+    let unknown = c.get("/console/acme/shop?env=prod", Some(&session), "text/html");
+    assert_eq!(unknown.status, 400);
+    assert!(
+        unknown
             .body
-            .contains("/migrations/1_users.sql\">1_users</a></th>"),
+            .contains("env: no environment &#x27;prod&#x27; in envgate.toml (dev)"),
         "{}",
-        page.body
+        unknown.body
     );
-    assert!(
-        page.body
-            .contains("<span class=\"s s-applied\">applied</span>"),
-        "{}",
-        page.body
+    let bad = c.get(
+        "/console/acme/shop?state=sideways",
+        Some(&session),
+        "text/html",
     );
+    assert_eq!(bad.status, 400);
     assert!(
         page.body.contains("<span class=\"who\">octocat</span>"),
         "{}",
@@ -357,7 +428,8 @@ fn in_a_browser_the_login_lands_on_an_accessible_matrix() {
             .iter()
             .filter_map(|k| k.as_str())
             .collect();
-        for control in ["a", "button", "input#attention"] {
+        // Links, the filter form (search, state, environments) and buttons.
+        for control in ["a", "input", "select", "button"] {
             assert!(keys.contains(&control), "{control} by keyboard: {keys:?}");
         }
         let repos = support::browser::open(
@@ -719,6 +791,14 @@ fn promoting_a_release_from_its_page() {
     assert_eq!(cut.status, 409, "{}", cut.body);
     assert!(cut.body.contains("not verified"), "{}", cut.body);
     assert!(cut.body.contains("(truncated)"), "{}", cut.body);
+    // Each environment's mode history, from the audit trail.
+    let page = c.get("/console/acme/shop", Some(&session), "text/html");
+    assert!(
+        page.body
+            .contains(" mode (none) -&gt; export_only, by (unattributed)</li>"),
+        "{}",
+        page.body
+    );
     // A record changed by hand: the page says which.
     rusqlite::Connection::open(&store)
         .unwrap()

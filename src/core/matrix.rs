@@ -512,6 +512,24 @@ impl<'a> Matrix<'a> {
         &self.cells[r * w..(r + 1) * w]
     }
 
+    /// The rows `keep` chooses (given each row and its cells), in order;
+    /// the environments and their counts stay those of the whole matrix.
+    pub fn only_rows(&self, keep: impl Fn(&Row<'a>, &[Cell<'a>]) -> bool) -> Matrix<'a> {
+        let mut rows = Vec::new();
+        let mut cells = Vec::new();
+        for (i, row) in self.rows.iter().enumerate() {
+            if keep(row, self.cells(i)) {
+                rows.push(row.clone());
+                cells.extend_from_slice(self.cells(i));
+            }
+        }
+        Matrix {
+            envs: self.envs.clone(),
+            rows,
+            cells,
+        }
+    }
+
     /// Whether any cell is drifted, failed or missing.
     pub fn has_problems(&self) -> bool {
         self.envs
@@ -548,6 +566,78 @@ impl<'a> Matrix<'a> {
             })
             .filter(|g| g.count > 0)
             .collect()
+    }
+}
+
+/// What a reader narrows a matrix to (the console's filters): rows whose
+/// version, name or file contains `search` (without case), and rows with a
+/// cell in `state`: a state's name, or `attention` (drifted, failed,
+/// missing, or a ledger row that does not match its own checksum).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Narrowing {
+    pub search: Option<String>,
+    pub state: Option<Wanted>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wanted {
+    Attention,
+    In(State),
+}
+
+impl std::str::FromStr for Wanted {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Wanted, String> {
+        const STATES: [State; 7] = [
+            State::Applied,
+            State::Pending,
+            State::Drifted,
+            State::Failed,
+            State::Missing,
+            State::Absent,
+            State::Unreachable,
+        ];
+        if s == "attention" {
+            return Ok(Wanted::Attention);
+        }
+        STATES
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .map(Wanted::In)
+            .ok_or_else(|| {
+                format!(
+                    "state '{s}': expected attention, applied, pending, drifted, failed, missing, absent or unreachable"
+                )
+            })
+    }
+}
+
+/// Whether a row's cells need someone's attention.
+pub fn needs_attention(cells: &[Cell<'_>]) -> bool {
+    cells.iter().any(|c| {
+        matches!(c.state, State::Drifted | State::Failed | State::Missing) || c.tampered.is_some()
+    })
+}
+
+impl Narrowing {
+    pub fn is_empty(&self) -> bool {
+        self.search.is_none() && self.state.is_none()
+    }
+
+    pub fn keeps(&self, row: &Row<'_>, cells: &[Cell<'_>]) -> bool {
+        let found = self.search.as_deref().is_none_or(|q| {
+            let q = q.to_lowercase();
+            [Some(row.version), Some(row.name), row.file]
+                .into_iter()
+                .flatten()
+                .any(|t| t.to_lowercase().contains(&q))
+        });
+        let state = match self.state {
+            None => true,
+            Some(Wanted::Attention) => needs_attention(cells),
+            Some(Wanted::In(st)) => cells.iter().any(|c| c.state == st),
+        };
+        found && state
     }
 }
 

@@ -32,16 +32,70 @@ pub struct Nav {
     pub files_at: Option<String>,
 }
 
-/// The console's matrix page: the status page with the console's bar and
-/// where each environment is (`locations`, without credentials).
+/// A change of an environment's mode, from the audit trail.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModeEvent {
+    /// `YYYY-MM-DD HH:MM` UTC.
+    pub at: String,
+    pub text: String,
+}
+
+/// A mode record of the audit trail as an environment's card shows it:
+/// what changed (the details up to the first `;`) and who.
+pub fn mode_event(at: &str, action: &str, actor: &str, details: &str) -> ModeEvent {
+    let what = details.split(';').next().unwrap_or("").trim();
+    let what = if what.is_empty() { action } else { what };
+    ModeEvent {
+        at: at.replace('T', " ").chars().take(16).collect(),
+        text: if what.contains(" by ") {
+            what.to_owned()
+        } else {
+            format!("{what}, by {actor}")
+        },
+    }
+}
+
+/// What the console adds to an environment's card: where its database
+/// is (without credentials) and its latest mode changes, newest first.
+#[derive(Clone, Debug, Serialize)]
+pub struct EnvNotes {
+    pub location: String,
+    pub modes: Vec<ModeEvent>,
+}
+
+/// The console's matrix page beyond the matrix: when and at which commit
+/// it was read, and the filters as the reader set them.
+#[derive(Debug, Serialize)]
+pub struct MatrixPage<'a> {
+    /// `YYYY-MM-DD HH:MM:SS` UTC.
+    pub read_at: &'a str,
+    /// The default branch's commit read.
+    pub commit: &'a str,
+    /// Every environment of the repository (the matrix may show fewer).
+    pub environments: &'a [&'a str],
+    /// Those asked for; empty: all.
+    pub chosen: &'a [String],
+    pub search: &'a str,
+    /// `attention`, a state's name, or empty.
+    pub state: &'a str,
+    /// How many migrations there are before narrowing.
+    pub all: usize,
+    /// Whether anything is filtered out.
+    pub narrowed: bool,
+}
+
+/// The console's matrix page: the status page with the console's bar,
+/// where each environment is (`locations`, without credentials) and the
+/// filters, which work without script (a form the server answers).
 pub fn console_matrix_html(
     envs: &[&EnvConfig],
     matrix: &Matrix<'_>,
     title: &str,
     nav: &Nav,
-    locations: &[String],
+    notes: &[EnvNotes],
+    page: &MatrixPage<'_>,
 ) -> String {
-    page_html(envs, matrix, title, None, Some(nav), Some(locations))
+    page_html(envs, matrix, title, None, Some((nav, page)), Some(notes))
 }
 
 /// The console's list of repositories: (`owner/name`, default branch).

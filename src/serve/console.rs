@@ -8,6 +8,8 @@
 //! POST {base}/logout            (csrf)
 //! GET  {base}/assets/page.css   the stylesheet (no inline style anywhere)
 //! GET  {base}/{owner}/{repo}    environments and the matrix
+//!      (?env=E (repeated or a comma list), q=search, state=attention|…)
+//! GET  {base}/{owner}/{repo}/file/{sha}/{path}  → the file on the forge
 //! GET  {base}/{owner}/{repo}/releases                       its releases
 //! GET  {base}/{owner}/{repo}/audit   its audit trail, the chain verified
 //!      (?env, actor, action, since, until, expect=SEQ:HASH;
@@ -41,7 +43,7 @@ use crate::core::session::{self, Pending, Session};
 use crate::forge::github;
 use crate::render::{self, Nav};
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -76,6 +78,10 @@ pub fn routes(shared: Arc<Shared>) -> Option<Router> {
             get(releases),
         )
         .route(&format!("{base}/{{owner}}/{{repo}}/audit"), get(audit))
+        .route(
+            &format!("{base}/{{owner}}/{{repo}}/file/{{at}}/{{*path}}"),
+            get(file),
+        )
         .route(
             &format!("{base}/{{owner}}/{{repo}}/releases/{{tag}}"),
             get(release),
@@ -526,16 +532,33 @@ async fn index(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respons
     )
 }
 
+/// A repository's environments and matrix. The query narrows it:
+/// `env` (repeated, or a comma list; none: all), `q` (a search over
+/// version, name and file), `state` (`attention` or a state's name).
 async fn repository(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     Path((owner, name)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
 ) -> Response {
     let base = console(&shared).base_path.clone();
     let here = format!("{base}/{owner}/{name}");
     let (s, bar, installation) = match reader(&shared, &headers, &owner, &name, &here).await {
         Ok(r) => r,
         Err(r) => return *r,
+    };
+    let view = match matrix_view(query.as_deref().unwrap_or("")) {
+        Ok(v) => v,
+        Err(m) => {
+            return message(
+                &shared,
+                &headers,
+                StatusCode::BAD_REQUEST,
+                "Not understood",
+                &m,
+                Some(&bar),
+            );
+        }
     };
     let want_json = wants_json(&headers);
     let title = format!("envgate · {owner}/{name}");
@@ -550,19 +573,80 @@ async fn repository(
                 &s.login,
                 &title,
                 &job_bar,
+                &view,
                 want_json,
             )
             .await
         })
     })
     .await;
-    page_of(
-        &shared,
-        &headers,
-        &bar,
-        want_json,
-        result,
-        (StatusCode::BAD_GATEWAY, "The matrix could not be read"),
+    match result {
+        Ok(Some(Err(m))) => message(
+            &shared,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            "Not understood",
+            &m,
+            Some(&bar),
+        ),
+        other => page_of(
+            &shared,
+            &headers,
+            &bar,
+            want_json,
+            other.map(|o| o.map(|r| r.unwrap_or_default())),
+            (StatusCode::BAD_GATEWAY, "The matrix could not be read"),
+        ),
+    }
+}
+
+/// The matrix's query: environments, a search, a state.
+fn matrix_view(query: &str) -> Result<super::worker::MatrixView, String> {
+    let mut view = super::worker::MatrixView::default();
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        let v = v.trim();
+        match k.as_ref() {
+            "env" => view.envs.extend(
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|e| !e.is_empty())
+                    .map(str::to_owned),
+            ),
+            "q" if !v.is_empty() => view.narrowing.search = Some(v.chars().take(200).collect()),
+            "state" if !v.is_empty() => view.narrowing.state = Some(v.parse()?),
+            _ => {}
+        }
+    }
+    view.envs.dedup();
+    Ok(view)
+}
+
+/// A migration's file, from the matrix's short links: on to the forge at
+/// the commit the page was read at.
+async fn file(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path((owner, name, at, path)): Path<(String, String, String, String)>,
+) -> Response {
+    let base = console(&shared).base_path.clone();
+    let here = format!("{base}/{owner}/{name}");
+    if let Err(r) = reader(&shared, &headers, &owner, &name, &here).await {
+        return *r;
+    }
+    let commit = at.len() == 40 && at.bytes().all(|b| b.is_ascii_hexdigit());
+    if !commit || path.split('/').any(|seg| seg.is_empty() || seg == "..") {
+        return message(
+            &shared,
+            &headers,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "No such file link.",
+            None,
+        );
+    }
+    redirect(
+        &super::worker::forge_file_url(&shared, &owner, &name, &at, &path),
+        Vec::new(),
     )
 }
 

@@ -324,9 +324,18 @@ async fn console_read<T>(
     read(&config, &memory, &remote).await.map(Some)
 }
 
+/// What a reader asked the console's matrix to show: some environments
+/// (none: all), and rows narrowed by a search and a state.
+#[derive(Clone, Debug, Default)]
+pub struct MatrixView {
+    pub envs: Vec<String>,
+    pub narrowing: crate::core::matrix::Narrowing,
+}
+
 /// The console's matrix of a repository at its default branch: the page
 /// (or, with `json`, the JSON contract), read as the bot reads a commit,
-/// the person's login recorded as the reader. None: no envgate.toml.
+/// the person's login recorded as the reader. None: no envgate.toml;
+/// `Some(Err)`: the view names an environment there is not.
 #[allow(clippy::too_many_arguments)]
 pub async fn console_matrix(
     shared: &std::sync::Arc<Shared>,
@@ -336,8 +345,9 @@ pub async fn console_matrix(
     login: &str,
     title: &str,
     nav: &crate::render::Nav,
+    view: &MatrixView,
     json: bool,
-) -> Result<Option<String>, String> {
+) -> Result<Option<Result<String, String>>, String> {
     // Links to the files at the commit read (paths are relative to
     // envgate.toml's directory).
     let dir = std::path::Path::new(&shared.cfg.config_path)
@@ -346,13 +356,6 @@ pub async fn console_matrix(
         .filter(|d| !d.is_empty())
         .map(|d| format!("{d}/"))
         .unwrap_or_default();
-    let web = shared
-        .cfg
-        .github
-        .as_ref()
-        .and_then(|g| g.oauth.as_ref())
-        .map(|o| o.web_url.clone())
-        .unwrap_or_else(|| "https://github.com".to_owned());
     let seg =
         |s: &str| percent_encoding::utf8_percent_encode(s, crate::render::HREF_SEGMENT).to_string();
     console_read(
@@ -362,32 +365,83 @@ pub async fn console_matrix(
         name,
         login,
         async |config, memory, remote| {
+            if let Some(unknown) = view
+                .envs
+                .iter()
+                .find(|e| !config.environments.iter().any(|c| &c.name == *e))
+            {
+                let known: Vec<&str> = config
+                    .environments
+                    .iter()
+                    .map(|e| e.name.as_str())
+                    .collect();
+                return Ok(Err(format!(
+                    "env: no environment '{unknown}' in envgate.toml ({})",
+                    known.join(", ")
+                )));
+            }
+            let chosen: Vec<&crate::config::EnvConfig> = config
+                .environments
+                .iter()
+                .filter(|e| view.envs.is_empty() || view.envs.contains(&e.name))
+                .collect();
+            // Each migration's file, through the console (which sends the
+            // browser on to the forge at the commit read): a short address
+            // relative to this page.
             let nav = &crate::render::Nav {
-                files_at: Some(format!(
-                    "{web}/{}/{}/blob/{}/{dir}",
-                    seg(owner),
-                    seg(name),
-                    seg(&remote.at)
-                )),
+                files_at: Some(format!("{}/file/{}/{dir}", seg(name), seg(&remote.at))),
                 ..nav.clone()
             };
+            let all: Vec<&str> = config
+                .environments
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect();
+            let history = match memory.store() {
+                Some(store) => store
+                    .mode_history(memory.repository(), 3)
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::warn!("console: the mode history: {e}");
+                        Vec::new()
+                    }),
+                None => Vec::new(),
+            };
+            let read_at = crate::ops::memory::now().replace('T', " ").replace('Z', "");
             let (_, body) = crate::ops::observe::Observation::status(
                 config,
                 memory,
                 remote,
-                config.environments.iter().collect(),
+                chosen,
                 |obs, m| {
+                    let all_rows = m.rows.len();
+                    let narrowed;
+                    let m = if view.narrowing.is_empty() {
+                        m
+                    } else {
+                        narrowed = m.only_rows(|r, c| view.narrowing.keeps(r, c));
+                        &narrowed
+                    };
                     if json {
                         crate::render::status_json(&obs.world.envs, m)
                     } else {
-                        let locations: Vec<String> = obs
+                        let notes: Vec<crate::render::EnvNotes> = obs
                             .world
                             .envs
                             .iter()
                             .zip(&obs.world.targets)
-                            .map(|(env, t)| match t {
-                                Ok(t) => crate::ops::environments::target_identity(env, t),
-                                Err(_) => "no credentials for it here".to_owned(),
+                            .map(|(env, t)| crate::render::EnvNotes {
+                                location: match t {
+                                    Ok(t) => crate::ops::environments::target_identity(env, t),
+                                    Err(_) => "no credentials for it here".to_owned(),
+                                },
+                                modes: history
+                                    .iter()
+                                    .filter(|h| h.0 == env.name)
+                                    .map(|(_, at, action, actor, details)| {
+                                        crate::render::mode_event(at, action, actor, details)
+                                    })
+                                    .collect(),
                             })
                             .collect();
                         crate::render::console_matrix_html(
@@ -395,17 +449,53 @@ pub async fn console_matrix(
                             m,
                             title,
                             nav,
-                            &locations,
+                            &notes,
+                            &crate::render::MatrixPage {
+                                read_at: &read_at,
+                                commit: &remote.at,
+                                environments: &all,
+                                chosen: &view.envs,
+                                search: view.narrowing.search.as_deref().unwrap_or(""),
+                                state: match view.narrowing.state {
+                                    None => "",
+                                    Some(crate::core::matrix::Wanted::Attention) => "attention",
+                                    Some(crate::core::matrix::Wanted::In(s)) => s.as_str(),
+                                },
+                                all: all_rows,
+                                narrowed: !view.envs.is_empty() || !view.narrowing.is_empty(),
+                            },
                         )
                     }
                 },
             )
             .await
             .map_err(|f| f.message)?;
-            Ok(body)
+            Ok(Ok(body))
         },
     )
     .await
+}
+
+/// Where a file of the repository is on the forge at a commit: the
+/// console's file links lead there.
+pub fn forge_file_url(shared: &Shared, owner: &str, name: &str, at: &str, path: &str) -> String {
+    let web = shared
+        .cfg
+        .github
+        .as_ref()
+        .and_then(|g| g.oauth.as_ref())
+        .map_or("https://github.com", |o| o.web_url.as_str());
+    let seg =
+        |s: &str| percent_encoding::utf8_percent_encode(s, crate::render::HREF_SEGMENT).to_string();
+    let path: Vec<String> = path.split('/').map(seg).collect();
+    format!(
+        "{}/{}/{}/blob/{}/{}",
+        web.trim_end_matches('/'),
+        seg(owner),
+        seg(name),
+        seg(at),
+        path.join("/")
+    )
 }
 
 /// The console's list of releases: the page, or with `json` the JSON of

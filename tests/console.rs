@@ -289,7 +289,7 @@ fn logging_in_with_github_and_reading_the_matrix() {
     assert!(
         index
             .body
-            .contains("<a href=\"&#x2f;console/acme&#x2f;shop\">acme&#x2f;shop</a>"),
+            .contains("<a href=\"&#x2f;console&#x2f;acme&#x2f;shop\">acme&#x2f;shop</a>"),
         "{}",
         index.body
     );

@@ -22,6 +22,8 @@ pub enum Source {
     GitLab,
     /// A merged pull or merge request, as the forge reports it.
     Review { request: String },
+    /// Logged in to the web console through the forge (`github`, `gitlab`).
+    Console { forge: String },
     /// `--actor` on the command line.
     Flag,
     /// The operating system's user.
@@ -42,6 +44,7 @@ impl Source {
                 | Source::GitLabCi { .. }
                 | Source::GitHub
                 | Source::GitLab
+                | Source::Console { .. }
                 | Source::Review { .. }
         )
     }
@@ -54,6 +57,7 @@ impl Source {
             Source::GitHub => "github: signed webhook".to_owned(),
             Source::GitLab => "gitlab: webhook with the project's token".to_owned(),
             Source::Review { request } => format!("forge review: {request}"),
+            Source::Console { forge } => format!("{forge}: console login"),
             Source::Flag => "unverified: --actor".to_owned(),
             Source::OsUser => "unverified: OS user".to_owned(),
             Source::GitHistory { commit } => {

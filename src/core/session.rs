@@ -24,6 +24,30 @@ pub struct Session {
     /// The token forms must echo (`csrf` field): a cross-site form cannot
     /// read it.
     pub csrf: String,
+    /// The forge the person logged in with: a login is only that forge's.
+    #[serde(default)]
+    pub forge: Forge,
+    /// The forge's id of the person (GitLab checks access by id).
+    #[serde(default)]
+    pub user_id: Option<u64>,
+}
+
+/// Which forge someone logged in with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Forge {
+    #[default]
+    GitHub,
+    GitLab,
+}
+
+impl Forge {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Forge::GitHub => "github",
+            Forge::GitLab => "gitlab",
+        }
+    }
 }
 
 /// An OAuth round trip in progress: the `state` sent to the forge, and
@@ -34,6 +58,9 @@ pub struct Pending {
     pub expires: u64,
     /// A path under the console's base, never a URL elsewhere.
     pub back: String,
+    /// The forge the login went to: its callback takes only its own.
+    #[serde(default)]
+    pub forge: Forge,
 }
 
 fn mac(key: &[u8]) -> Hmac<Sha256> {
@@ -123,6 +150,8 @@ mod tests {
             login: "octocat".to_owned(),
             expires,
             csrf: token(&[7; 16]),
+            forge: Forge::GitLab,
+            user_id: Some(12),
         }
     }
 
@@ -144,6 +173,12 @@ mod tests {
             URL_SAFE_NO_PAD.encode(json.replace("octocat", "admin"))
         );
         assert_eq!(open::<Session>(key, &forged, 0), None);
+        // Nor can the forge be switched.
+        let other = format!(
+            "{}.{tag}",
+            URL_SAFE_NO_PAD.encode(json.replace("gitlab", "github"))
+        );
+        assert_eq!(open::<Session>(key, &other, 0), None);
         assert_eq!(open::<Session>(key, "garbage", 0), None);
         assert_eq!(open::<Session>(key, "a.b.c", 0), None);
     }

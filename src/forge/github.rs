@@ -484,9 +484,8 @@ fn seg(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }
 
-/// Exchanges an OAuth `code` for a user access token at the web address
-/// (`https://github.com/login/oauth/access_token`): the App's user
-/// authorization. The client secret travels in the form body only.
+/// The user's token for the code GitHub's authorization page sent back
+/// (the App's user authorization, for the console); it is a secret.
 pub async fn oauth_token(
     web_url: &str,
     client_id: &str,
@@ -494,55 +493,16 @@ pub async fn oauth_token(
     code: &str,
     redirect_uri: &str,
 ) -> Result<String, ApiError> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .user_agent(concat!("envgate/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(30))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| ApiError::Invalid(format!("cannot build the HTTP client: {e}")))?;
-    let url = format!("{}/login/oauth/access_token", web_url.trim_end_matches('/'));
-    let form = [
-        ("client_id", client_id),
-        ("client_secret", client_secret),
-        ("code", code),
-        ("redirect_uri", redirect_uri),
-    ];
-    let body: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form)
-        .finish();
-    let answer = client
-        .post(&url)
-        .header(header::ACCEPT, "application/json")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| ApiError::Transient {
-            message: format!("{url}: {e}"),
-            after: Duration::from_secs(5),
-        })?;
-    let status = answer.status().as_u16();
-    let v: Value = answer
-        .json()
-        .await
-        .map_err(|e| ApiError::Invalid(format!("{url}: {e}")))?;
-    match v.get("access_token").and_then(Value::as_str) {
-        Some(t) if status == 200 => {
-            crate::secrets::register(t);
-            Ok(t.to_owned())
-        }
-        _ => Err(ApiError::Status {
-            status,
-            message: v
-                .get("error_description")
-                .or_else(|| v.get("error"))
-                .and_then(Value::as_str)
-                .unwrap_or("no access token")
-                .to_owned(),
-        }),
-    }
+    super::http::oauth_exchange(
+        &format!("{}/login/oauth/access_token", web_url.trim_end_matches('/')),
+        &[
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+        ],
+    )
+    .await
 }
 
 /// Percent-encodes a file path, keeping its slashes.

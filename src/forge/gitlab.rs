@@ -105,6 +105,8 @@ pub struct MergedRequest {
 
 /// GitLab's access levels.
 pub const DEVELOPER: u64 = 30;
+/// The access level that may read a private project's code.
+pub const REPORTER: u64 = 20;
 
 /// A generic package (a name and version).
 #[derive(Clone, Debug, Deserialize)]
@@ -226,6 +228,56 @@ impl GitLab {
     /// Whether the API answers with this token.
     pub async fn ping(&self) -> Result<(), ApiError> {
         self.send(Method::GET, "version", None).await.map(|_| ())
+    }
+
+    /// A project by its path (`group/subgroup/name`): its id, path and
+    /// default branch, as the token sees it; None when it cannot.
+    pub async fn project_by_path(
+        &self,
+        path: &str,
+    ) -> Result<Option<(u64, String, String)>, ApiError> {
+        match self
+            .json::<Value>(Method::GET, &format!("projects/{}", seg(path)), None)
+            .await
+        {
+            Ok(v) => Ok(v["id"].as_u64().map(|id| {
+                (
+                    id,
+                    v["path_with_namespace"].as_str().unwrap_or(path).to_owned(),
+                    v["default_branch"].as_str().unwrap_or("main").to_owned(),
+                )
+            })),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Who a user's OAuth token belongs to (the console's login): their id
+    /// and username. The token goes to the API's own origin only.
+    pub async fn user_of(&self, user_token: &str) -> Result<(u64, String), ApiError> {
+        let url = self.url("user")?;
+        let answer = self
+            .http
+            .get(url)
+            .bearer_auth(user_token)
+            .send()
+            .await
+            .map_err(|e| ApiError::Transient {
+                message: format!("user: {e}"),
+                after: Duration::from_secs(5),
+            })?;
+        let status = answer.status().as_u16();
+        let v: Value = answer
+            .json()
+            .await
+            .map_err(|e| ApiError::Invalid(format!("user: {e}")))?;
+        match (status, v["id"].as_u64(), v["username"].as_str()) {
+            (200, Some(id), Some(name)) => Ok((id, name.to_owned())),
+            _ => Err(ApiError::Status {
+                status,
+                message: v["message"].as_str().unwrap_or("no user").to_owned(),
+            }),
+        }
     }
 
     pub fn project(&self, id: &str) -> Project<'_> {
@@ -697,6 +749,15 @@ impl Project<'_> {
         }
     }
 
+    /// The project's default branch.
+    pub async fn default_branch(&self) -> Result<String, ApiError> {
+        let v: Value = self.gl.json(Method::GET, &self.base(), None).await?;
+        v["default_branch"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::Invalid("the project without a default branch".into()))
+    }
+
     /// A user's access level here, inherited ones included; 0 for none.
     pub async fn access_level(&self, user_id: u64) -> Result<u64, ApiError> {
         match self
@@ -986,4 +1047,26 @@ impl Thread for MergeRequestThread<'_> {
             .map(|d| d.new_path)
             .collect())
     }
+}
+
+/// The user's token for the code GitLab's authorization page sent back
+/// (an OAuth application, for the console); it is a secret.
+pub async fn oauth_token(
+    web_url: &str,
+    client_id: &str,
+    client_secret: &str,
+    code: &str,
+    redirect_uri: &str,
+) -> Result<String, ApiError> {
+    super::http::oauth_exchange(
+        &format!("{}/oauth/token", web_url.trim_end_matches('/')),
+        &[
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+            ("code", code),
+            ("grant_type", "authorization_code"),
+            ("redirect_uri", redirect_uri),
+        ],
+    )
+    .await
 }

@@ -137,3 +137,51 @@ pub fn next_link(link: &str) -> Option<String> {
             })
     })
 }
+
+/// An OAuth authorization code exchanged at the forge's token endpoint
+/// (`url`, with the `form` it wants) for the user's access token, which is
+/// registered as a secret. Used once per console login, so not retried.
+pub async fn oauth_exchange(url: &str, form: &[(&str, &str)]) -> Result<String, ApiError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("envgate/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| ApiError::Invalid(format!("cannot build the HTTP client: {e}")))?;
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form.iter().copied())
+        .finish();
+    let answer = client
+        .post(url)
+        .header(header::ACCEPT, "application/json")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| ApiError::Transient {
+            message: format!("{url}: {e}"),
+            after: Duration::from_secs(5),
+        })?;
+    let status = answer.status().as_u16();
+    let v: serde_json::Value = answer
+        .json()
+        .await
+        .map_err(|e| ApiError::Invalid(format!("{url}: {e}")))?;
+    match v.get("access_token").and_then(serde_json::Value::as_str) {
+        Some(t) if status == 200 => {
+            crate::secrets::register(t);
+            Ok(t.to_owned())
+        }
+        _ => Err(ApiError::Status {
+            status,
+            message: v
+                .get("error_description")
+                .or_else(|| v.get("error"))
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("no access token")
+                .to_owned(),
+        }),
+    }
+}

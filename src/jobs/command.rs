@@ -57,6 +57,78 @@ pub trait Chat {
     async fn deliver(&self, tag: &str, b: &Bundle) -> Result<String, ApiError>;
 }
 
+/// A command given in the web console: the forge's chat does the checks
+/// and deliveries, as for a comment, while the replies are kept for the
+/// page (nothing is posted) and a refusal is recorded for its status.
+pub struct ConsoleChat<C> {
+    forge: C,
+    pub replies: std::cell::RefCell<Vec<String>>,
+    /// Why the person may not do it, when the checks said so.
+    pub refused: std::cell::RefCell<Option<String>>,
+}
+
+impl<C: Chat> ConsoleChat<C> {
+    /// `forge`'s own reactions and replies are never used.
+    pub fn new(forge: C) -> ConsoleChat<C> {
+        ConsoleChat {
+            forge,
+            replies: std::cell::RefCell::default(),
+            refused: std::cell::RefCell::default(),
+        }
+    }
+}
+
+impl<C: Chat> Chat for ConsoleChat<C> {
+    type Repo = C::Repo;
+
+    fn repo(&self) -> &C::Repo {
+        self.forge.repo()
+    }
+
+    fn place(&self) -> String {
+        self.forge.place()
+    }
+
+    fn default_branch(&self) -> &str {
+        self.forge.default_branch()
+    }
+
+    async fn seen(&self) -> Result<(), ApiError> {
+        Ok(())
+    }
+
+    async fn reply(&self, text: &str) -> Result<(), ApiError> {
+        self.replies.borrow_mut().push(text.to_owned());
+        Ok(())
+    }
+
+    async fn write_refusal(&self, login: &str) -> Result<Option<String>, ApiError> {
+        let why = self.forge.write_refusal(login).await?;
+        if let Some(w) = &why {
+            *self.refused.borrow_mut() = Some(w.clone());
+        }
+        Ok(why)
+    }
+
+    async fn member_of(&self, login: &str, group: &str) -> Result<bool, ApiError> {
+        self.forge.member_of(login, group).await
+    }
+
+    async fn is_listed(&self, login: &str, listed: &[String]) -> Result<bool, ApiError> {
+        let ok = self.forge.is_listed(login, listed).await?;
+        if !ok {
+            *self.refused.borrow_mut() = Some(format!(
+                "{login} is not one of the environment's admins or promoters"
+            ));
+        }
+        Ok(ok)
+    }
+
+    async fn deliver(&self, tag: &str, b: &Bundle) -> Result<String, ApiError> {
+        self.forge.deliver(tag, b).await
+    }
+}
+
 /// A bundle shown in the reply itself, collapsed.
 pub fn collapsed(b: &Bundle) -> String {
     let sql = fit(&b.sql, BODY_LIMIT / 2);

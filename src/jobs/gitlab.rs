@@ -88,6 +88,22 @@ impl Publisher for Release<'_> {
     }
 }
 
+/// Why a user may not promote or roll back in `project`, if so: the
+/// chat-ops rule, Developer (30) or above, for notes and the console.
+pub async fn write_refusal(
+    project: &gitlab::Project<'_>,
+    user_id: u64,
+    login: &str,
+) -> Result<Option<String>, ApiError> {
+    let level = project.access_level(user_id).await?;
+    Ok((level < gitlab::DEVELOPER).then(|| {
+        format!(
+            "{login} has access level {level} on {}; promoting and rolling back need Developer (30) or above",
+            project.path
+        )
+    }))
+}
+
 /// A note on a GitLab merge request or issue.
 pub struct GitLabChat<'a> {
     pub project: gitlab::Project<'a>,
@@ -121,13 +137,7 @@ impl<'a> Chat for GitLabChat<'a> {
     }
 
     async fn write_refusal(&self, login: &str) -> Result<Option<String>, ApiError> {
-        let level = self.project.access_level(self.user_id).await?;
-        Ok((level < gitlab::DEVELOPER).then(|| {
-            format!(
-                "{login} has access level {level} on {}; promoting and rolling back need Developer (30) or above",
-                self.place()
-            )
-        }))
+        write_refusal(&self.project, self.user_id, login).await
     }
 
     async fn member_of(&self, _login: &str, group: &str) -> Result<bool, ApiError> {

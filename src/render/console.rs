@@ -26,9 +26,12 @@ pub struct Nav {
     pub base: String,
     pub login: String,
     pub csrf: String,
+    /// The repository shown (`owner/name`, `group/project`).
     pub repo: Option<String>,
-    /// Where the repository's files are on the forge at the commit shown
-    /// (`https://github.com/acme/shop/blob/<sha>/`), for links.
+    /// Its pages' address (`{base}/owner/name`, `{base}/-/group%2Fproject`).
+    pub home: String,
+    /// Where links to the repository's files at the commit shown start,
+    /// relative to the page.
     pub files_at: Option<String>,
 }
 
@@ -98,18 +101,21 @@ pub fn console_matrix_html(
     page_html(envs, matrix, title, None, Some((nav, page)), Some(notes))
 }
 
-/// The console's list of repositories: (`owner/name`, default branch).
-pub fn console_repos_html(repos: &[(String, String)], nav: &Nav) -> String {
+/// The console's list of repositories: (`owner/name`, default branch,
+/// its page).
+pub fn console_repos_html(repos: &[(String, String, String)], nav: &Nav) -> String {
     #[derive(Serialize)]
     struct Repo<'a> {
         full_name: &'a str,
         branch: &'a str,
+        href: &'a str,
     }
     let repos: Vec<Repo<'_>> = repos
         .iter()
-        .map(|(f, b)| Repo {
+        .map(|(f, b, h)| Repo {
             full_name: f,
             branch: b,
+            href: h,
         })
         .collect();
     html_environment()
@@ -129,7 +135,7 @@ pub fn console_message_html(
     base: &str,
     heading: &str,
     text: &str,
-    link: Option<(&str, &str)>,
+    links: &[(&str, &str)],
     nav: Option<&Nav>,
 ) -> String {
     html_environment()
@@ -138,7 +144,10 @@ pub fn console_message_html(
             t.render(minijinja::context! {
                 heading => heading,
                 text => text,
-                link => link.map(|(href, text)| minijinja::context! { href => href, text => text }),
+                links => links
+                    .iter()
+                    .map(|&(href, text)| minijinja::context! { href => href, text => text })
+                    .collect::<Vec<_>>(),
                 nav => Value::from(minijinja::value::Serde(&nav)),
                 stylesheet => stylesheet_href(base),
             })

@@ -63,6 +63,15 @@ struct RawGitlab {
     token_file: Option<PathBuf>,
     webhook_secret: Option<String>,
     webhook_secret_file: Option<PathBuf>,
+    /// An OAuth application (scope `read_user`), for logging in to the
+    /// console.
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    /// Where people log in. Default: `api_url` without `/api/v4`.
+    web_url: Option<String>,
+    /// The projects the console lists (`group/project`).
+    projects: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -131,12 +140,14 @@ impl std::fmt::Debug for ConsoleConfig {
     }
 }
 
-/// A GitHub App's OAuth client: what logging in through GitHub needs.
+/// A forge's OAuth client (a GitHub App's, a GitLab OAuth application):
+/// what logging in to the console needs.
 #[derive(Clone)]
 pub struct OAuthClient {
     pub client_id: String,
     pub client_secret: String,
-    /// `https://github.com`, or an Enterprise server's address.
+    /// `https://github.com`, `https://gitlab.com`, or a self-hosted
+    /// server's address.
     pub web_url: String,
 }
 
@@ -147,6 +158,10 @@ pub struct GitlabConfig {
     pub api_url: String,
     pub token: String,
     pub webhook_secret: Vec<u8>,
+    /// The OAuth application (console login), when configured.
+    pub oauth: Option<OAuthClient>,
+    /// The projects the console lists.
+    pub projects: Vec<String>,
 }
 
 impl std::fmt::Debug for GitlabConfig {
@@ -374,10 +389,44 @@ pub fn load(file: Option<&Path>) -> Result<ServeConfig, String> {
             .trim_end_matches('/')
             .to_owned();
         url::Url::parse(&api_url).map_err(|e| format!("gitlab.api_url '{api_url}': {e}"))?;
+        let client_secret = secret(
+            "gitlab.client_secret",
+            "ENVGATE_GITLAB_CLIENT_SECRET",
+            gl.client_secret,
+            gl.client_secret_file,
+        )?;
+        let oauth = match (var("ENVGATE_GITLAB_CLIENT_ID").or(gl.client_id), client_secret) {
+            (Some(client_id), Some(client_secret)) => {
+                let web_url = gl
+                    .web_url
+                    .unwrap_or_else(|| api_url.trim_end_matches("/api/v4").to_owned())
+                    .trim_end_matches('/')
+                    .to_owned();
+                url::Url::parse(&web_url).map_err(|e| format!("gitlab.web_url '{web_url}': {e}"))?;
+                Some(OAuthClient {
+                    client_id,
+                    client_secret,
+                    web_url,
+                })
+            }
+            (None, None) => None,
+            _ => return Err("gitlab.client_id and gitlab.client_secret go together (an OAuth application, for console login)".into()),
+        };
+        let projects = gl.projects.unwrap_or_default();
+        if let Some(bad) = projects
+            .iter()
+            .find(|p| !p.contains('/') || p.starts_with('/') || p.ends_with('/'))
+        {
+            return Err(format!(
+                "gitlab.projects: '{bad}' is not a project path (group/project)"
+            ));
+        }
         Some(GitlabConfig {
             api_url,
             token,
             webhook_secret: webhook_secret.into_bytes(),
+            oauth,
+            projects,
         })
     } else {
         None
@@ -419,8 +468,10 @@ pub fn load(file: Option<&Path>) -> Result<ServeConfig, String> {
             if key.len() < 32 {
                 return Err("console.session_key is shorter than 32 bytes".into());
             }
-            if github.as_ref().is_none_or(|g| g.oauth.is_none()) {
-                return Err("[console] needs [github] client_id and client_secret (the App's OAuth client): people log in with GitHub".into());
+            if github.as_ref().is_none_or(|g| g.oauth.is_none())
+                && gitlab.as_ref().is_none_or(|g| g.oauth.is_none())
+            {
+                return Err("[console] needs an OAuth client to log people in: [github] client_id and client_secret (the App's), or [gitlab] client_id and client_secret (an OAuth application)".into());
             }
             Some(ConsoleConfig {
                 base_path,

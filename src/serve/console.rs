@@ -37,9 +37,10 @@
 //! no script at all.
 
 use super::Shared;
-use super::config::ConsoleConfig;
+use super::config::{ConsoleConfig, OAuthClient};
+use super::pages::{Site, Who};
 use crate::core::audit;
-use crate::core::session::{self, Pending, Session};
+use crate::core::session::{self, Forge, Pending, Session};
 use crate::forge::github;
 use crate::render::{self, Nav};
 use axum::Router;
@@ -70,6 +71,10 @@ pub fn routes(shared: Arc<Shared>) -> Option<Router> {
         .route(&format!("{base}/"), get(index))
         .route(&format!("{base}/login"), get(login))
         .route(&format!("{base}/oauth/callback"), get(callback))
+        .route(
+            &format!("{base}/oauth/gitlab/callback"),
+            get(gitlab_callback),
+        )
         .route(&format!("{base}/logout"), post(logout))
         .route(&format!("{base}/assets/page.css"), get(stylesheet))
         .route(&format!("{base}/{{owner}}/{{repo}}"), get(repository))
@@ -250,7 +255,7 @@ fn message(
     }
     html(
         status,
-        render::console_message_html(&console(shared).base_path, heading, text, None, nav),
+        render::console_message_html(&console(shared).base_path, heading, text, &[], nav),
     )
 }
 
@@ -277,13 +282,40 @@ fn require_session(
     }
 }
 
-fn nav(shared: &Shared, s: &Session, repo: Option<String>) -> Nav {
+fn nav(shared: &Shared, s: &Session, site: Option<&Site>) -> Nav {
+    let base = &console(shared).base_path;
     Nav {
-        base: console(shared).base_path.clone(),
+        base: base.clone(),
         login: s.login.clone(),
         csrf: s.csrf.clone(),
-        repo,
+        repo: site.map(Site::shown),
+        home: site.map_or_else(String::new, |r| r.home(base)),
         files_at: None,
+    }
+}
+
+/// Who a session is, for the pages' use cases.
+fn who(s: &Session) -> Who {
+    Who {
+        login: s.login.clone(),
+        forge: s.forge,
+        user_id: s.user_id,
+    }
+}
+
+/// A forge's OAuth client, when people may log in with it.
+fn oauth_of(shared: &Shared, forge: Forge) -> Option<&OAuthClient> {
+    match forge {
+        Forge::GitHub => shared.cfg.github.as_ref().and_then(|g| g.oauth.as_ref()),
+        Forge::GitLab => shared.cfg.gitlab.as_ref().and_then(|g| g.oauth.as_ref()),
+    }
+}
+
+/// Where a forge sends people back after they authorized envgate.
+fn callback_path(c: &ConsoleConfig, forge: Forge) -> String {
+    match forge {
+        Forge::GitHub => format!("{}/oauth/callback", c.base_path),
+        Forge::GitLab => format!("{}/oauth/gitlab/callback", c.base_path),
     }
 }
 
@@ -297,31 +329,83 @@ fn github_of(shared: &Shared) -> &crate::forge::github::GitHub {
 #[derive(Deserialize)]
 struct LoginQuery {
     back: Option<String>,
+    /// `github` or `gitlab`; asked when both are configured.
+    forge: Option<String>,
 }
 
-async fn login(State(shared): State<Arc<Shared>>, Query(q): Query<LoginQuery>) -> Response {
+/// To the forge's authorization page, with a sealed cookie holding the
+/// `state` it must send back; where both forges are configured and the
+/// person has not said which, a page to choose.
+async fn login(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
     let c = console(&shared);
-    let oauth = shared
-        .cfg
-        .github
-        .as_ref()
-        .and_then(|g| g.oauth.as_ref())
-        .expect("[console] is refused without an OAuth client");
+    let back = session::safe_back(&c.base_path, q.back.as_deref().unwrap_or(""));
+    let forge = match q.forge.as_deref() {
+        Some("github") => Forge::GitHub,
+        Some("gitlab") => Forge::GitLab,
+        _ => match (
+            oauth_of(&shared, Forge::GitHub),
+            oauth_of(&shared, Forge::GitLab),
+        ) {
+            (Some(_), None) => Forge::GitHub,
+            (None, Some(_)) => Forge::GitLab,
+            _ => {
+                let enc: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
+                let github = format!("{}/login?forge=github&back={enc}", c.base_path);
+                let gitlab = format!("{}/login?forge=gitlab&back={enc}", c.base_path);
+                return html(
+                    StatusCode::OK,
+                    render::console_message_html(
+                        &c.base_path,
+                        "Log in",
+                        "Log in with the forge that holds your repositories.",
+                        &[
+                            (&github, "Log in with GitHub"),
+                            (&gitlab, "Log in with GitLab"),
+                        ],
+                        None,
+                    ),
+                );
+            }
+        },
+    };
+    let Some(oauth) = oauth_of(&shared, forge) else {
+        return message(
+            &shared,
+            &headers,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "Logging in with that forge is not configured here.",
+            None,
+        );
+    };
     let pending = Pending {
         state: random_token(16),
         expires: now() + OAUTH_SECONDS,
-        back: session::safe_back(&c.base_path, q.back.as_deref().unwrap_or("")),
+        back,
+        forge,
     };
-    let callback = format!("{}{}/oauth/callback", c.public_url, c.base_path);
-    let to = format!(
-        "{}/login/oauth/authorize?{}",
-        oauth.web_url,
-        url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("client_id", &oauth.client_id)
-            .append_pair("redirect_uri", &callback)
-            .append_pair("state", &pending.state)
-            .finish()
-    );
+    let callback = format!("{}{}", c.public_url, callback_path(c, forge));
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query
+        .append_pair("client_id", &oauth.client_id)
+        .append_pair("redirect_uri", &callback)
+        .append_pair("state", &pending.state);
+    let to = match forge {
+        Forge::GitHub => format!("{}/login/oauth/authorize?{}", oauth.web_url, query.finish()),
+        // GitLab: an OAuth application's code flow, reading who you are.
+        Forge::GitLab => format!(
+            "{}/oauth/authorize?{}",
+            oauth.web_url,
+            query
+                .append_pair("response_type", "code")
+                .append_pair("scope", "read_user")
+                .finish()
+        ),
+    };
     let sealed = session::seal(&c.session_key, &pending);
     redirect(
         &to,
@@ -340,77 +424,105 @@ async fn callback(
     headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
 ) -> Response {
-    let c = console(&shared);
-    let pending: Option<Pending> = cookie(&headers, OAUTH_COOKIE)
+    logged_in(&shared, &headers, q, Forge::GitHub).await
+}
+
+async fn gitlab_callback(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<CallbackQuery>,
+) -> Response {
+    logged_in(&shared, &headers, q, Forge::GitLab).await
+}
+
+/// The forge sent the person back with a code: if the `state` is the one
+/// this browser's login sent, the code is exchanged once for a user token,
+/// used only to ask the forge who they are, and the session begins.
+async fn logged_in(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    q: CallbackQuery,
+    forge: Forge,
+) -> Response {
+    let c = console(shared);
+    let failed = |status: StatusCode, text: &str| {
+        message(
+            shared,
+            headers,
+            status,
+            "Login did not complete",
+            text,
+            None,
+        )
+    };
+    let pending: Option<Pending> = cookie(headers, OAUTH_COOKIE)
         .and_then(|sealed| session::open(&c.session_key, &sealed, now()));
     let (Some(pending), Some(code), Some(state)) = (pending, q.code, q.state) else {
-        return message(
-            &shared,
-            &headers,
+        return failed(
             StatusCode::BAD_REQUEST,
-            "Login did not complete",
             "The login expired or did not start here. Log in again.",
-            None,
         );
     };
-    if !session::same_token(&state, &pending.state) {
-        return message(
-            &shared,
-            &headers,
+    if !session::same_token(&state, &pending.state) || pending.forge != forge {
+        return failed(
             StatusCode::BAD_REQUEST,
-            "Login did not complete",
             "The forge answered for another login attempt. Log in again.",
-            None,
         );
     }
-    let oauth = shared
-        .cfg
-        .github
-        .as_ref()
-        .and_then(|g| g.oauth.as_ref())
-        .expect("[console] is refused without an OAuth client");
-    let redirect_uri = format!("{}{}/oauth/callback", c.public_url, c.base_path);
-    let token = match github::oauth_token(
-        &oauth.web_url,
-        &oauth.client_id,
-        &oauth.client_secret,
-        &code,
-        &redirect_uri,
-    )
-    .await
-    {
-        Ok(t) => t,
+    let Some(oauth) = oauth_of(shared, forge) else {
+        return failed(StatusCode::NOT_FOUND, "That forge is not configured here.");
+    };
+    let redirect_uri = format!("{}{}", c.public_url, callback_path(c, forge));
+    let who = match forge {
+        Forge::GitHub => {
+            let token = github::oauth_token(
+                &oauth.web_url,
+                &oauth.client_id,
+                &oauth.client_secret,
+                &code,
+                &redirect_uri,
+            )
+            .await;
+            match token {
+                Ok(t) => github_of(shared).user_login(&t).await.map(|l| (l, None)),
+                Err(e) => Err(e),
+            }
+        }
+        Forge::GitLab => {
+            let token = crate::forge::gitlab::oauth_token(
+                &oauth.web_url,
+                &oauth.client_id,
+                &oauth.client_secret,
+                &code,
+                &redirect_uri,
+            )
+            .await;
+            match (token, shared.gitlab.as_ref()) {
+                (Ok(t), Some(gl)) => gl.user_of(&t).await.map(|(id, l)| (l, Some(id))),
+                (Err(e), _) => Err(e),
+                (Ok(_), None) => Err(crate::forge::ApiError::Invalid(
+                    "GitLab is not configured".into(),
+                )),
+            }
+        }
+    };
+    let (login, user_id) = match who {
+        Ok(w) => w,
         Err(e) => {
-            tracing::warn!("console login: {e}");
-            return message(
-                &shared,
-                &headers,
+            tracing::warn!(forge = forge.as_str(), "console login: {e}");
+            return failed(
                 StatusCode::BAD_GATEWAY,
-                "Login did not complete",
-                "GitHub did not accept the login. Log in again.",
-                None,
+                "The forge did not accept the login, or did not say who you are. Log in again.",
             );
         }
     };
-    let login = match github_of(&shared).user_login(&token).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::warn!("console login: {e}");
-            return message(
-                &shared,
-                &headers,
-                StatusCode::BAD_GATEWAY,
-                "Login did not complete",
-                "GitHub did not say who you are. Log in again.",
-                None,
-            );
-        }
-    };
-    tracing::info!(%login, "console login");
+    tracing::info!(%login, forge = forge.as_str(), "console login");
     let s = Session {
         login,
         expires: now() + SESSION_SECONDS,
         csrf: random_token(32),
+        forge,
+        user_id,
     };
     redirect(
         &pending.back,
@@ -456,13 +568,130 @@ async fn logout(
     )
 }
 
-/// Whether `login` may read `owner/name`, and through which installation.
-async fn readable(
+/// The repositories the person may read: the App's installations'
+/// (GitHub), or the configured projects (GitLab).
+async fn index(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let base = console(&shared).base_path.clone();
+    let s = match require_session(&shared, &headers, &format!("{base}/")) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let listed = match s.forge {
+        Forge::GitHub => github_repositories(&shared, &s).await,
+        Forge::GitLab => gitlab_projects(&shared, &s).await,
+    };
+    let sites = match listed {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!("console: {e}");
+            return message(
+                &shared,
+                &headers,
+                StatusCode::BAD_GATEWAY,
+                "The forge did not answer",
+                "The list of repositories could not be read. Try again.",
+                Some(&nav(&shared, &s, None)),
+            );
+        }
+    };
+    let repos: Vec<(String, String, String)> = sites
+        .iter()
+        .map(|(site, branch)| (site.shown(), branch.clone(), site.home(&base)))
+        .collect();
+    if wants_json(&headers) {
+        let list: Vec<serde_json::Value> = repos
+            .iter()
+            .map(|(full, branch, url)| serde_json::json!({"repository": full, "default_branch": branch, "url": url}))
+            .collect();
+        return json(
+            StatusCode::OK,
+            serde_json::json!({"schema_version": 1, "login": s.login, "forge": s.forge.as_str(), "repositories": list})
+                .to_string(),
+        );
+    }
+    html(
+        StatusCode::OK,
+        render::console_repos_html(&repos, &nav(&shared, &s, None)),
+    )
+}
+
+/// The App's installed repositories `s` may read, with default branches.
+async fn github_repositories(shared: &Shared, s: &Session) -> Result<Vec<(Site, String)>, String> {
+    let gh = github_of(shared);
+    let all = gh
+        .installed_repositories()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for (installation, full, branch) in all {
+        let Some((owner, name)) = full.split_once('/') else {
+            continue;
+        };
+        match gh
+            .repo(installation, owner, name)
+            .permission(&s.login)
+            .await
+        {
+            Ok(p) if p != "none" => out.push((
+                Site::GitHub {
+                    installation,
+                    owner: owner.to_owned(),
+                    name: name.to_owned(),
+                },
+                branch,
+            )),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(repo = %full, "console: {e}"),
+        }
+    }
+    Ok(out)
+}
+
+/// The configured GitLab projects `s` may read (Reporter or above).
+async fn gitlab_projects(shared: &Shared, s: &Session) -> Result<Vec<(Site, String)>, String> {
+    let mut out = Vec::new();
+    let projects = shared
+        .cfg
+        .gitlab
+        .as_ref()
+        .map_or(&[][..], |g| g.projects.as_slice());
+    for path in projects {
+        match gitlab_site(shared, path, s).await {
+            Ok(Some((site, branch))) => out.push((site, branch)),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(project = %path, "console: {e}"),
+        }
+    }
+    Ok(out)
+}
+
+/// A GitLab project `s` may read (Reporter or above), and its default
+/// branch; None when there is none they may.
+async fn gitlab_site(
+    shared: &Shared,
+    path: &str,
+    s: &Session,
+) -> Result<Option<(Site, String)>, String> {
+    let gl = shared.gitlab.as_ref().ok_or("GitLab is not configured")?;
+    let Some((id, path, branch)) = gl.project_by_path(path).await.map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    let level = gl
+        .project_at(&id.to_string(), &path)
+        .access_level(s.user_id.unwrap_or(0))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((level >= crate::forge::gitlab::REPORTER).then_some((Site::GitLab { id, path }, branch)))
+}
+
+/// A GitHub repository `s` may read, through which installation.
+async fn github_site(
     shared: &Shared,
     owner: &str,
     name: &str,
-    login: &str,
-) -> Result<Option<u64>, String> {
+    s: &Session,
+) -> Result<Option<Site>, String> {
     let gh = github_of(shared);
     let Some(installation) = gh
         .installation_of(owner, name)
@@ -473,63 +702,14 @@ async fn readable(
     };
     let permission = gh
         .repo(installation, owner, name)
-        .permission(login)
+        .permission(&s.login)
         .await
         .map_err(|e| e.to_string())?;
-    Ok((permission != "none").then_some(installation))
-}
-
-async fn index(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    let base = console(&shared).base_path.clone();
-    let s = match require_session(&shared, &headers, &format!("{base}/")) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let gh = github_of(&shared);
-    let all = match gh.installed_repositories().await {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::warn!("console: {e}");
-            return message(
-                &shared,
-                &headers,
-                StatusCode::BAD_GATEWAY,
-                "GitHub did not answer",
-                "The list of repositories could not be read. Try again.",
-                Some(&nav(&shared, &s, None)),
-            );
-        }
-    };
-    let mut repos = Vec::new();
-    for (installation, full, branch) in all {
-        let Some((owner, name)) = full.split_once('/') else {
-            continue;
-        };
-        match gh
-            .repo(installation, owner, name)
-            .permission(&s.login)
-            .await
-        {
-            Ok(p) if p != "none" => repos.push((full, branch)),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(repo = %full, "console: {e}"),
-        }
-    }
-    if wants_json(&headers) {
-        let list: Vec<serde_json::Value> = repos
-            .iter()
-            .map(|(full, branch)| serde_json::json!({"repository": full, "default_branch": branch, "url": format!("{base}/{full}")}))
-            .collect();
-        return json(
-            StatusCode::OK,
-            serde_json::json!({"schema_version": 1, "login": s.login, "repositories": list})
-                .to_string(),
-        );
-    }
-    html(
-        StatusCode::OK,
-        render::console_repos_html(&repos, &nav(&shared, &s, None)),
-    )
+    Ok((permission != "none").then(|| Site::GitHub {
+        installation,
+        owner: owner.to_owned(),
+        name: name.to_owned(),
+    }))
 }
 
 /// A repository's environments and matrix. The query narrows it:
@@ -543,7 +723,7 @@ async fn repository(
 ) -> Response {
     let base = console(&shared).base_path.clone();
     let here = format!("{base}/{owner}/{name}");
-    let (s, bar, installation) = match reader(&shared, &headers, &owner, &name, &here).await {
+    let (_, bar, site, who) = match reader(&shared, &headers, &owner, &name, &here).await {
         Ok(r) => r,
         Err(r) => return *r,
     };
@@ -561,22 +741,10 @@ async fn repository(
         }
     };
     let want_json = wants_json(&headers);
-    let title = format!("envgate · {owner}/{name}");
     let (job_shared, job_bar) = (shared.clone(), bar.clone());
     let result = on_own_thread(move || {
         Box::pin(async move {
-            super::worker::console_matrix(
-                &job_shared,
-                installation,
-                &owner,
-                &name,
-                &s.login,
-                &title,
-                &job_bar,
-                &view,
-                want_json,
-            )
-            .await
+            super::pages::matrix(&job_shared, &site, &who, &job_bar, &view, want_json).await
         })
     })
     .await;
@@ -601,8 +769,8 @@ async fn repository(
 }
 
 /// The matrix's query: environments, a search, a state.
-fn matrix_view(query: &str) -> Result<super::worker::MatrixView, String> {
-    let mut view = super::worker::MatrixView::default();
+fn matrix_view(query: &str) -> Result<super::pages::MatrixView, String> {
+    let mut view = super::pages::MatrixView::default();
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
         let v = v.trim();
         match k.as_ref() {
@@ -630,9 +798,10 @@ async fn file(
 ) -> Response {
     let base = console(&shared).base_path.clone();
     let here = format!("{base}/{owner}/{name}");
-    if let Err(r) = reader(&shared, &headers, &owner, &name, &here).await {
-        return *r;
-    }
+    let site = match reader(&shared, &headers, &owner, &name, &here).await {
+        Ok((_, _, site, _)) => site,
+        Err(r) => return *r,
+    };
     let commit = at.len() == 40 && at.bytes().all(|b| b.is_ascii_hexdigit());
     if !commit || path.split('/').any(|seg| seg.is_empty() || seg == "..") {
         return message(
@@ -644,10 +813,7 @@ async fn file(
             None,
         );
     }
-    redirect(
-        &super::worker::forge_file_url(&shared, &owner, &name, &at, &path),
-        Vec::new(),
-    )
+    redirect(&site.file_url(&shared, &at, &path), Vec::new())
 }
 
 /// A page read on its own thread: the page, or its JSON twin; a
@@ -711,26 +877,37 @@ fn word(s: &str) -> bool {
     !s.is_empty() && s.len() <= 200 && !s.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
-/// Who is asking, whether they may read the repository, and through which
-/// installation; or the answer to give.
+/// Who is asking, and the repository if they may read it (the owner `-`
+/// names a GitLab project by its path: `-/group%2Fproject`); or the
+/// answer to give. A login is its forge's only.
 async fn reader(
     shared: &Arc<Shared>,
     headers: &HeaderMap,
     owner: &str,
     name: &str,
     here: &str,
-) -> Result<(Session, Nav, u64), Box<Response>> {
+) -> Result<(Session, Nav, Site, Who), Box<Response>> {
     let s = require_session(shared, headers, here)?;
-    let bar = nav(shared, &s, Some(format!("{owner}/{name}")));
-    match readable(shared, owner, name, &s.login).await {
-        Ok(Some(i)) => Ok((s, bar, i)),
+    let found = match (owner, s.forge) {
+        ("-", Forge::GitLab) => gitlab_site(shared, name, &s)
+            .await
+            .map(|o| o.map(|(site, _)| site)),
+        ("-", Forge::GitHub) | (_, Forge::GitLab) => Ok(None),
+        (_, Forge::GitHub) => github_site(shared, owner, name, &s).await,
+    };
+    match found {
+        Ok(Some(site)) => {
+            let bar = nav(shared, &s, Some(&site));
+            let w = who(&s);
+            Ok((s, bar, site, w))
+        }
         Ok(None) => Err(Box::new(message(
             shared,
             headers,
             StatusCode::NOT_FOUND,
             "Not found",
-            "No such repository in the App's installations, or you may not read it.",
-            Some(&bar),
+            "No such repository here, or you may not read it.",
+            Some(&nav(shared, &s, None)),
         ))),
         Err(e) => {
             tracing::warn!(repo = %format!("{owner}/{name}"), "console: {e}");
@@ -738,9 +915,9 @@ async fn reader(
                 shared,
                 headers,
                 StatusCode::BAD_GATEWAY,
-                "GitHub did not answer",
+                "The forge did not answer",
                 "Try again.",
-                Some(&bar),
+                Some(&nav(shared, &s, None)),
             )))
         }
     }
@@ -753,7 +930,7 @@ async fn release(
 ) -> Response {
     let base = console(&shared).base_path.clone();
     let here = format!("{base}/{owner}/{name}/releases/{tag}");
-    let (s, bar, installation) = match reader(&shared, &headers, &owner, &name, &here).await {
+    let (_, bar, site, who) = match reader(&shared, &headers, &owner, &name, &here).await {
         Ok(r) => r,
         Err(r) => return *r,
     };
@@ -761,17 +938,7 @@ async fn release(
     let (job_shared, job_bar) = (shared.clone(), bar.clone());
     let result = on_own_thread(move || {
         Box::pin(async move {
-            super::worker::console_release(
-                &job_shared,
-                installation,
-                &owner,
-                &name,
-                &s.login,
-                &tag,
-                &job_bar,
-                want_json,
-            )
-            .await
+            super::pages::release(&job_shared, &site, &who, &tag, &job_bar, want_json).await
         })
     })
     .await;
@@ -792,7 +959,7 @@ async fn releases(
 ) -> Response {
     let base = console(&shared).base_path.clone();
     let here = format!("{base}/{owner}/{name}/releases");
-    let (s, bar, installation) = match reader(&shared, &headers, &owner, &name, &here).await {
+    let (_, bar, site, who) = match reader(&shared, &headers, &owner, &name, &here).await {
         Ok(r) => r,
         Err(r) => return *r,
     };
@@ -800,16 +967,7 @@ async fn releases(
     let (job_shared, job_bar) = (shared.clone(), bar.clone());
     let result = on_own_thread(move || {
         Box::pin(async move {
-            super::worker::console_releases(
-                &job_shared,
-                installation,
-                &owner,
-                &name,
-                &s.login,
-                &job_bar,
-                want_json,
-            )
-            .await
+            super::pages::releases(&job_shared, &site, &who, &job_bar, want_json).await
         })
     })
     .await;
@@ -837,25 +995,14 @@ async fn bundle(
 ) -> Response {
     let base = console(&shared).base_path.clone();
     let here = format!("{base}/{owner}/{name}/releases/{tag}");
-    let (s, bar, installation) = match reader(&shared, &headers, &owner, &name, &here).await {
+    let (_, bar, site, who) = match reader(&shared, &headers, &owner, &name, &here).await {
         Ok(r) => r,
         Err(r) => return *r,
     };
     let manifest = q.part.as_deref() == Some("manifest");
     let job_shared = shared.clone();
     let result = on_own_thread(move || {
-        Box::pin(async move {
-            super::worker::console_bundle(
-                &job_shared,
-                installation,
-                &owner,
-                &name,
-                &s.login,
-                &tag,
-                &env,
-            )
-            .await
-        })
+        Box::pin(async move { super::pages::bundle(&job_shared, &site, &who, &tag, &env).await })
     })
     .await;
     match result {
@@ -957,7 +1104,7 @@ async fn act(
             None,
         );
     }
-    let (s, bar, installation) = match reader(&shared, &headers, &owner, &name, &here).await {
+    let (s, bar, site, who) = match reader(&shared, &headers, &owner, &name, &here).await {
         Ok(r) => r,
         Err(r) => return *r,
     };
@@ -990,17 +1137,15 @@ async fn act(
         if preview { " --dry-run" } else { "" }
     );
     let want_json = wants_json(&headers);
-    let (job_shared, login) = (shared.clone(), s.login.clone());
+    let job_shared = shared.clone();
     let (job_tag, job_env) = (tag.clone(), env.clone());
     let with_bundle = preview && action == "promote";
     let outcome = on_own_thread(move || {
         Box::pin(async move {
-            super::worker::console_action(
+            super::pages::action(
                 &job_shared,
-                installation,
-                &owner,
-                &name,
-                &login,
+                &site,
+                &who,
                 &command,
                 with_bundle.then_some((job_tag.as_str(), job_env.as_str())),
             )
@@ -1083,7 +1228,7 @@ async fn audit(
 ) -> Response {
     let base = console(&shared).base_path.clone();
     let here = format!("{base}/{owner}/{name}/audit");
-    let (s, bar, _) = match reader(&shared, &headers, &owner, &name, &here).await {
+    let (_, bar, site, who) = match reader(&shared, &headers, &owner, &name, &here).await {
         Ok(r) => r,
         Err(r) => return *r,
     };
@@ -1125,19 +1270,10 @@ async fn audit(
     };
     let filtered = !filter.is_empty();
     let job_shared = shared.clone();
-    let (job_owner, job_name, login) = (owner.clone(), name.clone(), s.login.clone());
     let read = on_own_thread(move || {
-        Box::pin(async move {
-            super::worker::console_audit(
-                &job_shared,
-                &job_owner,
-                &job_name,
-                &login,
-                filter,
-                expected,
-            )
-            .await
-        })
+        Box::pin(
+            async move { super::pages::audit(&job_shared, &site, &who, filter, expected).await },
+        )
     })
     .await;
     let (records, check) = match read {

@@ -11,6 +11,7 @@
 pub mod config;
 pub mod console;
 pub mod event;
+pub mod pages;
 pub mod worker;
 
 use crate::control::ControlStore;

@@ -903,3 +903,254 @@ fn in_a_browser_a_release_is_promoted_after_its_preview() {
         audit(&c)
     );
 }
+
+#[path = "support/fake_gitlab.rs"]
+mod fake_gitlab;
+
+/// GitLab: log in through the OAuth application's pages, read the
+/// configured project (Reporter or above), its matrix and release, and
+/// promote after the preview as a Developer; a Reporter's hand-made POST is
+/// refused and audited, and a login is only its own forge's.
+#[test]
+fn gitlab_login_reading_and_promoting() {
+    let (dev, staging) = (
+        PgDb::create("console_gl_dev"),
+        PgDb::create("console_gl_stg"),
+    );
+    support::ledger::seed(&dev, &[("1", "users", USERS), ("2", "orders", ORDERS)]);
+    let gl = fake_gitlab::FakeGitLab::start();
+    let main = gl.commit(
+        &[
+            (
+                "envgate.toml",
+                "[environments.dev]\nurl = \"${DEV_URL}\"\nmode = \"managed\"\n[environments.staging]\nurl = \"${STAGING_URL}\"\nmode = \"export_only\"\n",
+            ),
+            ("migrations/1_users.sql", USERS),
+            ("migrations/2_orders.sql", ORDERS),
+        ],
+        "main",
+    );
+    gl.branch("main", &main);
+    gl.tag("v1", &main);
+    gl.member(77, 30);
+    gl.with(|m| m.oauth_user = (77, "gitty".to_owned()));
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    std::fs::write(
+        dir.path().join("serve.toml"),
+        format!(
+            "listen = \"127.0.0.1:{port}\"\ncontrol_store = \"sqlite://state.db\"\nworkers = 1\n\n\
+             [gitlab]\napi_url = \"{}\"\ntoken = \"{}\"\nwebhook_secret = \"gl-secret\"\n\
+             client_id = \"{}\"\nclient_secret = \"{}\"\nprojects = [\"acme/shop\"]\n\n\
+             [credentials]\ndir = \"creds\"\n\n\
+             [console]\nbase_path = \"/console\"\npublic_url = \"http://127.0.0.1:{port}\"\nsession_key = \"{SESSION_KEY}\"\n",
+            gl.api,
+            fake_gitlab::ACCESS_TOKEN,
+            fake_gitlab::OAUTH_CLIENT_ID,
+            fake_gitlab::OAUTH_CLIENT_SECRET,
+        ),
+    )
+    .unwrap();
+    support::write_credentials(
+        dir.path(),
+        fake_gitlab::PROJECT_PATH,
+        &[("dev", dev.url()), ("staging", staging.url())],
+    );
+    let served = support::Served::start(dir, port, "envgate=debug,info");
+    let get = |path: &str, cookie: Option<&str>, accept: &str| {
+        let mut headers = vec![("Accept", accept)];
+        if let Some(c) = cookie {
+            headers.push(("Cookie", c));
+        }
+        request(port, "GET", path, &headers, "")
+    };
+    let web = gl.api.trim_end_matches("/api/v4").to_owned();
+
+    // The login: to GitLab's authorization page and back with a code.
+    let login = |user: (u64, &str)| {
+        gl.with(|m| m.oauth_user = (user.0, user.1.to_owned()));
+        let start = get("/console/login?back=/console/", None, "text/html");
+        assert_eq!(start.status, 302, "{}", start.body);
+        let to = start.header("location").unwrap().to_owned();
+        assert!(
+            to.starts_with(&format!(
+                "{web}/oauth/authorize?client_id={}&redirect_uri=http%3A%2F%2F127.0.0.1%3A{port}%2Fconsole%2Foauth%2Fgitlab%2Fcallback&state="
+            , fake_gitlab::OAUTH_CLIENT_ID)) && to.ends_with("&response_type=code&scope=read_user"),
+            "{to}"
+        );
+        let (gl_port, path) = local(&to);
+        let back = request(gl_port, "GET", &path, &[], "");
+        assert_eq!(back.status, 302, "{}", back.body);
+        let (_, callback) = local(back.header("location").unwrap());
+        let done = get(&callback, Some(&start.cookie("envgate_oauth")), "text/html");
+        assert_eq!(done.status, 302, "{}\n{}", done.body, served.log());
+        assert_eq!(done.header("location"), Some("/console/"));
+        done.cookie("envgate_session")
+    };
+    let session = login((77, "gitty"));
+
+    // The configured project, by its path.
+    let index = get("/console/", Some(&session), "application/json");
+    let doc: serde_json::Value = serde_json::from_str(&index.body).unwrap();
+    assert_eq!(doc["forge"], "gitlab", "{doc}");
+    assert_eq!(doc["repositories"][0]["repository"], "acme/shop", "{doc}");
+    assert_eq!(doc["repositories"][0]["url"], "/console/-/acme%2Fshop");
+    let page = get("/console/-/acme%2Fshop", Some(&session), "text/html");
+    assert_eq!(page.status, 200, "{}\n{}", page.body, served.log());
+    assert!(
+        page.body.contains("<td class=\"s-applied\">applied</td>"),
+        "{}",
+        page.body
+    );
+    let link = page
+        .body
+        .split("<th scope=\"row\"><a href=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    let to_forge = get(&format!("/console/-/{link}"), Some(&session), "text/html");
+    assert_eq!(to_forge.status, 302, "{link}: {}", to_forge.body);
+    assert_eq!(
+        to_forge.header("location").unwrap(),
+        format!("{web}/acme/shop/-/blob/{main}/migrations/1_users.sql")
+    );
+    // A GitLab login reads no GitHub-style address.
+    assert_eq!(
+        get("/console/acme/shop", Some(&session), "text/html").status,
+        404
+    );
+
+    // The release, its preview, the confirmation.
+    let release = get(
+        "/console/-/acme%2Fshop/releases/v1",
+        Some(&session),
+        "text/html",
+    );
+    assert_eq!(release.status, 200, "{}", release.body);
+    assert!(
+        release.body.contains("Promote to staging…</button>"),
+        "{}",
+        release.body
+    );
+    let preview = get(
+        "/console/-/acme%2Fshop/releases/v1/promote?env=staging",
+        Some(&session),
+        "text/html",
+    );
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    let csrf = |body: &str| {
+        body.split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap()
+            .to_owned()
+    };
+    let post = |session: &str, body: &str| {
+        request(
+            port,
+            "POST",
+            "/console/-/acme%2Fshop/releases/v1/promote",
+            &[
+                ("Cookie", session),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            body,
+        )
+    };
+    let done = post(
+        &session,
+        &format!("env=staging&csrf={}", csrf(&preview.body)),
+    );
+    assert_eq!(done.status, 200, "{}\n{}", done.body, served.log());
+    assert!(
+        gl.with(|m| !m.package_files("envgate", "v1").is_empty()),
+        "the bundle is attached to the tag's release"
+    );
+    let trail = |cols: &str| -> Vec<Vec<String>> {
+        let db = rusqlite::Connection::open(served.dir.path().join("state.db")).unwrap();
+        let mut q = db
+            .prepare(&format!("SELECT {cols} FROM audit_log ORDER BY seq"))
+            .unwrap();
+        let n = q.column_count();
+        q.query_map([], |r| {
+            (0..n)
+                .map(|i| r.get::<_, Option<String>>(i).map(Option::unwrap_or_default))
+                .collect()
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    };
+    let promotions: Vec<Vec<String>> = trail("action, actor, actor_source, repository, outcome")
+        .into_iter()
+        .filter(|r| r[0] == "promote")
+        .collect();
+    assert_eq!(
+        promotions,
+        [[
+            "promote",
+            "gitty",
+            "gitlab: console login",
+            "gitlab:acme/shop",
+            "exported"
+        ]
+        .map(str::to_owned)
+        .to_vec()],
+    );
+
+    // A Reporter reads, sees no button, and is refused with the reason.
+    gl.member(78, 20);
+    let reporter = login((78, "reed"));
+    let release = get(
+        "/console/-/acme%2Fshop/releases/v1",
+        Some(&reporter),
+        "text/html",
+    );
+    assert_eq!(release.status, 200, "{}", release.body);
+    assert!(
+        !release.body.contains("Promote to staging"),
+        "{}",
+        release.body
+    );
+    let index = get("/console/", Some(&reporter), "text/html");
+    let refused = post(
+        &reporter,
+        &format!("env=staging&csrf={}", csrf(&index.body)),
+    );
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("reed has access level 20 on acme&#x2f;shop"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        trail("action, actor, outcome, repository")
+            .iter()
+            .any(|r| r[..] == ["chatops", "reed", "refused", "gitlab:acme/shop"]),
+        "{:?}",
+        trail("action, actor, outcome, repository")
+    );
+    // The audit page shows the project's records.
+    let audit = get(
+        "/console/-/acme%2Fshop/audit",
+        Some(&reporter),
+        "application/json",
+    );
+    let doc: serde_json::Value = serde_json::from_str(&audit.body).unwrap();
+    assert!(
+        doc["check"]["verified"]["records"].as_u64().unwrap() >= 2,
+        "{doc}"
+    );
+    // Someone who is not a member sees nothing.
+    let stranger = login((79, "nobody"));
+    assert_eq!(
+        get("/console/-/acme%2Fshop", Some(&stranger), "text/html").status,
+        404
+    );
+    let index = get("/console/", Some(&stranger), "application/json");
+    let doc: serde_json::Value = serde_json::from_str(&index.body).unwrap();
+    assert_eq!(doc["repositories"], serde_json::json!([]), "{doc}");
+}

@@ -19,6 +19,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 pub const PROJECT: &str = "42";
+/// The project's path.
+pub const PROJECT_PATH: &str = "acme/shop";
+/// The OAuth application the console logs people in with.
+pub const OAUTH_CLIENT_ID: &str = "fake-gitlab-oauth-app";
+pub const OAUTH_CLIENT_SECRET: &str = "fake-gitlab-oauth-secret";
+/// The token a console login's code is exchanged for.
+pub const OAUTH_USER_TOKEN: &str = "gl-fake-oauth-user-token";
 pub const ACCESS_TOKEN: &str = "glpat-fake-access-token";
 pub const JOB_TOKEN: &str = "glcbt-fake-job-token";
 /// The user the access token acts as.
@@ -110,6 +117,10 @@ pub struct Model {
     pub approvals: HashMap<u64, Vec<(u64, String)>>,
     /// merge commit → the merged merge request: (iid, author, merged by)
     pub merged: HashMap<String, (u64, String, String)>,
+    /// Who logs in through the OAuth pages: (id, username).
+    pub oauth_user: (u64, String),
+    /// Codes handed out by the authorization page, each taken once.
+    pub oauth_codes: Vec<String>,
     next_id: u64,
 }
 
@@ -291,6 +302,75 @@ async fn handle(
         body: body.to_vec(),
     });
     let header = |k: &str| headers.get(k).and_then(|v| v.to_str().ok());
+    // The OAuth application's code flow (the console's login), as GitLab
+    // runs it: the authorization page sends the browser back with a code,
+    // which is exchanged once, with the secret, for a user token.
+    if method == Method::GET && path == "/oauth/authorize" {
+        let ok = params.get("client_id").map(String::as_str) == Some(OAUTH_CLIENT_ID)
+            && params.get("response_type").map(String::as_str) == Some("code")
+            && params.get("scope").map(String::as_str) == Some("read_user");
+        let (Some(back), Some(state), true) = (params.get("redirect_uri"), params.get("state"), ok)
+        else {
+            return answer(400, json!({"error": "invalid_request"}));
+        };
+        let code = format!("gl-code-{}", m.id());
+        m.oauth_codes.push(code.clone());
+        return (
+            StatusCode::FOUND,
+            [(
+                "location",
+                format!(
+                    "{back}?{}",
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair("code", &code)
+                        .append_pair("state", state)
+                        .finish()
+                ),
+            )],
+        )
+            .into_response();
+    }
+    if method == Method::POST && path == "/oauth/token" {
+        let form: HashMap<String, String> =
+            url::form_urlencoded::parse(&body).into_owned().collect();
+        let field = |k: &str| form.get(k).map(String::as_str);
+        let code = field("code").unwrap_or("").to_owned();
+        let known = m.oauth_codes.iter().position(|c| *c == code);
+        if field("client_id") != Some(OAUTH_CLIENT_ID)
+            || field("client_secret") != Some(OAUTH_CLIENT_SECRET)
+            || field("grant_type") != Some("authorization_code")
+            || field("redirect_uri").is_none()
+            || known.is_none()
+        {
+            return answer(400, json!({"error": "invalid_grant"}));
+        }
+        m.oauth_codes.remove(known.unwrap());
+        return answer(
+            200,
+            json!({"access_token": OAUTH_USER_TOKEN, "token_type": "Bearer", "scope": "read_user"}),
+        );
+    }
+    if path == "/api/v4/user"
+        && header("authorization") == Some(&format!("Bearer {OAUTH_USER_TOKEN}"))
+    {
+        let (id, username) = m.oauth_user.clone();
+        return answer(200, json!({"id": id, "username": username}));
+    }
+    if method == Method::GET
+        && header("private-token") == Some(ACCESS_TOKEN)
+        && (path == format!("/api/v4/projects/{PROJECT}")
+            || path == format!("/api/v4/projects/{}", PROJECT_PATH.replace('/', "%2F")))
+    {
+        let branch = if m.branches.contains_key("main") {
+            "main"
+        } else {
+            "master"
+        };
+        return answer(
+            200,
+            json!({"id": 42, "path_with_namespace": PROJECT_PATH, "default_branch": branch}),
+        );
+    }
     if path == "/api/v4/user" && header("private-token") == Some(ACCESS_TOKEN) {
         return answer(
             200,

@@ -6,7 +6,7 @@
 //! commit's envgate.toml and tree, the three ledgers, and render.
 //!
 //! ```text
-//! cargo bench --bench console        # [-- --runs N]  (DATABASE_URL, else 127.0.0.1:5432)
+//! cargo bench --bench console        # [-- --runs N] [--migrations M]  (DATABASE_URL, else 127.0.0.1:5432)
 //! ```
 
 mod common;
@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use support::{PgDb, request};
 
 const REPO: &str = "acme/shop";
-const N: usize = 1_000;
 
 fn body(i: usize) -> String {
     format!(
@@ -66,8 +65,10 @@ fn main() {
         return;
     }
     let runs = common::arg("--runs", 30) as usize;
+    // The repository's migrations; the environments hold all, 90% and 80%.
+    let n = common::arg("--migrations", 1_000) as usize;
     let fake = FakeGitHub::start();
-    let files: Vec<(String, String)> = (0..N)
+    let files: Vec<(String, String)> = (0..n)
         .map(|i| {
             (
                 format!("migrations/{}_create_bench_t{i}.sql", version(i)),
@@ -88,7 +89,7 @@ fn main() {
     let main = fake.commit(REPO, &refs, "main");
     fake.branch(REPO, "main", &main);
     let envs: Vec<PgDb> = (0..3).map(|_| PgDb::create("bench_console")).collect();
-    for (db, n) in envs.iter().zip([N, 900, 800]) {
+    for (db, n) in envs.iter().zip([n, n * 9 / 10, n * 8 / 10]) {
         ledger(db, n);
     }
     let dir = tempfile::tempdir().unwrap();
@@ -187,7 +188,7 @@ fn main() {
         );
     };
     println!(
-        "| console matrix page, 1,000 migrations × 3 environments (warm) | median | min | p95 | size | gzip |"
+        "| console matrix page, {n} migrations × 3 environments (warm) | median | min | p95 | size | gzip |"
     );
     println!("|---|---|---|---|---|---|");
     row("HTML", &html, html_size, html_gz);

@@ -802,7 +802,8 @@ async fn file(
         Ok((_, _, site, _)) => site,
         Err(r) => return *r,
     };
-    let commit = at.len() == 40 && at.bytes().all(|b| b.is_ascii_hexdigit());
+    // A commit, whole or abbreviated (the matrix's links use 12 digits).
+    let commit = (7..=40).contains(&at.len()) && at.bytes().all(|b| b.is_ascii_hexdigit());
     if !commit || path.split('/').any(|seg| seg.is_empty() || seg == "..") {
         return message(
             &shared,

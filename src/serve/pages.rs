@@ -303,9 +303,11 @@ async fn matrix_page<R: RepoApi>(
         .filter(|e| view.envs.is_empty() || view.envs.contains(&e.name))
         .collect();
     // Each file through the console, which sends the browser on to the
-    // forge at the commit read: a short address relative to the page.
+    // forge at the commit read: a short address relative to the page, the
+    // commit abbreviated as forges abbreviate it in their own links.
+    let short = &remote.at[..remote.at.len().min(12)];
     let nav = &crate::render::Nav {
-        files_at: Some(format!("{last}/file/{}/{dir}", seg(&remote.at))),
+        files_at: Some(format!("{last}/file/{}/{dir}", seg(short))),
         ..nav.clone()
     };
     let all: Vec<&str> = config

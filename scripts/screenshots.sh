@@ -3,8 +3,9 @@
 # html`, the page `envgate ci` writes as matrix.html) of examples/quickstart
 # (dev, staging and prod as SQLite databases: applied, pending and drifted
 # migrations), at a desktop width (1280 CSS pixels) and a phone's (390);
-# then the console's matrix after a login through the fake GitHub, drawn by
-# its browser test (tests/console.rs; needs PostgreSQL, as the tests do).
+# then the console's pages (matrix, release, promotion preview, audit trail,
+# each at both widths) after a login through the fake GitHub, drawn by its
+# browser tests (tests/console.rs; needs PostgreSQL, as the tests do).
 #
 # Needs: cargo, Node.js with npm, Debian's chromium (installed with apt-get
 # when missing); playwright-core and axe-core come from the npm registry

@@ -869,15 +869,21 @@ fn in_a_browser_a_release_is_promoted_after_its_preview() {
         for (path, shot) in [
             ("releases/v1", "console-release"),
             ("releases/v1/promote?env=staging", "console-promote-preview"),
-            ("audit", "console-audit"),
         ] {
-            support::browser::open(
-                &format!(
-                    "http://127.0.0.1:{}/console/acme/shop/{path}",
-                    c.served.port
-                ),
-                &["--screenshot", &format!("{dir}/{shot}.png")],
-            );
+            for (width, suffix) in [("1280", ""), ("390", "-phone")] {
+                support::browser::open(
+                    &format!(
+                        "http://127.0.0.1:{}/console/acme/shop/{path}",
+                        c.served.port
+                    ),
+                    &[
+                        "--width",
+                        width,
+                        "--screenshot",
+                        &format!("{dir}/{shot}{suffix}.png"),
+                    ],
+                );
+            }
         }
     }
     let run = support::browser::open(
@@ -909,6 +915,19 @@ fn in_a_browser_a_release_is_promoted_after_its_preview() {
         Vec::<serde_json::Value>::new(),
         "{run}"
     );
+    if let Ok(dir) = std::env::var("ENVGATE_SCREENSHOTS") {
+        for (width, suffix) in [("1280", ""), ("390", "-phone")] {
+            support::browser::open(
+                &format!("http://127.0.0.1:{}/console/acme/shop/audit", c.served.port),
+                &[
+                    "--width",
+                    width,
+                    "--screenshot",
+                    &format!("{dir}/console-audit{suffix}.png"),
+                ],
+            );
+        }
+    }
     // The audit page, last, shows the promotion just made, verified.
     let text = run["text"].as_str().unwrap();
     assert!(text.contains("staging-v1.sql, bundle"), "{run}");

@@ -1027,6 +1027,14 @@ fn gitlab_login_reading_and_promoting() {
         assert_eq!(done.header("location"), Some("/console/"));
         done.cookie("envgate_session")
     };
+    // Without a session, to the login and back to the page as it was
+    // addressed (the project's path still encoded).
+    let anonymous = get("/console/-/acme%2Fshop/releases/v1", None, "text/html");
+    assert_eq!(anonymous.status, 302);
+    assert_eq!(
+        anonymous.header("location"),
+        Some("/console/login?back=%2Fconsole%2F-%2Facme%252Fshop%2Freleases%2Fv1")
+    );
     let session = login((77, "gitty"));
 
     // The configured project, by its path.

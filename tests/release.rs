@@ -558,7 +558,8 @@ fn a_release_goes_from_tag_to_prod_on_postgres() {
             "hash",
             "actor_source",
             "ephemeral",
-            "seal"
+            "seal",
+            "repository"
         ]
     );
     let mut rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();

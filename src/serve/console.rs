@@ -45,7 +45,7 @@ use crate::forge::github;
 use crate::render::{self, Nav};
 use axum::Router;
 use axum::extract::{Form, Path, Query, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -718,11 +718,11 @@ async fn github_site(
 async fn repository(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
+    uri: Uri,
     Path((owner, name)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let base = console(&shared).base_path.clone();
-    let here = format!("{base}/{owner}/{name}");
+    let here = here(&uri);
     let (_, bar, site, who) = match reader(&shared, &headers, &owner, &name, &here).await {
         Ok(r) => r,
         Err(r) => return *r,
@@ -794,10 +794,10 @@ fn matrix_view(query: &str) -> Result<super::pages::MatrixView, String> {
 async fn file(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
+    uri: Uri,
     Path((owner, name, at, path)): Path<(String, String, String, String)>,
 ) -> Response {
-    let base = console(&shared).base_path.clone();
-    let here = format!("{base}/{owner}/{name}");
+    let here = here(&uri);
     let site = match reader(&shared, &headers, &owner, &name, &here).await {
         Ok((_, _, site, _)) => site,
         Err(r) => return *r,
@@ -927,10 +927,10 @@ async fn reader(
 async fn release(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
+    uri: Uri,
     Path((owner, name, tag)): Path<(String, String, String)>,
 ) -> Response {
-    let base = console(&shared).base_path.clone();
-    let here = format!("{base}/{owner}/{name}/releases/{tag}");
+    let here = here(&uri);
     let (_, bar, site, who) = match reader(&shared, &headers, &owner, &name, &here).await {
         Ok(r) => r,
         Err(r) => return *r,
@@ -956,10 +956,10 @@ async fn release(
 async fn releases(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
+    uri: Uri,
     Path((owner, name)): Path<(String, String)>,
 ) -> Response {
-    let base = console(&shared).base_path.clone();
-    let here = format!("{base}/{owner}/{name}/releases");
+    let here = here(&uri);
     let (_, bar, site, who) = match reader(&shared, &headers, &owner, &name, &here).await {
         Ok(r) => r,
         Err(r) => return *r,
@@ -991,11 +991,11 @@ struct PartQuery {
 async fn bundle(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
+    uri: Uri,
     Path((owner, name, tag, env)): Path<(String, String, String, String)>,
     Query(q): Query<PartQuery>,
 ) -> Response {
-    let base = console(&shared).base_path.clone();
-    let here = format!("{base}/{owner}/{name}/releases/{tag}");
+    let here = here(&uri);
     let (_, bar, site, who) = match reader(&shared, &headers, &owner, &name, &here).await {
         Ok(r) => r,
         Err(r) => return *r,
@@ -1048,12 +1048,14 @@ struct EnvQuery {
 async fn preview(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
+    uri: Uri,
     Path((owner, name, tag, action)): Path<(String, String, String, String)>,
     Query(q): Query<EnvQuery>,
 ) -> Response {
     act(
         shared,
         headers,
+        uri.path(),
         owner,
         name,
         tag,
@@ -1068,18 +1070,31 @@ async fn preview(
 async fn confirm(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
+    uri: Uri,
     Path((owner, name, tag, action)): Path<(String, String, String, String)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     let csrf = form.get("csrf").cloned().unwrap_or_default();
     let env = form.get("env").cloned().unwrap_or_default();
-    act(shared, headers, owner, name, tag, action, env, Some(csrf)).await
+    act(
+        shared,
+        headers,
+        uri.path(),
+        owner,
+        name,
+        tag,
+        action,
+        env,
+        Some(csrf),
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn act(
     shared: Arc<Shared>,
     headers: HeaderMap,
+    path: &str,
     owner: String,
     name: String,
     tag: String,
@@ -1087,10 +1102,9 @@ async fn act(
     env: String,
     csrf: Option<String>,
 ) -> Response {
-    let base = console(&shared).base_path.clone();
     // After a login, back to this preview.
     let here = format!(
-        "{base}/{owner}/{name}/releases/{tag}/{action}?{}",
+        "{path}?{}",
         url::form_urlencoded::Serializer::new(String::new())
             .append_pair("env", &env)
             .finish()
@@ -1224,11 +1238,11 @@ const AUDIT_PAGE_RECORDS: usize = 500;
 async fn audit(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
+    uri: Uri,
     Path((owner, name)): Path<(String, String)>,
     Query(q): Query<AuditQuery>,
 ) -> Response {
-    let base = console(&shared).base_path.clone();
-    let here = format!("{base}/{owner}/{name}/audit");
+    let here = here(&uri);
     let (_, bar, site, who) = match reader(&shared, &headers, &owner, &name, &here).await {
         Ok(r) => r,
         Err(r) => return *r,
@@ -1406,4 +1420,11 @@ fn download(file: &str, content_type: &str, body: String) -> Response {
 /// A form field as given: None when absent or blank.
 fn given(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// Where a request was, to come back to after a login: its path and query
+/// as sent (still encoded).
+fn here(uri: &Uri) -> String {
+    uri.path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned())
 }

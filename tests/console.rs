@@ -306,7 +306,21 @@ fn logging_in_with_github_and_reading_the_matrix() {
     let doc: serde_json::Value = serde_json::from_str(&index.body).unwrap();
     assert_eq!(doc["login"], "octocat");
     assert_eq!(doc["repositories"][0]["repository"], REPO);
+    // … each with its environments' state in a line.
+    assert_eq!(
+        doc["repositories"][0]["environments"],
+        serde_json::json!([{"name": "dev", "mode": "managed", "reachable": true,
+            "counts": {"applied": 1, "pending": 1, "drifted": 0, "failed": 0, "missing": 0}}]),
+        "{doc}"
+    );
     let index = c.get("/console/", Some(&session), "text/html");
+    assert!(
+        index.body.contains(
+            "<span class=\"s s-pending\">dev 1 pending</span> <span class=\"muted\">managed</span>"
+        ),
+        "{}",
+        index.body
+    );
     assert!(
         index
             .body

@@ -101,28 +101,32 @@ pub fn console_matrix_html(
     page_html(envs, matrix, title, None, Some((nav, page)), Some(notes))
 }
 
-/// The console's list of repositories: (`owner/name`, default branch,
-/// its page).
-pub fn console_repos_html(repos: &[(String, String, String)], nav: &Nav) -> String {
-    #[derive(Serialize)]
-    struct Repo<'a> {
-        full_name: &'a str,
-        branch: &'a str,
-        href: &'a str,
-    }
-    let repos: Vec<Repo<'_>> = repos
-        .iter()
-        .map(|(f, b, h)| Repo {
-            full_name: f,
-            branch: b,
-            href: h,
-        })
-        .collect();
+/// A repository in the console's list: its page, and each environment's
+/// state (None: it could not be read; empty: no envgate.toml).
+#[derive(Clone, Debug, Serialize)]
+pub struct RepoLine {
+    pub repository: String,
+    pub default_branch: String,
+    pub url: String,
+    pub environments: Option<Vec<EnvLine>>,
+}
+
+/// One environment in a repository's line.
+#[derive(Clone, Debug, Serialize)]
+pub struct EnvLine {
+    pub name: String,
+    pub mode: String,
+    pub reachable: bool,
+    pub counts: crate::core::matrix::Counts,
+}
+
+/// The console's list of repositories, each with a line per environment.
+pub fn console_repos_html(repos: &[RepoLine], nav: &Nav) -> String {
     html_environment()
         .get_template("console_repos.html")
         .and_then(|t| {
             t.render(minijinja::context! {
-                repos => Value::from(minijinja::value::Serde(&repos)),
+                repos => Value::from(minijinja::value::Serde(repos)),
                 nav => Value::from(minijinja::value::Serde(nav)),
                 stylesheet => stylesheet_href(&nav.base),
             })

@@ -594,14 +594,42 @@ async fn index(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respons
             );
         }
     };
-    let repos: Vec<(String, String, String)> = sites
+    // Each repository's environments, read as its page reads them, on a
+    // thread of its own; one that cannot be read says so in its line.
+    let (job_shared, job_who, job_sites) = (shared.clone(), who(&s), sites.clone());
+    let states = on_own_thread(move || {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for (site, _) in job_sites.iter().take(INDEX_STATES) {
+                out.push(super::pages::summary(&job_shared, site, &job_who).await);
+            }
+            Ok(out)
+        })
+    })
+    .await
+    .unwrap_or_default();
+    let repos: Vec<render::RepoLine> = sites
         .iter()
-        .map(|(site, branch)| (site.shown(), branch.clone(), site.home(&base)))
+        .enumerate()
+        .map(|(i, (site, branch))| render::RepoLine {
+            repository: site.shown(),
+            default_branch: branch.clone(),
+            url: site.home(&base),
+            environments: match states.get(i) {
+                Some(Ok(Some(lines))) => Some(lines.clone()),
+                Some(Ok(None)) => Some(Vec::new()),
+                Some(Err(e)) => {
+                    tracing::warn!(repo = %site.shown(), "console: {}", crate::secrets::scrubbed(e));
+                    None
+                }
+                None => None,
+            },
+        })
         .collect();
     if wants_json(&headers) {
         let list: Vec<serde_json::Value> = repos
             .iter()
-            .map(|(full, branch, url)| serde_json::json!({"repository": full, "default_branch": branch, "url": url}))
+            .map(|r| serde_json::to_value(r).expect("serializes"))
             .collect();
         return json(
             StatusCode::OK,
@@ -1229,6 +1257,10 @@ struct AuditQuery {
     /// `jsonl` or `csv`: the export instead of the page.
     format: Option<String>,
 }
+
+/// How many repositories' states the list reads (each reads its
+/// environments); those beyond are listed without.
+const INDEX_STATES: usize = 50;
 
 /// The newest records the page shows; the twin and the exports have all.
 const AUDIT_PAGE_RECORDS: usize = 500;

@@ -385,6 +385,38 @@ async fn matrix_page<R: RepoApi>(
     Ok(Ok(body))
 }
 
+/// Each environment's state at the default branch, for the list of
+/// repositories. None: no envgate.toml.
+pub async fn summary(
+    shared: &Arc<Shared>,
+    site: &Site,
+    who: &Who,
+) -> Result<Option<Vec<crate::render::EnvLine>>, String> {
+    on_site!(shared, site, |repo| {
+        read(shared, &repo, site, who, async |config, memory, remote| {
+            let envs = config.environments.iter().collect();
+            let (_, lines) =
+                crate::ops::observe::Observation::status(config, memory, remote, envs, |obs, m| {
+                    obs.world
+                        .envs
+                        .iter()
+                        .zip(&m.envs)
+                        .map(|(env, col)| crate::render::EnvLine {
+                            name: env.name.clone(),
+                            mode: env.mode.as_str().to_owned(),
+                            reachable: col.reachable(),
+                            counts: col.counts,
+                        })
+                        .collect()
+                })
+                .await
+                .map_err(|f| f.message)?;
+            Ok(lines)
+        })
+        .await
+    })
+}
+
 /// A repository's releases: the page, or with `json` the JSON of `envgate
 /// releases`. None: no envgate.toml.
 pub async fn releases(

@@ -467,9 +467,17 @@ fn in_a_browser_the_login_lands_on_an_accessible_matrix() {
         for control in ["a", "input", "select", "button"] {
             assert!(keys.contains(&control), "{control} by keyboard: {keys:?}");
         }
+        let mut args = vec!["--width".to_owned(), width.to_owned()];
+        if let Some(dir) = &shots {
+            args.extend([
+                "--screenshot".to_owned(),
+                format!("{dir}/console-repositories-{size}.png"),
+            ]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let repos = support::browser::open(
             &format!("http://127.0.0.1:{}/console/", c.served.port),
-            &["--width", width],
+            &args,
         );
         assert_eq!(repos["title"], "envgate · repositories", "{repos}");
         assert_eq!(

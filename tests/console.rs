@@ -909,11 +909,12 @@ fn in_a_browser_a_release_is_promoted_after_its_preview() {
         }
     }
     let run = support::browser::open(
-        &format!(
-            "http://127.0.0.1:{}/console/acme/shop/releases/v1",
-            c.served.port
-        ),
+        &format!("http://127.0.0.1:{}/console/acme/shop", c.served.port),
         &[
+            "--click",
+            "Releases",
+            "--click",
+            "v1",
             "--click",
             "Promote to staging…",
             "--click",
@@ -925,6 +926,8 @@ fn in_a_browser_a_release_is_promoted_after_its_preview() {
     assert_eq!(
         run["pages"],
         serde_json::json!([
+            "envgate · acme/shop",
+            "envgate · acme/shop · releases",
             "envgate · acme/shop · v1",
             "envgate · acme/shop · Promote v1 to staging: preview",
             "envgate · acme/shop · Promote v1 to staging",

@@ -220,12 +220,14 @@ fn guarded(mut r: Response) -> Response {
     r
 }
 
+/// A page. Like its JSON twin, it passes the redactor last: a secret that
+/// reached any value on it (an error, a record) leaves as `***`.
 fn html(status: StatusCode, body: String) -> Response {
     guarded(
         (
             status,
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            body,
+            crate::secrets::scrubbed(&body),
         )
             .into_response(),
     )

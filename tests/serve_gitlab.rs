@@ -416,6 +416,37 @@ fn notes_promote_for_developers_only_and_tags_get_their_bundles() {
             .unwrap()
             .contains("CREATE TABLE users")
     );
+
+    // A tag with a slash, which GitLab takes as no package version: the
+    // bundle goes under one it takes, still linked from the tag's release.
+    let rc = gl.commit(
+        &[
+            ("envgate.toml", CONFIG),
+            ("migrations/1_users.sql", USERS),
+            ("migrations/2_orders.sql", ORDERS),
+        ],
+        "rc",
+    );
+    gl.tag("v1.1/rc1", &rc);
+    let mut tag = payload("tag_push.json");
+    tag["ref"] = "refs/tags/v1.1/rc1".into();
+    tag["after"] = rc.clone().into();
+    assert_eq!(
+        bot.deliver("Tag Push Hook", "t2", Some(SECRET), &tag).0,
+        202
+    );
+    bot.wait(&gl, "the slashed tag's release links", |m| {
+        m.releases.get("v1.1/rc1").is_some_and(|l| l.len() == 2)
+    });
+    let version = envgate::forge::gitlab::package_version("v1.1/rc1");
+    assert!(version.starts_with("v1.1-rc1-"), "{version}");
+    assert!(
+        gl.with(|m| m
+            .packages
+            .contains_key(&format!("envgate/{version}/staging-v1.1_rc1.sql"))),
+        "{:?}",
+        gl.with(|m| m.packages.keys().cloned().collect::<Vec<_>>())
+    );
 }
 
 /// A group that forbids duplicate packages: a `/promote` that attaches the

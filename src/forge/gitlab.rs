@@ -129,6 +129,24 @@ pub struct PackageFile {
 /// The package envgate publishes a release's bundles in.
 pub const PACKAGE: &str = "envgate";
 
+/// The generic package version a tag's bundles are kept under. GitLab
+/// takes only letters, digits and `_ + - .` there (`\A(\.?[\w+-]+\.?)+\z`),
+/// so a tag it would refuse (`team/v2`) becomes those characters, every
+/// other as `-`, followed by 8 hex digits of the tag's SHA-256: two tags
+/// never share a package.
+pub fn package_version(tag: &str) -> String {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.');
+    if tag.chars().all(allowed) && tag.chars().any(|c| c != '.') {
+        return tag.to_owned();
+    }
+    let kept: String = tag
+        .chars()
+        .map(|c| if allowed(c) { c } else { '-' })
+        .collect();
+    let digest = super::sha256_hex(tag.as_bytes());
+    format!("{kept}-{}", &digest[..8])
+}
+
 #[derive(Clone, Debug, Deserialize)]
 pub struct Link {
     pub id: u64,
@@ -878,8 +896,9 @@ impl Project<'_> {
         tag: &str,
         files: super::ReleaseFiles,
     ) -> Result<Vec<super::Published>, ApiError> {
+        let version = package_version(tag);
         let (mut package, existing) = self
-            .package_files(PACKAGE, tag)
+            .package_files(PACKAGE, &version)
             .await?
             .unwrap_or((0, Vec::new()));
         let mut out = Vec::new();
@@ -891,8 +910,8 @@ impl Project<'_> {
             }
             let sha256 = super::sha256_hex(&file.bytes);
             let url = match step.keep {
-                Some(_) => self.package_url(PACKAGE, tag, &file.name)?,
-                None => self.upload_converging(&mut package, tag, file).await?,
+                Some(_) => self.package_url(PACKAGE, &version, &file.name)?,
+                None => self.upload_converging(&mut package, &version, file).await?,
             };
             out.push(super::Published {
                 name: step.name,
@@ -928,17 +947,17 @@ impl Project<'_> {
     async fn upload_converging(
         &self,
         package: &mut u64,
-        tag: &str,
+        version: &str,
         file: super::File,
     ) -> Result<String, ApiError> {
         let first = self
-            .upload_package(PACKAGE, tag, &file.name, file.bytes.clone())
+            .upload_package(PACKAGE, version, &file.name, file.bytes.clone())
             .await;
         let Err(e) = first else { return first };
         if !is_duplicate(&e) {
             return Err(e);
         }
-        let Some((id, now)) = self.package_files(PACKAGE, tag).await? else {
+        let Some((id, now)) = self.package_files(PACKAGE, version).await? else {
             return Err(e);
         };
         *package = id;
@@ -951,14 +970,14 @@ impl Project<'_> {
             .and_then(|f| f.file_sha256.as_deref())
             .is_some_and(|s| s.eq_ignore_ascii_case(&sha))
         {
-            return self.package_url(PACKAGE, tag, &file.name);
+            return self.package_url(PACKAGE, version, &file.name);
         }
         for f in named {
             self.delete_package_file(id, f.id)
                 .await
-                .map_err(|e| replace_refused(&file.name, tag, e))?;
+                .map_err(|e| replace_refused(&file.name, version, e))?;
         }
-        self.upload_package(PACKAGE, tag, &file.name, file.bytes)
+        self.upload_package(PACKAGE, version, &file.name, file.bytes)
             .await
     }
 
@@ -1069,4 +1088,23 @@ pub async fn oauth_token(
         ],
     )
     .await
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::*;
+
+    #[test]
+    fn tags_gitlab_refuses_as_versions_become_versions_it_takes() {
+        assert_eq!(package_version("v1.0.0"), "v1.0.0");
+        assert_eq!(package_version("2026.12.04+build_7"), "2026.12.04+build_7");
+        let team = package_version("team/v2");
+        assert!(
+            team.starts_with("team-v2-") && team.len() == "team-v2-".len() + 8,
+            "{team}"
+        );
+        assert_ne!(team, package_version("team-v2"), "two tags, two packages");
+        assert_ne!(package_version("a/b"), package_version("a b"));
+        assert!(package_version("..").starts_with("..-"));
+    }
 }

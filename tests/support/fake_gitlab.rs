@@ -770,6 +770,17 @@ async fn handle(
         ("PUT", ["packages", "generic", package, version, file]) => {
             let (package, version, file) =
                 (package.to_string(), version.to_string(), file.to_string());
+            // GitLab's rule for a generic package's version.
+            let valid = version
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'))
+                && version.chars().any(|c| c != '.');
+            if !valid {
+                return answer(
+                    400,
+                    json!({"message": "400 Bad request - package_version is invalid"}),
+                );
+            }
             let forbid = m.forbid_duplicates;
             let id = m.id();
             let at = match m

@@ -301,14 +301,31 @@ fn logging_in_with_github_and_reading_the_matrix() {
     let doc: serde_json::Value = serde_json::from_str(&rc.body).unwrap();
     assert_eq!(doc["release"]["tag"], "v1/rc", "{doc}");
 
-    // The repositories one may read.
+    // The repositories one may read; one without envgate.toml says so.
+    let other = c
+        .fake
+        .commit("acme/other", &[("README.md", "no envgate here\n")], "main");
+    c.fake.branch("acme/other", "main", &other);
+    let index = c.get("/console/", Some(&session), "text/html");
+    assert!(
+        index
+            .body
+            .contains("No envgate.toml on the default branch."),
+        "{}",
+        index.body
+    );
     let index = c.get("/console/", Some(&session), "application/json");
     let doc: serde_json::Value = serde_json::from_str(&index.body).unwrap();
     assert_eq!(doc["login"], "octocat");
-    assert_eq!(doc["repositories"][0]["repository"], REPO);
-    // … each with its environments' state in a line.
+    assert_eq!(doc["repositories"][0]["repository"], "acme/other");
     assert_eq!(
         doc["repositories"][0]["environments"],
+        serde_json::json!([])
+    );
+    assert_eq!(doc["repositories"][1]["repository"], REPO);
+    // … each with its environments' state in a line.
+    assert_eq!(
+        doc["repositories"][1]["environments"],
         serde_json::json!([{"name": "dev", "mode": "managed", "reachable": true,
             "counts": {"applied": 1, "pending": 1, "drifted": 0, "failed": 0, "missing": 0}}]),
         "{doc}"

@@ -34,10 +34,14 @@ pub(super) async fn index(State(shared): State<Arc<Shared>>, headers: HeaderMap)
     let (job_shared, job_who, job_sites) = (shared.clone(), who(&s), sites.clone());
     let states = on_own_thread(move || {
         Box::pin(async move {
-            let mut out = Vec::new();
-            for (site, _) in job_sites.iter().take(INDEX_STATES) {
-                out.push(crate::serve::pages::summary(&job_shared, site, &job_who).await);
-            }
+            use futures::StreamExt;
+            // Several at a time, in order: each waits mostly on the forge
+            // and its databases.
+            let out: Vec<_> = futures::stream::iter(job_sites.iter().take(INDEX_STATES))
+                .map(|(site, _)| crate::serve::pages::summary(&job_shared, site, &job_who))
+                .buffered(INDEX_AT_ONCE)
+                .collect()
+                .await;
             Ok(out)
         })
     })
@@ -289,3 +293,6 @@ pub(super) async fn file(
 /// How many repositories' states the list reads (each reads its
 /// environments); those beyond are listed without.
 pub(super) const INDEX_STATES: usize = 50;
+
+/// How many of them are read at once.
+pub(super) const INDEX_AT_ONCE: usize = 8;

@@ -260,3 +260,62 @@ fn a_short_audit_key_is_refused_and_never_echoed() {
     );
     assert!(!run.stderr.contains("hunter2") && !run.stdout.contains("hunter2"));
 }
+
+/// A store the bot keeps for several repositories, read from the command
+/// line: `--repository` keeps one repository's records (its environments
+/// need not be this envgate.toml's), the chain verified whole.
+#[test]
+fn a_store_shared_by_repositories_is_read_one_repository_at_a_time() {
+    let p = Project::new(
+        "[environments.dev]\nurl = \"sqlite://dev.db\"\n",
+        &[("1_users.sql", USERS)],
+    );
+    let path = p.path().join(".envgate/state.db");
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = envgate::control::ControlStore::open(
+            &envgate::config::ControlStoreLocation::Sqlite(path),
+        )
+        .await
+        .unwrap();
+        for (repo, actor) in [
+            ("github:acme/a", "ann"),
+            ("github:acme/b", "bob"),
+            ("gitlab:acme/a", "gil"),
+        ] {
+            store
+                .append(
+                    envgate::core::audit::Entry {
+                        at: "2026-12-01T00:00:00Z".into(),
+                        action: "promote".into(),
+                        actor: actor.into(),
+                        environment: Some("prod".into()),
+                        outcome: "exported".into(),
+                        repository: Some(repo.into()),
+                        ..Default::default()
+                    },
+                    None,
+                )
+                .await
+                .unwrap();
+        }
+    });
+    let run = p.envgate(&[
+        "audit",
+        "--repository",
+        "github:acme/a",
+        "--env",
+        "prod",
+        "--format",
+        "json",
+    ]);
+    ok(&run);
+    let j = run.json();
+    let recs = j["records"].as_array().unwrap();
+    assert_eq!(recs.len(), 1, "{j:#}");
+    assert_eq!(recs[0]["actor"], "ann");
+    assert_eq!(recs[0]["repository"], "github:acme/a");
+    assert_eq!(j["check"]["verified"]["records"], 3, "verified whole");
+    // Without --repository, `prod` is checked against this envgate.toml.
+    let run = p.envgate(&["audit", "--env", "prod"]);
+    assert_eq!(run.code, 2, "{run:?}");
+}

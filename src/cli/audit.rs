@@ -25,6 +25,7 @@ pub struct AuditArgs {
     pub env: Option<String>,
     pub actor: Option<String>,
     pub kind: Option<String>,
+    pub repository: Option<String>,
     pub since: Option<String>,
     pub until: Option<String>,
     pub format: AuditFormat,
@@ -51,7 +52,11 @@ async fn read_checked(
 /// verified as it is read, and an export ends with the head it was
 /// verified against. Exit 1, naming the first bad record, when it breaks.
 pub async fn export(config: &Config, args: AuditArgs) -> Result<i32, Failure> {
-    if let Some(env) = &args.env {
+    // Another repository's environments (a store the bot keeps) are not
+    // this envgate.toml's to check.
+    if let Some(env) = &args.env
+        && args.repository.is_none()
+    {
         environments::env(config, env)?;
     }
     let now = std::time::SystemTime::now()
@@ -63,7 +68,7 @@ pub async fn export(config: &Config, args: AuditArgs) -> Result<i32, Failure> {
             .transpose()
     };
     let filter = Filter {
-        repository: None,
+        repository: args.repository.clone(),
         environment: args.env.clone(),
         actor: args.actor.clone(),
         kind: args.kind.clone(),

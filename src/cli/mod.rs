@@ -298,6 +298,10 @@ enum Command {
         /// Only records of this kind (apply, promote, mode_change, …)
         #[arg(long, value_name = "ACTION")]
         kind: Option<String>,
+        /// Only records about this repository, in a store the bot keeps for
+        /// several (github:owner/name, gitlab:group/project)
+        #[arg(long, value_name = "FORGE:PATH")]
+        repository: Option<String>,
         /// From this time on: 2026-11-25T09:00:00Z, 2026-11-25 or 7d
         #[arg(long, value_name = "WHEN")]
         since: Option<String>,
@@ -1093,6 +1097,7 @@ async fn run(cli: Cli, old: &mut Deprecated) -> Result<i32, Failure> {
             env,
             actor,
             kind,
+            repository,
             since,
             until,
             expect,
@@ -1104,6 +1109,7 @@ async fn run(cli: Cli, old: &mut Deprecated) -> Result<i32, Failure> {
                     env,
                     actor,
                     kind,
+                    repository,
                     since,
                     until,
                     expect,

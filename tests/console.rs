@@ -182,6 +182,14 @@ fn logging_in_with_github_and_reading_the_matrix() {
         "{}",
         page.body
     );
+    // The environment's mode history, from the audit trail: the first read
+    // recorded dev's mode, and shows it.
+    assert!(
+        page.body
+            .contains(" mode (none) -&gt; managed (default from the name), by (unattributed)</li>"),
+        "{}",
+        page.body
+    );
     // The stylesheet is served, not inline.
     assert!(!page.body.contains("<style>"), "{}", page.body);
     let css_href = page

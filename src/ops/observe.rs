@@ -55,9 +55,7 @@ impl<'c> Observation<'c> {
         })
     }
 
-    /// [`Observation::observe`], then the matrix of the repository's
-    /// migrations and its bookkeeping. `f` reads the matrix and returns what
-    /// the caller keeps (a rendered text, a summary, a tally).
+    /// [`Observation::observe`], then [`Observation::conclude`].
     pub async fn status<T>(
         config: &'c Config,
         memory: &Memory,
@@ -65,17 +63,30 @@ impl<'c> Observation<'c> {
         envs: Vec<&'c EnvConfig>,
         f: impl FnOnce(&Observation<'c>, &Matrix<'_>) -> T,
     ) -> Result<(Observation<'c>, T), Failure> {
-        let mut obs = Observation::observe(config, memory, reach, envs).await?;
+        Observation::observe(config, memory, reach, envs)
+            .await?
+            .conclude(memory, f)
+            .await
+    }
+
+    /// The matrix of the repository's migrations and its bookkeeping. `f`
+    /// reads the matrix and returns what the caller keeps (a rendered
+    /// text, a summary, a tally).
+    pub async fn conclude<T>(
+        mut self,
+        memory: &Memory,
+        f: impl FnOnce(&Observation<'c>, &Matrix<'_>) -> T,
+    ) -> Result<(Observation<'c>, T), Failure> {
         let (kept, warnings) = {
-            let m = obs.matrix(&obs.world.discovery.migrations);
-            let kept = f(&obs, &m);
+            let m = self.matrix(&self.world.discovery.migrations);
+            let kept = f(&self, &m);
             let warnings = memory
-                .after_status(&obs.world.envs, &obs.world.labels, &obs.remembered, &m)
+                .after_status(&self.world.envs, &self.world.labels, &self.remembered, &m)
                 .await;
             (kept, warnings)
         };
-        obs.warnings.extend(warnings);
-        Ok((obs, kept))
+        self.warnings.extend(warnings);
+        Ok((self, kept))
     }
 
     /// The matrix of `migrations` (the repository's, or a release tag's)

@@ -315,6 +315,10 @@ async fn matrix_page<R: RepoApi>(
         .iter()
         .map(|e| e.name.as_str())
         .collect();
+    // Read first: the mode changes it records are in the history below.
+    let observed = crate::ops::observe::Observation::observe(config, memory, remote, chosen)
+        .await
+        .map_err(|f| f.message)?;
     let history = match memory.store() {
         Some(store) => store
             .mode_history(memory.repository(), 3)
@@ -326,8 +330,8 @@ async fn matrix_page<R: RepoApi>(
         None => Vec::new(),
     };
     let read_at = crate::ops::memory::now().replace('T', " ").replace('Z', "");
-    let (_, body) =
-        crate::ops::observe::Observation::status(config, memory, remote, chosen, |obs, m| {
+    let (_, body) = observed
+        .conclude(memory, |obs, m| {
             let all_rows = m.rows.len();
             let narrowed;
             let m = if view.narrowing.is_empty() {

@@ -348,18 +348,22 @@ fn page_of(
             "This repository's default branch has no envgate.toml.",
             Some(bar),
         ),
-        Err(e) => {
-            tracing::warn!("console: {}", crate::secrets::scrubbed(&e));
-            message(
-                shared,
-                headers,
-                failed.0,
-                failed.1,
-                &crate::secrets::scrubbed(&e),
-                Some(bar),
-            )
-        }
+        Err(e) => failure(shared, headers, bar, failed, &e),
     }
+}
+
+/// Why a page could not be read or an action run: logged, and shown with
+/// `heading` (secrets masked in both).
+fn failure(
+    shared: &Shared,
+    headers: &HeaderMap,
+    bar: &Nav,
+    (status, heading): (StatusCode, &str),
+    why: &str,
+) -> Response {
+    let why = crate::secrets::scrubbed(why);
+    tracing::warn!("console: {heading}: {why}");
+    message(shared, headers, status, heading, &why, Some(bar))
 }
 
 /// Runs `job` on a thread of its own with a runtime of its own (the

@@ -114,13 +114,12 @@ pub(super) async fn bundle(
             "That environment is not export_only, or it has this release already.",
             Some(&bar),
         ),
-        Err(e) => message(
+        Err(e) => failure(
             &shared,
             &headers,
-            StatusCode::NOT_FOUND,
-            "No such release",
-            &crate::secrets::scrubbed(&e),
-            Some(&bar),
+            &bar,
+            (StatusCode::NOT_FOUND, "No such release"),
+            &e,
         ),
     }
 }
@@ -258,13 +257,12 @@ pub(super) async fn act(
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
-            return message(
+            return failure(
                 &shared,
                 &headers,
-                StatusCode::BAD_GATEWAY,
-                "It could not run",
-                &crate::secrets::scrubbed(&e),
-                Some(&bar),
+                &bar,
+                (StatusCode::BAD_GATEWAY, "It could not run"),
+                &e,
             );
         }
     };

@@ -80,14 +80,12 @@ pub(super) async fn audit(
     let (records, check) = match read {
         Ok(r) => r,
         Err(e) => {
-            tracing::warn!("console: {}", crate::secrets::scrubbed(&e));
-            return message(
+            return failure(
                 &shared,
                 &headers,
-                StatusCode::BAD_GATEWAY,
-                "The audit trail could not be read",
-                &crate::secrets::scrubbed(&e),
-                Some(&bar),
+                &bar,
+                (StatusCode::BAD_GATEWAY, "The audit trail could not be read"),
+                &e,
             );
         }
     };

@@ -146,9 +146,6 @@ impl std::fmt::Debug for ConsoleConfig {
 pub struct OAuthClient {
     pub client_id: String,
     pub client_secret: String,
-    /// `https://github.com`, `https://gitlab.com`, or a self-hosted
-    /// server's address.
-    pub web_url: String,
 }
 
 /// GitLab: its API, a project or group access token, the webhook secret.
@@ -156,6 +153,9 @@ pub struct OAuthClient {
 pub struct GitlabConfig {
     /// `https://gitlab.com/api/v4`, or a self-managed instance's.
     pub api_url: String,
+    /// Where people and their browsers go (`https://gitlab.com`): login,
+    /// files. Default: `api_url` without `/api/v4`.
+    pub web_url: String,
     pub token: String,
     pub webhook_secret: Vec<u8>,
     /// The OAuth application (console login), when configured.
@@ -186,6 +186,9 @@ pub struct GithubConfig {
     /// The REST API's base URL (GitHub Enterprise Server:
     /// `https://ghe.example.com/api/v3`).
     pub api_url: String,
+    /// Where people and their browsers go (`https://github.com`, an
+    /// Enterprise server's address): login, files. Default: from `api_url`.
+    pub web_url: String,
     /// Where envgate.toml sits in a repository.
     pub config_path: String,
     /// Releases the bot creates for a tag are drafts.
@@ -343,20 +346,12 @@ pub fn load(file: Option<&Path>) -> Result<ServeConfig, String> {
             gh.client_secret,
             gh.client_secret_file,
         )?;
+        let web_url = web_url("github.web_url", gh.web_url, web_url_of(&api_url))?;
         let oauth = match (var("ENVGATE_GITHUB_CLIENT_ID").or(gh.client_id), client_secret) {
-            (Some(client_id), Some(client_secret)) => {
-                let web_url = gh
-                    .web_url
-                    .unwrap_or_else(|| web_url_of(&api_url))
-                    .trim_end_matches('/')
-                    .to_owned();
-                url::Url::parse(&web_url).map_err(|e| format!("github.web_url '{web_url}': {e}"))?;
-                Some(OAuthClient {
-                    client_id,
-                    client_secret,
-                    web_url,
-                })
-            }
+            (Some(client_id), Some(client_secret)) => Some(OAuthClient {
+                client_id,
+                client_secret,
+            }),
             (None, None) => None,
             _ => return Err("github.client_id and github.client_secret go together (the App's OAuth client, for console login)".into()),
         };
@@ -365,6 +360,7 @@ pub fn load(file: Option<&Path>) -> Result<ServeConfig, String> {
             private_key,
             webhook_secret: webhook_secret.into_bytes(),
             api_url,
+            web_url,
             config_path: config_path.clone(),
             draft_releases: gh.draft_releases.unwrap_or(false),
             oauth,
@@ -395,20 +391,16 @@ pub fn load(file: Option<&Path>) -> Result<ServeConfig, String> {
             gl.client_secret,
             gl.client_secret_file,
         )?;
+        let web_url = web_url(
+            "gitlab.web_url",
+            gl.web_url,
+            api_url.trim_end_matches("/api/v4").to_owned(),
+        )?;
         let oauth = match (var("ENVGATE_GITLAB_CLIENT_ID").or(gl.client_id), client_secret) {
-            (Some(client_id), Some(client_secret)) => {
-                let web_url = gl
-                    .web_url
-                    .unwrap_or_else(|| api_url.trim_end_matches("/api/v4").to_owned())
-                    .trim_end_matches('/')
-                    .to_owned();
-                url::Url::parse(&web_url).map_err(|e| format!("gitlab.web_url '{web_url}': {e}"))?;
-                Some(OAuthClient {
-                    client_id,
-                    client_secret,
-                    web_url,
-                })
-            }
+            (Some(client_id), Some(client_secret)) => Some(OAuthClient {
+                client_id,
+                client_secret,
+            }),
             (None, None) => None,
             _ => return Err("gitlab.client_id and gitlab.client_secret go together (an OAuth application, for console login)".into()),
         };
@@ -423,6 +415,7 @@ pub fn load(file: Option<&Path>) -> Result<ServeConfig, String> {
         }
         Some(GitlabConfig {
             api_url,
+            web_url,
             token,
             webhook_secret: webhook_secret.into_bytes(),
             oauth,
@@ -501,6 +494,14 @@ pub fn load(file: Option<&Path>) -> Result<ServeConfig, String> {
 /// Where people sign in, from the API's address: `https://github.com` for
 /// `https://api.github.com`, the server for an Enterprise one
 /// (`https://ghe.example.com/api/v3`).
+/// A forge's web address as given (`what` names the setting), else
+/// `default`; checked, without a trailing slash.
+fn web_url(what: &str, given: Option<String>, default: String) -> Result<String, String> {
+    let url = given.unwrap_or(default).trim_end_matches('/').to_owned();
+    url::Url::parse(&url).map_err(|e| format!("{what} '{url}': {e}"))?;
+    Ok(url)
+}
+
 fn web_url_of(api_url: &str) -> String {
     if let Some(rest) = api_url.strip_prefix("https://api.") {
         return format!("https://{}", rest.split('/').next().unwrap_or(rest));

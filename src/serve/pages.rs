@@ -58,43 +58,27 @@ impl Site {
         }
     }
 
-    /// Where a file is on the forge at a commit.
-    pub fn file_url(&self, shared: &Shared, at: &str, path: &str) -> String {
-        let file: Vec<String> = path.split('/').map(seg).collect();
-        let file = file.join("/");
-        match self {
-            Site::GitHub { owner, name, .. } => {
-                let web = shared
-                    .cfg
-                    .github
-                    .as_ref()
-                    .and_then(|g| g.oauth.as_ref())
-                    .map_or("https://github.com", |o| o.web_url.as_str());
-                format!(
-                    "{}/{}/{}/blob/{}/{file}",
-                    web.trim_end_matches('/'),
-                    seg(owner),
-                    seg(name),
-                    seg(at)
-                )
-            }
-            Site::GitLab { path: project, .. } => {
-                let web = shared.cfg.gitlab.as_ref().map_or_else(
-                    || "https://gitlab.com".to_owned(),
-                    |g| match &g.oauth {
-                        Some(o) => o.web_url.clone(),
-                        None => g.api_url.trim_end_matches("/api/v4").to_owned(),
-                    },
-                );
-                let project: Vec<String> = project.split('/').map(seg).collect();
-                format!(
-                    "{}/{}/-/blob/{}/{file}",
-                    web.trim_end_matches('/'),
-                    project.join("/"),
-                    seg(at)
-                )
-            }
-        }
+    /// Where a file is on the forge at a commit; None when that forge is
+    /// not configured.
+    pub fn file_url(&self, shared: &Shared, at: &str, path: &str) -> Option<String> {
+        let segments = |p: &str| p.split('/').map(seg).collect::<Vec<_>>().join("/");
+        Some(match self {
+            Site::GitHub { owner, name, .. } => format!(
+                "{}/{}/{}/blob/{}/{}",
+                shared.cfg.github.as_ref()?.web_url,
+                seg(owner),
+                seg(name),
+                seg(at),
+                segments(path)
+            ),
+            Site::GitLab { path: project, .. } => format!(
+                "{}/{}/-/blob/{}/{}",
+                shared.cfg.gitlab.as_ref()?.web_url,
+                segments(project),
+                seg(at),
+                segments(path)
+            ),
+        })
     }
 }
 

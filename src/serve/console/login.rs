@@ -2,11 +2,18 @@
 
 use super::*;
 
-/// A forge's OAuth client, when people may log in with it.
-pub(super) fn oauth_of(shared: &Shared, forge: Forge) -> Option<&OAuthClient> {
+/// A forge's OAuth client and web address, when people may log in with
+/// it.
+pub(super) fn oauth_of(shared: &Shared, forge: Forge) -> Option<(&OAuthClient, &str)> {
     match forge {
-        Forge::GitHub => shared.cfg.github.as_ref().and_then(|g| g.oauth.as_ref()),
-        Forge::GitLab => shared.cfg.gitlab.as_ref().and_then(|g| g.oauth.as_ref()),
+        Forge::GitHub => {
+            let g = shared.cfg.github.as_ref()?;
+            Some((g.oauth.as_ref()?, &g.web_url))
+        }
+        Forge::GitLab => {
+            let g = shared.cfg.gitlab.as_ref()?;
+            Some((g.oauth.as_ref()?, &g.web_url))
+        }
     }
 }
 
@@ -64,7 +71,7 @@ pub(super) async fn login(
             }
         },
     };
-    let Some(oauth) = oauth_of(&shared, forge) else {
+    let Some((oauth, web_url)) = oauth_of(&shared, forge) else {
         return message(
             &shared,
             &headers,
@@ -87,11 +94,11 @@ pub(super) async fn login(
         .append_pair("redirect_uri", &callback)
         .append_pair("state", &pending.state);
     let to = match forge {
-        Forge::GitHub => format!("{}/login/oauth/authorize?{}", oauth.web_url, query.finish()),
+        Forge::GitHub => format!("{web_url}/login/oauth/authorize?{}", query.finish()),
         // GitLab: an OAuth application's code flow, reading who you are.
         Forge::GitLab => format!(
             "{}/oauth/authorize?{}",
-            oauth.web_url,
+            web_url,
             query
                 .append_pair("response_type", "code")
                 .append_pair("scope", "read_user")
@@ -161,14 +168,14 @@ pub(super) async fn logged_in(
             "The forge answered for another login attempt. Log in again.",
         );
     }
-    let Some(oauth) = oauth_of(shared, forge) else {
+    let Some((oauth, web_url)) = oauth_of(shared, forge) else {
         return failed(StatusCode::NOT_FOUND, "That forge is not configured here.");
     };
     let redirect_uri = format!("{}{}", c.public_url, callback_path(c, forge));
     let who = match forge {
         Forge::GitHub => {
             let token = github::oauth_token(
-                &oauth.web_url,
+                web_url,
                 &oauth.client_id,
                 &oauth.client_secret,
                 &code,
@@ -182,7 +189,7 @@ pub(super) async fn logged_in(
         }
         Forge::GitLab => {
             let token = crate::forge::gitlab::oauth_token(
-                &oauth.web_url,
+                web_url,
                 &oauth.client_id,
                 &oauth.client_secret,
                 &code,

@@ -275,19 +275,24 @@ pub(super) async fn file(
         Ok((_, _, site, _)) => site,
         Err(r) => return *r,
     };
-    // A commit, whole or abbreviated (the matrix's links use 12 digits).
+    // A commit, whole or abbreviated (the matrix's links use 12 digits),
+    // and a path without empty or parent segments.
     let commit = (7..=40).contains(&at.len()) && at.bytes().all(|b| b.is_ascii_hexdigit());
-    if !commit || path.split('/').any(|seg| seg.is_empty() || seg == "..") {
-        return message(
+    let plain = !path.split('/').any(|seg| seg.is_empty() || seg == "..");
+    match site
+        .file_url(&shared, &at, &path)
+        .filter(|_| commit && plain)
+    {
+        Some(to) => redirect(&to, Vec::new()),
+        None => message(
             &shared,
             &headers,
             StatusCode::NOT_FOUND,
             "Not found",
             "No such file link.",
             None,
-        );
+        ),
     }
-    redirect(&site.file_url(&shared, &at, &path), Vec::new())
 }
 
 /// How many repositories' states the list reads (each reads its

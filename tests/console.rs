@@ -230,7 +230,7 @@ fn logging_in_with_github_and_reading_the_matrix() {
     assert!(
         unknown
             .body
-            .contains("env: no environment &#x27;prod&#x27; in envgate.toml (dev)"),
+            .contains("env: unknown environment &#x27;prod&#x27; (configured: dev)"),
         "{}",
         unknown.body
     );

@@ -161,7 +161,7 @@ macro_rules! on_site {
 /// What every page reads first: the person's memory (their login recorded
 /// as the reader or actor), the repository at `branch`'s head, and its
 /// envgate.toml there (None: there is none).
-async fn start<R: ConsoleRepo>(
+async fn start<R: RepoApi>(
     shared: &Arc<Shared>,
     repo: &R,
     site: &Site,
@@ -266,26 +266,10 @@ async fn matrix_page<R: RepoApi>(
     last: &str,
     dir: &str,
 ) -> Result<Result<String, String>, String> {
-    if let Some(unknown) = view
-        .envs
-        .iter()
-        .find(|e| !config.environments.iter().any(|c| &c.name == *e))
-    {
-        let known: Vec<&str> = config
-            .environments
-            .iter()
-            .map(|e| e.name.as_str())
-            .collect();
-        return Ok(Err(format!(
-            "env: no environment '{unknown}' in envgate.toml ({})",
-            known.join(", ")
-        )));
-    }
-    let chosen: Vec<&crate::config::EnvConfig> = config
-        .environments
-        .iter()
-        .filter(|e| view.envs.is_empty() || view.envs.contains(&e.name))
-        .collect();
+    let chosen = match crate::ops::environments::select(config, &view.envs) {
+        Ok(c) => c,
+        Err(f) => return Ok(Err(format!("env: {}", f.message))),
+    };
     // Each file through the console, which sends the browser on to the
     // forge at the commit read: a short address relative to the page, the
     // commit abbreviated as forges abbreviate it in their own links.
@@ -303,7 +287,8 @@ async fn matrix_page<R: RepoApi>(
     let observed = crate::ops::observe::Observation::observe(config, memory, remote, chosen)
         .await
         .map_err(|f| f.message)?;
-    let history = match memory.store() {
+    // The JSON twin has no cards to show it on.
+    let history = match memory.store().filter(|_| !json) {
         Some(store) => store
             .mode_history(memory.repository(), 3)
             .await
@@ -541,36 +526,32 @@ pub async fn action(
             let repo = gh.repo(*installation, owner, name);
             let branch = repo.branch().await?;
             let chat = command::ConsoleChat::new(jobs::github::GitHubChat {
-                repo: gh.repo(*installation, owner, name),
+                repo,
                 issue: 0,
                 comment: 0,
                 default_branch: &branch,
             });
-            act(shared, &repo, site, who, &branch, &chat, command, bundle_of).await
+            act(shared, site, who, &branch, &chat, command, bundle_of).await
         }
         Site::GitLab { id, path } => {
             let gl = shared.gitlab.as_ref().ok_or("GitLab is not configured")?;
             let project = gl.project_at(&id.to_string(), path);
             let branch = project.branch().await?;
             let chat = command::ConsoleChat::new(jobs::gitlab::GitLabChat {
-                project: gl.project_at(&id.to_string(), path),
+                project,
                 on: gitlab::Noteable::Issue(0),
                 note: 0,
                 user_id: who.user_id.unwrap_or(0),
                 default_branch: &branch,
             });
-            act(
-                shared, &project, site, who, &branch, &chat, command, bundle_of,
-            )
-            .await
+            act(shared, site, who, &branch, &chat, command, bundle_of).await
         }
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn act<R: ConsoleRepo, C: command::Chat>(
+async fn act<C: command::Chat>(
     shared: &Arc<Shared>,
-    repo: &R,
     site: &Site,
     who: &Who,
     branch: &str,
@@ -578,6 +559,7 @@ async fn act<R: ConsoleRepo, C: command::Chat>(
     command: &str,
     bundle_of: Option<(&str, &str)>,
 ) -> Result<Outcome, String> {
+    let repo = command::Chat::repo(chat);
     let (memory, sha, config) = start(shared, repo, site, who, branch).await?;
     let ctx = context(shared, &memory);
     command::run(&ctx, chat, &who.login, command)

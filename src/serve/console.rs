@@ -352,6 +352,32 @@ fn page_of(
     }
 }
 
+/// A request the console does not understand (400), saying why.
+fn not_understood(shared: &Shared, headers: &HeaderMap, bar: &Nav, why: &str) -> Response {
+    message(
+        shared,
+        headers,
+        StatusCode::BAD_REQUEST,
+        "Not understood",
+        why,
+        Some(bar),
+    )
+}
+
+/// A form whose token is missing or not the session's: refused (403),
+/// nothing done, and logged.
+fn forged(shared: &Shared, headers: &HeaderMap, login: &str, bar: Option<&Nav>) -> Response {
+    tracing::warn!(%login, "console: a form without its token was refused");
+    message(
+        shared,
+        headers,
+        StatusCode::FORBIDDEN,
+        "Refused",
+        "This form did not come from an envgate page (its token is missing or wrong).",
+        bar,
+    )
+}
+
 /// Why a page could not be read or an action run: logged, and shown with
 /// `heading` (secrets masked in both).
 fn failure(

@@ -251,15 +251,7 @@ pub(super) async fn logout(
     };
     let sent = form.get("csrf").map(String::as_str).unwrap_or("");
     if !session::same_token(sent, &s.csrf) {
-        tracing::warn!(login = %s.login, "console: a form without its token was refused");
-        return message(
-            &shared,
-            &headers,
-            StatusCode::FORBIDDEN,
-            "Refused",
-            "This form did not come from an envgate page (its token is missing or wrong).",
-            None,
-        );
+        return forged(&shared, &headers, &s.login, None);
     }
     redirect(
         &format!("{}/", c.base_path),

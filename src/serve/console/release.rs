@@ -212,24 +212,14 @@ pub(super) async fn act(
     if let Some(sent) = &csrf
         && !session::same_token(sent, &s.csrf)
     {
-        tracing::warn!(login = %s.login, "console: a form without its token was refused");
-        return message(
-            &shared,
-            &headers,
-            StatusCode::FORBIDDEN,
-            "Refused",
-            "This form did not come from an envgate page (its token is missing or wrong).",
-            Some(&bar),
-        );
+        return forged(&shared, &headers, &s.login, Some(&bar));
     }
     if !matches!(action.as_str(), "promote" | "rollback") || !word(&env) || !word(&tag) {
-        return message(
+        return not_understood(
             &shared,
             &headers,
-            StatusCode::BAD_REQUEST,
-            "Not understood",
+            &bar,
             "Promote or roll back one release in one environment.",
-            Some(&bar),
         );
     }
     let preview = csrf.is_none();

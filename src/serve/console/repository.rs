@@ -203,14 +203,7 @@ pub(super) async fn repository(
     let view = match matrix_view(query.as_deref().unwrap_or("")) {
         Ok(v) => v,
         Err(m) => {
-            return message(
-                &shared,
-                &headers,
-                StatusCode::BAD_REQUEST,
-                "Not understood",
-                &m,
-                Some(&bar),
-            );
+            return not_understood(&shared, &headers, &bar, &m);
         }
     };
     let want_json = wants_json(&headers);
@@ -222,14 +215,7 @@ pub(super) async fn repository(
     })
     .await;
     match result {
-        Ok(Some(Err(m))) => message(
-            &shared,
-            &headers,
-            StatusCode::BAD_REQUEST,
-            "Not understood",
-            &m,
-            Some(&bar),
-        ),
+        Ok(Some(Err(m))) => not_understood(&shared, &headers, &bar, &m),
         other => page_of(
             &shared,
             &headers,

@@ -59,14 +59,7 @@ pub(super) async fn audit(
     let (filter, expected) = match parsed {
         Ok(p) => p,
         Err(m) => {
-            return message(
-                &shared,
-                &headers,
-                StatusCode::BAD_REQUEST,
-                "Not understood",
-                &m,
-                Some(&bar),
-            );
+            return not_understood(&shared, &headers, &bar, &m);
         }
     };
     let filtered = !filter.is_empty();
@@ -120,13 +113,11 @@ pub(super) async fn audit(
             };
         }
         Some(other) if !other.is_empty() => {
-            return message(
+            return not_understood(
                 &shared,
                 &headers,
-                StatusCode::BAD_REQUEST,
-                "Not understood",
+                &bar,
                 "An export is format=jsonl or format=csv.",
-                Some(&bar),
             );
         }
         _ => {}

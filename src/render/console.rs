@@ -9,6 +9,15 @@ use serde::Serialize;
 /// The pages' stylesheet, served at [`stylesheet_href`].
 pub const STYLESHEET: &str = include_str!("../../templates/page.css");
 
+/// Renders one of the console's pages, each linking the stylesheet served
+/// under `base`.
+fn console_page(name: &str, base: &str, ctx: Value) -> String {
+    html_environment()
+        .get_template(name)
+        .and_then(|t| t.render(minijinja::context! { stylesheet => stylesheet_href(base), ..ctx }))
+        .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
+}
+
 /// Where the console serves its stylesheet: under the console, named by
 /// its content, so browsers may keep it for good.
 pub fn stylesheet_href(base: &str) -> String {
@@ -122,16 +131,14 @@ pub struct EnvLine {
 
 /// The console's list of repositories, each with a line per environment.
 pub fn console_repos_html(repos: &[RepoLine], nav: &Nav) -> String {
-    html_environment()
-        .get_template("console_repos.html")
-        .and_then(|t| {
-            t.render(minijinja::context! {
-                repos => Value::from(minijinja::value::Serde(repos)),
-                nav => Value::from(minijinja::value::Serde(nav)),
-                stylesheet => stylesheet_href(&nav.base),
-            })
-        })
-        .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
+    console_page(
+        "console_repos.html",
+        &nav.base,
+        minijinja::context! {
+            repos => Value::from(minijinja::value::Serde(repos)),
+            nav => Value::from(minijinja::value::Serde(nav)),
+        },
+    )
 }
 
 /// A console page that says one thing (a refusal, an error, logged out).
@@ -142,21 +149,19 @@ pub fn console_message_html(
     links: &[(&str, &str)],
     nav: Option<&Nav>,
 ) -> String {
-    html_environment()
-        .get_template("console_message.html")
-        .and_then(|t| {
-            t.render(minijinja::context! {
-                heading => heading,
-                text => text,
-                links => links
-                    .iter()
-                    .map(|&(href, text)| minijinja::context! { href => href, text => text })
-                    .collect::<Vec<_>>(),
-                nav => Value::from(minijinja::value::Serde(&nav)),
-                stylesheet => stylesheet_href(base),
-            })
-        })
-        .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
+    console_page(
+        "console_message.html",
+        base,
+        minijinja::context! {
+            heading => heading,
+            text => text,
+            links => links
+                .iter()
+                .map(|&(href, text)| minijinja::context! { href => href, text => text })
+                .collect::<Vec<_>>(),
+            nav => Value::from(minijinja::value::Serde(&nav)),
+        },
+    )
 }
 
 /// The console's page of a release: its progress, migrations and bundles,
@@ -169,34 +174,30 @@ pub fn console_release_html(
     nav: &Nav,
 ) -> String {
     let modes: std::collections::BTreeMap<&str, &str> = envs.iter().copied().collect();
-    html_environment()
-        .get_template("console_release.html")
-        .and_then(|t| {
-            t.render(minijinja::context! {
-                release => Value::from(minijinja::value::Serde(release)),
-                bundles => Value::from(minijinja::value::Serde(bundles)),
-                modes => Value::from(minijinja::value::Serde(&modes)),
-                may_act => may_act,
-                nav => Value::from(minijinja::value::Serde(nav)),
-                stylesheet => stylesheet_href(&nav.base),
-            })
-        })
-        .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
+    console_page(
+        "console_release.html",
+        &nav.base,
+        minijinja::context! {
+            release => Value::from(minijinja::value::Serde(release)),
+            bundles => Value::from(minijinja::value::Serde(bundles)),
+            modes => Value::from(minijinja::value::Serde(&modes)),
+            may_act => may_act,
+            nav => Value::from(minijinja::value::Serde(nav)),
+        },
+    )
 }
 
 /// The console's list of a repository's releases (the JSON of `envgate
 /// releases`).
 pub fn console_releases_html(releases: &serde_json::Value, nav: &Nav) -> String {
-    html_environment()
-        .get_template("console_releases.html")
-        .and_then(|t| {
-            t.render(minijinja::context! {
-                releases => Value::from(minijinja::value::Serde(releases)),
-                nav => Value::from(minijinja::value::Serde(nav)),
-                stylesheet => stylesheet_href(&nav.base),
-            })
-        })
-        .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
+    console_page(
+        "console_releases.html",
+        &nav.base,
+        minijinja::context! {
+            releases => Value::from(minijinja::value::Serde(releases)),
+            nav => Value::from(minijinja::value::Serde(nav)),
+        },
+    )
 }
 
 /// A promotion's or rollback's preview (with the confirmation form) or
@@ -218,23 +219,21 @@ pub fn console_action_html(
         (_, true) => format!("Roll back {tag} in {env}: preview"),
         _ => format!("Roll back {tag} in {env}"),
     };
-    html_environment()
-        .get_template("console_action.html")
-        .and_then(|t| {
-            t.render(minijinja::context! {
-                heading => heading,
-                action => action,
-                tag => tag,
-                env => env,
-                preview => preview,
-                refused => refused,
-                answer => crate::secrets::scrubbed(answer),
-                bundles => Value::from(minijinja::value::Serde(&bundles)),
-                nav => Value::from(minijinja::value::Serde(nav)),
-                stylesheet => stylesheet_href(&nav.base),
-            })
-        })
-        .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
+    console_page(
+        "console_action.html",
+        &nav.base,
+        minijinja::context! {
+            heading => heading,
+            action => action,
+            tag => tag,
+            env => env,
+            preview => preview,
+            refused => refused,
+            answer => crate::secrets::scrubbed(answer),
+            bundles => Value::from(minijinja::value::Serde(&bundles)),
+            nav => Value::from(minijinja::value::Serde(nav)),
+        },
+    )
 }
 
 /// The audit page's filters as given, to show them back, and as a query
@@ -301,19 +300,17 @@ pub fn console_audit_html(
             }
         })
         .collect();
-    html_environment()
-        .get_template("console_audit.html")
-        .and_then(|t| {
-            t.render(minijinja::context! {
-                records => Value::from(minijinja::value::Serde(&rows)),
-                total => total,
-                check => Value::from(minijinja::value::Serde(check)),
-                head => check.head.as_ref().map(ToString::to_string),
-                expected => check.expected.as_ref().map(ToString::to_string),
-                form => Value::from(minijinja::value::Serde(form)),
-                nav => Value::from(minijinja::value::Serde(nav)),
-                stylesheet => stylesheet_href(&nav.base),
-            })
-        })
-        .unwrap_or_else(|e| panic!("the page failed to render: {e:#}"))
+    console_page(
+        "console_audit.html",
+        &nav.base,
+        minijinja::context! {
+            records => Value::from(minijinja::value::Serde(&rows)),
+            total => total,
+            check => Value::from(minijinja::value::Serde(check)),
+            head => check.head.as_ref().map(ToString::to_string),
+            expected => check.expected.as_ref().map(ToString::to_string),
+            form => Value::from(minijinja::value::Serde(form)),
+            nav => Value::from(minijinja::value::Serde(nav)),
+        },
+    )
 }
